@@ -1,0 +1,80 @@
+/*
+ * cbp_facts.h — what is known about one object, computed lazily.
+ *
+ * Matching asks questions in order of cost (cheap-first); each answer is
+ * computed the first time a rule needs it and kept for the other rules:
+ * name, size and MIME type (from the head) are free; the libmagic
+ * description, the whole content, image metadata, a standalone record
+ * parse and carving for embedded records each cost more.  A file that no
+ * rule can match therefore costs one head read.
+ *
+ * Anything that could not be fully computed (a corrupt image, a file that
+ * shrank, a carve cap) is remembered as the object's first problem, and the
+ * scan reports it as an unscannable record after matching.
+ */
+#ifndef CBP_FACTS_H
+#define CBP_FACTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cbp_err.h"
+#include "cbp_finding.h"
+#include "cbp_identify.h"
+#include "cbp_meta.h"
+#include "cbp_object.h"
+#include "cbp_record.h"
+
+/* Runtime caps (defaults from cbp_limits.h, overridable by options/config). */
+struct cbp_scan_caps {
+	size_t load_max;	/* CBP_LOAD_MAX */
+	size_t carve_max;	/* CBP_CARVE_MAX */
+};
+
+enum cbp_fact_state { CBP_FACT_TODO = 0, CBP_FACT_DONE, CBP_FACT_FAILED };
+
+struct cbp_facts {
+	struct cbp_object *obj;
+	struct cbp_identify *id;		/* worker's libmagic handles */
+	const struct cbp_scan_caps *caps;
+	const char *display_path;		/* path, then "/" + each member */
+	const char *mime;			/* fast libmagic on the head */
+
+	enum cbp_fact_state desc_state, meta_state, rec_state, carve_state;
+	char *desc;				/* owned copy of the description */
+	struct cbp_meta meta;
+	int meta_rc;
+	struct cbp_record rec;
+	int rec_rc;
+	struct cbp_record_list carved;
+
+	/* First problem met while computing facts (code 0 = none). */
+	struct cbp_error problem;
+};
+
+/* Set up facts for o (head already read).  mime is computed here. */
+void cbp_facts_init(struct cbp_facts *f, struct cbp_object *o,
+    struct cbp_identify *id, const struct cbp_scan_caps *caps,
+    const char *display_path);
+void cbp_facts_free(struct cbp_facts *f);
+
+/* libmagic description from the full database; CBP_OK or an error code. */
+int cbp_facts_description(struct cbp_facts *f, const char **out);
+
+/*
+ * The first min(size, cap) bytes (cap 0 = caps->load_max).  *complete set
+ * when that is the whole object.  Pointer valid until cbp_facts_free.
+ */
+int cbp_facts_content(struct cbp_facts *f, size_t cap,
+    const unsigned char **p, size_t *n, int *complete);
+
+/* Image metadata; CBP_ENOTFOUND when the object is not an image we parse. */
+int cbp_facts_meta(struct cbp_facts *f, const struct cbp_meta **out);
+
+/* A record starting at offset 0; CBP_ENOTFOUND when there is none. */
+int cbp_facts_record(struct cbp_facts *f, const struct cbp_record **out);
+
+/* Records embedded at offsets > 0 (carving up to caps->carve_max). */
+int cbp_facts_carved(struct cbp_facts *f, const struct cbp_record_list **out);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * cbp_limits.h — every ceiling cbpscan applies, with the reason for it.
+ *
+ * Inputs come from hostile hosts: each size, depth, count and time that a
+ * parser or the scan could otherwise spend without bound is capped here.
+ * Defaults marked "(option)" can be changed on the command line or in the
+ * configuration file; the others are compile-time.  man/cbpscan.1 has the
+ * same table (LIMITS) and a test checks that the two agree.
+ */
+#ifndef CBP_LIMITS_H
+#define CBP_LIMITS_H
+
+#define CBP_KIB ((size_t)1024)
+#define CBP_MIB ((size_t)1024 * 1024)
+
+/*
+ * Bytes read from the start of every object before anything else is
+ * decided.  16 KiB is what identification and the cheap rules need (libmagic
+ * looks at the first bytes; our magic entries sit in the first KiB); it is
+ * also the benchmark's "head floor" so a file no rule can match costs
+ * exactly one read of this size.
+ */
+#define CBP_HEAD_BYTES (16 * CBP_KIB)
+
+/*
+ * Bytes of an object loaded for whole-content work (image metadata,
+ * biometric record parsing, content regex with scope "file").  Images and
+ * records larger than this are only partly parsed and reported as
+ * unscannable "limit".  (option: limits.load_max)
+ */
+#define CBP_LOAD_MAX (64 * CBP_MIB)
+
+/*
+ * Bytes of a file searched for embedded biometric records (carving).  Work
+ * is linear in this; beyond it the file is reported as unscannable "limit".
+ * (option: limits.carve_max)
+ */
+#define CBP_CARVE_MAX ((size_t)1024 * CBP_MIB)
+/* Carving reads files in windows of this size with this much overlap, so a
+ * record header straddling two windows is still seen whole. */
+#define CBP_CARVE_WINDOW (8 * CBP_MIB)
+#define CBP_CARVE_OVERLAP (64 * CBP_KIB)
+/* Embedded records reported per object: a disk image full of records needs
+ * one finding, not a million. */
+#define CBP_CARVE_MAX_RECORDS 64
+
+/* Archive expansion budgets (option: --max-depth, limits.*). */
+#define CBP_ARCHIVE_DEPTH 8			/* nesting: zip in tar in ... */
+#define CBP_ARCHIVE_MEMBERS 100000		/* members in one archive tree */
+#define CBP_MEMBER_MAX (256 * CBP_MIB)		/* one member held in memory */
+#define CBP_ARCHIVE_TOTAL ((size_t)8192 * CBP_MIB) /* bytes expanded per top-level archive */
+#define CBP_ARCHIVE_RATIO 200			/* expanded/compressed before "bomb" */
+
+/* Image metadata parsing. */
+#define CBP_META_FIELDS 256		/* text fields kept per image */
+#define CBP_META_FIELD_MAX (256 * CBP_KIB)	/* bytes kept of one text field */
+#define CBP_META_TOTAL (2 * CBP_MIB)	/* bytes kept of all fields together */
+#define CBP_META_INFLATE_MAX (1 * CBP_MIB)	/* one zTXt/iTXt inflated */
+#define CBP_META_SEGMENTS 4096		/* JPEG segments / PNG chunks / JP2 boxes walked */
+#define CBP_META_IFD_ENTRIES 1024	/* entries read from one TIFF IFD */
+#define CBP_META_IFDS 16		/* IFDs followed (IFD0, Exif, GPS, IFD1 ...) */
+#define CBP_META_BOX_DEPTH 8		/* JP2 superbox nesting */
+
+/* Biometric records. */
+#define CBP_RECORD_FACES 64		/* faces / representations parsed per record */
+#define CBP_RECORD_FEATURES 4096	/* feature points per face */
+#define CBP_RECORD_AN_RECORDS 1000	/* logical records in one ANSI/NIST transaction */
+#define CBP_RECORD_AN_FIELDS 4096	/* tagged fields per logical record */
+#define CBP_RECORD_FIELDS 128		/* key=value fields kept per parsed record */
+
+/* Rules. */
+#define CBP_RULES_MAX 10000		/* rules in one ruleset */
+#define CBP_RULE_DEPTH 32		/* all/any/not nesting */
+#define CBP_PCRE2_MATCH_LIMIT 1000000	/* backtracking steps per match */
+#define CBP_PCRE2_DEPTH_LIMIT 10000
+#define CBP_PCRE2_HEAP_LIMIT_KIB 20480	/* 20 MiB */
+#define CBP_CONTENT_MAX (16 * CBP_MIB)	/* default byte cap for scope: file */
+
+/* Outputs. */
+#define CBP_EVIDENCE_MAX 512		/* bytes of evidence text per finding */
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * cbp_object.h — one thing being scanned, and the read stage.
+ *
+ * An object is a regular file on disk (fd >= 0) or a buffer in memory (an
+ * archive member, or an image payload inside a biometric record).  Either
+ * way the scan sees it the same way: a head read first, whole content only
+ * when a rule needs it (cheap-first evaluation).
+ *
+ * Disk files are read with pread() on an fd opened by cbp_read_open():
+ * relative to the directory fd, O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC and
+ * O_NOATIME where the kernel allows it, then fstat() to confirm a regular
+ * file — so FIFOs, sockets and devices are never read and never block, and
+ * a symlink swapped in after readdir() is never followed.
+ */
+#ifndef CBP_OBJECT_H
+#define CBP_OBJECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "cbp_buf.h"
+#include "cbp_err.h"
+
+#define CBP_MTIME_UNKNOWN INT64_MIN
+
+struct cbp_object {
+	/* Identity: borrowed, valid for the object's lifetime. */
+	const char *path;		/* file on disk, raw bytes (may exceed PATH_MAX) */
+	const char *const *member;	/* names inside archives/records, outermost first */
+	size_t nmember;
+	const char *name;		/* basename of path, or the innermost member */
+	uint64_t size;			/* bytes (fstat, or the member's real length) */
+	int64_t mtime;			/* seconds since the epoch, or CBP_MTIME_UNKNOWN */
+	unsigned depth;			/* nesting: 0 on disk, +1 per archive/record level */
+
+	/* Content source: exactly one of fd >= 0 or mem != NULL. */
+	int fd;
+	const unsigned char *mem;	/* whole member in memory (borrowed) */
+	size_t mem_len;
+	int mem_partial;		/* mem holds only the first mem_len of size bytes */
+
+	/* Head: the first bytes (set by cbp_read_head). */
+	const unsigned char *head;
+	size_t head_len;
+
+	/* Whole content, up to a cap (set by cbp_read_load). */
+	const unsigned char *data;
+	size_t data_len;
+	int data_complete;		/* data holds every byte of the object */
+
+	/* Private storage. */
+	unsigned char *head_store;	/* fd objects: head buffer (owned) */
+	struct cbp_dynbuf load_store;	/* fd objects: loaded content (owned) */
+};
+
+/* Zero an object and set fd = -1.  Identity fields are filled by the caller. */
+void cbp_object_init(struct cbp_object *o);
+
+/* Free what the read stage allocated (head and load buffers); does not close fd. */
+void cbp_object_release(struct cbp_object *o);
+
+/*
+ * Open name relative to dirfd (AT_FDCWD for a path) safely and fstat it.
+ * Returns CBP_OK with *fd and *st set; CBP_EUNSUPPORTED when it is not a
+ * regular file (nothing to scan, fd not left open); CBP_EPERM on
+ * EACCES/EPERM; CBP_EIO otherwise (vanished, I/O error).  err gets the text.
+ */
+int cbp_read_open(int dirfd, const char *name, int *fd, struct stat *st,
+    struct cbp_error *err);
+
+/*
+ * Read up to cap bytes from the start into o->head.  For a disk file a read
+ * shorter than min(size, cap) means the file shrank: CBP_EIO.
+ */
+int cbp_read_head(struct cbp_object *o, size_t cap, struct cbp_error *err);
+
+/*
+ * Make o->data hold the first min(size, cap) bytes (the whole object when
+ * it fits: o->data_complete).  Idempotent; a later call with a larger cap
+ * reads more.  Shrinking files give CBP_EIO; CBP_ENOMEM; never reads more
+ * than cap whatever the file claims.
+ */
+int cbp_read_load(struct cbp_object *o, size_t cap, struct cbp_error *err);
+
+/* pread-like access at any offset (disk or memory); *got may be < len at EOF. */
+int cbp_read_at(struct cbp_object *o, uint64_t off, void *buf, size_t len,
+    size_t *got, struct cbp_error *err);
+
+/* SHA-256 of the whole object (streamed; memory objects hashed in place). */
+int cbp_read_sha256(struct cbp_object *o, unsigned char digest[32],
+    struct cbp_error *err);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * cbp_output.h — output sinks: where records go.
+ *
+ * Every destination (text on a terminal, JSON Lines to a file, later an
+ * HTTPS endpoint, a state database, an evidence bundle) is a sink behind
+ * one interface.  struct cbp_output fans each record out to every sink and
+ * serialises calls with a mutex, so worker threads can emit directly and a
+ * sink never sees two records at once.  Sinks do not print anything else;
+ * their errors come back as codes.
+ */
+#ifndef CBP_OUTPUT_H
+#define CBP_OUTPUT_H
+
+#include <pthread.h>
+#include <stdio.h>
+
+#include "cbp_buf.h"
+#include "cbp_finding.h"
+
+struct cbp_sink;
+
+struct cbp_sink_ops {
+	int (*finding)(struct cbp_sink *s, const struct cbp_finding *f);
+	int (*problem)(struct cbp_sink *s, const struct cbp_problem *p);
+	int (*summary)(struct cbp_sink *s, const struct cbp_summary *sum);
+	/* Flush and free the sink (not the FILE it was given).  0 or a code. */
+	int (*close)(struct cbp_sink *s);
+};
+
+/* Implementations embed this as their first member. */
+struct cbp_sink {
+	const struct cbp_sink_ops *ops;
+};
+
+#define CBP_OUTPUT_SINKS 8
+
+struct cbp_output {
+	pthread_mutex_t lock;
+	struct cbp_sink *sinks[CBP_OUTPUT_SINKS];
+	size_t nsinks;
+	int first_error;		/* first non-zero sink return, kept */
+};
+
+int cbp_output_init(struct cbp_output *o);
+/* Takes ownership of s (closed by cbp_output_close).  CBP_ELIMIT when full. */
+int cbp_output_add(struct cbp_output *o, struct cbp_sink *s);
+void cbp_output_finding(struct cbp_output *o, const struct cbp_finding *f);
+void cbp_output_problem(struct cbp_output *o, const struct cbp_problem *p);
+void cbp_output_summary(struct cbp_output *o, const struct cbp_summary *s);
+/* Close every sink; returns the first error seen during the run or on close. */
+int cbp_output_close(struct cbp_output *o);
+
+/*
+ * JSON Lines sink (docs/contract.md): one object per line, UTF-8; strings
+ * escaped by cbp_json_string().  Writes to fp (not closed).
+ */
+struct cbp_sink *cbp_sink_jsonl_new(FILE *fp);
+
+enum cbp_text_flags {
+	CBP_TEXT_COLOR = 1 << 0,	/* ANSI colours (a terminal without NO_COLOR) */
+	CBP_TEXT_QUIET = 1 << 1,	/* findings only: no problems, no summary */
+};
+/*
+ * Human-readable sink: aligned columns, one finding a line, problems, then
+ * a summary paragraph.  Control characters and invalid UTF-8 in names are
+ * shown as \xNN so a hostile file name cannot drive the terminal.
+ */
+struct cbp_sink *cbp_sink_text_new(FILE *fp, unsigned flags);
+
+/*
+ * Append s[0..len) to b as a JSON string with quotes.  Valid UTF-8 passes
+ * through (with the JSON escapes required); each byte that is not part of
+ * valid UTF-8 becomes \udcXX (XX = the byte, 80..ff), the "surrogateescape"
+ * convention, so the original bytes round-trip losslessly (Python:
+ * json.loads(...).encode("utf-8", "surrogateescape")).
+ */
+int cbp_json_string(struct cbp_dynbuf *b, const char *s, size_t len);
+
+/* Append s as terminal-safe text: printable UTF-8 as is, everything else \xNN. */
+int cbp_text_escape(struct cbp_dynbuf *b, const char *s, size_t len);
+
+/* ISO 8601 UTC "YYYY-MM-DDThh:mm:ssZ" into out (>= 21 bytes). */
+void cbp_format_time(int64_t t, char out[32]);
+
+#endif

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Run each libFuzzer binary for SECONDS, starting from its seed corpus
+# tests/fuzz/seeds/<name>/ (copied, so the tree is never written).  Any
+# crash, leak, timeout or sanitizer report fails the run; the reproducer is
+# left in build-fuzz/artifacts/.
+set -u
+secs=$1; shift
+top=$(cd "$(dirname "$0")/../.." && pwd)
+art="$top/build-fuzz/artifacts"
+mkdir -p "$art"
+pass=0; fail=0
+for f in "$@"; do
+	name=$(basename "$f")
+	corpus=$(mktemp -d)
+	[ -d "$top/tests/fuzz/seeds/$name" ] && cp -r "$top/tests/fuzz/seeds/$name/." "$corpus/"
+	echo "fuzz: $name for ${secs}s"
+	if "$f" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=262144 \
+		-artifact_prefix="$art/$name-" -print_final_stats=0 "$corpus" >"$art/$name.log" 2>&1; then
+		pass=$((pass + 1))
+		grep -E '^#[0-9]+.*DONE' "$art/$name.log" | tail -1
+	else
+		fail=$((fail + 1))
+		echo "FUZZ FAILURE: $name (log: $art/$name.log)"
+		tail -40 "$art/$name.log"
+	fi
+	rm -rf "$corpus"
+done
+echo "fuzz targets: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
