@@ -39,6 +39,7 @@ struct cbp_facts {
 	const struct cbp_scan_caps *caps;
 	const char *display_path;		/* path, then "/" + each member */
 	const char *mime;			/* fast libmagic on the head */
+	char mime_store[96];			/* mime's storage (libmagic reuses its buffer) */
 
 	enum cbp_fact_state desc_state, meta_state, rec_state, carve_state;
 	char *desc;				/* owned copy of the description */

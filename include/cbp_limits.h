@@ -76,6 +76,9 @@
 #define CBP_PCRE2_HEAP_LIMIT_KIB 20480	/* 20 MiB */
 #define CBP_CONTENT_MAX (16 * CBP_MIB)	/* default byte cap for scope: file */
 
+/* Streaming SHA-256 of large files reads this much at a time. */
+#define CBP_HASH_CHUNK (1 * CBP_MIB)
+
 /* Outputs. */
 #define CBP_EVIDENCE_MAX 512		/* bytes of evidence text per finding */
 

@@ -1,0 +1,62 @@
+/*
+ * cbp_config.h — the configuration file (cbpscan.conf(5)), YAML.
+ *
+ * Values a scan needs that do not belong on a command line or that an
+ * agency wants fixed for cron: rule paths, exclusions, threads, limits and
+ * the authorized locations with their retention.  Options given on the
+ * command line override the file.  Errors name file:line:col.
+ */
+#ifndef CBP_CONFIG_H
+#define CBP_CONFIG_H
+
+#include <stddef.h>
+
+#include "cbp_expand.h"
+#include "cbp_facts.h"
+#include "cbp_scan.h"
+
+#define CBP_CONFIG_LIST_MAX 64		/* entries in rules / exclude lists */
+#define CBP_CONFIG_AUTHZ_MAX 256	/* authorized locations */
+
+struct cbp_config {
+	char **rules;
+	size_t nrules;
+	char **excludes;
+	size_t nexcludes;
+	unsigned threads;		/* 0 = online CPUs */
+	int one_file_system;
+	int strict;
+	struct cbp_scan_caps caps;
+	struct cbp_expand_limits expand;
+	struct cbp_authz *authz;
+	size_t nauthz;
+};
+
+struct cbp_config_diag {
+	char message[1024];		/* "file:line:col: what is wrong" */
+};
+
+/* Defaults from cbp_limits.h; no allocation. */
+void cbp_config_defaults(struct cbp_config *c);
+
+/*
+ * Read path into c (over the defaults).  CBP_OK, or CBP_ESYNTAX / CBP_EIO /
+ * CBP_EPERM (a file others can write: a cron job must not take its rules
+ * from a world-writable file) with diag->message set.
+ */
+int cbp_config_load(struct cbp_config *c, const char *path,
+    struct cbp_config_diag *diag);
+
+/* Replace *list with copies of v[0..n). */
+int cbp_config_set_list(char ***list, size_t *n, const char *const *v, size_t nv);
+/* Append copies of v[0..n). */
+int cbp_config_add_list(char ***list, size_t *n, const char *const *v, size_t nv);
+
+/* Parse "64M", "1G", "4096" (powers of 1024).  0 or CBP_EINVAL. */
+int cbp_config_parse_size(const char *s, unsigned long long *out);
+/* Parse "30d", "12h", "90m", "3600s", "3600" into seconds.  0 or CBP_EINVAL. */
+int cbp_config_parse_duration(const char *s, long long *out);
+
+void cbp_config_free(struct cbp_config *c);
+
+#endif

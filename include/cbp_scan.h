@@ -1,0 +1,73 @@
+/*
+ * cbp_scan.h — one scan: the worker pool that drives every stage.
+ *
+ * struct cbp_scan is set up by main.c from options and configuration, then
+ * read-only while workers run (except the counters, which are atomic).
+ * Each worker owns its libmagic handles, matcher and scratch; the ruleset
+ * and the outputs are shared (outputs serialise themselves).
+ *
+ * For every regular file the walk finds: open safely, read the head,
+ * identify, match the rules (cheap-first), report findings, then descend:
+ * archive members (libarchive) and pictures embedded in biometric records
+ * or Exif thumbnails are scanned as child objects, with the same rules, to
+ * the nesting limits.  Whatever cannot be fully scanned is reported as an
+ * unscannable record.
+ */
+#ifndef CBP_SCAN_H
+#define CBP_SCAN_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cbp_expand.h"
+#include "cbp_facts.h"
+#include "cbp_output.h"
+#include "cbp_rules.h"
+#include "cbp_walk.h"
+
+/* An authorized location (docs/cbp-profile.md): path glob and retention. */
+struct cbp_authz {
+	char *glob;
+	int64_t retention_s;		/* < 0: no retention limit */
+};
+
+struct cbp_scan_opts {
+	const char *const *roots;
+	size_t nroots;
+	unsigned nthreads;
+	int one_file_system;
+	const char *const *excludes;
+	size_t nexcludes;
+	int strict;			/* unscannable counts as a violation */
+	struct cbp_scan_caps caps;
+	struct cbp_expand_limits expand;
+	const struct cbp_authz *authz;
+	size_t nauthz;
+	const char *magic_db;		/* NULL: default search */
+};
+
+struct cbp_scan_stats {
+	atomic_uint_fast64_t files, bytes, archives, members;
+	atomic_uint_fast64_t findings, violations, unscannable;
+};
+
+struct cbp_scan;
+
+/*
+ * Prepare a scan: checks the magic database loads (one handle per worker).
+ * The ruleset and output are borrowed and must outlive the scan.
+ */
+int cbp_scan_new(const struct cbp_scan_opts *opts,
+    const struct cbp_ruleset *rules, struct cbp_output *out,
+    struct cbp_scan **scanp, struct cbp_error *err);
+
+/* Run to completion (or until *cancel).  CBP_OK unless setup failed. */
+int cbp_scan_run(struct cbp_scan *s, volatile int *cancel);
+
+/* Live counters (progress) and final numbers. */
+const struct cbp_scan_stats *cbp_scan_stats(const struct cbp_scan *s);
+
+void cbp_scan_free(struct cbp_scan *s);
+
+#endif

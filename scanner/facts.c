@@ -1,0 +1,304 @@
+/*
+ * facts.c — lazily computed facts about one object.
+ *
+ * Each getter computes its fact once, on first use, and keeps it: rules ask
+ * in cost order (see scanner/match.c), so an object no rule can match never
+ * gets past its head.  Costs, cheapest first: MIME type (libmagic on the
+ * head already read); description (full libmagic database); image metadata
+ * (only when the head announces an image: then the image is loaded whole, up
+ * to caps->load_max); standalone biometric record (only when the head starts
+ * like one); carving for embedded records (reads every byte, up to
+ * caps->carve_max, in windows).
+ *
+ * Whatever could not be fully done becomes f->problem (first one kept), which
+ * the scan reports as an unscannable record: nothing is skipped silently.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cbp_facts.h"
+#include "cbp_limits.h"
+
+/* ISO 9660's volume descriptor sits at 32 KiB, past the head: peek there
+ * only for large files libmagic could not name from the head. */
+#define ISO9660_MAGIC_OFFSET 32769
+
+static void
+detect_iso9660(struct cbp_facts *f)
+{
+	unsigned char sig[5];
+	size_t got = 0;
+	struct cbp_error ignore = { 0 };
+
+	if (strcmp(f->mime, "application/octet-stream") != 0 ||
+	    f->obj->size < ISO9660_MAGIC_OFFSET + sizeof(sig))
+		return;
+	if (cbp_read_at(f->obj, ISO9660_MAGIC_OFFSET, sig, sizeof(sig), &got,
+	    &ignore) == CBP_OK && got == sizeof(sig) &&
+	    memcmp(sig, "CD001", sizeof(sig)) == 0)
+		f->mime = "application/x-iso9660-image";
+}
+
+void
+cbp_facts_init(struct cbp_facts *f, struct cbp_object *o,
+    struct cbp_identify *id, const struct cbp_scan_caps *caps,
+    const char *display_path)
+{
+	const char *m;
+
+	memset(f, 0, sizeof(*f));
+	f->obj = o;
+	f->id = id;
+	f->caps = caps;
+	f->display_path = display_path;
+	m = cbp_identify_mime(id, o->head, o->head_len);
+	/* libmagic may append "; charset=..." in some modes; keep the type only. */
+	snprintf(f->mime_store, sizeof(f->mime_store), "%.*s",
+	    (int)strcspn(m, "; "), m);
+	f->mime = f->mime_store;
+	detect_iso9660(f);
+}
+
+void
+cbp_facts_free(struct cbp_facts *f)
+{
+	free(f->desc);
+	cbp_meta_free(&f->meta);
+	cbp_record_list_free(&f->carved);
+	f->desc = NULL;
+}
+
+int
+cbp_facts_description(struct cbp_facts *f, const char **out)
+{
+	const char *d;
+
+	*out = NULL;
+	if (f->desc_state == CBP_FACT_TODO) {
+		struct cbp_error e = { 0 };
+		f->desc_state = CBP_FACT_FAILED;
+		d = cbp_identify_describe(f->id, f->obj->head, f->obj->head_len, &e);
+		if (d == NULL)
+			return e.code ? e.code : CBP_EIO;
+		if ((f->desc = strdup(d)) == NULL)
+			return CBP_ENOMEM;
+		f->desc_state = CBP_FACT_DONE;
+	}
+	if (f->desc_state != CBP_FACT_DONE)
+		return CBP_EIO;
+	*out = f->desc;
+	return CBP_OK;
+}
+
+int
+cbp_facts_content(struct cbp_facts *f, size_t cap, const unsigned char **p,
+    size_t *n, int *complete)
+{
+	int r;
+
+	if (cap == 0 || cap > f->caps->load_max)
+		cap = f->caps->load_max;
+	*p = NULL;
+	*n = 0;
+	if (complete != NULL)
+		*complete = 0;
+	r = cbp_read_load(f->obj, cap, &f->problem);
+	if (r != CBP_OK)
+		return r;
+	*p = f->obj->data;
+	*n = f->obj->data_len < cap ? f->obj->data_len : cap;
+	if (complete != NULL)
+		*complete = f->obj->data_complete && *n == f->obj->data_len;
+	return CBP_OK;
+}
+
+int
+cbp_facts_meta(struct cbp_facts *f, const struct cbp_meta **out)
+{
+	const unsigned char *p;
+	size_t n;
+	int complete, r;
+
+	*out = NULL;
+	if (f->meta_state == CBP_FACT_TODO) {
+		f->meta_state = CBP_FACT_FAILED;
+		f->meta_rc = CBP_ENOTFOUND;
+		if (cbp_meta_sniff(f->obj->head, f->obj->head_len) == CBP_IMG_NONE)
+			return CBP_ENOTFOUND;	/* not an image: costs nothing */
+		if ((r = cbp_facts_content(f, 0, &p, &n, &complete)) != CBP_OK)
+			return f->meta_rc = r;
+		r = cbp_meta_extract(p, n, complete, &f->meta);
+		f->meta_rc = r;
+		if (r != CBP_OK)
+			return r;
+		f->meta_state = CBP_FACT_DONE;
+		if (f->meta.corrupt)
+			cbp_error_set(&f->problem, CBP_ECORRUPT, 0,
+			    "corrupt %s image: %s",
+			    cbp_image_format_name(f->meta.format),
+			    f->meta.corrupt_detail ? f->meta.corrupt_detail : "malformed");
+		else if (!complete)
+			cbp_error_set(&f->problem, CBP_ELIMIT, 0,
+			    "image larger than %zu bytes: metadata read from the "
+			    "first %zu bytes only", f->caps->load_max, n);
+		else if (f->meta.limited)
+			cbp_error_set(&f->problem, CBP_ELIMIT, 0,
+			    "image metadata larger than the parser's caps: "
+			    "only part of it was examined");
+	}
+	if (f->meta_state != CBP_FACT_DONE)
+		return f->meta_rc;
+	*out = &f->meta;
+	return CBP_OK;
+}
+
+/*
+ * Does the head start like a record cbp_record_parse() understands?  Only
+ * then is the object loaded for a parse: "FAC\0" + a version, an
+ * ANSI/NIST Type-1 LEN field, or an ICAO DG2 TLV (75 len 7F 61).
+ */
+static int
+head_looks_like_record(const unsigned char *h, size_t n)
+{
+	size_t i;
+
+	if (n >= 8 && memcmp(h, "FAC\0", 4) == 0 && h[4] == '0' && h[6] == '0' &&
+	    h[7] == '\0')
+		return 1;
+	if ((n >= 7 && memcmp(h, "1.001:", 6) == 0) ||
+	    (n >= 6 && memcmp(h, "1.01:", 5) == 0))
+		return 1;
+	if (n >= 4 && h[0] == 0x75) {
+		/* BER length: short form, or 81 xx, 82 xx xx, 83 xx xx xx. */
+		i = 2;
+		if (h[1] >= 0x81 && h[1] <= 0x83)
+			i = 2 + (size_t)(h[1] - 0x80);
+		else if (h[1] >= 0x80)
+			return 0;
+		return n >= i + 2 && h[i] == 0x7F && h[i + 1] == 0x61;
+	}
+	return 0;
+}
+
+int
+cbp_facts_record(struct cbp_facts *f, const struct cbp_record **out)
+{
+	const unsigned char *p;
+	size_t n;
+	int complete, r;
+
+	*out = NULL;
+	if (f->rec_state == CBP_FACT_TODO) {
+		f->rec_state = CBP_FACT_FAILED;
+		f->rec_rc = CBP_ENOTFOUND;
+		if (!head_looks_like_record(f->obj->head, f->obj->head_len))
+			return CBP_ENOTFOUND;
+		if ((r = cbp_facts_content(f, 0, &p, &n, &complete)) != CBP_OK)
+			return f->rec_rc = r;
+		r = cbp_record_parse(p, n, &f->rec);
+		f->rec_rc = r;
+		if (r == CBP_ETRUNC && !complete)
+			cbp_error_set(&f->problem, CBP_ELIMIT, 0,
+			    "biometric record larger than %zu bytes: parsed "
+			    "the first %zu bytes only", f->caps->load_max, n);
+		else if (r == CBP_ETRUNC || r == CBP_ECORRUPT)
+			cbp_error_set(&f->problem, CBP_ECORRUPT, 0,
+			    "%s %s", cbp_record_kind_name(f->rec.kind),
+			    r == CBP_ETRUNC ? "record is truncated" :
+			    "record is malformed");
+		/* A truncated record that still parsed its header counts. */
+		if (r == CBP_OK || (r == CBP_ETRUNC && f->rec.kind != CBP_REC_NONE))
+			f->rec_state = CBP_FACT_DONE;
+	}
+	if (f->rec_state != CBP_FACT_DONE)
+		return f->rec_rc;
+	*out = &f->rec;
+	return CBP_OK;
+}
+
+/* Drop records already found in the previous window's overlap. */
+static void
+carve_dedupe(struct cbp_record_list *l, size_t first_new)
+{
+	size_t i, j, k = first_new;
+
+	for (i = first_new; i < l->n; i++) {
+		int dup = 0;
+		for (j = 0; j < first_new && !dup; j++)
+			dup = l->v[j].offset == l->v[i].offset;
+		if (!dup)
+			l->v[k++] = l->v[i];
+	}
+	l->n = k;
+}
+
+/* Carve a disk file larger than what we load, window by window. */
+static int
+carve_windows(struct cbp_facts *f, uint64_t limit)
+{
+	unsigned char *buf;
+	uint64_t base = 0;
+	size_t got, before;
+	int r = CBP_OK;
+
+	if ((buf = malloc(CBP_CARVE_WINDOW)) == NULL)
+		return CBP_ENOMEM;
+	while (base < limit && !f->carved.limited) {
+		size_t want = CBP_CARVE_WINDOW;
+		if (want > limit - base)
+			want = (size_t)(limit - base);
+		if ((r = cbp_read_at(f->obj, base, buf, want, &got,
+		    &f->problem)) != CBP_OK)
+			break;
+		before = f->carved.n;
+		if ((r = cbp_record_carve(buf, got, (size_t)base, &f->carved)) != CBP_OK)
+			break;
+		carve_dedupe(&f->carved, before);
+		if (got < want) {
+			cbp_error_set(&f->problem, CBP_EIO, 0,
+			    "file shrank while being read");
+			break;
+		}
+		if (base + got >= limit)
+			break;
+		base += got - CBP_CARVE_OVERLAP;
+	}
+	free(buf);
+	return r;
+}
+
+int
+cbp_facts_carved(struct cbp_facts *f, const struct cbp_record_list **out)
+{
+	const unsigned char *p;
+	size_t n;
+	int complete, r = CBP_OK;
+	uint64_t limit;
+
+	*out = NULL;
+	if (f->carve_state == CBP_FACT_TODO) {
+		f->carve_state = CBP_FACT_FAILED;
+		limit = f->obj->size < f->caps->carve_max ? f->obj->size :
+		    f->caps->carve_max;
+		if (f->obj->fd < 0 || limit <= f->caps->load_max) {
+			if ((r = cbp_facts_content(f, 0, &p, &n, &complete)) != CBP_OK)
+				return r;
+			r = cbp_record_carve(p, n, 0, &f->carved);
+		} else {
+			r = carve_windows(f, limit);
+		}
+		if (r != CBP_OK)
+			return r;
+		if (f->obj->size > f->caps->carve_max)
+			cbp_error_set(&f->problem, CBP_ELIMIT, 0,
+			    "searched the first %zu of %llu bytes for embedded "
+			    "records", f->caps->carve_max,
+			    (unsigned long long)f->obj->size);
+		f->carve_state = CBP_FACT_DONE;
+	}
+	if (f->carve_state != CBP_FACT_DONE)
+		return CBP_EIO;
+	*out = &f->carved;
+	return CBP_OK;
+}

@@ -1,0 +1,245 @@
+/*
+ * read.c — open files safely and read them head-first.
+ *
+ * The walk hands us a directory fd and a name.  We open relative to that fd
+ * with O_NOFOLLOW (a symlink swapped in after readdir is refused, not
+ * followed), O_NONBLOCK (a FIFO or device swapped in cannot block the open)
+ * and O_NOATIME (auditing must not change access times; the kernel allows
+ * it only to the owner or CAP_FOWNER, so EPERM retries without it), then
+ * fstat the fd and scan only regular files.
+ *
+ * All reads are pread() at explicit offsets, so nothing depends on the fd's
+ * file position.  A file that returns fewer bytes than fstat promised has
+ * shrunk (or is being rewritten) while we read it: that is an "io" problem,
+ * reported, never a silent partial scan.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "cbp_limits.h"
+#include "cbp_object.h"
+
+void
+cbp_object_init(struct cbp_object *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->fd = -1;
+	o->mtime = CBP_MTIME_UNKNOWN;
+	cbp_dynbuf_init(&o->load_store, 0);
+}
+
+void
+cbp_object_release(struct cbp_object *o)
+{
+	free(o->head_store);
+	o->head_store = NULL;
+	cbp_dynbuf_free(&o->load_store);
+	o->head = NULL;
+	o->head_len = 0;
+	o->data = NULL;
+	o->data_len = 0;
+	o->data_complete = 0;
+}
+
+int
+cbp_read_open(int dirfd, const char *name, int *fdp, struct stat *st,
+    struct cbp_error *err)
+{
+	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+	int fd;
+
+	*fdp = -1;
+	fd = openat(dirfd, name, flags | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dirfd, name, flags);
+	if (fd < 0) {
+		if (errno == EACCES || errno == EPERM)
+			return cbp_error_set(err, CBP_EPERM, errno,
+			    "cannot open: %s", strerror(errno));
+		if (errno == ELOOP || errno == ENXIO || errno == ENODEV)
+			return CBP_EUNSUPPORTED;	/* now a symlink, socket or device */
+		return cbp_error_set(err, CBP_EIO, errno, "cannot open: %s",
+		    strerror(errno));
+	}
+	if (fstat(fd, st) != 0) {
+		int e = errno;
+		close(fd);
+		return cbp_error_set(err, CBP_EIO, e, "cannot stat: %s",
+		    strerror(e));
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return CBP_EUNSUPPORTED;
+	}
+	*fdp = fd;
+	return CBP_OK;
+}
+
+/* Read exactly len bytes at off unless EOF comes first; *got says how many. */
+static int
+pread_full(int fd, unsigned char *buf, size_t len, uint64_t off, size_t *got,
+    struct cbp_error *err)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, buf + done, len - done, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)	/* O_NONBLOCK on a regular file: retry */
+				continue;
+			*got = done;
+			return cbp_error_set(err, CBP_EIO, errno,
+			    "read error at offset %llu: %s",
+			    (unsigned long long)(off + done), strerror(errno));
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	*got = done;
+	return CBP_OK;
+}
+
+int
+cbp_read_at(struct cbp_object *o, uint64_t off, void *buf, size_t len,
+    size_t *got, struct cbp_error *err)
+{
+	*got = 0;
+	if (o->fd >= 0)
+		return pread_full(o->fd, buf, len, off, got, err);
+	if (off >= o->mem_len)
+		return CBP_OK;
+	if (len > o->mem_len - off)
+		len = o->mem_len - (size_t)off;
+	memcpy(buf, o->mem + off, len);
+	*got = len;
+	return CBP_OK;
+}
+
+static size_t
+want_bytes(const struct cbp_object *o, size_t cap)
+{
+	return o->size < cap ? (size_t)o->size : cap;
+}
+
+int
+cbp_read_head(struct cbp_object *o, size_t cap, struct cbp_error *err)
+{
+	size_t want, got;
+	int r;
+
+	if (o->fd < 0) {
+		o->head = o->mem;
+		o->head_len = o->mem_len < cap ? o->mem_len : cap;
+		return CBP_OK;
+	}
+	want = want_bytes(o, cap);
+	if (o->head_store == NULL && (o->head_store = malloc(cap ? cap : 1)) == NULL)
+		return cbp_error_set(err, CBP_ENOMEM, 0, "out of memory");
+	if ((r = pread_full(o->fd, o->head_store, want, 0, &got, err)) != CBP_OK)
+		return r;
+	o->head = o->head_store;
+	o->head_len = got;
+	if (got < want)
+		return cbp_error_set(err, CBP_EIO, 0,
+		    "file shrank while being read (%zu of %zu bytes)", got, want);
+	return CBP_OK;
+}
+
+int
+cbp_read_load(struct cbp_object *o, size_t cap, struct cbp_error *err)
+{
+	size_t want, got;
+	int r;
+
+	want = want_bytes(o, cap);
+	if (o->fd < 0) {
+		o->data = o->mem;
+		o->data_len = o->mem_len < want ? o->mem_len : want;
+		o->data_complete = !o->mem_partial && o->data_len == o->size;
+		return CBP_OK;
+	}
+	if (o->data != NULL && o->data_len >= want)
+		return CBP_OK;
+	/* Reuse the head when it already holds everything wanted. */
+	if (o->head != NULL && o->head_len >= want) {
+		o->data = o->head;
+		o->data_len = want;
+		o->data_complete = want == o->size;
+		return CBP_OK;
+	}
+	o->load_store.cap = want;
+	if (o->load_store.alloc < want + 1) {
+		unsigned char *p = realloc(o->load_store.data, want + 1);
+		if (p == NULL)
+			return cbp_error_set(err, CBP_ENOMEM, 0,
+			    "out of memory loading %zu bytes", want);
+		o->load_store.data = p;
+		o->load_store.alloc = want + 1;
+	}
+	if ((r = pread_full(o->fd, o->load_store.data, want, 0, &got, err)) != CBP_OK)
+		return r;
+	o->load_store.len = got;
+	o->load_store.data[got] = '\0';
+	o->data = o->load_store.data;
+	o->data_len = got;
+	o->data_complete = got == o->size;
+	if (got < want)
+		return cbp_error_set(err, CBP_EIO, 0,
+		    "file shrank while being read (%zu of %zu bytes)", got, want);
+	return CBP_OK;
+}
+
+int
+cbp_read_sha256(struct cbp_object *o, unsigned char digest[32],
+    struct cbp_error *err)
+{
+	EVP_MD_CTX *ctx = NULL;
+	unsigned char *buf = NULL;
+	unsigned int dlen = 0;
+	uint64_t off = 0;
+	size_t got;
+	int r = CBP_ENOMEM;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		goto out;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		r = cbp_error_set(err, CBP_EIO, 0, "SHA-256 unavailable");
+		goto out;
+	}
+	if (o->fd < 0) {
+		EVP_DigestUpdate(ctx, o->mem, o->mem_len);
+	} else if (o->data_complete && o->data != NULL) {
+		EVP_DigestUpdate(ctx, o->data, o->data_len);
+	} else {
+		if ((buf = malloc(CBP_HASH_CHUNK)) == NULL)
+			goto out;
+		for (;;) {
+			if ((r = pread_full(o->fd, buf, CBP_HASH_CHUNK, off, &got,
+			    err)) != CBP_OK)
+				goto out;
+			if (got == 0)
+				break;
+			EVP_DigestUpdate(ctx, buf, got);
+			off += got;
+		}
+		if (off < o->size) {
+			r = cbp_error_set(err, CBP_EIO, 0,
+			    "file shrank while being hashed");
+			goto out;
+		}
+	}
+	EVP_DigestFinal_ex(ctx, digest, &dlen);
+	r = CBP_OK;
+out:
+	free(buf);
+	EVP_MD_CTX_free(ctx);
+	return r;
+}

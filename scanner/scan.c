@@ -1,0 +1,471 @@
+/*
+ * scan.c — the worker pool and the per-object pipeline.
+ *
+ * The walk (walk.c) runs N threads; each regular file it finds is scanned
+ * right there on the finding thread by scan_object(), so every core both
+ * walks and scans.  scan_object() is recursive: archive members, pictures
+ * inside biometric records and Exif thumbnails are objects too, scanned
+ * with the same rules, each one level deeper, up to the nesting limit.
+ *
+ * Per object: head read -> identify (facts_init) -> rules (cheap-first,
+ * facts computed on demand) -> findings -> children -> problems.  Nothing
+ * is printed here: findings and problems go to the outputs, which serialise
+ * themselves.
+ */
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cbp_limits.h"
+#include "cbp_match.h"
+#include "cbp_scan.h"
+
+struct cbp_worker {
+	struct cbp_scan *scan;
+	struct cbp_identify *id;
+	struct cbp_matcher *matcher;
+	unsigned char *head_buf;	/* CBP_HEAD_BYTES, reused for every disk file */
+};
+
+struct cbp_scan {
+	struct cbp_scan_opts opts;
+	const struct cbp_ruleset *rules;
+	struct cbp_output *out;
+	struct cbp_worker *workers;
+	unsigned nworkers;
+	struct cbp_walk_opts walk;
+	struct cbp_scan_stats stats;
+	int64_t now;
+};
+
+/* Everything about the object being scanned that the callbacks need. */
+struct obj_ctx {
+	struct cbp_worker *w;
+	struct cbp_object *o;
+	struct cbp_facts *f;
+	struct cbp_expand_budget *budget;	/* of the enclosing top-level archive */
+	int sha_state;				/* 0 todo, 1 done, -1 failed */
+	char sha[65];
+};
+
+static void scan_object(struct cbp_worker *w, struct cbp_object *o,
+    struct cbp_expand_budget *budget);
+
+/* ---- records out ------------------------------------------------------- */
+
+static void
+emit_problem(struct cbp_scan *s, const struct cbp_object *o,
+    const char *extra_member, enum cbp_reason reason, const char *detail)
+{
+	struct cbp_problem p = { 0 };
+	const char **chain = NULL;
+	size_t n = o != NULL ? o->nmember : 0;
+
+	if (o != NULL && extra_member != NULL &&
+	    (chain = calloc(n + 1, sizeof(*chain))) != NULL) {
+		if (n > 0)
+			memcpy(chain, o->member, n * sizeof(*chain));
+		chain[n++] = extra_member;
+	}
+	p.path = o != NULL ? o->path : "";
+	p.member = chain != NULL ? (const char *const *)chain :
+	    (o != NULL ? o->member : NULL);
+	p.nmember = n;
+	p.reason = reason;
+	p.detail = detail;
+	atomic_fetch_add(&s->stats.unscannable, 1);
+	if (s->opts.strict)
+		atomic_fetch_add(&s->stats.violations, 1);
+	cbp_output_problem(s->out, &p);
+	free(chain);
+}
+
+static const char *
+hex_digest(const unsigned char d[32], char out[65])
+{
+	static const char hx[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hx[d[i] >> 4];
+		out[2 * i + 1] = hx[d[i] & 15];
+	}
+	out[64] = '\0';
+	return out;
+}
+
+/* Where the object lives decides its disposition (authorized locations). */
+static enum cbp_disposition
+disposition_of(const struct cbp_scan *s, const struct cbp_object *o)
+{
+	size_t i;
+
+	for (i = 0; i < s->opts.nauthz; i++) {
+		const struct cbp_authz *a = &s->opts.authz[i];
+		if (fnmatch(a->glob, o->path, 0) != 0)
+			continue;
+		if (a->retention_s < 0 || o->mtime == CBP_MTIME_UNKNOWN ||
+		    s->now - o->mtime <= a->retention_s)
+			return CBP_DISP_AUTHORIZED;
+		return CBP_DISP_RETENTION;
+	}
+	return CBP_DISP_VIOLATION;
+}
+
+static int
+on_hit(void *arg, const struct cbp_rule_hit *hit)
+{
+	struct obj_ctx *c = arg;
+	struct cbp_scan *s = c->w->scan;
+	struct cbp_finding fd = { 0 };
+	unsigned char digest[32];
+	struct cbp_error e = { 0 };
+
+	if (c->sha_state == 0) {
+		if (cbp_read_sha256(c->o, digest, &e) == CBP_OK) {
+			hex_digest(digest, c->sha);
+			c->sha_state = 1;
+		} else {
+			c->sha_state = -1;
+			c->sha[0] = '\0';
+			cbp_error_set(&c->f->problem, e.code, e.sys_errno,
+			    "%s", e.message);
+		}
+	}
+	fd.rule = hit->id;
+	fd.title = hit->title;
+	fd.category = hit->category;
+	fd.severity = hit->severity;
+	fd.path = c->o->path;
+	fd.member = c->o->member;
+	fd.nmember = c->o->nmember;
+	fd.size = c->o->size;
+	fd.mtime = c->o->mtime;
+	memcpy(fd.sha256, c->sha, sizeof(fd.sha256));
+	fd.mime = c->f->mime;
+	fd.evidence = hit->evidence;
+	fd.disposition = disposition_of(s, c->o);
+	if (fd.disposition == CBP_DISP_AUTHORIZED)
+		fd.severity = CBP_SEV_INFO;
+	atomic_fetch_add(&s->stats.findings, 1);
+	if (cbp_finding_is_violation(&fd))
+		atomic_fetch_add(&s->stats.violations, 1);
+	cbp_output_finding(s->out, &fd);
+	return 0;
+}
+
+/* ---- children ------------------------------------------------------------ */
+
+/*
+ * Scan buf[0..len) of parent as a child object named name (appended to the
+ * parent's member chain).
+ */
+static void
+scan_child(struct obj_ctx *c, const unsigned char *buf, size_t len,
+    const char *name)
+{
+	struct cbp_object child;
+	const char **chain;
+	size_t n = c->o->nmember;
+
+	if (c->o->depth >= c->w->scan->opts.expand.max_depth) {
+		emit_problem(c->w->scan, c->o, name, CBP_REASON_LIMIT,
+		    "nesting deeper than the depth limit: not scanned");
+		return;
+	}
+	if ((chain = calloc(n + 1, sizeof(*chain))) == NULL)
+		return;
+	if (n > 0)
+		memcpy(chain, c->o->member, n * sizeof(*chain));
+	chain[n] = name;
+	cbp_object_init(&child);
+	child.path = c->o->path;
+	child.member = chain;
+	child.nmember = n + 1;
+	child.name = name;
+	child.size = len;
+	child.mtime = c->o->mtime;
+	child.depth = c->o->depth + 1;
+	child.mem = buf;
+	child.mem_len = len;
+	scan_object(c->w, &child, c->budget);
+	cbp_object_release(&child);
+	free(chain);
+}
+
+static const char *
+payload_ext(enum cbp_payload_type t)
+{
+	switch (t) {
+	case CBP_PAYLOAD_JPEG:
+		return "jpg";
+	case CBP_PAYLOAD_JP2:
+		return "jp2";
+	case CBP_PAYLOAD_PNG:
+		return "png";
+	default:
+		return "bin";
+	}
+}
+
+/* Pictures inside a record located within the loaded bytes. */
+static void
+scan_record_payloads(struct obj_ctx *c, const struct cbp_record *r,
+    const unsigned char *data, size_t len, int carved)
+{
+	char name[96];
+	size_t i;
+
+	for (i = 0; i < r->nimages; i++) {
+		const struct cbp_record_image *im = &r->images[i];
+		if (im->offset > len || im->length > len - im->offset ||
+		    im->length == 0)
+			continue;
+		if (carved)
+			snprintf(name, sizeof(name), "@%zu:%s:image%zu.%s",
+			    r->offset, cbp_record_kind_name(r->kind), i + 1,
+			    payload_ext(im->type));
+		else
+			snprintf(name, sizeof(name), "%s:image%zu.%s",
+			    cbp_record_kind_name(r->kind), i + 1,
+			    payload_ext(im->type));
+		scan_child(c, data + im->offset, im->length, name);
+	}
+}
+
+static int
+on_member(void *arg, struct cbp_object *m)
+{
+	struct obj_ctx *c = arg;
+
+	atomic_fetch_add(&c->w->scan->stats.members, 1);
+	scan_object(c->w, m, c->budget);
+	return 0;
+}
+
+static void
+on_expand_problem(void *arg, const struct cbp_object *where,
+    const char *member_name, enum cbp_reason reason, const char *detail)
+{
+	struct obj_ctx *c = arg;
+
+	emit_problem(c->w->scan, where, member_name, reason, detail);
+}
+
+static void
+scan_children(struct obj_ctx *c)
+{
+	static const struct cbp_expand_ops ops = { on_member, on_expand_problem };
+	struct cbp_scan *s = c->w->scan;
+	struct cbp_facts *f = c->f;
+	struct cbp_expand_budget top = { 0 };
+	size_t i;
+
+	if (cbp_expand_is_archive(f->mime, c->o->head, c->o->head_len)) {
+		if (c->budget == NULL) {
+			top.top_size = c->o->size;
+			c->budget = &top;
+		}
+		atomic_fetch_add(&s->stats.archives, 1);
+		(void)cbp_expand_object(c->o, &s->opts.expand, c->budget, &ops, c);
+		if (c->budget == &top)
+			c->budget = NULL;
+	}
+	if (f->rec_state == CBP_FACT_DONE && c->o->data != NULL)
+		scan_record_payloads(c, &f->rec, c->o->data, c->o->data_len, 0);
+	if (f->carve_state == CBP_FACT_DONE && c->o->data != NULL)
+		for (i = 0; i < f->carved.n; i++)
+			scan_record_payloads(c, &f->carved.v[i], c->o->data,
+			    c->o->data_len, 1);
+	if (f->meta_state == CBP_FACT_DONE && f->meta.thumb_len > 0 &&
+	    c->o->data != NULL && f->meta.thumb_offset <= c->o->data_len &&
+	    f->meta.thumb_len <= c->o->data_len - f->meta.thumb_offset)
+		scan_child(c, c->o->data + f->meta.thumb_offset,
+		    f->meta.thumb_len, "exif:thumbnail.jpg");
+}
+
+/* ---- one object ------------------------------------------------------------ */
+
+/* path, then "/" and each member: what rules' "path" condition sees. */
+static char *
+display_path(const struct cbp_object *o)
+{
+	struct cbp_dynbuf b;
+	size_t i;
+
+	cbp_dynbuf_init(&b, (size_t)1 << 20);
+	if (cbp_dynbuf_add(&b, o->path, strlen(o->path)) != CBP_OK)
+		goto fail;
+	for (i = 0; i < o->nmember; i++)
+		if (cbp_dynbuf_addc(&b, '/') != CBP_OK ||
+		    cbp_dynbuf_add(&b, o->member[i], strlen(o->member[i])) != CBP_OK)
+			goto fail;
+	return (char *)cbp_dynbuf_take(&b, NULL);
+fail:
+	cbp_dynbuf_free(&b);
+	return NULL;
+}
+
+static void
+scan_object(struct cbp_worker *w, struct cbp_object *o,
+    struct cbp_expand_budget *budget)
+{
+	struct cbp_scan *s = w->scan;
+	struct cbp_facts facts;
+	struct obj_ctx c = { 0 };
+	struct cbp_error e = { 0 };
+	char *dpath = NULL;
+	int r;
+
+	if ((r = cbp_read_head(o, CBP_HEAD_BYTES, &e)) != CBP_OK) {
+		emit_problem(s, o, NULL, cbp_reason_from_err(r), e.message);
+		return;
+	}
+	if ((dpath = display_path(o)) == NULL) {
+		emit_problem(s, o, NULL, CBP_REASON_LIMIT, "out of memory");
+		return;
+	}
+	cbp_facts_init(&facts, o, w->id, &s->opts.caps, dpath);
+	c.w = w;
+	c.o = o;
+	c.f = &facts;
+	c.budget = budget;
+	r = cbp_match_object(w->matcher, &facts, on_hit, &c);
+	if (r == CBP_ENOMEM)
+		cbp_error_set(&facts.problem, CBP_ENOMEM, 0,
+		    "out of memory while matching rules");
+	scan_children(&c);
+	if (o->mem_partial && facts.problem.code == CBP_OK)
+		cbp_error_set(&facts.problem, CBP_ELIMIT, 0,
+		    "member larger than the member size limit: scanned the "
+		    "first %zu bytes", o->mem_len);
+	if (facts.problem.code != CBP_OK)
+		emit_problem(s, o, NULL, cbp_reason_from_err(facts.problem.code),
+		    facts.problem.message);
+	cbp_facts_free(&facts);
+	free(dpath);
+}
+
+/* ---- walk callbacks -------------------------------------------------------- */
+
+static void
+on_file(void *arg, unsigned worker, const struct cbp_walk_file *wf)
+{
+	struct cbp_scan *s = arg;
+	struct cbp_worker *w = &s->workers[worker];
+	struct cbp_object o;
+	struct cbp_error e = { 0 };
+	struct stat st;
+	const char *slash;
+	int fd, r;
+
+	cbp_object_init(&o);
+	o.path = wf->path;
+	slash = strrchr(wf->path, '/');
+	o.name = slash != NULL && slash[1] != '\0' ? slash + 1 : wf->path;
+	r = cbp_read_open(wf->dirfd, wf->name, &fd, &st, &e);
+	if (r == CBP_EUNSUPPORTED)
+		return;			/* not a regular file (any more): nothing to scan */
+	atomic_fetch_add(&s->stats.files, 1);
+	if (r != CBP_OK) {
+		emit_problem(s, &o, NULL, cbp_reason_from_err(r), e.message);
+		return;
+	}
+	o.fd = fd;
+	o.size = (uint64_t)st.st_size;
+	o.mtime = (int64_t)st.st_mtime;
+	o.head_store = w->head_buf;	/* borrowed: taken back before release */
+	atomic_fetch_add(&s->stats.bytes, o.size);
+	scan_object(w, &o, NULL);
+	o.head_store = NULL;
+	cbp_object_release(&o);
+	close(fd);
+}
+
+static void
+on_walk_error(void *arg, unsigned worker, const char *path, int code,
+    const char *detail)
+{
+	struct cbp_scan *s = arg;
+	struct cbp_object o;
+
+	cbp_object_init(&o);
+	o.path = path;
+	emit_problem(s, &o, NULL, cbp_reason_from_err(code), detail);
+}
+
+/* ---- setup ------------------------------------------------------------------- */
+
+int
+cbp_scan_new(const struct cbp_scan_opts *opts, const struct cbp_ruleset *rules,
+    struct cbp_output *out, struct cbp_scan **scanp, struct cbp_error *err)
+{
+	struct cbp_scan *s;
+	unsigned i;
+
+	*scanp = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return cbp_error_set(err, CBP_ENOMEM, 0, "out of memory");
+	s->opts = *opts;
+	s->rules = rules;
+	s->out = out;
+	s->nworkers = opts->nthreads > 0 ? opts->nthreads : 1;
+	s->now = (int64_t)time(NULL);
+	if ((s->workers = calloc(s->nworkers, sizeof(*s->workers))) == NULL)
+		goto nomem;
+	for (i = 0; i < s->nworkers; i++) {
+		struct cbp_worker *w = &s->workers[i];
+		w->scan = s;
+		if ((w->id = cbp_identify_new(opts->magic_db, NULL, err)) == NULL)
+			goto fail;
+		if ((w->matcher = cbp_matcher_new(rules)) == NULL)
+			goto nomem;
+		if ((w->head_buf = malloc(CBP_HEAD_BYTES)) == NULL)
+			goto nomem;
+	}
+	s->walk.nthreads = s->nworkers;
+	s->walk.one_file_system = opts->one_file_system;
+	s->walk.excludes = opts->excludes;
+	s->walk.nexcludes = opts->nexcludes;
+	*scanp = s;
+	return CBP_OK;
+nomem:
+	cbp_error_set(err, CBP_ENOMEM, 0, "out of memory");
+fail:
+	cbp_scan_free(s);
+	return err != NULL && err->code ? err->code : CBP_ENOMEM;
+}
+
+int
+cbp_scan_run(struct cbp_scan *s, volatile int *cancel)
+{
+	static const struct cbp_walk_ops ops = { on_file, on_walk_error };
+
+	s->walk.cancel = cancel;
+	return cbp_walk_run(s->opts.roots, s->opts.nroots, &s->walk, &ops, s);
+}
+
+const struct cbp_scan_stats *
+cbp_scan_stats(const struct cbp_scan *s)
+{
+	return &s->stats;
+}
+
+void
+cbp_scan_free(struct cbp_scan *s)
+{
+	unsigned i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; s->workers != NULL && i < s->nworkers; i++) {
+		cbp_identify_free(s->workers[i].id);
+		cbp_matcher_free(s->workers[i].matcher);
+		free(s->workers[i].head_buf);
+	}
+	free(s->workers);
+	free(s);
+}
