@@ -158,7 +158,8 @@ check: deps
 	$(MAKE) fuzz-check
 
 bench: all
-	@sh bench/run.sh
+	@sh contrib/install-deps.sh --bench
+	@bash bench/run.sh
 
 # ---- install -------------------------------------------------------------
 

@@ -1,0 +1,56 @@
+#!/bin/bash
+# Time a full cbpscan scan of the benchmark tree against the tools an
+# auditor would otherwise run, in one run, as ratios (the machines are
+# shared and noisy: ratios within one run are what is comparable).
+#
+#   sh bench/run.sh [TREE]      (TREE defaults to bench/tree, built if missing)
+#
+# Every tool gets the same warm page cache and two workers where it can
+# use them (xargs -P2, yara -p 2, cbpscan --threads 2).
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+tree=${1:-$top/bench/tree}
+cbp=${CBPSCAN:-$top/build/cbpscan}
+sh "$top/bench/mktree.sh" "$tree" || exit 1
+files=$(find "$tree" -type f | wc -l)
+bytes=$(du -sb "$tree" | cut -f1)
+echo "tree: $tree, $files files, $((bytes / 1000000)) MB; $(nproc) cores"
+echo "warming the page cache..."
+find "$tree" -type f -print0 | xargs -0 -P2 cat > /dev/null 2>&1
+
+rule=$(mktemp)
+cat > "$rule" <<'YARA'
+rule lpr_record { strings: $a = "PLATE=" $b = "FAC\x00" condition: $a or $b }
+YARA
+
+declare -A T
+t() {	# name, command...
+	local name=$1; shift
+	local s e
+	s=$(date +%s.%N)
+	"$@" > /dev/null 2>&1
+	e=$(date +%s.%N)
+	T[$name]=$(echo "$e - $s" | bc)
+	printf '%-28s %8.2f s\n' "$name" "${T[$name]}"
+}
+t "find -type f"            find "$tree" -type f
+t "head floor (16 KiB)"     sh -c "find '$tree' -type f -print0 | xargs -0 -P2 -n 256 head -c 16384"
+t "cbpscan scan"            "$cbp" scan --threads 2 --format jsonl --output /dev/null "$tree"
+t "cbpscan (no carving)"    sh -c "printf 'limits:\n  carve_max: 0\n' > /tmp/cbp-bench.conf && '$cbp' scan --threads 2 --config /tmp/cbp-bench.conf --format jsonl --output /dev/null '$tree'"
+t "sha256sum"               sh -c "find '$tree' -type f -print0 | xargs -0 -P2 -n 256 sha256sum"
+t "yara -r -p 2"            yara -r -p 2 "$rule" "$tree"
+if [ "${BENCH_SLOW:-1}" = 1 ]; then
+	t "file --mime-type"    sh -c "find '$tree' -type f -print0 | xargs -0 -P2 -n 256 file --mime-type"
+fi
+if command -v clamscan > /dev/null; then
+	t "clamscan -r"         clamscan -r --quiet "$tree"
+fi
+rm -f "$rule"
+floor=${T["head floor (16 KiB)"]}
+scan=${T["cbpscan scan"]}
+echo
+echo "ratios (lower is faster):"
+for k in "${!T[@]}"; do
+	printf '  %-28s %6.2fx head floor   cbpscan is %6.2fx faster\n' "$k" \
+	    "$(echo "${T[$k]} / $floor" | bc -l)" "$(echo "${T[$k]} / $scan" | bc -l)"
+done | sort -k2 -n
