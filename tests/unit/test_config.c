@@ -1,0 +1,254 @@
+/*
+ * test_config.c — cbpscan.conf(5) parsing: values, overrides, and every
+ * error naming file:line:col.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cbp_config.h"
+#include "cbp_limits.h"
+
+static char tmpdir[64];
+
+static int
+setup(void **state)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cbp-config-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Write text to a fresh file in tmpdir and return its path (static buffer). */
+static const char *
+write_conf(const char *text, mode_t mode)
+{
+	static char path[128];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/c.yaml", tmpdir);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs(text, fp);
+	fclose(fp);
+	assert_int_equal(chmod(path, mode), 0);
+	return path;
+}
+
+static void
+assert_conf_error(const char *text, const char *expect_suffix)
+{
+	struct cbp_config c;
+	struct cbp_config_diag d = { { 0 } };
+	const char *path = write_conf(text, 0644);
+	char want[1200];
+
+	cbp_config_defaults(&c);
+	assert_int_not_equal(cbp_config_load(&c, path, &d), CBP_OK);
+	snprintf(want, sizeof(want), "%s:%s", path, expect_suffix);
+	if (strncmp(d.message, want, strlen(want)) != 0)
+		fail_msg("got '%s', want prefix '%s'", d.message, want);
+	cbp_config_free(&c);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct cbp_config c;
+
+	cbp_config_defaults(&c);
+	assert_int_equal(c.caps.load_max, CBP_LOAD_MAX);
+	assert_int_equal(c.caps.carve_max, CBP_CARVE_MAX);
+	assert_int_equal(c.expand.max_depth, CBP_ARCHIVE_DEPTH);
+	assert_int_equal(c.expand.member_max, CBP_MEMBER_MAX);
+	assert_int_equal(c.nrules, 0);
+	cbp_config_free(&c);
+}
+
+static void
+test_full_file(void **state)
+{
+	struct cbp_config c;
+	struct cbp_config_diag d = { { 0 } };
+	const char *path = write_conf(
+	    "rules: [/a, /b]\n"
+	    "exclude: '*.iso'\n"
+	    "threads: 3\n"
+	    "one_file_system: true\n"
+	    "strict: yes\n"
+	    "max_depth: 2\n"
+	    "limits:\n"
+	    "  load_max: 2M\n"
+	    "  carve_max: 0\n"
+	    "  member_max: 1MiB\n"
+	    "  archive_total: 1G\n"
+	    "  archive_members: 10\n"
+	    "  archive_ratio: 50\n"
+	    "authorized:\n"
+	    "  - path: /srv/lpr/*\n"
+	    "    retention: 30d\n"
+	    "  - path: /srv/evidence/*\n", 0644);
+
+	cbp_config_defaults(&c);
+	assert_int_equal(cbp_config_load(&c, path, &d), CBP_OK);
+	assert_int_equal(c.nrules, 2);
+	assert_string_equal(c.rules[1], "/b");
+	assert_int_equal(c.nexcludes, 1);
+	assert_string_equal(c.excludes[0], "*.iso");
+	assert_int_equal(c.threads, 3);
+	assert_true(c.one_file_system);
+	assert_true(c.strict);
+	assert_int_equal(c.expand.max_depth, 2);
+	assert_int_equal(c.caps.load_max, 2 << 20);
+	assert_int_equal(c.caps.carve_max, 0);
+	assert_int_equal(c.expand.member_max, 1 << 20);
+	assert_int_equal(c.expand.total_max, 1ULL << 30);
+	assert_int_equal(c.expand.max_members, 10);
+	assert_int_equal(c.expand.max_ratio, 50);
+	assert_int_equal(c.nauthz, 2);
+	assert_string_equal(c.authz[0].glob, "/srv/lpr/*");
+	assert_int_equal(c.authz[0].retention_s, 30 * 86400);
+	assert_int_equal(c.authz[1].retention_s, -1);
+	cbp_config_free(&c);
+}
+
+static void
+test_errors_name_line_and_column(void **state)
+{
+	assert_conf_error("threads: 2\nthraeds: 3\n", "2:1: unknown key 'thraeds'");
+	assert_conf_error("threads: two\n", "1:10: threads: 'two' is not a whole number");
+	assert_conf_error("threads: 5000\n", "1:10: threads: 5000 is out of range");
+	assert_conf_error("limits:\n  load_max: 12Q\n", "2:13: load_max: '12Q' is not a size");
+	assert_conf_error("limits:\n  bogus: 1\n", "2:3: limits: unknown key 'bogus'");
+	assert_conf_error("strict: maybe\n", "1:9: strict: expected true or false");
+	assert_conf_error("authorized:\n  - path: /x\n    retention: soon\n",
+	    "3:16: authorized: retention must be a duration");
+	assert_conf_error("authorized:\n  - retention: 1d\n", "2:5: authorized: 'path' (a glob) is required");
+	assert_conf_error("rules: [a, [b]]\n", "1:13: rules: expected a string");
+	assert_conf_error("- a\n- b\n", "1:3: expected a mapping");
+	/* A YAML syntax error: unterminated flow sequence. */
+	assert_conf_error("threads: 2\nrules: [a, b\n", "");
+}
+
+static void
+test_yaml_syntax_error_has_position(void **state)
+{
+	struct cbp_config c;
+	struct cbp_config_diag d = { { 0 } };
+	const char *path = write_conf("threads: 2\nexclude: \"abc\n", 0644);
+	int line = 0, col = 0;
+	const char *p;
+
+	cbp_config_defaults(&c);
+	assert_int_equal(cbp_config_load(&c, path, &d), CBP_ESYNTAX);
+	p = d.message + strlen(path);
+	assert_int_equal(sscanf(p, ":%d:%d:", &line, &col), 2);
+	assert_true(line >= 2);
+	assert_true(col >= 1);
+	assert_non_null(strstr(d.message, "YAML syntax error"));
+	cbp_config_free(&c);
+}
+
+static void
+test_world_writable_refused(void **state)
+{
+	struct cbp_config c;
+	struct cbp_config_diag d = { { 0 } };
+	const char *path = write_conf("threads: 2\n", 0666);
+
+	cbp_config_defaults(&c);
+	assert_int_equal(cbp_config_load(&c, path, &d), CBP_EPERM);
+	assert_non_null(strstr(d.message, "world-writable"));
+	cbp_config_free(&c);
+}
+
+static void
+test_missing_file(void **state)
+{
+	struct cbp_config c;
+	struct cbp_config_diag d = { { 0 } };
+
+	cbp_config_defaults(&c);
+	assert_int_equal(cbp_config_load(&c, "/nonexistent/cbp.conf", &d), CBP_EIO);
+	assert_non_null(strstr(d.message, "/nonexistent/cbp.conf"));
+	cbp_config_free(&c);
+}
+
+static void
+test_sizes_and_durations(void **state)
+{
+	unsigned long long v;
+	long long s;
+
+	assert_int_equal(cbp_config_parse_size("4096", &v), CBP_OK);
+	assert_int_equal(v, 4096);
+	assert_int_equal(cbp_config_parse_size("64M", &v), CBP_OK);
+	assert_int_equal(v, 64ULL << 20);
+	assert_int_equal(cbp_config_parse_size("2GiB", &v), CBP_OK);
+	assert_int_equal(v, 2ULL << 30);
+	assert_int_equal(cbp_config_parse_size("-1", &v), CBP_EINVAL);
+	assert_int_equal(cbp_config_parse_size("1X", &v), CBP_EINVAL);
+	assert_int_equal(cbp_config_parse_size("99999999999999999999", &v), CBP_EINVAL);
+	assert_int_equal(cbp_config_parse_size("17179869184T", &v), CBP_EINVAL);
+	assert_int_equal(cbp_config_parse_duration("30d", &s), CBP_OK);
+	assert_int_equal(s, 30 * 86400);
+	assert_int_equal(cbp_config_parse_duration("90m", &s), CBP_OK);
+	assert_int_equal(s, 5400);
+	assert_int_equal(cbp_config_parse_duration("10", &s), CBP_OK);
+	assert_int_equal(s, 10);
+	assert_int_equal(cbp_config_parse_duration("1dd", &s), CBP_EINVAL);
+	assert_int_equal(cbp_config_parse_duration("d", &s), CBP_EINVAL);
+}
+
+static void
+test_command_line_lists(void **state)
+{
+	char **list = NULL;
+	size_t n = 0;
+	const char *a[] = { "x", "y" };
+	const char *many[CBP_CONFIG_LIST_MAX + 1];
+	size_t i;
+
+	assert_int_equal(cbp_config_add_list(&list, &n, a, 2), CBP_OK);
+	assert_int_equal(cbp_config_set_list(&list, &n, a + 1, 1), CBP_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0], "y");
+	for (i = 0; i < CBP_CONFIG_LIST_MAX + 1; i++)
+		many[i] = "z";
+	assert_int_equal(cbp_config_add_list(&list, &n, many, CBP_CONFIG_LIST_MAX), CBP_ELIMIT);
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_full_file),
+		cmocka_unit_test(test_errors_name_line_and_column),
+		cmocka_unit_test(test_yaml_syntax_error_has_position),
+		cmocka_unit_test(test_world_writable_refused),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_sizes_and_durations),
+		cmocka_unit_test(test_command_line_lists),
+	};
+	return cmocka_run_group_tests_name("config", tests, setup, teardown);
+}
