@@ -1,0 +1,453 @@
+/*
+ * output.c — the record fan-out, and the escaping and time formatting every
+ * sink shares.
+ *
+ * Fan-out.  struct cbp_output holds up to CBP_OUTPUT_SINKS sinks behind one
+ * mutex.  Worker threads emit directly; the mutex makes one record reach
+ * every sink before the next record starts, so a sink needs no lock of its
+ * own and can keep a single reusable record buffer.  A failing sink returns
+ * a code: the first one is kept in first_error and the other sinks still get
+ * the record, because a full disk under --output must not also silence the
+ * endpoint.  Sinks never print diagnostics; main.c reports first_error.
+ *
+ * Escaping.  File names on Unix are bytes, archive member names are
+ * whatever the archive says, and both end up in JSON (which must be UTF-8)
+ * and on a terminal (which obeys escape sequences).  No JSON library we
+ * could use escapes non-UTF-8 bytes losslessly, and none appends to our
+ * capped buffer in one linear pass, so both escapers are written here.
+ * Both share one strict UTF-8 validator (Unicode Table 3-7) and copy runs
+ * of bytes that need no escape with a single append, so the cost is linear
+ * in the input with one buffer call per run or escape, never per byte.
+ *
+ *  - cbp_json_string: valid UTF-8 passes through; each byte that is not
+ *    part of a well-formed sequence becomes \udcXX (surrogateescape).  A
+ *    well-formed sequence can never encode U+DC80..U+DCFF (surrogates are
+ *    rejected), so the mapping is reversible.  U+2028/U+2029 are escaped
+ *    because JavaScript string literals end a line at them.
+ *  - cbp_text_escape: anything that could move the cursor, change colours
+ *    or reorder the line (C0/C1 controls, DEL, line/paragraph separators,
+ *    the Unicode Bidi_Control characters) and any invalid byte becomes
+ *    \xNN per byte; a literal backslash becomes \\ so the display can be
+ *    read back unambiguously.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cbp_err.h"
+#include "cbp_output.h"
+#include "cbp_output_int.h"
+
+static const char hexdigit[16] = "0123456789abcdef";
+
+/* ---- fan-out ---------------------------------------------------------- */
+
+int
+cbp_output_init(struct cbp_output *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (pthread_mutex_init(&o->lock, NULL) != 0)
+		return CBP_ENOMEM;
+	return CBP_OK;
+}
+
+/*
+ * Ownership passes to o on every call, success or not: when o is full, s is
+ * closed here.  A NULL s (a failed *_new) gives CBP_ENOMEM, so callers can
+ * write cbp_output_add(o, cbp_sink_jsonl_new(fp)) and check one code.
+ */
+int
+cbp_output_add(struct cbp_output *o, struct cbp_sink *s)
+{
+	int r = CBP_ELIMIT;
+
+	if (s == NULL)
+		return CBP_ENOMEM;
+	pthread_mutex_lock(&o->lock);
+	if (o->nsinks < CBP_OUTPUT_SINKS) {
+		o->sinks[o->nsinks++] = s;
+		r = CBP_OK;
+	}
+	pthread_mutex_unlock(&o->lock);
+	if (r != CBP_OK && s->ops->close != NULL)
+		s->ops->close(s);
+	return r;
+}
+
+/* Called with o->lock held. */
+static void
+keep_error(struct cbp_output *o, int r)
+{
+	if (r != CBP_OK && o->first_error == CBP_OK)
+		o->first_error = r;
+}
+
+void
+cbp_output_finding(struct cbp_output *o, const struct cbp_finding *f)
+{
+	size_t i;
+
+	pthread_mutex_lock(&o->lock);
+	for (i = 0; i < o->nsinks; i++)
+		if (o->sinks[i]->ops->finding != NULL)
+			keep_error(o, o->sinks[i]->ops->finding(o->sinks[i], f));
+	pthread_mutex_unlock(&o->lock);
+}
+
+void
+cbp_output_problem(struct cbp_output *o, const struct cbp_problem *p)
+{
+	size_t i;
+
+	pthread_mutex_lock(&o->lock);
+	for (i = 0; i < o->nsinks; i++)
+		if (o->sinks[i]->ops->problem != NULL)
+			keep_error(o, o->sinks[i]->ops->problem(o->sinks[i], p));
+	pthread_mutex_unlock(&o->lock);
+}
+
+void
+cbp_output_summary(struct cbp_output *o, const struct cbp_summary *s)
+{
+	size_t i;
+
+	pthread_mutex_lock(&o->lock);
+	for (i = 0; i < o->nsinks; i++)
+		if (o->sinks[i]->ops->summary != NULL)
+			keep_error(o, o->sinks[i]->ops->summary(o->sinks[i], s));
+	pthread_mutex_unlock(&o->lock);
+}
+
+/* No other thread may use o once this is called (the mutex is destroyed). */
+int
+cbp_output_close(struct cbp_output *o)
+{
+	size_t i;
+	int r;
+
+	pthread_mutex_lock(&o->lock);
+	for (i = 0; i < o->nsinks; i++) {
+		if (o->sinks[i]->ops->close != NULL)
+			keep_error(o, o->sinks[i]->ops->close(o->sinks[i]));
+		o->sinks[i] = NULL;
+	}
+	o->nsinks = 0;
+	r = o->first_error;
+	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_destroy(&o->lock);
+	return r;
+}
+
+int
+cbp_output_emit(FILE *fp, struct cbp_dynbuf *b)
+{
+	int r = CBP_EIO;
+
+	/*
+	 * One fwrite of the whole record, then fflush: records from different
+	 * sinks or processes sharing the file never interleave inside a line,
+	 * and a crash loses at most the record being written.
+	 */
+	if (b->len > 0 && fwrite(b->data, 1, b->len, fp) != b->len)
+		goto out;
+	if (fflush(fp) != 0 || ferror(fp))
+		goto out;
+	r = CBP_OK;
+out:
+	if (b->alloc > CBP_OUTPUT_KEEP_MAX)
+		cbp_dynbuf_free(b);
+	else
+		cbp_dynbuf_reset(b);
+	return r;
+}
+
+/* ---- UTF-8 ------------------------------------------------------------ */
+
+/*
+ * Length (2..4) of the well-formed UTF-8 sequence starting at p[0] >= 0x80
+ * with n bytes available, its code point in *cp; 0 if p does not start one.
+ * Per Unicode Table 3-7 this rejects overlongs (C0, C1, E0 80..9F,
+ * F0 80..8F), UTF-16 surrogates (ED A0..BF), code points past U+10FFFF
+ * (F4 90..BF, F5..FF), stray continuation bytes and sequences cut short.
+ * On rejection the caller escapes only p[0] and looks again at p[1]: every
+ * byte of a rejected prefix is a continuation byte, which can never start a
+ * sequence, so this gives the same bytes-to-escape as Python's decoder.
+ */
+static size_t
+utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
+{
+	unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+	size_t len, i;
+	uint32_t v;
+
+	if (c >= 0xC2 && c <= 0xDF) {
+		len = 2;
+		v = c & 0x1F;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		v = c & 0x0F;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		v = c & 0x07;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+	} else
+		return 0;
+	if (n < len || p[1] < lo || p[1] > hi)
+		return 0;
+	v = (v << 6) | (p[1] & 0x3F);
+	for (i = 2; i < len; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		v = (v << 6) | (p[i] & 0x3F);
+	}
+	*cp = v;
+	return len;
+}
+
+/* ---- JSON strings ----------------------------------------------------- */
+
+int
+cbp_json_string(struct cbp_dynbuf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, start = 0;
+	int r;
+
+	if (s == NULL && len > 0)
+		return CBP_EINVAL;
+	if ((r = cbp_dynbuf_addc(b, '"')) != CBP_OK)
+		return r;
+	while (i < len) {
+		unsigned char c = p[i];
+		char esc[8];
+		size_t elen, adv = 1;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			if (c >= 0x20 && c != 0x7F && c != '"' && c != '\\') {
+				i++;
+				continue;
+			}
+			esc[0] = '\\';
+			elen = 2;
+			switch (c) {
+			case '"': esc[1] = '"'; break;
+			case '\\': esc[1] = '\\'; break;
+			case '\b': esc[1] = 'b'; break;
+			case '\f': esc[1] = 'f'; break;
+			case '\n': esc[1] = 'n'; break;
+			case '\r': esc[1] = 'r'; break;
+			case '\t': esc[1] = 't'; break;
+			default:
+				memcpy(esc, "\\u00", 4);
+				esc[4] = hexdigit[c >> 4];
+				esc[5] = hexdigit[c & 15];
+				elen = 6;
+				break;
+			}
+		} else if ((adv = utf8_seq(p + i, len - i, &cp)) != 0) {
+			if (cp != 0x2028 && cp != 0x2029) {
+				i += adv;
+				continue;
+			}
+			memcpy(esc, cp == 0x2028 ? "\\u2028" : "\\u2029", 6);
+			elen = 6;
+		} else {
+			/* Not UTF-8: the byte itself, as a lone low surrogate. */
+			memcpy(esc, "\\udc", 4);
+			esc[4] = hexdigit[c >> 4];
+			esc[5] = hexdigit[c & 15];
+			elen = 6;
+			adv = 1;
+		}
+		if (i > start && (r = cbp_dynbuf_add(b, p + start, i - start)) != CBP_OK)
+			return r;
+		if ((r = cbp_dynbuf_add(b, esc, elen)) != CBP_OK)
+			return r;
+		i += adv;
+		start = i;
+	}
+	if (i > start && (r = cbp_dynbuf_add(b, p + start, i - start)) != CBP_OK)
+		return r;
+	return cbp_dynbuf_addc(b, '"');
+}
+
+/* ---- terminal text ---------------------------------------------------- */
+
+/*
+ * Code points shown escaped although they are valid UTF-8: C1 controls
+ * (terminals may act on CSI 0x9B), the line and paragraph separators, and
+ * the Bidi_Control set, which can make a name display in an order other
+ * than its bytes ("Trojan Source").
+ */
+static int
+text_unsafe_cp(uint32_t cp)
+{
+	return (cp >= 0x80 && cp <= 0x9F) ||
+	    cp == 0x061C || cp == 0x200E || cp == 0x200F ||
+	    (cp >= 0x2028 && cp <= 0x202E) ||
+	    (cp >= 0x2066 && cp <= 0x2069);
+}
+
+int
+cbp_text_escape(struct cbp_dynbuf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, start = 0, k;
+	int r;
+
+	if (s == NULL && len > 0)
+		return CBP_EINVAL;
+	while (i < len) {
+		unsigned char c = p[i];
+		char esc[16];
+		size_t elen, adv = 1;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			if (c >= 0x20 && c != 0x7F && c != '\\') {
+				i++;
+				continue;
+			}
+			if (c == '\\') {
+				memcpy(esc, "\\\\", 2);
+				elen = 2;
+			} else {
+				memcpy(esc, "\\x", 2);
+				esc[2] = hexdigit[c >> 4];
+				esc[3] = hexdigit[c & 15];
+				elen = 4;
+			}
+		} else if ((adv = utf8_seq(p + i, len - i, &cp)) != 0) {
+			if (!text_unsafe_cp(cp)) {
+				i += adv;
+				continue;
+			}
+			/* Escape each byte of the sequence (at most 3 here). */
+			for (k = 0, elen = 0; k < adv; k++, elen += 4) {
+				esc[elen] = '\\';
+				esc[elen + 1] = 'x';
+				esc[elen + 2] = hexdigit[p[i + k] >> 4];
+				esc[elen + 3] = hexdigit[p[i + k] & 15];
+			}
+		} else {
+			memcpy(esc, "\\x", 2);
+			esc[2] = hexdigit[c >> 4];
+			esc[3] = hexdigit[c & 15];
+			elen = 4;
+			adv = 1;
+		}
+		if (i > start && (r = cbp_dynbuf_add(b, p + start, i - start)) != CBP_OK)
+			return r;
+		if ((r = cbp_dynbuf_add(b, esc, elen)) != CBP_OK)
+			return r;
+		i += adv;
+		start = i;
+	}
+	if (i > start)
+		return cbp_dynbuf_add(b, p + start, i - start);
+	return CBP_OK;
+}
+
+/* ---- time ------------------------------------------------------------- */
+
+/*
+ * ISO 8601 needs a four-digit year, and consumers (Python's
+ * datetime.fromisoformat, most SIEMs) reject the expanded "+10000-..." form.
+ * Times outside year 0000..9999 only come from hostile or broken archive
+ * headers, so they are clamped to the nearest representable instant rather
+ * than printed in a form nobody can parse.
+ */
+#define TIME_MIN ((int64_t)-62167219200)	/* 0000-01-01T00:00:00Z */
+#define TIME_MAX ((int64_t)253402300799)	/* 9999-12-31T23:59:59Z */
+
+/* Write v as exactly w decimal digits (v < 10^w by construction). */
+static char *
+put_digits(char *p, unsigned v, int w)
+{
+	int k;
+
+	for (k = w - 1; k >= 0; k--) {
+		p[k] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + w;
+}
+
+void
+cbp_format_time(int64_t t, char out[32])
+{
+	struct tm tm;
+	time_t tt;
+	char *p = out;
+
+	if (t < TIME_MIN)
+		t = TIME_MIN;
+	if (t > TIME_MAX)
+		t = TIME_MAX;
+	tt = (time_t)t;
+	/* A 32-bit time_t cannot hold the clamped range: fall back to the epoch. */
+	if ((int64_t)tt != t || gmtime_r(&tt, &tm) == NULL) {
+		tt = 0;
+		gmtime_r(&tt, &tm);
+	}
+	/* Fields are in range after clamping, so each fits its width exactly. */
+	p = put_digits(p, (unsigned)(tm.tm_year + 1900), 4);
+	*p++ = '-';
+	p = put_digits(p, (unsigned)(tm.tm_mon + 1), 2);
+	*p++ = '-';
+	p = put_digits(p, (unsigned)tm.tm_mday, 2);
+	*p++ = 'T';
+	p = put_digits(p, (unsigned)tm.tm_hour, 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)tm.tm_min, 2);
+	*p++ = ':';
+	/* tm_sec may be 60 only for leap seconds, which gmtime never yields. */
+	p = put_digits(p, (unsigned)tm.tm_sec % 100, 2);
+	*p++ = 'Z';
+	*p = '\0';
+}
+
+void
+cbp_format_time_ms(double t, char out[32])
+{
+	int64_t ms = 0, sec, frac;
+	double x;
+	char *p;
+
+	/* Beyond +-1e15 s the year is clamped anyway; stay far from INT64. */
+	if (isfinite(t)) {
+		if (t > 1e15)
+			t = 1e15;
+		if (t < -1e15)
+			t = -1e15;
+		x = t * 1000.0 + 0.5;
+		ms = (int64_t)x;
+		if ((double)ms > x)	/* conversion truncated towards zero */
+			ms--;
+	}
+	sec = ms / 1000;
+	frac = ms % 1000;
+	if (frac < 0) {
+		frac += 1000;
+		sec--;
+	}
+	if (sec < TIME_MIN || sec > TIME_MAX)
+		frac = 0;
+	cbp_format_time(sec, out);
+	/* "YYYY-MM-DDThh:mm:ssZ" -> "YYYY-MM-DDThh:mm:ss.mmmZ" */
+	p = out + 19;
+	*p++ = '.';
+	p = put_digits(p, (unsigned)frac, 3);
+	*p++ = 'Z';
+	*p = '\0';
+}

@@ -1,0 +1,304 @@
+/*
+ * output_jsonl.c — the JSON Lines sink (docs/contract.md, "JSON Lines
+ * records").
+ *
+ * Each record is built whole in the sink's buffer by a short list of field
+ * calls, in the contract's key order, then written with one fwrite and one
+ * fflush (cbp_output_emit), so lines never interleave and a crash leaves
+ * only whole lines.  There is one small writer per kind of field (string,
+ * optional string, string array, unsigned, int, time, fixed-point); a new
+ * field such as "pdq" or "known" is one more call in the record function,
+ * and a nested object one more writer pair.  The writers share a sticky
+ * error: after the first failure the rest do nothing, so a record function
+ * is a plain list of calls with a single check at the end.
+ *
+ * Output is compact (no spaces) and every string goes through
+ * cbp_json_string, so paths that are not UTF-8 come out as \udcXX
+ * (surrogateescape) and decode back to the original bytes.
+ *
+ * Times: "mtime" is whole seconds, "YYYY-MM-DDThh:mm:ssZ", and is left out
+ * when unknown.  The summary's "started"/"finished" carry milliseconds,
+ * "YYYY-MM-DDThh:mm:ss.mmmZ", because a scan's start and end are measured
+ * to better than a second and elapsed_s is given to three decimals too.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cbp_err.h"
+#include "cbp_object.h"
+#include "cbp_output.h"
+#include "cbp_output_int.h"
+
+struct jsonl_sink {
+	struct cbp_sink base;	/* first: the fan-out sees only this */
+	FILE *fp;
+	struct cbp_dynbuf buf;	/* one record; reused (calls are serialised) */
+};
+
+/* Record writer state: the buffer, the first error, commas. */
+struct jw {
+	struct cbp_dynbuf *b;
+	int r;
+	unsigned nfields;	/* fields written so far in the current object */
+};
+
+static void
+jw_add(struct jw *w, const char *s, size_t n)
+{
+	if (w->r == CBP_OK)
+		w->r = cbp_dynbuf_add(w->b, s, n);
+}
+
+static void
+jw_begin(struct jw *w, struct cbp_dynbuf *b)
+{
+	w->b = b;
+	w->r = CBP_OK;
+	w->nfields = 0;
+	cbp_dynbuf_reset(b);
+	jw_add(w, "{", 1);
+}
+
+/* Close the object and the line; returns the first error of the record. */
+static int
+jw_end(struct jw *w)
+{
+	jw_add(w, "}\n", 2);
+	return w->r;
+}
+
+/* Keys are our own ASCII literals, so they need no escaping. */
+static void
+jw_key(struct jw *w, const char *key)
+{
+	if (w->nfields++ > 0)
+		jw_add(w, ",", 1);
+	jw_add(w, "\"", 1);
+	jw_add(w, key, strlen(key));
+	jw_add(w, "\":", 2);
+}
+
+static void
+jw_strval(struct jw *w, const char *s)
+{
+	if (w->r != CBP_OK)
+		return;
+	if (s == NULL)
+		w->r = cbp_dynbuf_add(w->b, "null", 4);
+	else
+		w->r = cbp_json_string(w->b, s, strlen(s));
+}
+
+/* A string the contract always carries; a missing one is written as null. */
+static void
+jw_str(struct jw *w, const char *key, const char *s)
+{
+	jw_key(w, key);
+	jw_strval(w, s);
+}
+
+/* An optional string: the key is left out when s is NULL. */
+static void
+jw_str_opt(struct jw *w, const char *key, const char *s)
+{
+	if (s != NULL)
+		jw_str(w, key, s);
+}
+
+/* Array of strings; [] when n is 0 (a plain file has no member chain). */
+static void
+jw_strarray(struct jw *w, const char *key, const char *const *v, size_t n)
+{
+	size_t i;
+
+	jw_key(w, key);
+	jw_add(w, "[", 1);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			jw_add(w, ",", 1);
+		jw_strval(w, v[i]);
+	}
+	jw_add(w, "]", 1);
+}
+
+static void
+jw_u64(struct jw *w, const char *key, uint64_t v)
+{
+	jw_key(w, key);
+	if (w->r == CBP_OK)
+		w->r = cbp_dynbuf_printf(w->b, "%" PRIu64, v);
+}
+
+static void
+jw_int(struct jw *w, const char *key, int v)
+{
+	jw_key(w, key);
+	if (w->r == CBP_OK)
+		w->r = cbp_dynbuf_printf(w->b, "%d", v);
+}
+
+/* Seconds with three decimals; JSON has no NaN or infinity, so those are 0. */
+static void
+jw_fixed3(struct jw *w, const char *key, double v)
+{
+	jw_key(w, key);
+	if (!isfinite(v))
+		v = 0.0;
+	if (w->r == CBP_OK)
+		w->r = cbp_dynbuf_printf(w->b, "%.3f", v);
+}
+
+/* Whole-second UTC time; left out when unknown. */
+static void
+jw_time_opt(struct jw *w, const char *key, int64_t t)
+{
+	char s[32];
+
+	if (t == CBP_MTIME_UNKNOWN)
+		return;
+	cbp_format_time(t, s);
+	jw_key(w, key);
+	jw_add(w, "\"", 1);
+	jw_add(w, s, strlen(s));
+	jw_add(w, "\"", 1);
+}
+
+/* UTC time with milliseconds, from seconds since the epoch. */
+static void
+jw_time_ms(struct jw *w, const char *key, double t)
+{
+	char s[32];
+
+	cbp_format_time_ms(t, s);
+	jw_key(w, key);
+	jw_add(w, "\"", 1);
+	jw_add(w, s, strlen(s));
+	jw_add(w, "\"", 1);
+}
+
+/*
+ * End the record and write it.  A record that failed to build (over the
+ * cap, out of memory) is dropped whole: half a line would break every
+ * consumer, a missing one is reported through the returned code.
+ */
+static int
+jsonl_finish(struct jsonl_sink *js, struct jw *w)
+{
+	int r;
+
+	if ((r = jw_end(w)) != CBP_OK) {
+		if (js->buf.alloc > CBP_OUTPUT_KEEP_MAX)
+			cbp_dynbuf_free(&js->buf);
+		else
+			cbp_dynbuf_reset(&js->buf);
+		return r;
+	}
+	return cbp_output_emit(js->fp, &js->buf);
+}
+
+/* The sink's record functions: the contract's key order, field by field. */
+
+static int
+jsonl_finding(struct cbp_sink *s, const struct cbp_finding *f)
+{
+	struct jsonl_sink *js = (struct jsonl_sink *)s;
+	struct jw w;
+
+	jw_begin(&w, &js->buf);
+	jw_str(&w, "type", "finding");
+	jw_str(&w, "rule", f->rule);
+	jw_str_opt(&w, "title", f->title);
+	jw_str(&w, "category", f->category);
+	jw_str(&w, "severity", cbp_severity_name(f->severity));
+	jw_str(&w, "path", f->path);
+	jw_strarray(&w, "member", f->member, f->nmember);
+	jw_u64(&w, "size", f->size);
+	jw_time_opt(&w, "mtime", f->mtime);
+	/* sha256 is a fixed array: bound the read even if it lacks its NUL. */
+	jw_key(&w, "sha256");
+	if (w.r == CBP_OK)
+		w.r = cbp_json_string(w.b, f->sha256,
+		    strnlen(f->sha256, sizeof(f->sha256)));
+	jw_str(&w, "mime", f->mime);
+	jw_str_opt(&w, "evidence", f->evidence);
+	jw_str(&w, "disposition", cbp_disposition_name(f->disposition));
+	return jsonl_finish(js, &w);
+}
+
+static int
+jsonl_problem(struct cbp_sink *s, const struct cbp_problem *p)
+{
+	struct jsonl_sink *js = (struct jsonl_sink *)s;
+	struct jw w;
+
+	jw_begin(&w, &js->buf);
+	jw_str(&w, "type", "unscannable");
+	jw_str(&w, "path", p->path);
+	jw_strarray(&w, "member", p->member, p->nmember);
+	jw_str(&w, "reason", cbp_reason_name(p->reason));
+	jw_str(&w, "detail", p->detail);
+	return jsonl_finish(js, &w);
+}
+
+static int
+jsonl_summary(struct cbp_sink *s, const struct cbp_summary *sum)
+{
+	struct jsonl_sink *js = (struct jsonl_sink *)s;
+	struct jw w;
+
+	jw_begin(&w, &js->buf);
+	jw_str(&w, "type", "summary");
+	jw_key(&w, "scan_id");
+	if (w.r == CBP_OK)
+		w.r = cbp_json_string(w.b, sum->scan_id,
+		    strnlen(sum->scan_id, sizeof(sum->scan_id)));
+	jw_str(&w, "host", sum->host);
+	jw_time_ms(&w, "started", sum->started);
+	jw_time_ms(&w, "finished", sum->finished);
+	jw_u64(&w, "files", sum->files);
+	jw_u64(&w, "bytes", sum->bytes);
+	jw_u64(&w, "archives", sum->archives);
+	jw_u64(&w, "members", sum->members);
+	jw_u64(&w, "findings", sum->findings);
+	jw_u64(&w, "violations", sum->violations);
+	jw_u64(&w, "unscannable", sum->unscannable);
+	jw_fixed3(&w, "elapsed_s", sum->elapsed_s);
+	jw_int(&w, "exit", sum->exit_status);
+	return jsonl_finish(js, &w);
+}
+
+static int
+jsonl_close(struct cbp_sink *s)
+{
+	struct jsonl_sink *js = (struct jsonl_sink *)s;
+	int r = CBP_OK;
+
+	if (fflush(js->fp) != 0 || ferror(js->fp))
+		r = CBP_EIO;
+	cbp_dynbuf_free(&js->buf);
+	free(js);
+	return r;
+}
+
+static const struct cbp_sink_ops jsonl_ops = {
+	.finding = jsonl_finding,
+	.problem = jsonl_problem,
+	.summary = jsonl_summary,
+	.close = jsonl_close,
+};
+
+/* NULL if fp is NULL or memory is short. */
+struct cbp_sink *
+cbp_sink_jsonl_new(FILE *fp)
+{
+	struct jsonl_sink *js;
+
+	if (fp == NULL || (js = calloc(1, sizeof(*js))) == NULL)
+		return NULL;
+	js->base.ops = &jsonl_ops;
+	js->fp = fp;
+	cbp_dynbuf_init(&js->buf, CBP_OUTPUT_RECORD_MAX);
+	return &js->base;
+}

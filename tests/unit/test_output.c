@@ -1,0 +1,1046 @@
+/*
+ * test_output.c — the JSON Lines and text sinks, the escapers, the time
+ * format, the record enums and the fan-out (cbp_output.h, cbp_finding.h).
+ *
+ * Records are captured with open_memstream and compared with the exact
+ * expected line.  The escapers are checked against a table of every class
+ * of input (controls, quotes, U+2028, each kind of invalid UTF-8) and by a
+ * round trip: random bytes go through cbp_json_string and come back through
+ * an independent decoder written here, which also insists that the output
+ * is strict JSON in valid UTF-8.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "cbp_err.h"
+#include "cbp_finding.h"
+#include "cbp_object.h"
+#include "cbp_output.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+struct capture {
+	FILE *fp;
+	char *data;
+	size_t len;
+};
+
+static void
+capture_open(struct capture *c)
+{
+	c->data = NULL;
+	c->len = 0;
+	c->fp = open_memstream(&c->data, &c->len);
+	assert_non_null(c->fp);
+}
+
+/* Close the stream; c->data is then the NUL-terminated text (free it). */
+static void
+capture_close(struct capture *c)
+{
+	assert_int_equal(fclose(c->fp), 0);
+	c->fp = NULL;
+}
+
+static const char *const chain[] = { "exports/2019.zip", "lane07/0001.jpg" };
+
+static void
+finding_with_members(struct cbp_finding *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->rule = "cbp.plate.lpr-record";
+	f->title = "LPR capture record";
+	f->category = "plate";
+	f->severity = CBP_SEV_HIGH;
+	f->path = "/srv/x/backup.tar.gz";
+	f->member = chain;
+	f->nmember = 2;
+	f->size = 48213;
+	f->mtime = 1559304794;		/* 2019-05-31T12:13:14Z */
+	memset(f->sha256, 'a', 64);
+	f->sha256[64] = '\0';
+	f->mime = "image/jpeg";
+	f->evidence = "COM: LPR;PORT=2304;LANE=07;PLATE=7A***23";
+	f->disposition = CBP_DISP_VIOLATION;
+}
+
+/* A plain file: no members, unknown mtime, no title or evidence, a name
+ * with a newline and a Latin-1 byte. */
+static void
+finding_plain(struct cbp_finding *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->rule = "cbp.traveler.mrz";
+	f->category = "traveler";
+	f->severity = CBP_SEV_MEDIUM;
+	f->path = "/home/u/caf\xe9\nscan.txt";
+	f->size = 7;
+	f->mtime = CBP_MTIME_UNKNOWN;
+	memset(f->sha256, '0', 64);
+	f->mime = "text/plain";
+	f->disposition = CBP_DISP_RETENTION;
+}
+
+static const char *const problem_chain[] = { "inner.zip" };
+
+static void
+problem_example(struct cbp_problem *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->path = "/srv/a.zip";
+	p->member = problem_chain;
+	p->nmember = 1;
+	p->reason = CBP_REASON_ENCRYPTED;
+	p->detail = "entry \"secret.jpg\" is encrypted";
+}
+
+static void
+summary_example(struct cbp_summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->scan_id, "3f1c2a9e-5b7d-4e21-9c3a-0d8e6f4b2a17", 37);
+	s->host = "auditbox";
+	s->started = 1795981836.8;
+	s->finished = 1795981839.123;
+	s->files = 1234;
+	s->bytes = 56700000;
+	s->archives = 3;
+	s->members = 40;
+	s->findings = 2;
+	s->violations = 1;
+	s->unscannable = 0;
+	s->elapsed_s = 2.3125;
+	s->exit_status = 1;
+}
+
+/* Run one record of each kind given (NULL to skip) through a sink. */
+static void
+render(struct cbp_sink *sink, const struct cbp_finding *f,
+    const struct cbp_problem *p, const struct cbp_summary *s)
+{
+	struct cbp_output o;
+
+	assert_int_equal(cbp_output_init(&o), CBP_OK);
+	assert_int_equal(cbp_output_add(&o, sink), CBP_OK);
+	if (f != NULL)
+		cbp_output_finding(&o, f);
+	if (p != NULL)
+		cbp_output_problem(&o, p);
+	if (s != NULL)
+		cbp_output_summary(&o, s);
+	assert_int_equal(cbp_output_close(&o), CBP_OK);
+}
+
+static char *
+jsonl_of(const struct cbp_finding *f, const struct cbp_problem *p,
+    const struct cbp_summary *s)
+{
+	struct capture c;
+
+	capture_open(&c);
+	render(cbp_sink_jsonl_new(c.fp), f, p, s);
+	capture_close(&c);
+	return c.data;
+}
+
+static char *
+text_of(unsigned flags, const struct cbp_finding *f,
+    const struct cbp_problem *p, const struct cbp_summary *s)
+{
+	struct capture c;
+
+	capture_open(&c);
+	render(cbp_sink_text_new(c.fp, flags), f, p, s);
+	capture_close(&c);
+	return c.data;
+}
+
+static char *
+json_escape(const char *s, size_t len)
+{
+	struct cbp_dynbuf b;
+
+	cbp_dynbuf_init(&b, 1 << 20);
+	assert_int_equal(cbp_json_string(&b, s, len), CBP_OK);
+	return (char *)cbp_dynbuf_take(&b, NULL);
+}
+
+static char *
+text_escape(const char *s, size_t len)
+{
+	struct cbp_dynbuf b;
+
+	cbp_dynbuf_init(&b, 1 << 20);
+	assert_int_equal(cbp_text_escape(&b, s, len), CBP_OK);
+	if (b.data == NULL)	/* nothing appended: empty string */
+		return strdup("");
+	return (char *)cbp_dynbuf_take(&b, NULL);
+}
+
+/* ---- JSON Lines records ----------------------------------------------- */
+
+static void
+test_jsonl_finding_members(void **state)
+{
+	struct cbp_finding f;
+	char *out;
+
+	(void)state;
+	finding_with_members(&f);
+	out = jsonl_of(&f, NULL, NULL);
+	assert_string_equal(out,
+	    "{\"type\":\"finding\",\"rule\":\"cbp.plate.lpr-record\","
+	    "\"title\":\"LPR capture record\",\"category\":\"plate\","
+	    "\"severity\":\"high\",\"path\":\"/srv/x/backup.tar.gz\","
+	    "\"member\":[\"exports/2019.zip\",\"lane07/0001.jpg\"],"
+	    "\"size\":48213,\"mtime\":\"2019-05-31T12:13:14Z\","
+	    "\"sha256\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	    "\"mime\":\"image/jpeg\","
+	    "\"evidence\":\"COM: LPR;PORT=2304;LANE=07;PLATE=7A***23\","
+	    "\"disposition\":\"violation\"}\n");
+	free(out);
+}
+
+static void
+test_jsonl_finding_plain(void **state)
+{
+	struct cbp_finding f;
+	char *out;
+
+	(void)state;
+	finding_plain(&f);
+	out = jsonl_of(&f, NULL, NULL);
+	/* No title, no mtime, no evidence; member is []. */
+	assert_string_equal(out,
+	    "{\"type\":\"finding\",\"rule\":\"cbp.traveler.mrz\","
+	    "\"category\":\"traveler\",\"severity\":\"medium\","
+	    "\"path\":\"/home/u/caf\\udce9\\nscan.txt\",\"member\":[],"
+	    "\"size\":7,"
+	    "\"sha256\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+	    "\"mime\":\"text/plain\",\"disposition\":\"retention\"}\n");
+	free(out);
+}
+
+static void
+test_jsonl_problem(void **state)
+{
+	struct cbp_problem p;
+	char *out;
+
+	(void)state;
+	problem_example(&p);
+	out = jsonl_of(NULL, &p, NULL);
+	assert_string_equal(out,
+	    "{\"type\":\"unscannable\",\"path\":\"/srv/a.zip\","
+	    "\"member\":[\"inner.zip\"],\"reason\":\"encrypted\","
+	    "\"detail\":\"entry \\\"secret.jpg\\\" is encrypted\"}\n");
+	free(out);
+}
+
+static void
+test_jsonl_summary(void **state)
+{
+	struct cbp_summary s;
+	char *out;
+
+	(void)state;
+	summary_example(&s);
+	out = jsonl_of(NULL, NULL, &s);
+	assert_string_equal(out,
+	    "{\"type\":\"summary\","
+	    "\"scan_id\":\"3f1c2a9e-5b7d-4e21-9c3a-0d8e6f4b2a17\","
+	    "\"host\":\"auditbox\","
+	    "\"started\":\"2026-11-29T19:50:36.800Z\","
+	    "\"finished\":\"2026-11-29T19:50:39.123Z\","
+	    "\"files\":1234,\"bytes\":56700000,\"archives\":3,\"members\":40,"
+	    "\"findings\":2,\"violations\":1,\"unscannable\":0,"
+	    "\"elapsed_s\":2.312,\"exit\":1}\n");
+	free(out);
+}
+
+/* All three records in one stream, in order, each on its own line. */
+static void
+test_jsonl_sequence(void **state)
+{
+	struct cbp_finding f;
+	struct cbp_problem p;
+	struct cbp_summary s;
+	char *out, *nl;
+	int lines = 0;
+
+	(void)state;
+	finding_with_members(&f);
+	problem_example(&p);
+	summary_example(&s);
+	out = jsonl_of(&f, &p, &s);
+	for (nl = out; (nl = strchr(nl, '\n')) != NULL; nl++)
+		lines++;
+	assert_int_equal(lines, 3);
+	assert_non_null(strstr(out, "}\n{\"type\":\"unscannable\""));
+	assert_non_null(strstr(out, "}\n{\"type\":\"summary\""));
+	free(out);
+}
+
+/* ---- text records ----------------------------------------------------- */
+
+static void
+test_text_finding(void **state)
+{
+	struct cbp_finding f;
+	char *out;
+
+	(void)state;
+	finding_with_members(&f);
+	out = text_of(0, &f, NULL, NULL);
+	assert_string_equal(out,
+	    "high     cbp.plate.lpr-record               "
+	    "/srv/x/backup.tar.gz :: exports/2019.zip :: lane07/0001.jpg"
+	    "  COM: LPR;PORT=2304;LANE=07;PLATE=7A***23\n");
+	free(out);
+
+	finding_plain(&f);
+	out = text_of(0, &f, NULL, NULL);
+	assert_string_equal(out,
+	    "medium   cbp.traveler.mrz                   "
+	    "/home/u/caf\\xe9\\x0ascan.txt\n");
+	free(out);
+}
+
+static void
+test_text_color(void **state)
+{
+	struct cbp_finding f;
+	char *out;
+
+	(void)state;
+	finding_plain(&f);
+	f.path = "/a";
+	out = text_of(CBP_TEXT_COLOR, &f, NULL, NULL);
+	assert_string_equal(out,
+	    "\033[33mmedium\033[0m   cbp.traveler.mrz                   /a\n");
+	free(out);
+	f.severity = CBP_SEV_CRITICAL;
+	out = text_of(CBP_TEXT_COLOR, &f, NULL, NULL);
+	assert_string_equal(out,
+	    "\033[1;31mcritical\033[0m cbp.traveler.mrz                   /a\n");
+	free(out);
+}
+
+static void
+test_text_problem_summary(void **state)
+{
+	struct cbp_problem p;
+	struct cbp_summary s;
+	char *out;
+
+	(void)state;
+	problem_example(&p);
+	summary_example(&s);
+	out = text_of(0, NULL, &p, &s);
+	assert_string_equal(out,
+	    "unscannable encrypted /srv/a.zip :: inner.zip: "
+	    "entry \"secret.jpg\" is encrypted\n"
+	    "\n"
+	    "Scanned 1234 files (56.7 MB), 3 archives with 40 members in 2.31 s: "
+	    "2 findings, 1 violation, 0 unscannable.\n"
+	    "Exit status 1: violations found.\n");
+	free(out);
+
+	/* Singulars, small byte counts, exit 0: no exit line. */
+	memset(&s, 0, sizeof(s));
+	s.files = 1;
+	s.bytes = 999;
+	s.archives = 1;
+	s.members = 1;
+	s.findings = 1;
+	s.elapsed_s = 0.004;
+	out = text_of(0, NULL, NULL, &s);
+	assert_string_equal(out,
+	    "\nScanned 1 file (999 B), 1 archive with 1 member in 0.00 s: "
+	    "1 finding, 0 violations, 0 unscannable.\n");
+	free(out);
+
+	/* 999 950 bytes would print as "1000.0 kB": move to MB. */
+	s.bytes = 999950;
+	s.files = 2;
+	out = text_of(0, NULL, NULL, &s);
+	assert_non_null(strstr(out, "Scanned 2 files (1.0 MB),"));
+	free(out);
+	s.bytes = 1500;
+	out = text_of(0, NULL, NULL, &s);
+	assert_non_null(strstr(out, "(1.5 kB)"));
+	free(out);
+	s.bytes = UINT64_MAX;
+	out = text_of(0, NULL, NULL, &s);
+	assert_non_null(strstr(out, "(18.4 EB)"));
+	free(out);
+}
+
+static void
+test_text_quiet(void **state)
+{
+	struct cbp_finding f;
+	struct cbp_problem p;
+	struct cbp_summary s;
+	char *out;
+
+	(void)state;
+	finding_plain(&f);
+	f.path = "/q";
+	problem_example(&p);
+	summary_example(&s);
+	out = text_of(CBP_TEXT_QUIET, &f, &p, &s);
+	assert_string_equal(out,
+	    "medium   cbp.traveler.mrz                   /q\n");
+	free(out);
+}
+
+/* ---- JSON escaping table ---------------------------------------------- */
+
+struct esc_case {
+	const char *in;
+	size_t len;
+	const char *out;
+};
+
+#define C(s, o) { s, sizeof(s) - 1, o }
+
+static const struct esc_case json_cases[] = {
+	C("", "\"\""),
+	C("plain /path/ok", "\"plain /path/ok\""),
+	C("\"q\" \\b", "\"\\\"q\\\" \\\\b\""),
+	C("\b\f\n\r\t", "\"\\b\\f\\n\\r\\t\""),
+	C("\x00\x01\x1f", "\"\\u0000\\u0001\\u001f\""),
+	C("a\x00z", "\"a\\u0000z\""),
+	C("\x7f", "\"\\u007f\""),
+	C("\x1b[31m", "\"\\u001b[31m\""),
+	C("\xe2\x80\xa8|\xe2\x80\xa9", "\"\\u2028|\\u2029\""),
+	/* Valid UTF-8 passes through, including C1 controls and the extremes. */
+	C("caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80\""),
+	C("\xc2\x80\xc2\x9f", "\"\xc2\x80\xc2\x9f\""),
+	C("\xed\x9f\xbf\xee\x80\x80", "\"\xed\x9f\xbf\xee\x80\x80\""),
+	C("\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\""),
+	C("\xe2\x80\xae", "\"\xe2\x80\xae\""),
+	/* Lone continuation bytes. */
+	C("\x80", "\"\\udc80\""),
+	C("a\xbfz", "\"a\\udcbfz\""),
+	/* Overlongs. */
+	C("\xc0\x80", "\"\\udcc0\\udc80\""),
+	C("\xc1\xbf", "\"\\udcc1\\udcbf\""),
+	C("\xe0\x80\xaf", "\"\\udce0\\udc80\\udcaf\""),
+	C("\xf0\x8f\xbf\xbf", "\"\\udcf0\\udc8f\\udcbf\\udcbf\""),
+	/* UTF-16 surrogates encoded in UTF-8. */
+	C("\xed\xa0\x80", "\"\\udced\\udca0\\udc80\""),
+	C("\xed\xbf\xbf", "\"\\udced\\udcbf\\udcbf\""),
+	/* Past U+10FFFF. */
+	C("\xf4\x90\x80\x80", "\"\\udcf4\\udc90\\udc80\\udc80\""),
+	C("\xf5\x80\x80\x80", "\"\\udcf5\\udc80\\udc80\\udc80\""),
+	/* Truncated sequences: at the end, and followed by ASCII or a lead. */
+	C("\xe2\x82", "\"\\udce2\\udc82\""),
+	C("x\xe2\x82", "\"x\\udce2\\udc82\""),
+	C("\xe2\x82" "A", "\"\\udce2\\udc82A\""),
+	C("\xf0\x9f\x98", "\"\\udcf0\\udc9f\\udc98\""),
+	C("\xc3\xc3\xa9", "\"\\udcc3\xc3\xa9\""),
+	/* Bytes that never occur in UTF-8. */
+	C("\xfe\xff", "\"\\udcfe\\udcff\""),
+};
+
+static void
+test_json_escape_table(void **state)
+{
+	size_t i;
+	char *out;
+
+	(void)state;
+	for (i = 0; i < sizeof(json_cases) / sizeof(json_cases[0]); i++) {
+		out = json_escape(json_cases[i].in, json_cases[i].len);
+		if (strcmp(out, json_cases[i].out) != 0)
+			print_error("case %zu: got %s want %s\n", i, out,
+			    json_cases[i].out);
+		assert_string_equal(out, json_cases[i].out);
+		free(out);
+	}
+}
+
+/* ---- JSON round trip -------------------------------------------------- */
+
+/* Code point of the well-formed UTF-8 sequence at p, its length in *n;
+ * -1 if ill-formed.  Written from the definition (minimum value per
+ * length), independently of the scanner's table-driven validator. */
+static long
+dec_utf8(const unsigned char *p, size_t left, size_t *n)
+{
+	static const long minval[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+	size_t len, i;
+	long cp;
+
+	if (p[0] < 0x80) {
+		*n = 1;
+		return p[0];
+	}
+	if ((p[0] & 0xE0) == 0xC0) {
+		len = 2;
+		cp = p[0] & 0x1F;
+	} else if ((p[0] & 0xF0) == 0xE0) {
+		len = 3;
+		cp = p[0] & 0x0F;
+	} else if ((p[0] & 0xF8) == 0xF0) {
+		len = 4;
+		cp = p[0] & 0x07;
+	} else
+		return -1;
+	if (left < len)
+		return -1;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return -1;
+		cp = (cp << 6) | (p[i] & 0x3F);
+	}
+	if (cp < minval[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return -1;
+	*n = len;
+	return cp;
+}
+
+static size_t
+put_utf8(unsigned char *o, long cp)
+{
+	if (cp < 0x80) {
+		o[0] = (unsigned char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (unsigned char)(0xC0 | (cp >> 6));
+		o[1] = (unsigned char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (unsigned char)(0xE0 | (cp >> 12));
+		o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+		o[2] = (unsigned char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	o[0] = (unsigned char)(0xF0 | (cp >> 18));
+	o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+	o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+	o[3] = (unsigned char)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Decode one JSON string literal (the whole of in) with surrogateescape,
+ * into out (room for len bytes is enough: decoding never grows).  0, or -1
+ * if in is not strict JSON in valid UTF-8, or carries a raw DEL, U+2028 or
+ * U+2029 (which our escaper promises never to emit).
+ */
+static int
+json_decode(const unsigned char *in, size_t len, unsigned char *out,
+    size_t *outlen)
+{
+	size_t i = 1, o = 0, n;
+	long cp;
+	int k, h;
+
+	if (len < 2 || in[0] != '"' || in[len - 1] != '"')
+		return -1;
+	len--;
+	while (i < len) {
+		if (in[i] == '"' || in[i] < 0x20 || in[i] == 0x7F)
+			return -1;
+		if (in[i] != '\\') {
+			if ((cp = dec_utf8(in + i, len - i, &n)) < 0 ||
+			    cp == 0x2028 || cp == 0x2029)
+				return -1;
+			memcpy(out + o, in + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		if (++i >= len)
+			return -1;
+		switch (in[i++]) {
+		case '"': out[o++] = '"'; break;
+		case '\\': out[o++] = '\\'; break;
+		case '/': out[o++] = '/'; break;
+		case 'b': out[o++] = '\b'; break;
+		case 'f': out[o++] = '\f'; break;
+		case 'n': out[o++] = '\n'; break;
+		case 'r': out[o++] = '\r'; break;
+		case 't': out[o++] = '\t'; break;
+		case 'u':
+			if (len - i < 4)
+				return -1;
+			for (cp = 0, k = 0; k < 4; k++) {
+				if ((h = hexval(in[i + k])) < 0)
+					return -1;
+				cp = cp * 16 + h;
+			}
+			i += 4;
+			if (cp >= 0xDC80 && cp <= 0xDCFF)
+				out[o++] = (unsigned char)(cp - 0xDC00);
+			else if (cp >= 0xD800 && cp <= 0xDFFF)
+				return -1;	/* we never emit pairs */
+			else
+				o += put_utf8(out + o, cp);
+			break;
+		default:
+			return -1;
+		}
+	}
+	*outlen = o;
+	return 0;
+}
+
+/* Bytes biased towards the interesting ones: lead and continuation bytes,
+ * controls, quotes, and pieces of valid sequences. */
+static size_t
+random_bytes(unsigned char *p, size_t max, unsigned *seed)
+{
+	static const char *const frag[] = {
+		"\xc3\xa9", "\xe2\x80\xa8", "\xe2\x80\xae", "\xf0\x9f\x98\x80",
+		"\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc0\x80", "\"", "\\", "\n",
+	};
+	size_t n = (size_t)rand_r(seed) % (max + 1), i = 0, k;
+
+	while (i < n) {
+		if (rand_r(seed) % 4 == 0) {
+			const char *f = frag[(size_t)rand_r(seed) % 10];
+			for (k = 0; f[k] != '\0' && i < n; k++)
+				p[i++] = (unsigned char)f[k];
+		} else {
+			p[i++] = (unsigned char)rand_r(seed);
+		}
+	}
+	return n;
+}
+
+static void
+test_json_roundtrip(void **state)
+{
+	unsigned char in[96], dec[96 * 6];
+	unsigned seed = 12345;
+	size_t n, dlen;
+	char *out;
+	int iter;
+
+	(void)state;
+	for (iter = 0; iter < 20000; iter++) {
+		n = random_bytes(in, sizeof(in), &seed);
+		out = json_escape((const char *)in, n);
+		assert_int_equal(json_decode((unsigned char *)out, strlen(out),
+		    dec, &dlen), 0);
+		assert_int_equal(dlen, n);
+		assert_memory_equal(dec, in, n);
+		free(out);
+	}
+}
+
+/* ---- text escaping ---------------------------------------------------- */
+
+static const struct esc_case text_cases[] = {
+	C("", ""),
+	C("a\nb\x1b[31m", "a\\x0ab\\x1b[31m"),
+	C("tab\there\r", "tab\\x09here\\x0d"),
+	C("\x7f\x01", "\\x7f\\x01"),
+	C("back\\slash", "back\\\\slash"),
+	C("caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80"),
+	/* Invalid UTF-8, byte by byte. */
+	C("caf\xe9", "caf\\xe9"),
+	C("\xc0\x80", "\\xc0\\x80"),
+	C("\xed\xa0\x80", "\\xed\\xa0\\x80"),
+	C("\xe2\x82", "\\xe2\\x82"),
+	C("\xff", "\\xff"),
+	/* C1 control (CSI) and the line separator, valid but unsafe. */
+	C("\xc2\x9b" "2J", "\\xc2\\x9b2J"),
+	C("\xe2\x80\xa8", "\\xe2\\x80\\xa8"),
+	/* Bidi: right-to-left override, isolates, marks. */
+	C("evil\xe2\x80\xaetxt.exe", "evil\\xe2\\x80\\xaetxt.exe"),
+	C("\xe2\x81\xa6x\xe2\x81\xa9", "\\xe2\\x81\\xa6x\\xe2\\x81\\xa9"),
+	C("\xe2\x80\x8f\xd8\x9c", "\\xe2\\x80\\x8f\\xd8\\x9c"),
+	/* Neighbours of the unsafe ranges stay as they are. */
+	C("\xc2\xa0\xe2\x80\xa7\xe2\x80\xaf", "\xc2\xa0\xe2\x80\xa7\xe2\x80\xaf"),
+};
+
+static void
+test_text_escape_table(void **state)
+{
+	size_t i;
+	char *out;
+
+	(void)state;
+	for (i = 0; i < sizeof(text_cases) / sizeof(text_cases[0]); i++) {
+		out = text_escape(text_cases[i].in, text_cases[i].len);
+		if (strcmp(out, text_cases[i].out) != 0)
+			print_error("case %zu: got %s want %s\n", i, out,
+			    text_cases[i].out);
+		assert_string_equal(out, text_cases[i].out);
+		free(out);
+	}
+}
+
+/* ---- time ------------------------------------------------------------- */
+
+static void
+test_format_time(void **state)
+{
+	static const struct {
+		int64_t t;
+		const char *s;
+	} cases[] = {
+		{ 0, "1970-01-01T00:00:00Z" },
+		{ 1559304794, "2019-05-31T12:13:14Z" },
+		{ 951868799, "2000-02-29T23:59:59Z" },
+		{ -1, "1969-12-31T23:59:59Z" },
+		{ -62167219200LL, "0000-01-01T00:00:00Z" },
+		{ -62167219201LL, "0000-01-01T00:00:00Z" },
+		{ 253402300799LL, "9999-12-31T23:59:59Z" },
+		{ 253402300800LL, "9999-12-31T23:59:59Z" },
+		{ INT64_MAX, "9999-12-31T23:59:59Z" },
+		{ INT64_MIN, "0000-01-01T00:00:00Z" },
+	};
+	char buf[32];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(buf, 'x', sizeof(buf));
+		cbp_format_time(cases[i].t, buf);
+		assert_string_equal(buf, cases[i].s);
+	}
+}
+
+/* Milliseconds in the summary: rounding carries into the seconds. */
+static void
+test_summary_times(void **state)
+{
+	struct cbp_summary s;
+	char *out;
+
+	(void)state;
+	summary_example(&s);
+	s.started = 1795981839.9996;
+	s.finished = NAN;		/* must still be valid JSON */
+	s.elapsed_s = INFINITY;
+	out = jsonl_of(NULL, NULL, &s);
+	assert_non_null(strstr(out, "\"started\":\"2026-11-29T19:50:40.000Z\""));
+	assert_non_null(strstr(out, "\"finished\":\"1970-01-01T00:00:00.000Z\""));
+	assert_non_null(strstr(out, "\"elapsed_s\":0.000,"));
+	free(out);
+	s.started = -0.5;
+	s.finished = 1e300;
+	out = jsonl_of(NULL, NULL, &s);
+	assert_non_null(strstr(out, "\"started\":\"1969-12-31T23:59:59.500Z\""));
+	assert_non_null(strstr(out, "\"finished\":\"9999-12-31T23:59:59.000Z\""));
+	free(out);
+}
+
+/* ---- record enums ----------------------------------------------------- */
+
+static void
+test_names(void **state)
+{
+	static const char *const sev[] = { "info", "low", "medium", "high", "critical" };
+	enum cbp_severity v;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 5; i++) {
+		assert_string_equal(cbp_severity_name((enum cbp_severity)i), sev[i]);
+		assert_int_equal(cbp_severity_parse(sev[i], &v), CBP_OK);
+		assert_int_equal(v, (int)i);
+	}
+	assert_int_equal(cbp_severity_parse("HIGH", &v), CBP_EINVAL);
+	assert_int_equal(cbp_severity_parse("", &v), CBP_EINVAL);
+	assert_int_equal(cbp_severity_parse(NULL, &v), CBP_EINVAL);
+	assert_string_equal(cbp_severity_name((enum cbp_severity)99), "unknown");
+
+	assert_string_equal(cbp_disposition_name(CBP_DISP_VIOLATION), "violation");
+	assert_string_equal(cbp_disposition_name(CBP_DISP_RETENTION), "retention");
+	assert_string_equal(cbp_disposition_name(CBP_DISP_AUTHORIZED), "authorized");
+
+	assert_string_equal(cbp_reason_name(CBP_REASON_ENCRYPTED), "encrypted");
+	assert_string_equal(cbp_reason_name(CBP_REASON_LIMIT), "limit");
+	assert_string_equal(cbp_reason_name(CBP_REASON_CORRUPT), "corrupt");
+	assert_string_equal(cbp_reason_name(CBP_REASON_PERMISSION), "permission");
+	assert_string_equal(cbp_reason_name(CBP_REASON_IO), "io");
+	assert_string_equal(cbp_reason_name(CBP_REASON_TIMEOUT), "timeout");
+}
+
+static void
+test_reason_from_err(void **state)
+{
+	int code;
+
+	(void)state;
+	assert_int_equal(cbp_reason_from_err(CBP_EPERM), CBP_REASON_PERMISSION);
+	assert_int_equal(cbp_reason_from_err(CBP_ETRUNC), CBP_REASON_CORRUPT);
+	assert_int_equal(cbp_reason_from_err(CBP_ECORRUPT), CBP_REASON_CORRUPT);
+	assert_int_equal(cbp_reason_from_err(CBP_ELIMIT), CBP_REASON_LIMIT);
+	assert_int_equal(cbp_reason_from_err(CBP_ENOMEM), CBP_REASON_LIMIT);
+	assert_int_equal(cbp_reason_from_err(CBP_EENCRYPTED), CBP_REASON_ENCRYPTED);
+	assert_int_equal(cbp_reason_from_err(CBP_ETIMEOUT), CBP_REASON_TIMEOUT);
+	assert_int_equal(cbp_reason_from_err(CBP_EIO), CBP_REASON_IO);
+	assert_int_equal(cbp_reason_from_err(CBP_EUNSUPPORTED), CBP_REASON_IO);
+	assert_int_equal(cbp_reason_from_err(-1), CBP_REASON_IO);
+	/* The enum mapping and err.c's text mapping agree for every code. */
+	for (code = 0; code < CBP_ERR_MAX; code++)
+		assert_string_equal(cbp_reason_name(cbp_reason_from_err(code)),
+		    cbp_err_reason(code));
+}
+
+static void
+test_is_violation(void **state)
+{
+	struct cbp_finding f;
+	int s, d;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	for (s = CBP_SEV_INFO; s <= CBP_SEV_CRITICAL; s++) {
+		for (d = CBP_DISP_VIOLATION; d <= CBP_DISP_AUTHORIZED; d++) {
+			f.severity = (enum cbp_severity)s;
+			f.disposition = (enum cbp_disposition)d;
+			assert_int_equal(cbp_finding_is_violation(&f),
+			    s >= CBP_SEV_MEDIUM && d != CBP_DISP_AUTHORIZED);
+		}
+	}
+}
+
+/* ---- fan-out and errors ----------------------------------------------- */
+
+/* A full disk: the write fails, the first error is kept, other sinks
+ * still get the record. */
+static void
+test_write_error_full(void **state)
+{
+	struct cbp_output o;
+	struct cbp_finding f;
+	struct capture c;
+	FILE *full;
+
+	(void)state;
+	if ((full = fopen("/dev/full", "w")) == NULL)
+		skip();
+	finding_with_members(&f);
+	capture_open(&c);
+	assert_int_equal(cbp_output_init(&o), CBP_OK);
+	assert_int_equal(cbp_output_add(&o, cbp_sink_jsonl_new(full)), CBP_OK);
+	assert_int_equal(cbp_output_add(&o, cbp_sink_jsonl_new(c.fp)), CBP_OK);
+	cbp_output_finding(&o, &f);
+	assert_int_equal(o.first_error, CBP_EIO);
+	cbp_output_finding(&o, &f);
+	assert_int_equal(cbp_output_close(&o), CBP_EIO);
+	capture_close(&c);
+	assert_non_null(strstr(c.data, "}\n{\"type\":\"finding\""));
+	free(c.data);
+	fclose(full);
+}
+
+/* A reader that went away: EPIPE (SIGPIPE ignored, as main.c does). */
+static void
+test_write_error_pipe(void **state)
+{
+	struct cbp_output o;
+	struct cbp_summary s;
+	void (*old)(int);
+	int fds[2];
+	FILE *w;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	close(fds[0]);
+	old = signal(SIGPIPE, SIG_IGN);
+	w = fdopen(fds[1], "w");
+	assert_non_null(w);
+	summary_example(&s);
+	assert_int_equal(cbp_output_init(&o), CBP_OK);
+	assert_int_equal(cbp_output_add(&o, cbp_sink_text_new(w, 0)), CBP_OK);
+	cbp_output_summary(&o, &s);
+	assert_int_equal(cbp_output_close(&o), CBP_EIO);
+	fclose(w);
+	signal(SIGPIPE, old);
+}
+
+static void
+test_add_limits(void **state)
+{
+	struct cbp_output o;
+	struct capture c;
+	int i;
+
+	(void)state;
+	capture_open(&c);
+	assert_int_equal(cbp_output_init(&o), CBP_OK);
+	assert_int_equal(cbp_output_add(&o, NULL), CBP_ENOMEM);
+	for (i = 0; i < CBP_OUTPUT_SINKS; i++)
+		assert_int_equal(cbp_output_add(&o, cbp_sink_jsonl_new(c.fp)), CBP_OK);
+	/* Full: the extra sink is closed here (ASan would see a leak). */
+	assert_int_equal(cbp_output_add(&o, cbp_sink_text_new(c.fp, 0)), CBP_ELIMIT);
+	assert_int_equal(cbp_output_close(&o), CBP_OK);
+	capture_close(&c);
+	free(c.data);
+	assert_null(cbp_sink_jsonl_new(NULL));
+	assert_null(cbp_sink_text_new(NULL, 0));
+}
+
+/* A record over the cap is dropped whole; the next one is written. */
+static void
+test_record_cap(void **state)
+{
+	struct cbp_output o;
+	struct cbp_finding f;
+	struct capture c;
+	size_t n = 17 * 1024 * 1024;
+	char *big;
+
+	(void)state;
+	big = malloc(n + 1);
+	assert_non_null(big);
+	memset(big, 'p', n);
+	big[n] = '\0';
+	capture_open(&c);
+	assert_int_equal(cbp_output_init(&o), CBP_OK);
+	assert_int_equal(cbp_output_add(&o, cbp_sink_jsonl_new(c.fp)), CBP_OK);
+	assert_int_equal(cbp_output_add(&o, cbp_sink_text_new(c.fp, 0)), CBP_OK);
+	finding_plain(&f);
+	f.path = big;
+	cbp_output_finding(&o, &f);
+	assert_int_equal(o.first_error, CBP_ELIMIT);
+	f.path = "/small";
+	cbp_output_finding(&o, &f);
+	assert_int_equal(cbp_output_close(&o), CBP_ELIMIT);
+	capture_close(&c);
+	assert_int_equal(strncmp(c.data, "{\"type\":\"finding\"", 17), 0);
+	assert_non_null(strstr(c.data, "\"path\":\"/small\""));
+	assert_null(strstr(c.data, "ppp"));
+	free(c.data);
+	free(big);
+}
+
+/* Many threads emitting at once: every line whole, none lost. */
+#define THREADS 8
+#define PER_THREAD 400
+
+static void *
+emit_thread(void *arg)
+{
+	struct cbp_output *o = ((void **)arg)[0];
+	int id = *(int *)((void **)arg)[1];
+	struct cbp_finding f;
+	char path[64];
+	int i;
+
+	finding_with_members(&f);
+	for (i = 0; i < PER_THREAD; i++) {
+		snprintf(path, sizeof(path), "/t/%d/%d", id, i);
+		f.path = path;
+		cbp_output_finding(o, &f);
+	}
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	struct cbp_output o;
+	struct capture cj, ct;
+	pthread_t tid[THREADS];
+	void *args[THREADS][2];
+	int ids[THREADS], i, lines = 0;
+	char *line, *save = NULL;
+	char expect_tail[512];
+
+	(void)state;
+	capture_open(&cj);
+	capture_open(&ct);
+	assert_int_equal(cbp_output_init(&o), CBP_OK);
+	assert_int_equal(cbp_output_add(&o, cbp_sink_jsonl_new(cj.fp)), CBP_OK);
+	assert_int_equal(cbp_output_add(&o, cbp_sink_text_new(ct.fp, 0)), CBP_OK);
+	for (i = 0; i < THREADS; i++) {
+		ids[i] = i;
+		args[i][0] = &o;
+		args[i][1] = &ids[i];
+		assert_int_equal(pthread_create(&tid[i], NULL, emit_thread, args[i]), 0);
+	}
+	for (i = 0; i < THREADS; i++)
+		pthread_join(tid[i], NULL);
+	assert_int_equal(cbp_output_close(&o), CBP_OK);
+	capture_close(&cj);
+	capture_close(&ct);
+
+	snprintf(expect_tail, sizeof(expect_tail),
+	    "\"member\":[\"exports/2019.zip\",\"lane07/0001.jpg\"],\"size\":48213,");
+	for (line = strtok_r(cj.data, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		assert_int_equal(strncmp(line, "{\"type\":\"finding\",", 18), 0);
+		assert_non_null(strstr(line, expect_tail));
+		assert_string_equal(line + strlen(line) - 27,
+		    ",\"disposition\":\"violation\"}");
+		lines++;
+	}
+	assert_int_equal(lines, THREADS * PER_THREAD);
+	lines = 0;
+	save = NULL;
+	for (line = strtok_r(ct.data, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		assert_int_equal(strncmp(line, "high     cbp.plate.lpr-record", 29), 0);
+		lines++;
+	}
+	assert_int_equal(lines, THREADS * PER_THREAD);
+	free(cj.data);
+	free(ct.data);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_jsonl_finding_members),
+		cmocka_unit_test(test_jsonl_finding_plain),
+		cmocka_unit_test(test_jsonl_problem),
+		cmocka_unit_test(test_jsonl_summary),
+		cmocka_unit_test(test_jsonl_sequence),
+		cmocka_unit_test(test_text_finding),
+		cmocka_unit_test(test_text_color),
+		cmocka_unit_test(test_text_problem_summary),
+		cmocka_unit_test(test_text_quiet),
+		cmocka_unit_test(test_json_escape_table),
+		cmocka_unit_test(test_json_roundtrip),
+		cmocka_unit_test(test_text_escape_table),
+		cmocka_unit_test(test_format_time),
+		cmocka_unit_test(test_summary_times),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_reason_from_err),
+		cmocka_unit_test(test_is_violation),
+		cmocka_unit_test(test_write_error_full),
+		cmocka_unit_test(test_write_error_pipe),
+		cmocka_unit_test(test_add_limits),
+		cmocka_unit_test(test_record_cap),
+		cmocka_unit_test(test_threads),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
