@@ -1,0 +1,816 @@
+/*
+ * walk.c — the parallel, physical filesystem walk (see cbp_walk.h).
+ *
+ * Design.
+ *
+ * Every directory still to be read is a node on one shared stack.  A node
+ * knows its parent node, its own name and the length of its display path;
+ * it does not store the whole path.  Storing full paths would cost
+ * O(depth^2) bytes on a hostile tree (every pending sibling at every level
+ * holding a copy of a path that may be megabytes long); storing names costs
+ * O(depth).  A worker rebuilds a directory's display path into its own
+ * reusable buffer when it takes the node, appends entry names to that for
+ * files, and remembers the last node it built so that descending one level
+ * (the common case with a stack) only appends a name.
+ *
+ * Nodes carry two reference counts:
+ *   fd_refs   the open directory (DIR *, and its fd).  Held by the worker
+ *             reading it and by every child node not yet opened, because a
+ *             child is opened with openat(parent fd, name).  The last
+ *             release closes it, so a directory stays open exactly as long
+ *             as it is needed: for a chain a/a/a/... only two fds are open.
+ *   mem_refs  the node's memory.  Held by the queue or worker that owns the
+ *             node, by every child node (whose display path needs the
+ *             parent's name), and by a worker's path cache.  Freed
+ *             iteratively up the chain, so a deep tree cannot overflow the
+ *             stack.
+ *
+ * A stack (LIFO), not a FIFO: depth-first order keeps the number of
+ * directories that are open at once near the depth of the tree; breadth-
+ * first order would keep a whole level open.
+ *
+ * Termination: a worker waits on the condition variable while the stack is
+ * empty and some worker is still reading a directory (it may push more); when
+ * the stack is empty and no worker is active, everyone leaves.
+ *
+ * Safety model (as OpenBSD du/fts -P): every openat below the roots has
+ * O_NOFOLLOW and O_DIRECTORY, so a symlink is never followed and a directory
+ * swapped for a symlink or a file after readdir fails with ELOOP/ENOTDIR and
+ * is skipped.  Only directories are ever opened here; regular files go to
+ * the file callback, everything else (symlinks, FIFOs, sockets, devices) is
+ * ignored without a syscall when readdir gives d_type.  Errors go to the
+ * error callback and the walk goes on; this module never prints.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cbp_err.h"
+#include "cbp_walk.h"
+
+/* Magic numbers <linux/magic.h> does not define on every system. */
+#ifndef CONFIGFS_MAGIC
+#define CONFIGFS_MAGIC 0x62656570
+#endif
+#ifndef MQUEUE_MAGIC
+#define MQUEUE_MAGIC 0x19800202
+#endif
+#ifndef FUSECTL_SUPER_MAGIC
+#define FUSECTL_SUPER_MAGIC 0x65735543
+#endif
+
+/*
+ * EMFILE/ENFILE: wait this long for another worker to close a directory,
+ * this many times without any close before giving up and reporting the
+ * directory (never drop it silently).
+ */
+#define FD_WAIT_NS (10 * 1000 * 1000L)
+#define FD_WAIT_IDLE_MAX 20
+#define FD_WAIT_TOTAL_MAX 1000
+
+/* First size of a worker's path buffer; it grows to the longest path seen. */
+#define PATHBUF_INIT 4096
+
+struct wnode {
+	struct wnode *parent;	/* NULL for a root */
+	struct wnode *next;	/* stack link while queued */
+	atomic_size_t mem_refs;
+	atomic_size_t fd_refs;
+	DIR *dir;		/* set by the reader before any child is pushed */
+	int fd;			/* dirfd(dir) */
+	dev_t dev;		/* st_dev of this directory */
+	dev_t root_dev;		/* st_dev of its root, for one_file_system */
+	size_t path_len;	/* length of the display path */
+	size_t name_len;
+	unsigned char is_root;
+	unsigned char sep;	/* a '/' precedes name in the display path */
+	char name[];		/* relative to parent; for a root the root itself */
+};
+
+struct walk {
+	const struct cbp_walk_opts *opts;
+	const struct cbp_walk_ops *ops;
+	void *arg;
+
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv;	/* stack became non-empty, or the walk ended */
+	pthread_cond_t fd_cv;	/* a directory fd was closed (EMFILE waiters) */
+	struct wnode *top;
+	unsigned active;	/* workers holding a node */
+	unsigned waiting;	/* workers sleeping on work_cv */
+	unsigned long fd_closes;
+	atomic_uint fd_waiters;
+};
+
+struct worker {
+	struct walk *w;
+	unsigned index;
+	pthread_t tid;
+	char *buf;		/* display path of the current directory + entry */
+	size_t cap;
+	struct wnode *cached;	/* node whose path is buf[0..path_len) (mem ref held) */
+};
+
+/* Exposed for the unit test only; not part of cbp_walk.h. */
+int cbp_walk_pseudo_fs(unsigned long f_type);
+
+int
+cbp_walk_pseudo_fs(unsigned long f_type)
+{
+	/* f_type is a signed word; magics above INT_MAX are negative on ILP32. */
+	switch ((uint32_t)f_type) {
+	case PROC_SUPER_MAGIC:
+	case SYSFS_MAGIC:
+	case CGROUP_SUPER_MAGIC:
+	case CGROUP2_SUPER_MAGIC:
+	case DEBUGFS_MAGIC:
+	case TRACEFS_MAGIC:
+	case SECURITYFS_MAGIC:
+	case PSTOREFS_MAGIC:
+	case BPF_FS_MAGIC:
+	case CONFIGFS_MAGIC:
+	case DEVPTS_SUPER_MAGIC:
+	case MQUEUE_MAGIC:
+	case HUGETLBFS_MAGIC:
+	case FUSECTL_SUPER_MAGIC:
+	case BINFMTFS_MAGIC:
+	case SELINUX_MAGIC:
+	case EFIVARFS_MAGIC:
+	case NSFS_MAGIC:
+	case AUTOFS_SUPER_MAGIC:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int
+cbp_walk_excluded(const struct cbp_walk_opts *opts, const char *path,
+    const char *name)
+{
+	size_t i;
+
+	if (opts == NULL || opts->excludes == NULL)
+		return 0;
+	for (i = 0; i < opts->nexcludes; i++) {
+		const char *g = opts->excludes[i];
+
+		if (g == NULL)
+			continue;
+		if (strchr(g, '/') != NULL) {
+			if (path != NULL && fnmatch(g, path, 0) == 0)
+				return 1;
+		} else if (name != NULL && fnmatch(g, name, 0) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+cancelled(const struct walk *w)
+{
+	/*
+	 * The caller sets the flag from another thread or a signal handler;
+	 * an atomic load keeps that well-defined (and quiet under TSan when
+	 * the caller stores atomically too).
+	 */
+	return w->opts->cancel != NULL &&
+	    __atomic_load_n(w->opts->cancel, __ATOMIC_RELAXED) != 0;
+}
+
+static void report(struct worker *k, const char *path, int code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+report(struct worker *k, const char *path, int code, const char *fmt, ...)
+{
+	char detail[256];
+	va_list ap;
+
+	if (k->w->ops->error == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	k->w->ops->error(k->w->arg, k->index, path, code, detail);
+}
+
+/* strerror is not required to be thread-safe; this is. */
+static const char *
+errtext(int e, char *buf, size_t len)
+{
+	return strerror_r(e, buf, len);
+}
+
+static int
+errcode(int e)
+{
+	return (e == EACCES || e == EPERM) ? CBP_EPERM : CBP_EIO;
+}
+
+/* Drop a memory reference; free the node and, in turn, unreferenced parents. */
+static void
+mem_release(struct wnode *n)
+{
+	while (n != NULL) {
+		struct wnode *p;
+
+		if (atomic_fetch_sub_explicit(&n->mem_refs, 1,
+		    memory_order_acq_rel) != 1)
+			return;
+		p = n->parent;
+		free(n);
+		n = p;
+	}
+}
+
+/* Drop a reference to n's open directory; the last one closes it. */
+static void
+fd_release(struct walk *w, struct wnode *n)
+{
+	if (n == NULL)
+		return;
+	if (atomic_fetch_sub_explicit(&n->fd_refs, 1,
+	    memory_order_acq_rel) != 1)
+		return;
+	closedir(n->dir);
+	/* Only pay for the lock when someone is waiting for an fd. */
+	if (atomic_load_explicit(&w->fd_waiters, memory_order_relaxed) != 0) {
+		pthread_mutex_lock(&w->mu);
+		w->fd_closes++;
+		pthread_cond_broadcast(&w->fd_cv);
+		pthread_mutex_unlock(&w->mu);
+	}
+}
+
+static void
+push(struct walk *w, struct wnode *n)
+{
+	pthread_mutex_lock(&w->mu);
+	n->next = w->top;
+	w->top = n;
+	if (w->waiting > 0)
+		pthread_cond_signal(&w->work_cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/*
+ * Finish the previous node (if any) and take the next one; NULL when the
+ * stack is empty and no worker can push any more.
+ */
+static struct wnode *
+take(struct walk *w, int finished)
+{
+	struct wnode *n = NULL;
+
+	pthread_mutex_lock(&w->mu);
+	if (finished)
+		w->active--;
+	for (;;) {
+		if (w->top != NULL) {
+			n = w->top;
+			w->top = n->next;
+			w->active++;
+			break;
+		}
+		if (w->active == 0) {
+			pthread_cond_broadcast(&w->work_cv);
+			break;
+		}
+		w->waiting++;
+		pthread_cond_wait(&w->work_cv, &w->mu);
+		w->waiting--;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+/* Make room for need bytes in the worker's path buffer. */
+static int
+reserve(struct worker *k, size_t need)
+{
+	size_t ncap;
+	char *p;
+
+	if (need <= k->cap)
+		return 0;
+	ncap = k->cap ? k->cap : PATHBUF_INIT;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2) {
+			ncap = need;
+			break;
+		}
+		ncap *= 2;
+	}
+	if ((p = realloc(k->buf, ncap)) == NULL)
+		return -1;
+	k->buf = p;
+	k->cap = ncap;
+	return 0;
+}
+
+/*
+ * Put n's display path in k->buf[0..n->path_len] (NUL-terminated) and make
+ * n the cached node.  Descending one level from the cached node only
+ * appends the name, so a deep chain costs linear, not quadratic, time.
+ */
+static int
+build_path(struct worker *k, struct wnode *n)
+{
+	struct wnode *m, *old;
+	size_t pos;
+
+	/* Room for the path, '/', a NAME_MAX entry name and the NUL. */
+	if (n->path_len > SIZE_MAX - NAME_MAX - 3 ||
+	    reserve(k, n->path_len + NAME_MAX + 3) != 0) {
+		old = k->cached;
+		k->cached = NULL;
+		mem_release(old);
+		return -1;
+	}
+	if (k->cached != NULL && n->parent == k->cached) {
+		pos = n->parent->path_len;
+		if (n->sep)
+			k->buf[pos++] = '/';
+		memcpy(k->buf + pos, n->name, n->name_len);
+	} else {
+		pos = n->path_len;
+		for (m = n; m != NULL; m = m->parent) {
+			pos -= m->name_len;
+			memcpy(k->buf + pos, m->name, m->name_len);
+			if (m->sep)
+				k->buf[--pos] = '/';
+		}
+	}
+	k->buf[n->path_len] = '\0';
+	/* Hold n so that its address cannot be reused by another node. */
+	atomic_fetch_add_explicit(&n->mem_refs, 1, memory_order_relaxed);
+	old = k->cached;
+	k->cached = n;
+	mem_release(old);
+	return 0;
+}
+
+/* Wait (bounded) for another worker to close a directory fd. */
+static int
+wait_for_fd(struct walk *w, unsigned *idle, unsigned *total)
+{
+	struct timespec ts;
+	unsigned long gen;
+	int timed_out = 0;
+
+	pthread_mutex_lock(&w->mu);
+	/*
+	 * When every active worker (this one included) is itself waiting for
+	 * an fd, nobody will close one: give up at once instead of stalling.
+	 */
+	if (atomic_load(&w->fd_waiters) + 1 >= w->active ||
+	    *idle >= FD_WAIT_IDLE_MAX || *total >= FD_WAIT_TOTAL_MAX) {
+		pthread_mutex_unlock(&w->mu);
+		return -1;
+	}
+	atomic_fetch_add(&w->fd_waiters, 1);
+	gen = w->fd_closes;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += FD_WAIT_NS;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	while (gen == w->fd_closes && !timed_out)
+		timed_out = pthread_cond_timedwait(&w->fd_cv, &w->mu,
+		    &ts) == ETIMEDOUT;
+	atomic_fetch_sub(&w->fd_waiters, 1);
+	pthread_mutex_unlock(&w->mu);
+	(*total)++;
+	if (gen == w->fd_closes)
+		(*idle)++;
+	return 0;
+}
+
+/*
+ * Open a directory.  Below the roots O_NOFOLLOW makes a symlink fail with
+ * ELOOP; O_DIRECTORY makes anything but a directory fail with ENOTDIR
+ * before it is opened (a FIFO is never opened); O_NONBLOCK is a second
+ * guard for that.  O_NOATIME keeps an audit from touching atimes, but is
+ * refused with EPERM on directories we do not own.
+ */
+static int
+open_dir(struct walk *w, int parent_fd, const char *name, int is_root)
+{
+	int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK | O_NOATIME;
+	unsigned idle = 0, total = 0;
+	int fd;
+
+	if (!is_root)
+		flags |= O_NOFOLLOW;
+	for (;;) {
+		fd = openat(parent_fd, name, flags);
+		if (fd >= 0)
+			return fd;
+		if (errno == EPERM && (flags & O_NOATIME)) {
+			flags &= ~O_NOATIME;
+			continue;
+		}
+		if ((errno == EMFILE || errno == ENFILE) &&
+		    wait_for_fd(w, &idle, &total) == 0)
+			continue;
+		return -1;
+	}
+}
+
+static void
+push_child(struct worker *k, struct wnode *n, const char *name,
+    size_t name_len, int sep, size_t path_len)
+{
+	struct wnode *c;
+
+	if ((c = malloc(sizeof(*c) + name_len + 1)) == NULL) {
+		report(k, k->buf, CBP_EIO, "cannot queue directory: %s",
+		    "out of memory");
+		return;
+	}
+	c->parent = n;
+	c->next = NULL;
+	atomic_init(&c->mem_refs, 1);
+	atomic_init(&c->fd_refs, 0);
+	c->dir = NULL;
+	c->fd = -1;
+	c->dev = 0;
+	c->root_dev = n->root_dev;
+	c->path_len = path_len;
+	c->name_len = name_len;
+	c->is_root = 0;
+	c->sep = (unsigned char)sep;
+	memcpy(c->name, name, name_len + 1);
+	/* The child needs the parent's name (memory) and its fd (openat). */
+	atomic_fetch_add_explicit(&n->mem_refs, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&n->fd_refs, 1, memory_order_relaxed);
+	push(k->w, c);
+}
+
+/* Read the open directory n: files to the callback, directories queued. */
+static void
+read_dir(struct worker *k, struct wnode *n)
+{
+	struct walk *w = k->w;
+	const struct cbp_walk_opts *o = w->opts;
+	struct cbp_walk_file f;
+	struct dirent *de;
+	struct stat st;
+	size_t prefix;
+	int sep;
+	char eb[128];
+
+	/* "/" + "etc" is "/etc", not "//etc". */
+	prefix = n->path_len;
+	sep = prefix == 0 || k->buf[prefix - 1] != '/';
+	if (sep)
+		k->buf[prefix++] = '/';
+
+	for (;;) {
+		const char *name;
+		size_t nlen, plen;
+		unsigned char type;
+
+		if (cancelled(w))
+			break;
+		errno = 0;
+		if ((de = readdir(n->dir)) == NULL) {
+			if (errno != 0) {
+				int e = errno;
+
+				k->buf[n->path_len] = '\0';
+				report(k, k->buf, CBP_EIO,
+				    "cannot read directory: %s",
+				    errtext(e, eb, sizeof(eb)));
+			}
+			break;
+		}
+		name = de->d_name;
+		if (name[0] == '.' && (name[1] == '\0' ||
+		    (name[1] == '.' && name[2] == '\0')))
+			continue;
+		type = de->d_type;
+		if (type != DT_DIR && type != DT_REG && type != DT_UNKNOWN)
+			continue;
+
+		nlen = strlen(name);
+		if (nlen > SIZE_MAX - prefix - 1 ||
+		    reserve(k, prefix + nlen + 1) != 0) {
+			/* Report on the directory; keep its '/' for later entries. */
+			char c = k->buf[n->path_len];
+
+			k->buf[n->path_len] = '\0';
+			report(k, k->buf, CBP_EIO, "cannot list entry: %s",
+			    "out of memory");
+			k->buf[n->path_len] = c;
+			continue;
+		}
+		memcpy(k->buf + prefix, name, nlen + 1);
+		plen = prefix + nlen;
+
+		if (o->nexcludes > 0 && cbp_walk_excluded(o, k->buf, name))
+			continue;
+
+		if (type == DT_UNKNOWN) {
+			/* Some filesystems do not fill d_type: ask, never follow. */
+			if (fstatat(n->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+				int e = errno;
+
+				if (e != ENOENT)
+					report(k, k->buf, errcode(e),
+					    "cannot stat: %s",
+					    errtext(e, eb, sizeof(eb)));
+				continue;
+			}
+			if (S_ISDIR(st.st_mode))
+				type = DT_DIR;
+			else if (S_ISREG(st.st_mode))
+				type = DT_REG;
+			else
+				continue;
+		}
+
+		if (type == DT_REG) {
+			f.dirfd = n->fd;
+			f.name = name;
+			f.path = k->buf;
+			f.path_len = plen;
+			w->ops->file(w->arg, k->index, &f);
+		} else
+			push_child(k, n, name, nlen, sep, plen);
+	}
+}
+
+/* Open, check and read directory node n (a root or a queued child). */
+static void
+do_dir(struct worker *k, struct wnode *n)
+{
+	struct walk *w = k->w;
+	struct wnode *parent = n->parent;
+	struct statfs sfs;
+	struct stat st;
+	DIR *dir;
+	int fd, e;
+	char eb[128];
+
+	if (build_path(k, n) != 0) {
+		report(k, n->name, CBP_EIO, "cannot open directory: %s",
+		    "out of memory");
+		fd_release(w, parent);
+		return;
+	}
+	fd = open_dir(w, parent ? parent->fd : AT_FDCWD, n->name, n->is_root);
+	e = errno;
+	/* The child is open (or failed): the parent's fd is not needed for it. */
+	fd_release(w, parent);
+	if (fd < 0) {
+		/*
+		 * Gone, or no longer a directory (replaced by a symlink or a
+		 * file since readdir): nothing to scan there any more.
+		 */
+		if (!n->is_root && (e == ENOENT || e == ELOOP || e == ENOTDIR))
+			return;
+		report(k, k->buf, errcode(e), "cannot open directory: %s",
+		    errtext(errcode(e) == CBP_EPERM ? EACCES : e, eb,
+		    sizeof(eb)));
+		return;
+	}
+	if (fstat(fd, &st) != 0) {
+		e = errno;
+		report(k, k->buf, CBP_EIO, "cannot stat directory: %s",
+		    errtext(e, eb, sizeof(eb)));
+		close(fd);
+		return;
+	}
+	n->dev = st.st_dev;
+	if (n->is_root)
+		n->root_dev = st.st_dev;
+	else {
+		if (w->opts->one_file_system && st.st_dev != n->root_dev) {
+			close(fd);
+			return;
+		}
+		/*
+		 * Only a mount point can change the filesystem type, so statfs
+		 * is needed only where the device changes.  Inside a pseudo
+		 * filesystem named as a root, the device stays the same.
+		 */
+		if (st.st_dev != parent->dev && fstatfs(fd, &sfs) == 0 &&
+		    cbp_walk_pseudo_fs((unsigned long)sfs.f_type)) {
+			close(fd);
+			return;
+		}
+	}
+	if ((dir = fdopendir(fd)) == NULL) {
+		e = errno;
+		report(k, k->buf, CBP_EIO, "cannot read directory: %s",
+		    errtext(e, eb, sizeof(eb)));
+		close(fd);
+		return;
+	}
+	n->dir = dir;
+	n->fd = fd;
+	atomic_store_explicit(&n->fd_refs, 1, memory_order_relaxed);
+	read_dir(k, n);
+	fd_release(w, n);
+}
+
+/* A root: stat it (following a symlink, like find -H) and dispatch. */
+static void
+do_root(struct worker *k, struct wnode *n)
+{
+	struct cbp_walk_file f;
+	struct stat st;
+	char eb[128];
+
+	if (stat(n->name, &st) != 0) {
+		int e = errno;
+
+		report(k, n->name, errcode(e), "%s",
+		    errtext(e, eb, sizeof(eb)));
+		return;
+	}
+	if (S_ISDIR(st.st_mode))
+		do_dir(k, n);
+	else if (S_ISREG(st.st_mode)) {
+		f.dirfd = AT_FDCWD;
+		f.name = n->name;
+		f.path = n->name;
+		f.path_len = n->path_len;
+		k->w->ops->file(k->w->arg, k->index, &f);
+	}
+	/* FIFOs, sockets and devices named as roots are not scanned. */
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *k = arg;
+	struct walk *w = k->w;
+	struct wnode *n = NULL;
+
+	while ((n = take(w, n != NULL)) != NULL) {
+		if (cancelled(w))
+			fd_release(w, n->parent);	/* drain */
+		else if (n->is_root)
+			do_root(k, n);
+		else
+			do_dir(k, n);
+		mem_release(n);
+	}
+	mem_release(k->cached);
+	k->cached = NULL;
+	free(k->buf);
+	k->buf = NULL;
+	return NULL;
+}
+
+/*
+ * Each queued directory can hold an fd while its children wait; a deep or
+ * wide tree needs more than the usual soft limit of 1024.  Raising the soft
+ * limit to the hard limit is what the process is allowed anyway.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		/* RLIM_INFINITY is refused above fs.nr_open; 1M is its default. */
+		rl.rlim_cur = 1024 * 1024;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static struct wnode *
+root_node(const char *root)
+{
+	struct wnode *n;
+	size_t len = strlen(root);
+
+	/* "dir/" and "dir//" display as "dir"; "/" and "//" as "/". */
+	while (len > 1 && root[len - 1] == '/')
+		len--;
+	if ((n = malloc(sizeof(*n) + len + 1)) == NULL)
+		return NULL;
+	n->parent = NULL;
+	n->next = NULL;
+	atomic_init(&n->mem_refs, 1);
+	atomic_init(&n->fd_refs, 0);
+	n->dir = NULL;
+	n->fd = -1;
+	n->dev = 0;
+	n->root_dev = 0;
+	n->path_len = len;
+	n->name_len = len;
+	n->is_root = 1;
+	n->sep = 0;
+	memcpy(n->name, root, len);
+	n->name[len] = '\0';
+	return n;
+}
+
+int
+cbp_walk_run(const char *const *roots, size_t nroots,
+    const struct cbp_walk_opts *opts, const struct cbp_walk_ops *ops,
+    void *arg)
+{
+	struct walk w;
+	struct worker *ks = NULL;
+	pthread_condattr_t ca;
+	struct wnode *n;
+	unsigned i, started = 0;
+	size_t r;
+	int mu_ok = 0, fdcv_ok = 0, workcv_ok = 0, ca_ok = 0;
+	int rc = CBP_EINVAL;
+
+	memset(&w, 0, sizeof(w));
+	if (opts == NULL || ops == NULL || ops->file == NULL ||
+	    opts->nthreads == 0 || (roots == NULL && nroots > 0) ||
+	    (opts->excludes == NULL && opts->nexcludes > 0))
+		goto out;
+	for (r = 0; r < nroots; r++)
+		if (roots[r] == NULL)
+			goto out;
+
+	w.opts = opts;
+	w.ops = ops;
+	w.arg = arg;
+	atomic_init(&w.fd_waiters, 0);
+	rc = CBP_ENOMEM;
+	if (pthread_mutex_init(&w.mu, NULL) != 0)
+		goto out;
+	mu_ok = 1;
+	if (pthread_condattr_init(&ca) != 0)
+		goto out;
+	ca_ok = 1;
+	/* fd waits are timed; a monotonic clock is immune to clock changes. */
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&w.fd_cv, &ca) != 0)
+		goto out;
+	fdcv_ok = 1;
+	if (pthread_cond_init(&w.work_cv, NULL) != 0)
+		goto out;
+	workcv_ok = 1;
+
+	/* Pushed last to first so that roots are taken in the order given. */
+	for (r = nroots; r-- > 0;) {
+		if ((n = root_node(roots[r])) == NULL)
+			goto out;
+		n->next = w.top;
+		w.top = n;
+	}
+	if ((ks = calloc(opts->nthreads, sizeof(*ks))) == NULL)
+		goto out;
+
+	raise_nofile();
+	for (i = 0; i < opts->nthreads; i++) {
+		ks[i].w = &w;
+		ks[i].index = i;
+		/* Fewer threads than asked still finish the walk. */
+		if (pthread_create(&ks[i].tid, NULL, worker_main, &ks[i]) != 0)
+			break;
+		started++;
+	}
+	if (started == 0)
+		goto out;
+	for (i = 0; i < started; i++)
+		pthread_join(ks[i].tid, NULL);
+	rc = CBP_OK;
+out:
+	/* Only on setup failure is anything left: roots not yet taken. */
+	while ((n = w.top) != NULL) {
+		w.top = n->next;
+		free(n);
+	}
+	free(ks);
+	if (workcv_ok)
+		pthread_cond_destroy(&w.work_cv);
+	if (fdcv_ok)
+		pthread_cond_destroy(&w.fd_cv);
+	if (ca_ok)
+		pthread_condattr_destroy(&ca);
+	if (mu_ok)
+		pthread_mutex_destroy(&w.mu);
+	return rc;
+}
