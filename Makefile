@@ -143,6 +143,13 @@ fuzz-check: $(FUZZERS)
 mancheck:
 	@for m in man/*.[0-9]; do mandoc -Tlint -W warning $$m || exit 1; done; echo "man pages: clean"
 
+# Functions that have caused overflows elsewhere: use snprintf, bounded
+# copies and strtoull with range checks instead.
+BANNED := sprintf|vsprintf|strcpy|strcat|stpcpy|atoi|atol|atoll|gets|strtok|tmpnam|mktemp
+lint:
+	@if grep -nE '\<($(BANNED))[[:space:]]*\(' scanner/*.c include/*.h; then \
+		echo "lint: banned function used (see above)"; exit 1; fi; echo "lint: no banned functions"
+
 # ---- the two commands ----------------------------------------------------
 
 demo: deps
@@ -153,7 +160,7 @@ test: unit e2e
 
 check: deps
 	$(MAKE) all
-	$(MAKE) unit e2e mancheck
+	$(MAKE) lint mancheck unit e2e
 	$(MAKE) unit-asan e2e-asan
 	$(MAKE) fuzz-check
 

@@ -49,6 +49,8 @@ struct cbp_facts {
 	int rec_rc;
 	struct cbp_record_list carved;
 
+	int no_carve;				/* set by the scan: members are searched instead */
+
 	/* First problem met while computing facts (code 0 = none). */
 	struct cbp_error problem;
 };

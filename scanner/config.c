@@ -436,8 +436,8 @@ yaml_error(struct cfg_ctx *x, struct fy_diag *diag)
 
 	if (diag != NULL && (e = fy_diag_errors_iterate(diag, &iter)) != NULL) {
 		snprintf(x->diag->message, sizeof(x->diag->message),
-		    "%s:%d:%d: YAML syntax error: %s", x->path, e->line + 1,
-		    e->column + 1, e->msg);
+		    "%s:%d:%d: YAML syntax error: %s", x->path, e->line,
+		    e->column, e->msg);	/* already 1-based, unlike node marks */
 		return CBP_ESYNTAX;
 	}
 	snprintf(x->diag->message, sizeof(x->diag->message),

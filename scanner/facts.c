@@ -281,7 +281,7 @@ cbp_facts_carved(struct cbp_facts *f, const struct cbp_record_list **out)
 		f->carve_state = CBP_FACT_FAILED;
 		limit = f->obj->size < f->caps->carve_max ? f->obj->size :
 		    f->caps->carve_max;
-		if (limit == 0) {
+		if (limit == 0 || f->no_carve) {
 			r = CBP_OK;		/* carving switched off (carve_max: 0) */
 		} else if (f->obj->fd < 0 || limit <= f->caps->load_max) {
 			if ((r = cbp_facts_content(f, 0, &p, &n, &complete)) != CBP_OK)
@@ -293,7 +293,8 @@ cbp_facts_carved(struct cbp_facts *f, const struct cbp_record_list **out)
 		}
 		if (r != CBP_OK)
 			return r;
-		if (f->caps->carve_max > 0 && f->obj->size > f->caps->carve_max)
+		if (f->caps->carve_max > 0 && !f->no_carve &&
+		    f->obj->size > f->caps->carve_max)
 			cbp_error_set(&f->problem, CBP_ELIMIT, 0,
 			    "searched the first %zu of %llu bytes for embedded "
 			    "records", f->caps->carve_max,

@@ -534,6 +534,17 @@ out:
 	return status;
 }
 
+static const char *
+option_name(int val)
+{
+	const struct opt_doc *d;
+
+	for (d = scan_opts; d->opt.name != NULL; d++)
+		if (d->opt.val == val)
+			return d->opt.name;
+	return "?";
+}
+
 static struct option *
 long_options(void)
 {
@@ -619,9 +630,9 @@ cmd_scan(int argc, char **argv)
 		case OPT_CLIENT_CERT:
 		case OPT_CLIENT_KEY:
 		case OPT_SPOOL:
-			fprintf(stderr, "%s: %s: delivery to a central endpoint is "
+			fprintf(stderr, "%s: --%s: delivery to a central endpoint is "
 			    "not in this version yet; write records with --output "
-			    "and --format jsonl instead\n", progname, argv[optind - 1]);
+			    "and --format jsonl instead\n", progname, option_name(c));
 			return EXIT_ERROR;
 		case '?':
 		default:

@@ -241,6 +241,12 @@ on_member(void *arg, struct cbp_object *m)
 {
 	struct obj_ctx *c = arg;
 
+	const char *slash;
+
+	/* Name rules see the member's file name; path rules see the chain. */
+	if (m->name != NULL && (slash = strrchr(m->name, '/')) != NULL &&
+	    slash[1] != '\0')
+		m->name = slash + 1;
 	atomic_fetch_add(&c->w->scan->stats.members, 1);
 	scan_object(c->w, m, c->budget);
 	return 0;
@@ -329,6 +335,14 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 		return;
 	}
 	cbp_facts_init(&facts, o, w->id, &s->opts.caps, dpath);
+	/*
+	 * An archive we are about to open is searched member by member;
+	 * carving its raw bytes too would report every record in an
+	 * uncompressed tar or zip twice.
+	 */
+	if (o->depth < s->opts.expand.max_depth &&
+	    cbp_expand_is_archive(facts.mime, o->head, o->head_len))
+		facts.no_carve = 1;
 	c.w = w;
 	c.o = o;
 	c.f = &facts;
@@ -338,10 +352,7 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 		cbp_error_set(&facts.problem, CBP_ENOMEM, 0,
 		    "out of memory while matching rules");
 	scan_children(&c);
-	if (o->mem_partial && facts.problem.code == CBP_OK)
-		cbp_error_set(&facts.problem, CBP_ELIMIT, 0,
-		    "member larger than the member size limit: scanned the "
-		    "first %zu bytes", o->mem_len);
+	/* A member cut at the size limit was already reported by expand.c. */
 	if (facts.problem.code != CBP_OK)
 		emit_problem(s, o, NULL, cbp_reason_from_err(facts.problem.code),
 		    facts.problem.message);

@@ -1,0 +1,218 @@
+"""Shared helpers for the cbpscan end-to-end tests.
+
+CBPSCAN       the binary (default <repo>/build/cbpscan)
+CBP_TESTDATA  shared test data (default <repo>/../shared/testdata)
+CBP_SANITIZED set by `make e2e-asan`: tests marked slow are skipped
+"""
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fixtures as F  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+CBPSCAN = Path(os.environ.get("CBPSCAN", REPO / "build" / "cbpscan"))
+SANITIZED = bool(os.environ.get("CBP_SANITIZED"))
+TESTDATA = F.testdata()
+TIMEOUT = 60
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+REASONS = ("encrypted", "limit", "corrupt", "permission", "io", "timeout")
+
+# The shipped rules (rules/cbp-profile.yaml) as (rule, category, severity).
+LPR = ("cbp.plate.lpr-record", "plate", "high")
+LPR_NAME = ("cbp.plate.lpr-filename", "plate", "low")
+CROP = ("cbp.plate.crop-shape", "plate", "low")
+LPR_NAME_CROP = ("cbp.plate.lpr-filename-crop", "plate", "medium")
+ISO = ("cbp.traveler.iso19794-5", "traveler", "high")
+ISO_EMBEDDED = ("cbp.traveler.iso19794-5-embedded", "traveler", "medium")
+AN2 = ("cbp.traveler.ansi-nist-type10", "traveler", "high")
+AN2_EMBEDDED = ("cbp.traveler.ansi-nist-embedded", "traveler", "medium")
+CAPTURE = ("cbp.traveler.capture-record", "traveler", "high")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: skipped under ASan (CBP_SANITIZED)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if SANITIZED:
+        skip = pytest.mark.skip(reason="slow; skipped under ASan (CBP_SANITIZED)")
+        for it in items:
+            if "slow" in it.keywords:
+                it.add_marker(skip)
+
+
+def pytest_sessionstart(session):
+    if not CBPSCAN.is_file() or not os.access(CBPSCAN, os.X_OK):
+        raise pytest.UsageError(f"cbpscan binary not found at {CBPSCAN} (set CBPSCAN)")
+
+
+def need_testdata(*rel):
+    p = TESTDATA.joinpath(*rel)
+    if not p.exists():
+        pytest.skip(f"test data missing: {p}")
+    return p
+
+
+def masked(value):
+    """The contract's masking: first and last two characters kept."""
+    return "*" * len(value) if len(value) <= 4 else value[:2] + "*" * (len(value) - 4) + value[-2:]
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def fsbytes(p):
+    return os.fsencode(p) if not isinstance(p, bytes) else p
+
+
+class Result:
+    """One cbpscan run: exit status, raw output, parsed JSON Lines records."""
+
+    def __init__(self, args, rc, out, err, parse):
+        self.args, self.rc, self.out, self.err = args, rc, out, err
+        self.records = None
+        if parse:
+            text = out.decode("utf-8")          # the contract: UTF-8, strictly
+            self.records = [json.loads(line) for line in text.splitlines() if line]
+
+    def __repr__(self):
+        return (f"<cbpscan {' '.join(map(str, self.args))!r} rc={self.rc} "
+                f"stderr={self.err[-2000:]!r} records={self.records!r:.6000}>")
+
+    def of(self, kind):
+        return [r for r in self.records if r.get("type") == kind]
+
+    @property
+    def findings(self):
+        return self.of("finding")
+
+    @property
+    def problems(self):
+        return self.of("unscannable")
+
+    @property
+    def summary(self):
+        assert self.records and self.records[-1]["type"] == "summary", self
+        return self.records[-1]
+
+    def at(self, path, member=(), kind="finding"):
+        p = os.fsdecode(fsbytes(path))
+        return [r for r in self.of(kind) if r["path"] == p and r["member"] == list(member)]
+
+    def rules(self, path, member=()):
+        """{(rule, category, severity)} of the findings for path/member."""
+        return {(f["rule"], f["category"], f["severity"]) for f in self.at(path, member)}
+
+    def under(self, path, kind="finding"):
+        """Records for path, any member chain."""
+        p = os.fsdecode(fsbytes(path))
+        return [r for r in self.of(kind) if r["path"] == p]
+
+    def violations(self):
+        return [f for f in self.findings
+                if SEVERITIES.index(f["severity"]) >= 2 and f["disposition"] != "authorized"]
+
+
+def run(args, timeout=TIMEOUT, parse=False, prefix=(), env=None, cwd=None):
+    """Run cbpscan with args; parse stdout as JSON Lines when parse is set."""
+    cmd = [*prefix, str(CBPSCAN), *[fsbytes(a) if isinstance(a, (bytes, Path)) else a
+                                    for a in args]]
+    p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, cwd=cwd)
+    return Result(args, p.returncode, p.stdout, p.stderr.decode("utf-8", "replace"), parse)
+
+
+def scan(*paths, args=(), check=True, **kw):
+    """`cbpscan scan --format jsonl ARGS PATHS`; by default every record is
+    checked against the contract (check_records)."""
+    r = run(["scan", "--format", "jsonl", *args, *paths], parse=True, **kw)
+    if check:
+        check_records(r)
+    return r
+
+
+ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_records(r, strict=False):
+    """The JSON Lines contract, for every record of a run."""
+    assert r.rc in (0, 1), r
+    assert r.records, r
+    for rec in r.records[:-1]:
+        assert rec.get("type") in ("finding", "unscannable"), rec
+        assert isinstance(rec["path"], str) and rec["path"], rec
+        assert isinstance(rec["member"], list) and all(isinstance(m, str) for m in rec["member"]), rec
+        if rec["type"] == "finding":
+            assert isinstance(rec["rule"], str) and rec["rule"], rec
+            assert rec["category"] in ("plate", "traveler", "known"), rec
+            assert rec["severity"] in SEVERITIES, rec
+            assert isinstance(rec["size"], int) and rec["size"] >= 0, rec
+            assert ISO_Z.match(rec["mtime"]), rec
+            assert HEX64.match(rec["sha256"]), rec
+            assert isinstance(rec["mime"], str) and "/" in rec["mime"], rec
+            assert isinstance(rec["evidence"], str), rec
+            assert rec["disposition"] in ("violation", "retention", "authorized"), rec
+            if rec["disposition"] == "authorized":
+                assert rec["severity"] == "info", rec
+        else:
+            assert rec["reason"] in REASONS, rec
+            assert isinstance(rec["detail"], str) and rec["detail"], rec
+    s = r.summary
+    assert [x["type"] for x in r.records].count("summary") == 1, r
+    for k in ("files", "bytes", "archives", "members", "findings", "violations", "unscannable"):
+        assert isinstance(s[k], int) and s[k] >= 0, (k, s)
+    assert UUID.match(s["scan_id"]), s
+    assert ISO_MS_Z.match(s["started"]) and ISO_MS_Z.match(s["finished"]), s
+    assert s["started"] <= s["finished"], s
+    assert isinstance(s["elapsed_s"], (int, float)) and s["elapsed_s"] >= 0, s
+    assert isinstance(s["host"], str) and s["host"], s
+    assert s["exit"] == r.rc, (s, r.rc)
+    assert s["findings"] == len(r.findings), r
+    assert s["unscannable"] == len(r.problems), r
+    strict = strict or "--strict" in r.args
+    assert s["violations"] == len(r.violations()) + (len(r.problems) if strict else 0), r
+    assert r.rc == (1 if s["violations"] else 0), r
+
+
+def write_tree(root, files):
+    """files: {relative path (str or bytes): bytes}.  Returns root."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        p = os.path.join(fsbytes(root), fsbytes(rel))
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as fp:
+            fp.write(data)
+    return root
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """tree({rel: bytes}) -> a fresh directory holding those files."""
+    def make(files, name="t"):
+        return write_tree(tmp_path / name, files)
+    return make
+
+
+# Pictures used by many tests: built once.
+@pytest.fixture(scope="session")
+def lpr_jpeg():
+    return F.jpeg_with(F.jpeg(320, 240, seed=2), "com", F.LPR_TEXT)
+
+
+@pytest.fixture(scope="session")
+def plain_jpeg():
+    return F.jpeg(320, 240, seed=3)

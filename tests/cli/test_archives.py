@@ -1,0 +1,147 @@
+"""Archives: members found with exact member chains (outermost first),
+member identity (size, sha256), encrypted members, single-stream files."""
+
+import zipfile
+
+import pytest
+
+import fixtures as F
+from conftest import ISO, ISO_EMBEDDED, LPR, LPR_NAME, scan, sha256
+
+LPR_JPG = F.jpeg_with(F.jpeg(320, 240, seed=70), "com", F.LPR_TEXT)
+PLAIN = F.jpeg(320, 240, seed=71)
+FACE = F.iso19794_5_010(F.jpeg(480, 640, seed=72))
+MEMBERS = [("lane07/0001.jpg", LPR_JPG), ("lane07/0002.jpg", PLAIN), ("faces/face.bin", FACE)]
+INNER_ZIP = F.make_zip(MEMBERS)
+
+# archive name -> (builder(path), {member chain: (findings, bytes)}, archives, members)
+FOUND = {("lane07/0001.jpg",): ({LPR}, LPR_JPG), ("faces/face.bin",): ({ISO}, FACE)}
+NESTED = {("exports/2019.zip",) + m: v for m, v in FOUND.items()}
+ARCHIVES = {
+    "plates.zip": (lambda p: F.make_zip(MEMBERS, p), FOUND, 1, 3),
+    "plates.tar.gz": (lambda p: F.make_tar(MEMBERS, "w:gz", p), FOUND, 1, 3),
+    "plates.tar": (lambda p: F.make_tar(MEMBERS, "w", p), FOUND, 1, 3),
+    "plates.tar.xz": (lambda p: F.make_tar(MEMBERS, "w:xz", p), FOUND, 1, 3),
+    "plates.tar.bz2": (lambda p: F.make_tar(MEMBERS, "w:bz2", p), FOUND, 1, 3),
+    "backup.tar.gz": (lambda p: F.make_tar([("exports/2019.zip", INNER_ZIP), ("notes.txt", b"hi\n")],
+                                           "w:gz", p), NESTED, 2, 5),
+    "zip-in-zip.zip": (lambda p: F.make_zip([("exports/2019.zip", INNER_ZIP)], p), NESTED, 2, 4),
+    "0001.jpg.gz": (lambda p: F.make_gz("0001.jpg", LPR_JPG, p), {("0001.jpg",): ({LPR}, LPR_JPG)}, 1, 1),
+    "no-extension": (lambda p: F.make_zip(MEMBERS, p), FOUND, 1, 3),
+    "traversal.zip": (lambda p: F.make_zip([("../../etc/lane.jpg", LPR_JPG), ("/abs/x.jpg", LPR_JPG)], p),
+                      {("../../etc/lane.jpg",): ({LPR}, LPR_JPG), ("/abs/x.jpg",): ({LPR}, LPR_JPG)}, 1, 2),
+    "plates.7z": (lambda p: F.make_7z(MEMBERS, p) if F.have_7z() else None, FOUND, 1, 3),
+}
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory):
+    root = tmp_path_factory.mktemp("archives")
+    built = {name: b(root / name) for name, (b, *_rest) in ARCHIVES.items()}
+    return root, built, scan(root)
+
+
+@pytest.mark.parametrize("name", list(ARCHIVES))
+def test_members_found(archives, name):
+    root, built, res = archives
+    if built[name] is None:
+        pytest.skip("7z not installed")
+    _, want, _, _ = ARCHIVES[name]
+    got = {}
+    for f in res.under(root / name):
+        got.setdefault(tuple(f["member"]), set()).add((f["rule"], f["category"], f["severity"]))
+    assert got == {m: rules for m, (rules, _) in want.items()}
+    for f in res.under(root / name):
+        data = want[tuple(f["member"])][1]
+        assert (f["size"], f["sha256"]) == (len(data), sha256(data)), f
+    assert not res.under(root / name, "unscannable")
+
+
+def test_archive_counts(archives):
+    root, built, res = archives
+    made = [n for n in ARCHIVES if built[n] is not None]
+    s = res.summary
+    assert (s["files"], s["archives"], s["members"]) == (
+        len(made), sum(ARCHIVES[n][2] for n in made), sum(ARCHIVES[n][3] for n in made))
+    assert s["bytes"] == sum(len(built[n]) for n in made)
+
+
+def test_encrypted_zip(tmp_path):
+    F.make_encrypted_zip([("lane07/0001.jpg", LPR_JPG), ("lane07/0002.jpg", PLAIN)],
+                         tmp_path / "secret.zip")
+    res = scan(tmp_path)
+    assert not res.findings, res
+    assert sorted((p["path"], tuple(p["member"]), p["reason"]) for p in res.problems) == [
+        (str(tmp_path / "secret.zip"), ("lane07/0001.jpg",), "encrypted"),
+        (str(tmp_path / "secret.zip"), ("lane07/0002.jpg",), "encrypted")], res
+    assert res.rc == 0
+
+
+def test_encrypted_member_inside_tar(tmp_path):
+    enc = F.make_encrypted_zip([("0001.jpg", LPR_JPG)], tmp_path / "x.zip")
+    (tmp_path / "x.zip").unlink()
+    F.make_tar([("old/secret.zip", enc), ("lane07/0001.jpg", LPR_JPG)], "w:gz",
+               tmp_path / "backup.tgz")
+    res = scan(tmp_path)
+    assert [(f["member"], f["rule"]) for f in res.findings] == [(["lane07/0001.jpg"], LPR[0])], res
+    assert [(p["member"], p["reason"]) for p in res.problems] == \
+        [(["old/secret.zip", "0001.jpg"], "encrypted")], res
+
+
+def test_corrupt_archive(tmp_path):
+    z = F.make_zip(MEMBERS)
+    (tmp_path / "cut.zip").write_bytes(z[:len(z) // 2])
+    res = scan(tmp_path)
+    assert res.rc in (0, 1)
+    assert [p["reason"] for p in res.problems] == ["corrupt"], res
+    assert not [f for f in res.findings if f["member"] != ["lane07/0001.jpg"]], res
+
+
+def test_gzip_of_zero_padded_data(tmp_path):
+    """A single-stream .gz whose data starts with zero bytes (an empty tar
+    to libarchive's format bidders) is still scanned as one member."""
+    padded = bytes(1024) + FACE
+    F.make_gz("pad.bin", padded, tmp_path / "pad.bin.gz")
+    res = scan(tmp_path)
+    assert res.rules(tmp_path / "pad.bin.gz", ["pad.bin"]) == {ISO_EMBEDDED}, res
+    assert res.summary["members"] == 1
+
+
+def stored_or_deflated_zip(path, members):
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data, method in members:
+            zi = zipfile.ZipInfo(name, F.FIXED_MTIME)
+            zi.compress_type = method
+            z.writestr(zi, data)
+
+
+@pytest.mark.parametrize("kind", ["ratio", "member-size"])
+def test_expansion_limits_one_record_per_member(tmp_path, kind):
+    """A budget hit on a member gives exactly one unscannable 'limit' record
+    for that member; members before it are scanned."""
+    if kind == "ratio":       # 20 MiB of zeros deflate to ~20 KiB: ratio far above 10
+        big, method, detail = bytes(20 << 20), zipfile.ZIP_DEFLATED, "ratio"
+    else:                     # a stored 2 MiB member, above member_max 1M
+        big, method, detail = bytes(2 << 20), zipfile.ZIP_STORED, "member"
+    stored_or_deflated_zip(tmp_path / "x.zip", [("lane/0001.jpg", LPR_JPG, method),
+                                                ("big.bin", big, method)])
+    cfg = tmp_path / "limits.yaml"
+    cfg.write_text("limits:\n  archive_ratio: 10\n  member_max: 1M\n")
+    res = scan(tmp_path / "x.zip", args=["--config", cfg])
+    assert res.rules(tmp_path / "x.zip", ["lane/0001.jpg"]) == {LPR}
+    assert [(p["member"], p["reason"]) for p in res.problems] == [(["big.bin"], "limit")], res
+    assert detail in res.problems[0]["detail"]
+
+
+@pytest.mark.parametrize("member", ["LPR_2304_07_20190531T121314_5XYZ999.jpg",
+                                    "lane07/LPR_2304_07_20190531T121314_5XYZ999.jpg",
+                                    "exports/2019/lane07/LPR_2304_07_20190531T121314_5XYZ999.jpg"])
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_member_file_name_rules(tmp_path, kind, member):
+    """Name rules (P4) see a member's file name, wherever it sits in the archive."""
+    p = tmp_path / f"export.{kind}"
+    (F.make_zip if kind == "zip" else F.make_tar)([(member, PLAIN)], path=p)
+    res = scan(p)
+    assert res.rules(p, [member]) == {LPR_NAME}, res
+    (f,) = res.findings
+    assert "5XYZ999" not in f["evidence"] and "5X***99" in f["evidence"], f
