@@ -1,0 +1,171 @@
+/*
+ * fuzz_expand.c — libFuzzer target for archive expansion (scanner/expand.c).
+ *
+ * The input is expanded twice, as the scan would meet it: as a memory
+ * object (an archive member) and through an fd (a file on disk; a memfd,
+ * so the pread/skip/seek callbacks run).  The member callback reads every
+ * byte and name it is given (so ASan checks them) and expands members that
+ * look like archives again, as the scan does, with the depth limit at 3.
+ * Limits are small so bombs, member caps and budget sharing are reached
+ * within the fuzzer's time; the two runs use different ones so both the
+ * ratio and the total-bytes budget get exercised.
+ *
+ * Must never crash, hang, leak, or read out of bounds, whatever the input.
+ * Seeds: tests/fuzz/seeds/fuzz_expand/ (tests/fuzz/gen_expand_seeds.sh).
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cbp_expand.h"
+#include "cbp_limits.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct fz {
+	const struct cbp_expand_limits *lim;
+	struct cbp_expand_budget *budget;
+	uint64_t sink;
+	uint64_t members, problems;
+};
+
+static int on_member(void *arg, struct cbp_object *m);
+static void on_problem(void *arg, const struct cbp_object *where,
+    const char *member_name, enum cbp_reason reason, const char *detail);
+
+static const struct cbp_expand_ops ops = { on_member, on_problem };
+
+static void
+touch_chain(struct fz *z, const struct cbp_object *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->nmember; i++)
+		z->sink += strlen(o->member[i]);
+	if (o->name != NULL)
+		z->sink += strlen(o->name);
+}
+
+static int
+on_member(void *arg, struct cbp_object *m)
+{
+	struct fz *z = arg;
+	size_t i;
+
+	z->members++;
+	if (m->fd != -1 || m->mem == NULL || m->depth == 0 ||
+	    (!m->mem_partial && m->size != m->mem_len) ||
+	    m->mem_len > z->lim->member_max)
+		abort();	/* the member contract of cbp_expand.h */
+	for (i = 0; i < m->mem_len; i++)
+		z->sink += m->mem[i];
+	touch_chain(z, m);
+	if (cbp_expand_is_archive(NULL, m->mem, m->mem_len))
+		(void)cbp_expand_object(m, z->lim, z->budget, &ops, z);
+	return 0;
+}
+
+static void
+on_problem(void *arg, const struct cbp_object *where, const char *member_name,
+    enum cbp_reason reason, const char *detail)
+{
+	struct fz *z = arg;
+
+	z->problems++;
+	if (detail == NULL || reason > CBP_REASON_TIMEOUT)
+		abort();
+	z->sink += strlen(detail) + (unsigned)reason;
+	if (member_name != NULL)
+		z->sink += strlen(member_name);
+	touch_chain(z, where);
+}
+
+static void
+run(struct cbp_object *o, const struct cbp_expand_limits *lim)
+{
+	struct cbp_expand_budget budget = { 0, 0, o->size };
+	struct fz z;
+	int r;
+
+	memset(&z, 0, sizeof z);
+	z.lim = lim;
+	z.budget = &budget;
+	r = cbp_expand_object(o, lim, &budget, &ops, &z);
+	if (r != CBP_OK && r != CBP_ECORRUPT && r != CBP_EIO &&
+	    r != CBP_ELIMIT && r != CBP_EENCRYPTED && r != CBP_ENOMEM)
+		abort();
+	/* A failure is always explained to the problem callback. */
+	if (r != CBP_OK && r != CBP_ENOMEM && z.problems == 0)
+		abort();
+	/* The members budget may be passed by one (the refused member), no more. */
+	if (budget.members > lim->max_members + 1)
+		abort();
+}
+
+/* One memfd for the whole run: the fd path needs a real file. */
+static int
+input_fd(const uint8_t *data, size_t size)
+{
+	static int fd = -1;
+	size_t off = 0;
+
+	if (fd < 0 && (fd = memfd_create("fuzz_expand", MFD_CLOEXEC)) < 0)
+		return -1;
+	if (ftruncate(fd, 0) != 0)
+		return -1;
+	while (off < size) {
+		ssize_t n = pwrite(fd, data + off, size - off, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	return fd;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* Memory path: the ratio budget (2 x the 1 MiB floor) binds first. */
+	static const struct cbp_expand_limits lim_mem = {
+		3, 64, 256 * CBP_KIB, 8 * CBP_MIB, 2,
+	};
+	/* Fd path: the total-bytes budget binds first. */
+	static const struct cbp_expand_limits lim_fd = {
+		3, 64, 128 * CBP_KIB, 1 * CBP_MIB, 200,
+	};
+	static const unsigned char empty[1];
+	struct cbp_object o;
+	int fd;
+
+	(void)cbp_expand_is_archive(NULL, data, size);
+	(void)cbp_expand_is_archive("application/zip", data, size);
+	(void)cbp_expand_is_archive("text/plain", data, size);
+
+	memset(&o, 0, sizeof o);
+	o.fd = -1;
+	o.path = "/fuzz/input.bin";
+	o.name = "input.bin.gz";
+	o.mtime = CBP_MTIME_UNKNOWN;
+	o.mem = size > 0 ? data : empty;
+	o.mem_len = size;
+	o.size = size;
+	run(&o, &lim_mem);
+
+	if ((fd = input_fd(data, size)) >= 0) {
+		memset(&o, 0, sizeof o);
+		o.path = "/fuzz/input.bin";
+		o.name = "input.bin";
+		o.mtime = CBP_MTIME_UNKNOWN;
+		o.fd = fd;
+		o.size = size;
+		run(&o, &lim_fd);
+	}
+	return 0;
+}

@@ -1,0 +1,1280 @@
+/*
+ * test_expand.c — archive expansion (cbp_expand.h).
+ *
+ * Each test gets a fresh temp dir and builds its archives there at test
+ * time with the real tools (zip, tar, 7z, cpio, genisoimage, gzip, ...), so
+ * what we check is what users' files look like; a test whose tool is
+ * missing is skipped.  Hostile names that no tool will write (../, /abs,
+ * non-UTF-8) are written with libarchive's writer.  Every archive is
+ * expanded twice, from an fd and from memory, and both must give exactly
+ * the same members, bytes and problems.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cbp_expand.h"
+#include "cbp_limits.h"
+
+#define MAXREC 64
+
+struct rec_member {
+	char *chain;		/* member chain joined with '|' */
+	uint64_t size;
+	unsigned char *data;
+	size_t len;
+	int partial;
+	unsigned depth;
+	int64_t mtime;
+};
+
+struct rec_problem {
+	char *chain;		/* where's chain, plus member_name if any */
+	int has_member;
+	enum cbp_reason reason;
+	char *detail;
+};
+
+struct rec {
+	struct rec_member m[MAXREC];
+	size_t nm;
+	struct rec_problem p[MAXREC];
+	size_t np;
+	/* For recursion, as the scan does it. */
+	int recurse;
+	const struct cbp_expand_limits *lim;
+	struct cbp_expand_budget *budget;
+	int stop_after;		/* stop the archive after this many members (0: never) */
+	int last_inner_ret;
+};
+
+struct fix {
+	char dir[64];
+};
+
+/* ---- helpers -------------------------------------------------------- */
+
+static char *
+join_chain(const char *const *member, size_t n, const char *extra)
+{
+	size_t len = 1, i, off = 0, k;
+	char *s;
+
+	for (i = 0; i < n; i++)
+		len += strlen(member[i]) + 1;
+	if (extra != NULL)
+		len += strlen(extra) + 1;
+	s = malloc(len);
+	assert_non_null(s);
+	for (i = 0; i <= n; i++) {
+		const char *part = i < n ? member[i] : extra;
+
+		if (part == NULL)
+			break;
+		if (off > 0)
+			s[off++] = '|';
+		k = strlen(part);
+		memcpy(s + off, part, k);
+		off += k;
+	}
+	s[off] = '\0';
+	return s;
+}
+
+static void
+rec_free(struct rec *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nm; i++) {
+		free(r->m[i].chain);
+		free(r->m[i].data);
+	}
+	for (i = 0; i < r->np; i++) {
+		free(r->p[i].chain);
+		free(r->p[i].detail);
+	}
+	r->nm = r->np = 0;
+}
+
+static int
+on_member(void *arg, struct cbp_object *m)
+{
+	struct rec *r = arg;
+	struct rec_member *rm;
+
+	assert_true(r->nm < MAXREC);
+	assert_int_equal(m->fd, -1);
+	assert_non_null(m->mem);
+	assert_true(m->nmember >= 1);
+	assert_string_equal(m->name, m->member[m->nmember - 1]);
+	rm = &r->m[r->nm++];
+	rm->chain = join_chain(m->member, m->nmember, NULL);
+	rm->size = m->size;
+	rm->len = m->mem_len;
+	rm->data = malloc(m->mem_len + 1);
+	assert_non_null(rm->data);
+	memcpy(rm->data, m->mem, m->mem_len);
+	rm->partial = m->mem_partial;
+	rm->depth = m->depth;
+	rm->mtime = m->mtime;
+	return r->stop_after > 0 && r->nm >= (size_t)r->stop_after;
+}
+
+static void
+on_problem(void *arg, const struct cbp_object *where, const char *member_name,
+    enum cbp_reason reason, const char *detail)
+{
+	struct rec *r = arg;
+	struct rec_problem *rp;
+
+	assert_true(r->np < MAXREC);
+	assert_non_null(detail);
+	rp = &r->p[r->np++];
+	rp->chain = join_chain(where->member, where->nmember, member_name);
+	rp->has_member = member_name != NULL;
+	rp->reason = reason;
+	rp->detail = strdup(detail);
+}
+
+static int on_member_recursive(void *arg, struct cbp_object *m);
+
+static const struct cbp_expand_ops plain_ops = { on_member, on_problem };
+static const struct cbp_expand_ops recursive_ops = { on_member_recursive, on_problem };
+
+/* The scan's way: record the member, then expand it if it is an archive. */
+static int
+on_member_recursive(void *arg, struct cbp_object *m)
+{
+	struct rec *r = arg;
+	int stop = on_member(arg, m);
+
+	if (!stop && cbp_expand_is_archive(NULL, m->mem, m->mem_len))
+		r->last_inner_ret = cbp_expand_object(m, r->lim, r->budget,
+		    &recursive_ops, r);
+	return stop;
+}
+
+static struct cbp_expand_limits
+default_limits(void)
+{
+	struct cbp_expand_limits l = {
+		CBP_ARCHIVE_DEPTH, CBP_ARCHIVE_MEMBERS, CBP_MEMBER_MAX,
+		CBP_ARCHIVE_TOTAL, CBP_ARCHIVE_RATIO,
+	};
+	return l;
+}
+
+static unsigned char *
+slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	unsigned char *p;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	p = malloc((size_t)st.st_size + 1);
+	assert_non_null(p);
+	assert_int_equal(read(fd, p, (size_t)st.st_size), st.st_size);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return p;
+}
+
+/*
+ * Expand the file at path from its fd (use_fd) or from memory, with a new
+ * budget; return cbp_expand_object's code.  size_override, when non-zero,
+ * is the size the object claims (a file that "shrank").
+ */
+static int
+expand_file_ex(const char *path, int use_fd, const struct cbp_expand_limits *lim,
+    struct rec *r, uint64_t size_override)
+{
+	struct cbp_expand_budget budget = { 0, 0, 0 };
+	struct cbp_object o;
+	const char *slash = strrchr(path, '/');
+	unsigned char *mem = NULL;
+	size_t len = 0;
+	int fd = -1, ret;
+
+	memset(&o, 0, sizeof o);
+	o.fd = -1;
+	o.path = path;
+	o.name = slash != NULL ? slash + 1 : path;
+	o.mtime = CBP_MTIME_UNKNOWN;
+	if (use_fd) {
+		struct stat st;
+
+		fd = open(path, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(fstat(fd, &st), 0);
+		/* The fd's position must not matter and must not move. */
+		assert_int_equal(lseek(fd, 5, SEEK_SET), 5);
+		o.fd = fd;
+		o.size = (uint64_t)st.st_size;
+	} else {
+		mem = slurp(path, &len);
+		o.mem = mem;
+		o.mem_len = len;
+		o.size = len;
+	}
+	if (size_override != 0)
+		o.size = size_override;
+	r->lim = lim;
+	r->budget = &budget;
+	ret = cbp_expand_object(&o, lim, &budget,
+	    r->recurse ? &recursive_ops : &plain_ops, r);
+	if (use_fd) {
+		assert_int_equal(lseek(fd, 0, SEEK_CUR), 5);
+		close(fd);
+	}
+	free(mem);
+	return ret;
+}
+
+static int
+expand_file(const char *path, int use_fd, const struct cbp_expand_limits *lim,
+    struct rec *r)
+{
+	return expand_file_ex(path, use_fd, lim, r, 0);
+}
+
+static int
+have(const char *tool)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
+	return system(cmd) == 0;
+}
+
+#define NEED(tool) do { if (!have(tool)) { skip(); } } while (0)
+
+/* Run a shell command inside the fixture dir; fail the test if it fails. */
+static void sh(const struct fix *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void
+sh(const struct fix *f, const char *fmt, ...)
+{
+	char body[3072], cmd[4096];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(body, sizeof body, fmt, ap);
+	va_end(ap);
+	assert_true(n > 0 && (size_t)n < sizeof body);
+	n = snprintf(cmd, sizeof cmd, "cd '%s' && (%s) >/dev/null 2>&1", f->dir, body);
+	assert_true(n > 0 && (size_t)n < sizeof cmd);
+	if (system(cmd) != 0)
+		fail_msg("command failed: %s", body);
+}
+
+static void
+pth(const struct fix *f, const char *name, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s/%s", f->dir, name);
+
+	assert_true(n > 0 && (size_t)n < outlen);
+}
+
+static void
+write_file(const struct fix *f, const char *name, const void *data, size_t len)
+{
+	char p[256];
+	FILE *fp;
+
+	pth(f, name, p, sizeof p);
+	fp = fopen(p, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(data, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* Deterministic filler: easy to check, not something a bidder knows. */
+static void
+pattern(unsigned char *p, size_t len, unsigned seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = (unsigned char)((i * 7 + seed + (i >> 8)) & 0xff);
+}
+
+static const struct rec_member *
+find_member(const struct rec *r, const char *chain)
+{
+	size_t i;
+
+	for (i = 0; i < r->nm; i++)
+		if (strcmp(r->m[i].chain, chain) == 0)
+			return &r->m[i];
+	return NULL;
+}
+
+static const struct rec_problem *
+find_problem(const struct rec *r, enum cbp_reason reason)
+{
+	size_t i;
+
+	for (i = 0; i < r->np; i++)
+		if (r->p[i].reason == reason)
+			return &r->p[i];
+	return NULL;
+}
+
+static void
+check_member(const struct rec *r, const char *chain, const void *data,
+    size_t len)
+{
+	const struct rec_member *m = find_member(r, chain);
+
+	if (m == NULL)
+		fail_msg("member %s not delivered", chain);
+	assert_int_equal(m->size, len);
+	assert_int_equal(m->len, len);
+	assert_int_equal(m->partial, 0);
+	assert_memory_equal(m->data, data, len);
+}
+
+/* The fixture tree most tests archive: a.txt and dir/b.bin. */
+static unsigned char b_bin[3000];
+
+static void
+make_tree(const struct fix *f)
+{
+	sh(f, "mkdir -p src/dir");
+	pattern(b_bin, sizeof b_bin, 3);
+	write_file(f, "src/a.txt", "hello\n", 6);
+	write_file(f, "src/dir/b.bin", b_bin, sizeof b_bin);
+	/* A fixed mtime, to check that it comes through. */
+	sh(f, "touch -d @1500000000 src/a.txt src/dir/b.bin");
+}
+
+/* Expand path both ways and check the two-member tree came out. */
+static void
+check_tree_archive(const struct fix *f, const char *name, int check_mtime)
+{
+	struct cbp_expand_limits lim = default_limits();
+	char p[256];
+	int mode;
+
+	pth(f, name, p, sizeof p);
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+		const struct rec_member *m;
+
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_OK);
+		assert_int_equal(r.np, 0);
+		assert_int_equal(r.nm, 2);	/* directories are not members */
+		check_member(&r, "a.txt", "hello\n", 6);
+		check_member(&r, "dir/b.bin", b_bin, sizeof b_bin);
+		m = find_member(&r, "a.txt");
+		assert_int_equal(m->depth, 1);
+		if (check_mtime)
+			assert_int_equal(m->mtime, 1500000000);
+		rec_free(&r);
+	}
+}
+
+static int
+setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof *f);
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof f->dir, "/tmp/cbp_expand_XXXXXX");
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fix *f = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+/* ---- cbp_expand_is_archive ------------------------------------------ */
+
+static void
+test_is_archive_magic(void **state)
+{
+	static const struct {
+		const char *bytes;
+		size_t len;
+		int want;
+	} cases[] = {
+		{ "PK\3\4\x14\0\0\0", 8, 1 },
+		{ "PK\5\6\0\0\0\0", 8, 1 },
+		{ "PK\7\x08PK\3\4", 8, 1 },
+		{ "\x1f\x8b\x08\0\0\0\0\0", 8, 1 },
+		{ "BZh91AY&SY", 10, 1 },
+		{ "BZh9\x17\x72\x45\x38\x50\x90", 10, 1 },
+		{ "BZh9 hello", 10, 0 },
+		{ "\xfd" "7zXZ\0\0\4", 8, 1 },
+		{ "\x28\xb5\x2f\xfd\0\0", 6, 1 },
+		{ "\x04\x22\x4d\x18\0\0", 6, 1 },
+		{ "\x02\x21\x4c\x18\0\0", 6, 1 },
+		{ "7z\xbc\xaf\x27\x1c\0\4", 8, 1 },
+		{ "Rar!\x1a\x07\0", 7, 1 },
+		{ "Rar!\x1a\x07\1\0", 8, 1 },
+		{ "070701000", 9, 1 },
+		{ "070707000", 9, 1 },
+		{ "070702000", 9, 1 },
+		{ "MSCF\0\0\0\0", 8, 1 },
+		{ "!<arch>\n", 8, 1 },
+		{ "xar!\0\x1c", 6, 1 },
+		{ "\x1f\x9d\x90\0", 4, 1 },		/* compress, 16 bits, block mode */
+		{ "\x5d\0\0\x80\0\xff\xff\xff\xff\xff\xff\xff\xff\0", 14, 1 },	/* lzma */
+		{ "\xff\xd8\xff\xe0\0\x10JFIF", 10, 0 },	/* JPEG */
+		{ "%PDF-1.7\n", 9, 0 },
+		{ "\x89PNG\r\n\x1a\n", 8, 0 },
+		{ "hello world\n", 12, 0 },
+		{ "PK", 2, 0 },
+		{ "", 0, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int got = cbp_expand_is_archive(NULL,
+		    (const unsigned char *)cases[i].bytes, cases[i].len);
+		if (got != cases[i].want)
+			fail_msg("case %zu: want %d got %d", i, cases[i].want, got);
+	}
+	assert_int_equal(cbp_expand_is_archive(NULL, NULL, 0), 0);
+}
+
+static void
+test_is_archive_tar_iso_lha_cpio(void **state)
+{
+	unsigned char *h = calloc(1, 40000);
+	unsigned sum = 0;
+	size_t i;
+
+	assert_non_null(h);
+	/* ustar at 257 */
+	memcpy(h + 257, "ustar", 6);
+	assert_true(cbp_expand_is_archive(NULL, h, 512));
+	memset(h, 0, 512);
+	/* v7 tar: no magic, a checksum that adds up */
+	memcpy(h, "file.txt", 8);
+	memcpy(h + 100, "0000644", 7);
+	memset(h + 148, ' ', 8);
+	for (i = 0; i < 512; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	assert_true(cbp_expand_is_archive(NULL, h, 512));
+	assert_false(cbp_expand_is_archive("text/plain", h, 512));
+	h[0] = 'g';	/* checksum no longer adds up */
+	assert_false(cbp_expand_is_archive(NULL, h, 512));
+	memset(h, 0, 512);
+	assert_false(cbp_expand_is_archive(NULL, h, 512));	/* zeros */
+
+	/* iso9660: "CD001" at 32769, needs a head that long */
+	memcpy(h + 32769, "CD001", 5);
+	assert_true(cbp_expand_is_archive(NULL, h, 32774));
+	assert_false(cbp_expand_is_archive(NULL, h, CBP_HEAD_BYTES));
+	assert_true(cbp_expand_is_archive("application/x-iso9660-image", h,
+	    CBP_HEAD_BYTES));
+	memset(h + 32769, 0, 5);
+
+	/* lha: "-lh5-" at 2, level at 20; vetoed by a text MIME */
+	memcpy(h + 2, "-lh5-", 5);
+	assert_true(cbp_expand_is_archive(NULL, h, 64));
+	assert_true(cbp_expand_is_archive("application/octet-stream", h, 64));
+	assert_false(cbp_expand_is_archive("text/plain; charset=us-ascii", h, 64));
+	h[20] = 9;
+	assert_false(cbp_expand_is_archive(NULL, h, 64));
+	memset(h, 0, 64);
+
+	/* binary cpio: namesize 2, name "a\0" */
+	memcpy(h, "\xc7\x71", 2);
+	h[20] = 2;
+	h[26] = 'a';
+	assert_true(cbp_expand_is_archive(NULL, h, 64));
+	assert_false(cbp_expand_is_archive("image/jpeg", h, 64));
+	h[27] = 'b';	/* name not terminated */
+	assert_false(cbp_expand_is_archive(NULL, h, 64));
+	free(h);
+}
+
+static void
+test_is_archive_mime(void **state)
+{
+	static const unsigned char junk[] = "nothing to see here";
+	static const char *const yes[] = {
+		"application/zip", "application/x-tar", "application/gzip",
+		"application/x-bzip2", "application/x-xz", "application/zstd",
+		"application/x-lz4", "application/x-7z-compressed",
+		"application/x-rar", "application/x-cpio",
+		"application/x-iso9660-image", "application/vnd.ms-cab-compressed",
+		"application/x-archive", "application/zip; charset=binary",
+		"application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+		"application/vnd.oasis.opendocument.text", "application/java-archive",
+		"application/vnd.android.package-archive", "application/epub+zip",
+		"APPLICATION/ZIP",
+	};
+	static const char *const no[] = {
+		"image/jpeg", "application/pdf", "text/plain", "image/png",
+		"application/octet-stream", "application/zipper", "application/x",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (!cbp_expand_is_archive(yes[i], junk, sizeof junk - 1))
+			fail_msg("%s should be an archive", yes[i]);
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (cbp_expand_is_archive(no[i], junk, sizeof junk - 1))
+			fail_msg("%s should not be an archive", no[i]);
+	/* Strong magic is not vetoed by a MIME type. */
+	assert_true(cbp_expand_is_archive("image/jpeg",
+	    (const unsigned char *)"PK\3\4", 4));
+}
+
+/* ---- formats -------------------------------------------------------- */
+
+static void
+test_zip(void **state)
+{
+	struct fix *f = *state;
+
+	NEED("zip");
+	make_tree(f);
+	sh(f, "cd src && zip -q -r ../t.zip a.txt dir");
+	check_tree_archive(f, "t.zip", 1);
+}
+
+static void
+test_tar_family(void **state)
+{
+	struct fix *f = *state;
+
+	NEED("tar");
+	make_tree(f);
+	sh(f, "tar -C src -cf t.tar a.txt dir");
+	check_tree_archive(f, "t.tar", 1);
+	if (have("gzip")) {
+		sh(f, "tar -C src -czf t.tar.gz a.txt dir");
+		check_tree_archive(f, "t.tar.gz", 1);
+	}
+	if (have("xz")) {
+		sh(f, "tar -C src -cJf t.tar.xz a.txt dir");
+		check_tree_archive(f, "t.tar.xz", 1);
+	}
+	if (have("zstd")) {
+		sh(f, "tar -C src --zstd -cf t.tar.zst a.txt dir");
+		check_tree_archive(f, "t.tar.zst", 1);
+	}
+	if (have("bzip2")) {
+		sh(f, "tar -C src -cjf t.tar.bz2 a.txt dir");
+		check_tree_archive(f, "t.tar.bz2", 1);
+	}
+}
+
+static void
+test_7z(void **state)
+{
+	struct fix *f = *state;
+
+	NEED("7z");
+	make_tree(f);
+	sh(f, "cd src && 7z a -bd -y ../t.7z a.txt dir");
+	check_tree_archive(f, "t.7z", 1);
+}
+
+static void
+test_cpio(void **state)
+{
+	struct fix *f = *state;
+
+	NEED("cpio");
+	make_tree(f);
+	sh(f, "cd src && printf 'a.txt\\ndir\\ndir/b.bin\\n' | cpio -o -H newc > ../t.cpio");
+	check_tree_archive(f, "t.cpio", 1);
+	sh(f, "cd src && printf 'a.txt\\ndir\\ndir/b.bin\\n' | cpio -o -H odc > ../t.odc");
+	check_tree_archive(f, "t.odc", 1);
+}
+
+static void
+test_iso9660(void **state)
+{
+	struct fix *f = *state;
+
+	NEED("genisoimage");
+	make_tree(f);
+	sh(f, "genisoimage -quiet -R -o t.iso src");
+	check_tree_archive(f, "t.iso", 1);
+}
+
+static void
+test_ar(void **state)
+{
+	struct fix *f = *state;
+
+	NEED("ar");
+	make_tree(f);
+	/* ar has no directories: b.bin goes in under its basename. */
+	sh(f, "cd src && cp dir/b.bin b.bin && ar rc ../t.a a.txt b.bin");
+	{
+		struct cbp_expand_limits lim = default_limits();
+		char p[256];
+		int mode;
+
+		pth(f, "t.a", p, sizeof p);
+		for (mode = 0; mode < 2; mode++) {
+			struct rec r;
+
+			memset(&r, 0, sizeof r);
+			assert_int_equal(expand_file(p, mode, &lim, &r), CBP_OK);
+			assert_int_equal(r.np, 0);
+			assert_int_equal(r.nm, 2);
+			check_member(&r, "a.txt", "hello\n", 6);
+			check_member(&r, "b.bin", b_bin, sizeof b_bin);
+			rec_free(&r);
+		}
+	}
+}
+
+/* ---- single compressed streams -------------------------------------- */
+
+static void
+check_single(const struct fix *f, const char *file, const char *want_name,
+    const void *data, size_t len)
+{
+	struct cbp_expand_limits lim = default_limits();
+	char p[256];
+	int mode;
+
+	pth(f, file, p, sizeof p);
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_OK);
+		assert_int_equal(r.np, 0);
+		assert_int_equal(r.nm, 1);
+		check_member(&r, want_name, data, len);
+		/* Only gzip records the file's mtime (photo.jpg's). */
+		if (r.m[0].mtime != CBP_MTIME_UNKNOWN)
+			assert_int_equal(r.m[0].mtime, 1500000000);
+		rec_free(&r);
+	}
+}
+
+static void
+test_single_streams(void **state)
+{
+	static const struct {
+		const char *tool, *cmd, *file;
+	} c[] = {
+		{ "gzip", "gzip -c photo.jpg > photo.jpg.gz", "photo.jpg.gz" },
+		{ "bzip2", "bzip2 -c photo.jpg > photo.jpg.bz2", "photo.jpg.bz2" },
+		{ "xz", "xz -c photo.jpg > photo.jpg.xz", "photo.jpg.xz" },
+		{ "zstd", "zstd -q -c photo.jpg > photo.jpg.zst", "photo.jpg.zst" },
+		{ "lz4", "lz4 -q -c photo.jpg > photo.jpg.lz4", "photo.jpg.lz4" },
+		{ "xz", "xz --format=lzma -c photo.jpg > photo.jpg.lzma", "photo.jpg.lzma" },
+		{ "gzip", "xz -c photo.jpg | gzip -c > photo.jpg.xz.gz", "photo.jpg.xz.gz" },
+	};
+	struct fix *f = *state;
+	unsigned char jpg[5000];
+	size_t i;
+
+	memcpy(jpg, "\xff\xd8\xff\xe0\0\x10JFIF", 10);
+	pattern(jpg + 10, sizeof jpg - 10, 11);
+	write_file(f, "photo.jpg", jpg, sizeof jpg);
+	sh(f, "touch -d @1500000000 photo.jpg");
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		if (!have(c[i].tool))
+			continue;
+		sh(f, "%s", c[i].cmd);
+		if (strcmp(c[i].tool, "gzip") == 0 &&
+		    strstr(c[i].cmd, "xz") == NULL) {
+			/* gzip keeps the mtime, and it must come through. */
+			struct cbp_expand_limits lim = default_limits();
+			struct rec r;
+			char p[256];
+
+			memset(&r, 0, sizeof r);
+			pth(f, c[i].file, p, sizeof p);
+			assert_int_equal(expand_file(p, 0, &lim, &r), CBP_OK);
+			assert_int_equal(r.nm, 1);
+			assert_int_equal(r.m[0].mtime, 1500000000);
+			rec_free(&r);
+		}
+		check_single(f, c[i].file, "photo.jpg", jpg, sizeof jpg);
+	}
+	/* No compression suffix: the member is "data". */
+	if (have("gzip")) {
+		sh(f, "gzip -c photo.jpg > blob");
+		check_single(f, "blob", "data", jpg, sizeof jpg);
+	}
+}
+
+/*
+ * A gzipped text must come out as that text.  libarchive's mtree reader
+ * (left out on purpose) would take it for an mtree spec, and mtree specs
+ * name local files.
+ */
+static void
+test_compressed_text_is_not_mtree(void **state)
+{
+	static const char spec[] = "#mtree\n./etc/hostname type=file\nhello\n";
+	struct fix *f = *state;
+
+	NEED("gzip");
+	write_file(f, "notes.txt", spec, sizeof spec - 1);
+	sh(f, "touch -d @1500000000 notes.txt && gzip -c notes.txt > notes.txt.gz");
+	check_single(f, "notes.txt.gz", "notes.txt", spec, sizeof spec - 1);
+}
+
+/* ---- nesting, encryption, damage ------------------------------------ */
+
+static void
+test_nested_zip_in_tar_gz(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	char p[256];
+	int mode;
+
+	NEED("zip");
+	NEED("tar");
+	make_tree(f);
+	sh(f, "cd src && zip -q ../inner.zip a.txt && cd .. && tar -czf x.tar.gz inner.zip");
+	pth(f, "x.tar.gz", p, sizeof p);
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+		const struct rec_member *m;
+
+		memset(&r, 0, sizeof r);
+		r.recurse = 1;
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_OK);
+		assert_int_equal(r.last_inner_ret, CBP_OK);
+		assert_int_equal(r.np, 0);
+		assert_int_equal(r.nm, 2);
+		assert_non_null(find_member(&r, "inner.zip"));
+		check_member(&r, "inner.zip|a.txt", "hello\n", 6);
+		m = find_member(&r, "inner.zip|a.txt");
+		assert_int_equal(m->depth, 2);
+		rec_free(&r);
+	}
+}
+
+static void
+test_encrypted_zip(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	char p[256];
+	int mode;
+
+	NEED("zip");
+	make_tree(f);
+	/* a.txt encrypted, b.bin not: the plain one must still be scanned. */
+	sh(f, "cd src && zip -q -P secret ../enc.zip a.txt && zip -q ../enc.zip dir/b.bin");
+	pth(f, "enc.zip", p, sizeof p);
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+		const struct rec_problem *pr;
+
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_OK);
+		assert_int_equal(r.np, 1);
+		pr = find_problem(&r, CBP_REASON_ENCRYPTED);
+		assert_non_null(pr);
+		assert_string_equal(pr->chain, "a.txt");
+		assert_int_equal(r.nm, 1);
+		check_member(&r, "dir/b.bin", b_bin, sizeof b_bin);
+		rec_free(&r);
+	}
+}
+
+static void
+test_encrypted_7z(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	char p[256], q[256];
+	int mode;
+
+	NEED("7z");
+	make_tree(f);
+	sh(f, "cd src && 7z a -bd -y -psecret -mhe=on ../he.7z a.txt dir");
+	sh(f, "cd src && 7z a -bd -y -psecret ../data.7z a.txt");
+	pth(f, "he.7z", p, sizeof p);
+	pth(f, "data.7z", q, sizeof q);
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+
+		/* Encrypted headers: the archive itself is unreadable. */
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_EENCRYPTED);
+		assert_int_equal(r.nm, 0);
+		assert_int_equal(r.np, 1);
+		assert_int_equal(r.p[0].reason, CBP_REASON_ENCRYPTED);
+		assert_int_equal(r.p[0].has_member, 0);
+		assert_string_equal(r.p[0].chain, "");
+		rec_free(&r);
+
+		/* Encrypted content, readable names: reported per member. */
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(q, mode, &lim, &r), CBP_OK);
+		assert_int_equal(r.nm, 0);
+		assert_int_equal(r.np, 1);
+		assert_int_equal(r.p[0].reason, CBP_REASON_ENCRYPTED);
+		assert_string_equal(r.p[0].chain, "a.txt");
+		rec_free(&r);
+	}
+}
+
+static void
+test_truncated_tar_gz(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	static unsigned char big[300000];
+	char p[256];
+	struct stat st;
+	size_t i;
+	int mode;
+	uint32_t x = 12345;
+
+	NEED("tar");
+	NEED("gzip");
+	/* Incompressible, so the damage falls inside big.bin. */
+	for (i = 0; i < sizeof big; i++) {
+		x = x * 1103515245u + 12345u;
+		big[i] = (unsigned char)(x >> 24);
+	}
+	write_file(f, "a.txt", "hello\n", 6);
+	write_file(f, "big.bin", big, sizeof big);
+	write_file(f, "c.txt", "after\n", 6);
+	sh(f, "tar -cf - a.txt big.bin c.txt | gzip -c > t.tar.gz");
+	pth(f, "t.tar.gz", p, sizeof p);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(truncate(p, st.st_size / 2), 0);
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+		const struct rec_member *m;
+		const struct rec_problem *pr;
+
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_ECORRUPT);
+		check_member(&r, "a.txt", "hello\n", 6);
+		/* The damaged member's readable start is scanned too. */
+		m = find_member(&r, "big.bin");
+		assert_non_null(m);
+		assert_int_equal(m->partial, 1);
+		assert_int_equal(m->size, sizeof big);
+		assert_true(m->len > 0 && m->len < sizeof big);
+		assert_memory_equal(m->data, big, m->len);
+		assert_null(find_member(&r, "c.txt"));
+		assert_int_equal(r.np, 1);
+		pr = find_problem(&r, CBP_REASON_CORRUPT);
+		assert_non_null(pr);
+		assert_string_equal(pr->chain, "big.bin");
+		rec_free(&r);
+	}
+
+	/* The same file seen through an fd whose fstat said it was longer:
+	 * it shrank under us, which is "io", not "corrupt". */
+	{
+		struct rec r;
+		const struct rec_problem *pr;
+
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file_ex(p, 1, &lim, &r,
+		    (uint64_t)st.st_size), CBP_EIO);
+		pr = find_problem(&r, CBP_REASON_IO);
+		if (pr == NULL)
+			fail_msg("no io problem; got %d: %s", r.p[0].reason, r.p[0].detail);
+		assert_non_null(strstr(pr->detail, "shrank"));
+		rec_free(&r);
+	}
+}
+
+static void
+test_not_an_archive(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	unsigned char junk[4096];
+	char p[256];
+	int mode;
+
+	pattern(junk, sizeof junk, 99);
+	write_file(f, "junk.bin", junk, sizeof junk);
+	pth(f, "junk.bin", p, sizeof p);
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_ECORRUPT);
+		assert_int_equal(r.nm, 0);
+		assert_int_equal(r.np, 1);
+		assert_int_equal(r.p[0].reason, CBP_REASON_CORRUPT);
+		assert_int_equal(r.p[0].has_member, 0);
+		rec_free(&r);
+	}
+}
+
+/* ---- budgets -------------------------------------------------------- */
+
+static void
+make_bomb(const struct fix *f)
+{
+	sh(f, "truncate -s 10485760 zeros.bin && zip -q bomb.zip zeros.bin");
+}
+
+static void
+test_member_max(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	char p[256];
+	int mode;
+	size_t i;
+
+	NEED("zip");
+	make_bomb(f);
+	lim.member_max = CBP_MIB;
+	pth(f, "bomb.zip", p, sizeof p);
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_OK);
+		assert_int_equal(r.np, 1);
+		assert_int_equal(r.p[0].reason, CBP_REASON_LIMIT);
+		assert_string_equal(r.p[0].chain, "zeros.bin");
+		assert_string_equal(r.p[0].detail,
+		    "member larger than 1048576 bytes: scanned the first 1048576");
+		assert_int_equal(r.nm, 1);
+		assert_int_equal(r.m[0].partial, 1);
+		assert_int_equal(r.m[0].len, CBP_MIB);
+		assert_int_equal(r.m[0].size, 10485760);
+		for (i = 0; i < r.m[0].len; i++)
+			assert_int_equal(r.m[0].data[i], 0);
+		rec_free(&r);
+	}
+}
+
+static void
+test_ratio_and_total(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	char p[256];
+	int mode;
+
+	NEED("zip");
+	make_bomb(f);
+	pth(f, "bomb.zip", p, sizeof p);
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+
+		/* 10 MiB out of ~10 KiB: above 2 x the 1 MiB floor. */
+		lim = default_limits();
+		lim.max_ratio = 2;
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_ELIMIT);
+		assert_int_equal(r.np, 1);
+		assert_int_equal(r.p[0].reason, CBP_REASON_LIMIT);
+		assert_string_equal(r.p[0].detail,
+		    "expansion ratio above 2: possible archive bomb");
+		/* What was read is still scanned. */
+		assert_int_equal(r.nm, 1);
+		assert_int_equal(r.m[0].partial, 1);
+		assert_int_equal(r.m[0].size, 10485760);
+		assert_true(r.m[0].len > 2 * CBP_MIB &&
+		    r.m[0].len <= 2 * CBP_MIB + 64 * CBP_KIB);
+		rec_free(&r);
+
+		lim = default_limits();
+		lim.total_max = 3 * CBP_MIB;
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_ELIMIT);
+		assert_int_equal(r.np, 1);
+		assert_string_equal(r.p[0].detail, "more than 3145728 bytes "
+		    "expanded from one archive: the rest is not scanned");
+		rec_free(&r);
+	}
+}
+
+static void
+test_max_members(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	char p[256];
+	int mode, i;
+
+	NEED("zip");
+	for (i = 0; i < 10; i++) {
+		char name[32];
+
+		snprintf(name, sizeof name, "f%d.txt", i);
+		write_file(f, name, name, strlen(name));
+	}
+	sh(f, "zip -q ten.zip f0.txt f1.txt f2.txt f3.txt f4.txt f5.txt f6.txt "
+	    "f7.txt f8.txt f9.txt");
+	lim.max_members = 3;
+	pth(f, "ten.zip", p, sizeof p);
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_ELIMIT);
+		assert_int_equal(r.nm, 3);
+		assert_int_equal(r.np, 1);
+		assert_int_equal(r.p[0].reason, CBP_REASON_LIMIT);
+		assert_int_equal(r.p[0].has_member, 0);
+		assert_string_equal(r.p[0].detail,
+		    "more than 3 members in one archive: the rest is not scanned");
+		rec_free(&r);
+	}
+
+	/* Shared by nesting levels, and reported once: where it ran out. */
+	sh(f, "tar -cf outer.tar ten.zip f0.txt f1.txt");
+	lim.max_members = 5;
+	pth(f, "outer.tar", p, sizeof p);
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+
+		memset(&r, 0, sizeof r);
+		r.recurse = 1;
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_ELIMIT);
+		assert_int_equal(r.last_inner_ret, CBP_ELIMIT);
+		/* ten.zip + 4 of its members; f0/f1 of outer.tar not reached */
+		assert_int_equal(r.nm, 5);
+		assert_int_equal(r.np, 1);
+		assert_string_equal(r.p[0].chain, "ten.zip");
+		rec_free(&r);
+	}
+}
+
+static void
+test_depth_limit(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	char p[256];
+	int mode;
+
+	NEED("zip");
+	write_file(f, "x.txt", "deep\n", 5);
+	sh(f, "zip -q a.zip x.txt && zip -q b.zip a.zip && zip -q c.zip b.zip");
+	lim.max_depth = 2;
+	pth(f, "c.zip", p, sizeof p);
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+
+		memset(&r, 0, sizeof r);
+		r.recurse = 1;
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_OK);
+		assert_int_equal(r.last_inner_ret, CBP_OK);
+		assert_int_equal(r.nm, 2);
+		assert_non_null(find_member(&r, "b.zip"));
+		assert_non_null(find_member(&r, "b.zip|a.zip"));
+		assert_int_equal(r.np, 1);
+		assert_int_equal(r.p[0].reason, CBP_REASON_LIMIT);
+		assert_string_equal(r.p[0].chain, "b.zip|a.zip");
+		assert_string_equal(r.p[0].detail, "archive nesting deeper than 2");
+		rec_free(&r);
+	}
+	/* One more level allowed: everything is reached. */
+	lim.max_depth = 3;
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+
+		memset(&r, 0, sizeof r);
+		r.recurse = 1;
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_OK);
+		assert_int_equal(r.np, 0);
+		check_member(&r, "b.zip|a.zip|x.txt", "deep\n", 5);
+		assert_int_equal(find_member(&r, "b.zip|a.zip|x.txt")->depth, 3);
+		rec_free(&r);
+	}
+}
+
+static void
+test_callback_stop(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	char p[256];
+
+	NEED("zip");
+	make_tree(f);
+	sh(f, "cd src && zip -q -r ../t.zip a.txt dir");
+	pth(f, "t.zip", p, sizeof p);
+	{
+		struct rec r;
+
+		memset(&r, 0, sizeof r);
+		r.stop_after = 1;
+		assert_int_equal(expand_file(p, 0, &lim, &r), CBP_OK);
+		assert_int_equal(r.nm, 1);
+		assert_int_equal(r.np, 0);
+		rec_free(&r);
+	}
+}
+
+/* ---- links and hostile names ---------------------------------------- */
+
+static void
+test_tar_links_not_followed(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	char p[256];
+	int mode;
+
+	NEED("tar");
+	write_file(f, "a.txt", "hello\n", 6);
+	sh(f, "ln -s /etc/passwd evil && ln -s a.txt link && ln a.txt hard && "
+	    "tar -cf l.tar a.txt evil link hard");
+	pth(f, "l.tar", p, sizeof p);
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_OK);
+		assert_int_equal(r.np, 0);
+		/* Symlinks and the data-less hard link are not members. */
+		assert_int_equal(r.nm, 1);
+		check_member(&r, "a.txt", "hello\n", 6);
+		rec_free(&r);
+	}
+}
+
+static void
+add_entry(struct archive *w, const char *name, const char *data)
+{
+	struct archive_entry *e = archive_entry_new();
+	size_t len = strlen(data);
+
+	assert_non_null(e);
+	archive_entry_copy_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, (la_int64_t)len);
+	assert_int_equal(archive_write_header(w, e), ARCHIVE_OK);
+	assert_int_equal(archive_write_data(w, data, len), (la_ssize_t)len);
+	archive_entry_free(e);
+}
+
+static void
+test_hostile_names(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	struct archive *w;
+	char p[256];
+	int mode;
+
+	pth(f, "names.tar", p, sizeof p);
+	w = archive_write_new();
+	assert_non_null(w);
+	assert_int_equal(archive_write_set_format_ustar(w), ARCHIVE_OK);
+	assert_int_equal(archive_write_open_filename(w, p), ARCHIVE_OK);
+	add_entry(w, "../../evil.txt", "up\n");
+	add_entry(w, "/etc/abs.txt", "abs\n");
+	add_entry(w, "./lead.txt", "lead\n");
+	add_entry(w, "bad\xff\xfe.txt", "raw\n");
+	assert_int_equal(archive_write_close(w), ARCHIVE_OK);
+	archive_write_free(w);
+
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_OK);
+		assert_int_equal(r.np, 0);
+		assert_int_equal(r.nm, 4);
+		/* Names are display strings, kept as they are ... */
+		check_member(&r, "../../evil.txt", "up\n", 3);
+		check_member(&r, "/etc/abs.txt", "abs\n", 4);
+		check_member(&r, "lead.txt", "lead\n", 5);	/* "./" dropped */
+		check_member(&r, "bad\xff\xfe.txt", "raw\n", 4);	/* raw bytes */
+		rec_free(&r);
+	}
+	/* ... and never used as paths: nothing was written anywhere. */
+	assert_int_equal(access("/tmp/evil.txt", F_OK), -1);
+	pth(f, "../evil.txt", p, sizeof p);
+	assert_int_equal(access(p, F_OK), -1);
+}
+
+static void
+test_bad_arguments(void **state)
+{
+	struct cbp_expand_limits lim = default_limits();
+	struct cbp_expand_budget b = { 0, 0, 0 };
+	struct cbp_object o;
+	struct rec r;
+
+	memset(&o, 0, sizeof o);
+	memset(&r, 0, sizeof r);
+	o.fd = -1;	/* neither fd nor memory */
+	assert_int_equal(cbp_expand_object(&o, &lim, &b, &plain_ops, &r), CBP_EINVAL);
+	assert_int_equal(cbp_expand_object(NULL, &lim, &b, &plain_ops, &r), CBP_EINVAL);
+	assert_int_equal(r.np, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_is_archive_magic),
+		cmocka_unit_test(test_is_archive_tar_iso_lha_cpio),
+		cmocka_unit_test(test_is_archive_mime),
+		cmocka_unit_test_setup_teardown(test_zip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tar_family, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_7z, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cpio, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iso9660, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ar, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_single_streams, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compressed_text_is_not_mtree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nested_zip_in_tar_gz, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_encrypted_zip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_encrypted_7z, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_tar_gz, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_an_archive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_member_max, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ratio_and_total, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_members, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_callback_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tar_links_not_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_names, setup, teardown),
+		cmocka_unit_test(test_bad_arguments),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
