@@ -902,15 +902,15 @@ do_entry(struct xctx *x, struct archive_entry *e, int hdr, int *stop)
 		*stop = 1;
 		return r;
 	}
-	if (m.cap_hit) {
-		snprintf(msg, sizeof msg, "member larger than %zu bytes: scanned "
-		    "the first %zu", x->lim->member_max, x->lim->member_max);
-		problem(x, name, CBP_REASON_LIMIT, msg);
-	}
+	/* One record per member: a bomb usually hits both caps at once. */
 	if (m.spent) {
 		report_bytes_spent(x, name);
 		*stop = 1;
 		code = CBP_ELIMIT;
+	} else if (m.cap_hit) {
+		snprintf(msg, sizeof msg, "member larger than %zu bytes: scanned "
+		    "the first %zu", x->lim->member_max, x->lim->member_max);
+		problem(x, name, CBP_REASON_LIMIT, msg);
 	}
 	if (m.la != 0) {
 		code = report_error(x, name, 0);
@@ -986,8 +986,10 @@ cbp_expand_object(struct cbp_object *o, const struct cbp_expand_limits *lim,
 	if (r == ARCHIVE_FATAL && !nomem && x.rd.err == 0 &&
 	    archive_errno(x.a) == EXPAND_ERRNO_FILE_FORMAT &&
 	    compression_layers(x.a) > 0) {
+		int layers;
+raw:
 		/* A compressed stream with no archive inside: one raw member. */
-		int layers = compression_layers(x.a);
+		layers = compression_layers(x.a);
 
 		archive_read_free(x.a);
 		x.a = NULL;
@@ -1034,6 +1036,18 @@ cbp_expand_object(struct cbp_object *o, const struct cbp_expand_limits *lim,
 		ret = do_entry(&x, e, r, &stop);
 		if (stop)
 			break;
+	}
+	/*
+	 * A compressed stream whose data begins with 1 KiB of zeros reads as
+	 * an empty tar (two zero blocks end a tar archive).  An empty tar
+	 * inside gzip is rare; hiding content behind zeros must not work:
+	 * read the stream again as one raw member.
+	 */
+	if (ret == CBP_OK && r == ARCHIVE_EOF && headers == 0 && !x.raw &&
+	    compression_layers(x.a) > 0 &&
+	    (archive_format(x.a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR) {
+		x.rd.off = 0;
+		goto raw;
 	}
 
 out:
