@@ -1,0 +1,534 @@
+/*
+ * record.c — structured biometric face records: entry points, the ICAO DG2
+ * wrapper, and carving records out of larger files.
+ *
+ * Design.  The two formats are parsed in record_iso.c (ISO/IEC 19794-5) and
+ * record_ansi.c (ANSI/NIST-ITL); this file decides which parser a buffer
+ * goes to and holds what they share (fields, image list, picture
+ * signatures).  No library fits: libbiomeval is C++ and reports bad input
+ * by exceptions, NBIS's an2k reads a transaction into structures it
+ * allocates field by field; we need an allocation-free locator over bytes
+ * we already hold, safe on hostile input.  So both parsers are our own,
+ * small, and only locate: they never decode or copy an image.
+ *
+ * parse(): the buffer starts with the record — "FAC\0" (ISO), a BER-TLV
+ * DG2 / ISO 7816-11 template holding a "FAC\0" data block, or an
+ * ANSI/NIST Type-1 record.
+ *
+ * carve(): records at any offset >= 1.  This runs over every byte of every
+ * large file, so candidates are found with memchr() on one byte of a fixed
+ * needle ("FAC\0" for ISO, "01:" — the end of "1.001:" and of old
+ * "1.01:" — for ANSI/NIST) and checked with memcmp(); where that byte is
+ * dense (hex dumps, text full of colons) the finder switches to memmem()
+ * for a while, which is slower on sparse data but does not restart every
+ * few bytes.  Each candidate is then validated by the same parser as
+ * parse(); a mere "FAC\0010\0" followed by junk fails its length
+ * cross-checks or its payload signature.  A candidate the buffer cuts
+ * short (the caller carves in windows) is still kept, with truncated = 1,
+ * when what the buffer holds is convincing: for ISO the general header and
+ * the first facial information block, consistent and with defined code
+ * values; for ANSI/NIST a complete Type-1 announcing a Type-10.  A
+ * validated record is skipped as a whole, so a record inside a record is
+ * not reported twice.
+ *
+ * Linear time: an ISO candidate costs O(CBP_RECORD_FACES) whatever it
+ * declares.  An ANSI/NIST candidate can scan up to its Type-1 and Type-10
+ * text, and candidates may overlap, so the carver gives the ANSI/NIST
+ * parser one byte budget per call (a few times the buffer size); when
+ * hostile input exhausts it, ANSI/NIST carving stops for that buffer while
+ * ISO carving goes on.  The list grows geometrically up to
+ * CBP_CARVE_MAX_RECORDS entries.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cbp_err.h"
+#include "cbp_limits.h"
+#include "cbp_record.h"
+#include "cbp_record_int.h"
+
+/* ---- shared helpers ---------------------------------------------------- */
+
+void
+cbp_rec_reset(struct cbp_record *r)
+{
+	r->kind = CBP_REC_NONE;
+	r->offset = 0;
+	r->length = 0;
+	r->embedded = 0;
+	r->truncated = 0;
+	memset(r->version, 0, sizeof(r->version));
+	r->nfaces = 0;
+	r->nimages = 0;
+	r->nfields = 0;
+}
+
+/* Claim the next field slot with its key, or NULL when all are used. */
+static struct cbp_record_field *
+field_slot(struct cbp_record *r, const char *key)
+{
+	struct cbp_record_field *f;
+	size_t k = strlen(key);
+
+	if (r->nfields >= CBP_RECORD_FIELDS)
+		return NULL;
+	f = &r->fields[r->nfields++];
+	if (k >= sizeof(f->key))
+		k = sizeof(f->key) - 1;
+	memcpy(f->key, key, k);
+	f->key[k] = '\0';
+	f->value[0] = '\0';
+	return f;
+}
+
+void
+cbp_rec_field(struct cbp_record *r, const char *key, const char *fmt, ...)
+{
+	struct cbp_record_field *f;
+	va_list ap;
+
+	if ((f = field_slot(r, key)) == NULL)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(f->value, sizeof(f->value), fmt, ap);
+	va_end(ap);
+}
+
+void
+cbp_rec_field_text(struct cbp_record *r, const char *key,
+    const unsigned char *p, size_t n)
+{
+	struct cbp_record_field *f;
+	size_t i;
+
+	if ((f = field_slot(r, key)) == NULL)
+		return;
+	if (n > sizeof(f->value) - 1)
+		n = sizeof(f->value) - 1;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = p[i];
+
+		if (ch == 0x1E)
+			ch = '|';	/* RS: between subfields */
+		else if (ch == 0x1F)
+			ch = ' ';	/* US: between items of a subfield */
+		else if (ch < 0x20 || ch >= 0x7F)
+			ch = '?';
+		f->value[i] = (char)ch;
+	}
+	f->value[n] = '\0';
+}
+
+void
+cbp_rec_add_image(struct cbp_record *r, size_t offset, size_t length,
+    enum cbp_payload_type type, uint32_t width, uint32_t height)
+{
+	struct cbp_record_image *im;
+
+	if (r->nimages >= CBP_RECORD_IMAGES)
+		return;
+	im = &r->images[r->nimages++];
+	im->offset = offset;
+	im->length = length;
+	im->type = type;
+	im->width = width;
+	im->height = height;
+}
+
+static const unsigned char sig_jpeg[] = { 0xFF, 0xD8 };
+static const unsigned char sig_j2k[] = { 0xFF, 0x4F, 0xFF, 0x51 };
+static const unsigned char sig_jp2[] = {
+	0x00, 0x00, 0x00, 0x0C, 0x6A, 0x50, 0x20, 0x20 };
+static const unsigned char sig_png[] = {
+	0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A };
+
+static const struct {
+	const unsigned char *sig;
+	size_t n;
+	enum cbp_payload_type type;
+} sigs[] = {
+	{ sig_jpeg, sizeof(sig_jpeg), CBP_PAYLOAD_JPEG },
+	{ sig_j2k, sizeof(sig_j2k), CBP_PAYLOAD_JP2 },
+	{ sig_jp2, sizeof(sig_jp2), CBP_PAYLOAD_JP2 },
+	{ sig_png, sizeof(sig_png), CBP_PAYLOAD_PNG },
+};
+
+enum cbp_payload_type
+cbp_rec_sniff(const unsigned char *p, size_t avail, size_t declared,
+    int *undecided)
+{
+	size_t i;
+
+	*undecided = 0;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (avail >= sigs[i].n && memcmp(p, sigs[i].sig, sigs[i].n) == 0)
+			return sigs[i].type;
+	/*
+	 * Fewer bytes than a signature, and the payload goes on past the
+	 * buffer: a prefix of a signature is "not known yet", not "wrong".
+	 */
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (avail < sigs[i].n && avail < declared &&
+		    (avail == 0 || memcmp(p, sigs[i].sig, avail) == 0))
+			*undecided = 1;
+	return CBP_PAYLOAD_UNKNOWN;
+}
+
+const char *
+cbp_rec_payload_name(enum cbp_payload_type t)
+{
+	switch (t) {
+	case CBP_PAYLOAD_JPEG:
+		return "jpeg";
+	case CBP_PAYLOAD_JP2:
+		return "jp2";
+	case CBP_PAYLOAD_PNG:
+		return "png";
+	case CBP_PAYLOAD_OTHER:
+		return "other";
+	case CBP_PAYLOAD_UNKNOWN:
+		break;
+	}
+	return "unknown";
+}
+
+/* ---- ICAO DG2 / ISO 7816-11 BER-TLV wrapper ---------------------------- */
+
+/*
+ * TLVs looked at before giving up, and template nesting followed
+ * (75 > 7F61 > 7F60 > 5F2E is depth 3): a real DG2 reaches its first data
+ * block within a dozen TLVs.
+ */
+#define DG2_STEPS 64
+#define DG2_DEPTH 4
+
+/*
+ * One BER-TLV head at p[0..n): tag of up to 3 bytes, definite length of
+ * up to 4 bytes (81 xx, 82 xx xx, 83 .., 84 ..).  Indefinite length (80)
+ * does not occur in these templates and is refused.
+ */
+static int
+ber_head(const unsigned char *p, size_t n, unsigned *tag, size_t *hlen,
+    size_t *vlen)
+{
+	size_t i = 0, k;
+	uint32_t l;
+	unsigned t;
+
+	if (n < 2)
+		return CBP_ETRUNC;
+	t = p[i++];
+	if ((t & 0x1F) == 0x1F) {
+		for (;;) {
+			if (i >= n)
+				return CBP_ETRUNC;
+			if (i >= 3)
+				return CBP_ECORRUPT;
+			t = (t << 8) | p[i];
+			if ((p[i++] & 0x80) == 0)
+				break;
+		}
+	}
+	if (i >= n)
+		return CBP_ETRUNC;
+	l = p[i++];
+	if (l & 0x80) {
+		k = l & 0x7F;
+		if (k == 0 || k > 4)
+			return CBP_ECORRUPT;
+		if (k > n - i)
+			return CBP_ETRUNC;
+		for (l = 0; k > 0; k--)
+			l = (l << 8) | p[i++];
+	}
+	*tag = t;
+	*hlen = i;
+	*vlen = l;
+	return CBP_OK;
+}
+
+/*
+ * Offset of the "FAC\0" data block (tag 5F2E or 7F2E) inside a DG2 /
+ * biometric information template that starts the buffer; descends into
+ * 75, 7F61 and 7F60 and skips everything else, without recursion.
+ */
+static int
+dg2_find(const unsigned char *buf, size_t len, size_t *fac)
+{
+	size_t pos = 0, end = len, hl, vl, v;
+	unsigned tag, steps = 0, depth = 0;
+
+	if (len < 2 || !(buf[0] == 0x75 ||
+	    (buf[0] == 0x7F && (buf[1] == 0x61 || buf[1] == 0x60 ||
+	    buf[1] == 0x2E)) || (buf[0] == 0x5F && buf[1] == 0x2E)))
+		return CBP_ENOTFOUND;
+	while (pos < end && steps++ < DG2_STEPS) {
+		if (ber_head(buf + pos, end - pos, &tag, &hl, &vl) != CBP_OK)
+			return CBP_ENOTFOUND;
+		v = pos + hl;
+		/* A value running past its template or the buffer is cut there:
+		 * the record parser then reports the truncation itself. */
+		if (vl > end - v)
+			vl = end - v;
+		switch (tag) {
+		case 0x75:	/* EF.DG2 */
+		case 0x7F61:	/* biometric information group template */
+		case 0x7F60:	/* biometric information template */
+			if (++depth > DG2_DEPTH)
+				return CBP_ENOTFOUND;
+			pos = v;
+			end = v + vl;
+			break;
+		case 0x5F2E:	/* biometric data block */
+		case 0x7F2E:
+			*fac = v;
+			return CBP_OK;
+		default:	/* 02 count, A1 header, 7D encrypted ...: skip */
+			pos = v + vl;
+			break;
+		}
+	}
+	return CBP_ENOTFOUND;
+}
+
+/* ---- parse --------------------------------------------------------------- */
+
+int
+cbp_record_parse(const unsigned char *buf, size_t len, struct cbp_record *out)
+{
+	size_t budget = SIZE_MAX, fac;
+	int flag, r;
+
+	if (out == NULL || (buf == NULL && len > 0))
+		return CBP_EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (len == 0)
+		return CBP_ENOTFOUND;
+	if (len >= 4 && memcmp(buf, "FAC\0", 4) == 0)
+		return cbp_rec_iso_parse(buf, len, 0, out, &flag);
+	if (dg2_find(buf, len, &fac) == CBP_OK)
+		return cbp_rec_iso_parse(buf, len, fac, out, &flag);
+	/* A single parse reads every byte at most once: no budget needed. */
+	r = cbp_rec_ansi_parse(buf, len, 0, out, &budget, &flag);
+	return r == CBP_ELIMIT ? CBP_ECORRUPT : r;
+}
+
+/* ---- carve --------------------------------------------------------------- */
+
+/*
+ * A candidate finder: memchr() on the needle's anchor byte, memcmp() to
+ * confirm.  memchr() runs at well over 10 GB/s but each call costs a few
+ * nanoseconds to start, so when the anchor byte is common in the data
+ * (hex dumps, text full of colons) the restarts dominate.  The finder
+ * therefore measures: after FIND_SAMPLE false hits, if they came on
+ * average less than FIND_DENSE_GAP bytes apart, the next FIND_DENSE_SPAN
+ * bytes are searched with memmem() instead, whose speed (3-4 GB/s)
+ * does not depend on the data; then memchr() is tried again.  64 bytes
+ * is about where a memchr() restart (~20 ns) costs what memmem() spends
+ * on the same bytes.
+ */
+#define FIND_SAMPLE 64
+#define FIND_DENSE_GAP 64
+#define FIND_DENSE_SPAN (64 * CBP_KIB)
+
+struct finder {
+	const unsigned char *buf;
+	size_t len;
+	const unsigned char *needle;
+	size_t nlen, anchor;
+	size_t dense_until;	/* memmem() below this offset */
+	size_t sample_from;	/* where the current sample of false hits began */
+	unsigned sample_hits;
+};
+
+/* Start of the first needle at or after from, or len when there is none. */
+static size_t
+find_next(struct finder *f, size_t from)
+{
+	const unsigned char *p;
+	size_t i, end;
+
+	while (from < f->len && f->len - from >= f->nlen) {
+		if (from < f->dense_until) {
+			end = f->len - f->dense_until >= f->nlen - 1 ?
+			    f->dense_until + f->nlen - 1 : f->len;
+			p = memmem(f->buf + from, end - from, f->needle,
+			    f->nlen);
+			if (p != NULL)
+				return (size_t)(p - f->buf);
+			from = f->dense_until;
+			f->sample_hits = 0;
+			continue;
+		}
+		if (f->sample_hits == 0)
+			f->sample_from = from;
+		p = memchr(f->buf + from + f->anchor, f->needle[f->anchor],
+		    f->len - from - f->nlen + 1);
+		if (p == NULL)
+			return f->len;
+		i = (size_t)(p - f->buf) - f->anchor;
+		if (memcmp(f->buf + i, f->needle, f->nlen) == 0)
+			return i;
+		if (++f->sample_hits >= FIND_SAMPLE) {
+			if (i - f->sample_from <
+			    (size_t)FIND_SAMPLE * FIND_DENSE_GAP)
+				f->dense_until = f->len - i > FIND_DENSE_SPAN ?
+				    i + FIND_DENSE_SPAN : f->len;
+			f->sample_hits = 0;
+		}
+		from = i + 1;
+	}
+	return f->len;
+}
+
+/*
+ * Next ANSI/NIST candidate start >= from: an "01:" preceded by "1.0"
+ * ("1.001:") or by "1." ("1.01:").
+ */
+static size_t
+ansi_next(struct finder *f, size_t from)
+{
+	const unsigned char *b = f->buf;
+	size_t h, s, at = from;
+
+	while ((h = find_next(f, at)) < f->len) {
+		if (h >= 3 && b[h - 3] == '1' && b[h - 2] == '.' &&
+		    b[h - 1] == '0')
+			s = h - 3;
+		else if (h >= 2 && b[h - 2] == '1' && b[h - 1] == '.')
+			s = h - 2;
+		else
+			s = 0;
+		if (s >= from && s >= 1)
+			return s;
+		at = h + 1;
+	}
+	return f->len;
+}
+
+/* Room for one more record (the slot past the cap is scratch space). */
+static int
+list_reserve(struct cbp_record_list *list)
+{
+	struct cbp_record *v;
+	size_t want;
+
+	if (list->n < list->alloc)
+		return CBP_OK;
+	want = list->alloc ? list->alloc * 2 : 4;
+	if (want > CBP_CARVE_MAX_RECORDS + 1)
+		want = CBP_CARVE_MAX_RECORDS + 1;
+	if (want <= list->n)
+		return CBP_ENOMEM;	/* cannot happen: n <= cap */
+	if ((v = realloc(list->v, want * sizeof(*v))) == NULL)
+		return CBP_ENOMEM;
+	list->v = v;
+	list->alloc = want;
+	return CBP_OK;
+}
+
+int
+cbp_record_carve(const unsigned char *buf, size_t len, size_t base,
+    struct cbp_record_list *list)
+{
+	struct finder ff = { buf, len, (const unsigned char *)"FAC\0", 4, 0,
+	    0, 0, 0 };
+	struct finder fa = { buf, len, (const unsigned char *)"01:", 3, 2,
+	    0, 0, 0 };
+	struct cbp_record *rec;
+	size_t from = 1, fpos = 0, apos = 0, start, i, budget;
+	int flag, ok, r, ansi_on = 1;
+
+	if (list == NULL || (buf == NULL && len > 0))
+		return CBP_EINVAL;
+	if (list->limited || len < 2)
+		return CBP_OK;
+	/* ANSI/NIST candidates may scan this many bytes in all: see the top. */
+	budget = len <= (SIZE_MAX - CBP_MIB) / 4 ? 4 * len + CBP_MIB :
+	    SIZE_MAX;
+	for (;;) {
+		if (fpos < from)
+			fpos = find_next(&ff, from);
+		if (apos < from)
+			apos = ansi_on ? ansi_next(&fa, from) : len;
+		start = fpos < apos ? fpos : apos;
+		if (start >= len)
+			break;
+		if ((r = list_reserve(list)) != CBP_OK)
+			return r;
+		rec = &list->v[list->n];
+		if (start == fpos) {
+			r = cbp_rec_iso_parse(buf, len, start, rec, &flag);
+			ok = r == CBP_OK || (r == CBP_ETRUNC && flag);
+		} else {
+			r = cbp_rec_ansi_parse(buf, len, start, rec, &budget,
+			    &flag);
+			ok = r == CBP_OK || (r == CBP_ETRUNC && flag);
+			if (r == CBP_ELIMIT) {
+				ansi_on = 0;
+				apos = len;
+			}
+		}
+		if (!ok) {
+			from = start + 1;
+			continue;
+		}
+		if (list->n >= CBP_CARVE_MAX_RECORDS) {
+			/* One more valid record than we may keep. */
+			list->limited = 1;
+			break;
+		}
+		rec->embedded = 1;
+		rec->offset += base;
+		for (i = 0; i < rec->nimages; i++)
+			rec->images[i].offset += base;
+		list->n++;
+		/* Skip the record: what is inside it is part of it. */
+		from = start + (rec->length > 0 ? rec->length : 1);
+	}
+	return CBP_OK;
+}
+
+void
+cbp_record_list_free(struct cbp_record_list *list)
+{
+	if (list == NULL)
+		return;
+	free(list->v);
+	list->v = NULL;
+	list->n = 0;
+	list->alloc = 0;
+	list->limited = 0;
+}
+
+/* ---- accessors ----------------------------------------------------------- */
+
+const char *
+cbp_record_get(const struct cbp_record *r, const char *key)
+{
+	size_t i;
+
+	if (r == NULL || key == NULL)
+		return NULL;
+	for (i = 0; i < r->nfields && i < CBP_RECORD_FIELDS; i++)
+		if (strcmp(r->fields[i].key, key) == 0)
+			return r->fields[i].value;
+	return NULL;
+}
+
+const char *
+cbp_record_kind_name(enum cbp_record_kind k)
+{
+	switch (k) {
+	case CBP_REC_ISO19794_5:
+		return "iso19794-5";
+	case CBP_REC_ANSI_NIST:
+		return "ansi-nist";
+	case CBP_REC_NONE:
+		break;
+	}
+	return "none";
+}
