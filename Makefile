@@ -164,7 +164,10 @@ check: deps
 	$(MAKE) unit-asan e2e-asan
 	$(MAKE) fuzz-check
 
-bench: all
+$(B)/microbench: bench/microbench.c $(B)/libcbp.a
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(B)/libcbp.a $(LDFLAGS) $(LDLIBS)
+
+bench: all $(B)/microbench
 	@sh contrib/install-deps.sh --bench
 	@bash bench/run.sh
 

@@ -674,13 +674,46 @@ def sample_tree(root):
     return root
 
 
+def bench_images(root, count):
+    """count generated images for the benchmark: camera photos with EXIF
+    and GPS, screenshots, plate crops, and one in ten carrying an LPR or
+    traveler record in a rotating carrier; plus a few biometric records."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    carriers = ["com", "exif-usercomment", "exif-imagedescription", "xmp-attr",
+                "png-text", "png-ztxt", "png-itxt"]
+    camera = exif_tiff(ifd0=CAMERA_IFD0, exif=CAMERA_EXIF, gps=CAMERA_GPS)
+    for i in range(count):
+        kind = i % 10
+        if kind == 0:
+            c = carriers[(i // 10) % len(carriers)]
+            data = with_record(jpeg(640, 480, seed=i), c, lpr_text(f"{i % 10000:04d}ABC"),
+                               fields={"PLATE": "7ABC123", "PORT": "2304"})
+            name = f"lpr_{i:05d}.{'png' if c.startswith('png') else 'jpg'}"
+        elif kind == 1:
+            data, name = jpeg(400, 100, seed=i), f"crop_{i:05d}.jpg"
+        elif kind in (2, 3):
+            data, name = png(1024, 640, seed=i), f"screen_{i:05d}.png"
+        elif kind == 4 and i % 100 == 4:
+            data, name = iso19794_5_010(jpeg(480, 640, seed=i)), f"face_{i:05d}.bin"
+        else:
+            data = jpeg_insert(jpeg(1024, 768, seed=i), app1_exif(camera))
+            name = f"IMG_{i:05d}.jpg"
+        write(root / f"d{i // 500:02d}" / name, data)
+    return root
+
+
 def main(argv):
+    if len(argv) == 5 and argv[1] == "--bench-images" and argv[3] == "--count":
+        bench_images(argv[2], int(argv[4]))
+        return 0
     if len(argv) == 3 and argv[1] == "--sample-tree":
         root = sample_tree(argv[2])
         n = sum(1 for p in root.rglob("*") if p.is_file())
         print(f"sample tree: {n} files under {root}")
         return 0
-    print(f"usage: {argv[0]} --sample-tree DIR", file=sys.stderr)
+    print(f"usage: {argv[0]} --sample-tree DIR | --bench-images DIR --count N",
+          file=sys.stderr)
     return 2
 
 
