@@ -87,6 +87,21 @@ int cbp_read_load(struct cbp_object *o, size_t cap, struct cbp_error *err);
 int cbp_read_at(struct cbp_object *o, uint64_t off, void *buf, size_t len,
     size_t *got, struct cbp_error *err);
 
+/*
+ * Call fn on the object's first `limit` bytes in windows of `window` bytes
+ * that overlap by `overlap` (base = the window's offset in the object).
+ * Memory objects and fully loaded ones are one window.  Disk files are
+ * mapped read-only window by window instead of copied: carving reads every
+ * byte of every file, and the copy from the page cache was its largest
+ * cost.  A file truncated under the mapping raises SIGBUS, which is caught
+ * on this thread and becomes CBP_EIO ("file shrank"), never a crash.
+ * fn returns 0 to go on, non-zero to stop (returned).
+ */
+typedef int (*cbp_window_fn)(void *arg, const unsigned char *p, size_t n,
+    uint64_t base);
+int cbp_read_windows(struct cbp_object *o, uint64_t limit, size_t window,
+    size_t overlap, cbp_window_fn fn, void *arg, struct cbp_error *err);
+
 /* SHA-256 of the whole object (streamed; memory objects hashed in place). */
 int cbp_read_sha256(struct cbp_object *o, unsigned char digest[32],
     struct cbp_error *err);

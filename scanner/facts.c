@@ -233,47 +233,23 @@ carve_dedupe(struct cbp_record_list *l, size_t first_new)
 	l->n = k;
 }
 
-/* Carve a disk file larger than what we load, window by window. */
 static int
-carve_windows(struct cbp_facts *f, uint64_t limit)
+carve_window(void *arg, const unsigned char *p, size_t n, uint64_t base)
 {
-	unsigned char *buf;
-	uint64_t base = 0;
-	size_t got, before;
-	int r = CBP_OK;
+	struct cbp_facts *f = arg;
+	size_t before = f->carved.n;
+	int r;
 
-	if ((buf = malloc(CBP_CARVE_WINDOW)) == NULL)
-		return CBP_ENOMEM;
-	while (base < limit && !f->carved.limited) {
-		size_t want = CBP_CARVE_WINDOW;
-		if (want > limit - base)
-			want = (size_t)(limit - base);
-		if ((r = cbp_read_at(f->obj, base, buf, want, &got,
-		    &f->problem)) != CBP_OK)
-			break;
-		before = f->carved.n;
-		if ((r = cbp_record_carve(buf, got, (size_t)base, &f->carved)) != CBP_OK)
-			break;
-		carve_dedupe(&f->carved, before);
-		if (got < want) {
-			cbp_error_set(&f->problem, CBP_EIO, 0,
-			    "file shrank while being read");
-			break;
-		}
-		if (base + got >= limit)
-			break;
-		base += got - CBP_CARVE_OVERLAP;
-	}
-	free(buf);
-	return r;
+	if ((r = cbp_record_carve(p, n, (size_t)base, &f->carved)) != CBP_OK)
+		return r;
+	carve_dedupe(&f->carved, before);
+	return f->carved.limited ? -1 : 0;	/* enough records: stop reading */
 }
 
 int
 cbp_facts_carved(struct cbp_facts *f, const struct cbp_record_list **out)
 {
-	const unsigned char *p;
-	size_t n;
-	int complete, r = CBP_OK;
+	int r = CBP_OK;
 	uint64_t limit;
 
 	*out = NULL;
@@ -281,16 +257,13 @@ cbp_facts_carved(struct cbp_facts *f, const struct cbp_record_list **out)
 		f->carve_state = CBP_FACT_FAILED;
 		limit = f->obj->size < f->caps->carve_max ? f->obj->size :
 		    f->caps->carve_max;
-		if (limit == 0 || f->no_carve) {
-			r = CBP_OK;		/* carving switched off (carve_max: 0) */
-		} else if (f->obj->fd < 0 || limit <= f->caps->load_max) {
-			if ((r = cbp_facts_content(f, 0, &p, &n, &complete)) != CBP_OK)
-				return r;
-			r = cbp_record_carve(p, n < limit ? n : (size_t)limit, 0,
-			    &f->carved);
-		} else {
-			r = carve_windows(f, limit);
-		}
+		if (limit == 0 || f->no_carve)
+			r = CBP_OK;	/* carving off (carve_max: 0), or an archive */
+		else
+			r = cbp_read_windows(f->obj, limit, CBP_CARVE_WINDOW,
+			    CBP_CARVE_OVERLAP, carve_window, f, &f->problem);
+		if (r == -1)
+			r = CBP_OK;	/* stopped at the record cap */
 		if (r != CBP_OK)
 			return r;
 		if (f->caps->carve_max > 0 && !f->no_carve &&

@@ -282,6 +282,13 @@ scan_children(struct obj_ctx *c)
 	}
 	if (f->rec_state == CBP_FACT_DONE && c->o->data != NULL)
 		scan_record_payloads(c, &f->rec, c->o->data, c->o->data_len, 0);
+	if (f->carve_state == CBP_FACT_DONE && f->carved.n > 0 &&
+	    c->o->data == NULL) {
+		/* Carving mapped the file; its pictures need the bytes. */
+		const unsigned char *p;
+		size_t n;
+		(void)cbp_facts_content(f, 0, &p, &n, NULL);
+	}
 	if (f->carve_state == CBP_FACT_DONE && c->o->data != NULL)
 		for (i = 0; i < f->carved.n; i++)
 			scan_record_payloads(c, &f->carved.v[i], c->o->data,

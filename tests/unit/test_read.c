@@ -1,0 +1,298 @@
+/*
+ * test_read.c — the read stage: safe open, head and load reads, mapped
+ * windows, and files that shrink or vanish while being read.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cbp_limits.h"
+#include "cbp_object.h"
+
+static char dir[64];
+static int dfd = -1;
+
+static int
+setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/cbp-read-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	return dfd < 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+
+	close(dfd);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) != 0;
+}
+
+/* A file of n bytes where byte i is (i * 7) & 0xff. */
+static void
+make_file(const char *name, size_t n)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	unsigned char *b = malloc(n ? n : 1);
+	size_t i;
+
+	assert_true(fd >= 0);
+	for (i = 0; i < n; i++)
+		b[i] = (unsigned char)(i * 7);
+	assert_int_equal(write(fd, b, n), (ssize_t)n);
+	close(fd);
+	free(b);
+}
+
+static void
+open_object(const char *name, struct cbp_object *o)
+{
+	struct stat st;
+	struct cbp_error e = { 0 };
+	int fd;
+
+	assert_int_equal(cbp_read_open(dfd, name, &fd, &st, &e), CBP_OK);
+	cbp_object_init(o);
+	o->fd = fd;
+	o->path = name;
+	o->name = name;
+	o->size = (uint64_t)st.st_size;
+}
+
+static void
+close_object(struct cbp_object *o)
+{
+	close(o->fd);
+	cbp_object_release(o);
+}
+
+static void
+test_open_refuses_special_files(void **state)
+{
+	struct stat st;
+	struct cbp_error e = { 0 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, s;
+
+	assert_int_equal(mkfifoat(dfd, "fifo", 0644), 0);
+	/* O_NONBLOCK: opening a FIFO with no writer does not block. */
+	assert_int_equal(cbp_read_open(dfd, "fifo", &fd, &st, &e), CBP_EUNSUPPORTED);
+	assert_int_equal(fd, -1);
+	assert_int_equal(symlinkat("/etc/passwd", dfd, "link"), 0);
+	assert_int_equal(cbp_read_open(dfd, "link", &fd, &st, &e), CBP_EUNSUPPORTED);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", dir);
+	assert_true((s = socket(AF_UNIX, SOCK_STREAM, 0)) >= 0);
+	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(cbp_read_open(dfd, "sock", &fd, &st, &e), CBP_EUNSUPPORTED);
+	close(s);
+	assert_int_equal(cbp_read_open(dfd, "missing", &fd, &st, &e), CBP_EIO);
+	assert_non_null(strstr(e.message, "No such file"));
+}
+
+static void
+test_head_and_load(void **state)
+{
+	struct cbp_object o;
+	struct cbp_error e = { 0 };
+
+	make_file("f", 100000);
+	open_object("f", &o);
+	assert_int_equal(cbp_read_head(&o, CBP_HEAD_BYTES, &e), CBP_OK);
+	assert_int_equal(o.head_len, CBP_HEAD_BYTES);
+	assert_int_equal(o.head[100], (unsigned char)700);
+	assert_int_equal(cbp_read_load(&o, 50000, &e), CBP_OK);
+	assert_int_equal(o.data_len, 50000);
+	assert_false(o.data_complete);
+	assert_int_equal(cbp_read_load(&o, 1 << 20, &e), CBP_OK);
+	assert_int_equal(o.data_len, 100000);
+	assert_true(o.data_complete);
+	assert_int_equal(o.data[99999], (unsigned char)(99999 * 7));
+	close_object(&o);
+}
+
+static void
+shrink(const char *name, off_t to)
+{
+	int fd = openat(dfd, name, O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, to), 0);
+	close(fd);
+}
+
+static void
+test_shrunk_file_is_io_error(void **state)
+{
+	struct cbp_object o;
+	struct cbp_error e = { 0 };
+	unsigned char d[32];
+
+	make_file("s", 100000);
+	open_object("s", &o);		/* fstat said 100000 bytes */
+	shrink("s", 10);
+	assert_int_equal(cbp_read_head(&o, CBP_HEAD_BYTES, &e), CBP_EIO);
+	assert_non_null(strstr(e.message, "shrank"));
+	cbp_error_clear(&e);
+	assert_int_equal(cbp_read_load(&o, 1 << 20, &e), CBP_EIO);
+	cbp_error_clear(&e);
+	assert_int_equal(cbp_read_sha256(&o, d, &e), CBP_EIO);
+	close_object(&o);
+}
+
+struct win {
+	size_t calls;
+	uint64_t bases[64];
+	size_t lens[64];
+	unsigned sum;
+	const char *truncate_name;	/* truncate this file in the first call */
+};
+
+static int
+on_window(void *arg, const unsigned char *p, size_t n, uint64_t base)
+{
+	struct win *w = arg;
+	size_t i;
+
+	if (w->calls < 64) {
+		w->bases[w->calls] = base;
+		w->lens[w->calls] = n;
+	}
+	w->calls++;
+	if (w->truncate_name != NULL)
+		shrink(w->truncate_name, 0);
+	for (i = 0; i < n; i++)		/* touches every byte: SIGBUS if gone */
+		w->sum += p[i];
+	for (i = 0; i < n; i += 4093)
+		if (p[i] != (unsigned char)((base + i) * 7))
+			return 99;
+	return 0;
+}
+
+static void
+test_windows_overlap_and_cover(void **state)
+{
+	struct cbp_object o;
+	struct cbp_error e = { 0 };
+	struct win w = { 0 };
+	long pg = sysconf(_SC_PAGESIZE);
+
+	make_file("w", (size_t)pg * 10 + 123);
+	open_object("w", &o);
+	assert_int_equal(cbp_read_head(&o, CBP_HEAD_BYTES, &e), CBP_OK);
+	assert_int_equal(cbp_read_windows(&o, o.size, (size_t)pg * 4, (size_t)pg,
+	    on_window, &w, &e), CBP_OK);
+	/* Windows of 4 pages advancing by 3: 0, 3, 6, 9 pages. */
+	assert_int_equal(w.calls, 4);
+	assert_int_equal(w.bases[1], (uint64_t)pg * 3);
+	assert_int_equal(w.bases[3], (uint64_t)pg * 9);
+	assert_int_equal(w.bases[3] + w.lens[3], o.size);
+	close_object(&o);
+
+	/* A limit below the size stops there. */
+	memset(&w, 0, sizeof(w));
+	open_object("w", &o);
+	assert_int_equal(cbp_read_head(&o, CBP_HEAD_BYTES, &e), CBP_OK);
+	assert_int_equal(cbp_read_windows(&o, (uint64_t)pg * 5, (size_t)pg * 4,
+	    (size_t)pg, on_window, &w, &e), CBP_OK);
+	assert_int_equal(w.calls, 2);
+	assert_int_equal(w.bases[1] + w.lens[1], (uint64_t)pg * 5);
+	close_object(&o);
+}
+
+static void
+test_small_file_window_is_the_head(void **state)
+{
+	struct cbp_object o;
+	struct cbp_error e = { 0 };
+	struct win w = { 0 };
+
+	make_file("small", 5000);
+	open_object("small", &o);
+	assert_int_equal(cbp_read_head(&o, CBP_HEAD_BYTES, &e), CBP_OK);
+	assert_int_equal(cbp_read_windows(&o, o.size, 8 << 20, 64 << 10,
+	    on_window, &w, &e), CBP_OK);
+	assert_int_equal(w.calls, 1);
+	assert_int_equal(w.lens[0], 5000);
+	close_object(&o);
+}
+
+static void
+test_truncated_under_mapping_is_io_not_crash(void **state)
+{
+	struct cbp_object o;
+	struct cbp_error e = { 0 };
+	struct win w = { 0 };
+
+	make_file("t", 3 << 20);
+	open_object("t", &o);
+	w.truncate_name = "t";		/* shrinks to 0 while mapped */
+	assert_int_equal(cbp_read_windows(&o, o.size, 8 << 20, 64 << 10,
+	    on_window, &w, &e), CBP_EIO);
+	assert_non_null(strstr(e.message, "shrank"));
+	close_object(&o);
+	/* The guard is per call: a later window read still works. */
+	make_file("t2", 100000);
+	memset(&w, 0, sizeof(w));
+	open_object("t2", &o);
+	cbp_error_clear(&e);
+	assert_int_equal(cbp_read_windows(&o, o.size, 8 << 20, 64 << 10,
+	    on_window, &w, &e), CBP_OK);
+	close_object(&o);
+}
+
+static void
+test_memory_objects(void **state)
+{
+	static const unsigned char buf[] = "0123456789";
+	struct cbp_object o;
+	struct cbp_error e = { 0 };
+	unsigned char d[32], x[4];
+	size_t got;
+
+	cbp_object_init(&o);
+	o.mem = buf;
+	o.mem_len = 10;
+	o.size = 10;
+	assert_int_equal(cbp_read_head(&o, 4, &e), CBP_OK);
+	assert_int_equal(o.head_len, 4);
+	assert_int_equal(cbp_read_load(&o, 100, &e), CBP_OK);
+	assert_true(o.data_complete);
+	assert_int_equal(cbp_read_at(&o, 8, x, 4, &got, &e), CBP_OK);
+	assert_int_equal(got, 2);
+	assert_int_equal(cbp_read_at(&o, 50, x, 4, &got, &e), CBP_OK);
+	assert_int_equal(got, 0);
+	assert_int_equal(cbp_read_sha256(&o, d, &e), CBP_OK);
+	/* sha256("0123456789") */
+	assert_int_equal(d[0], 0x84);
+	assert_int_equal(d[31], 0x82);
+	cbp_object_release(&o);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_open_refuses_special_files),
+		cmocka_unit_test(test_head_and_load),
+		cmocka_unit_test(test_shrunk_file_is_io_error),
+		cmocka_unit_test(test_windows_overlap_and_cover),
+		cmocka_unit_test(test_small_file_window_is_the_head),
+		cmocka_unit_test(test_truncated_under_mapping_is_io_not_crash),
+		cmocka_unit_test(test_memory_objects),
+	};
+	return cmocka_run_group_tests_name("read", tests, setup, teardown);
+}
