@@ -168,6 +168,11 @@ text_finding(struct cbp_sink *s, const struct cbp_finding *f)
 		    (r = add_escaped(b, f->evidence)) != CBP_OK)
 			goto out;
 	}
+	/* Violations are the default; say so only when it is something else. */
+	if (f->disposition != CBP_DISP_VIOLATION &&
+	    (r = cbp_dynbuf_printf(b, "  [%s]",
+	    cbp_disposition_name(f->disposition))) != CBP_OK)
+		goto out;
 	r = cbp_dynbuf_addc(b, '\n');
 out:
 	return text_finish(ts, r);

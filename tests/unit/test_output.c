@@ -313,7 +313,7 @@ test_text_finding(void **state)
 	out = text_of(0, &f, NULL, NULL);
 	assert_string_equal(out,
 	    "medium   cbp.traveler.mrz                   "
-	    "/home/u/caf\\xe9\\x0ascan.txt\n");
+	    "/home/u/caf\\xe9\\x0ascan.txt  [retention]\n");
 	free(out);
 }
 
@@ -328,12 +328,12 @@ test_text_color(void **state)
 	f.path = "/a";
 	out = text_of(CBP_TEXT_COLOR, &f, NULL, NULL);
 	assert_string_equal(out,
-	    "\033[33mmedium\033[0m   cbp.traveler.mrz                   /a\n");
+	    "\033[33mmedium\033[0m   cbp.traveler.mrz                   /a  [retention]\n");
 	free(out);
 	f.severity = CBP_SEV_CRITICAL;
 	out = text_of(CBP_TEXT_COLOR, &f, NULL, NULL);
 	assert_string_equal(out,
-	    "\033[1;31mcritical\033[0m cbp.traveler.mrz                   /a\n");
+	    "\033[1;31mcritical\033[0m cbp.traveler.mrz                   /a  [retention]\n");
 	free(out);
 }
 
@@ -402,7 +402,7 @@ test_text_quiet(void **state)
 	summary_example(&s);
 	out = text_of(CBP_TEXT_QUIET, &f, &p, &s);
 	assert_string_equal(out,
-	    "medium   cbp.traveler.mrz                   /q\n");
+	    "medium   cbp.traveler.mrz                   /q  [retention]\n");
 	free(out);
 }
 
