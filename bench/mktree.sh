@@ -61,13 +61,18 @@ if ! step archives; then
 	done_step archives
 fi
 if ! step pad; then
-	# Pad with more copies of small shared files to about 150k files.
+	# Pad to about 150k files with more copies of uncompressed system files
+	# (headers, Python modules, message catalogues).  Not man pages: a host
+	# has one /usr/share/man, and 20k more gzip files per copy would make
+	# the tree a decompression benchmark.
 	k=0
-	while [ "$(find "$dir" -type f | wc -l)" -lt 145000 ] && [ "$k" -lt 4 ]; do
+	while [ "$(find "$dir" -type f | wc -l)" -lt 145000 ] && [ "$k" -lt 8 ]; do
 		k=$((k + 1))
+		cp -a /usr/include "$dir/sys/include$k" 2>/dev/null || true
+		cp -a /usr/lib/python3 "$dir/sys/python$k" 2>/dev/null || true
 		cp -a /usr/share/locale "$dir/sys/locale$k" 2>/dev/null || true
-		cp -a /usr/share/man "$dir/sys/man$k" 2>/dev/null || true
 	done
+	find "$dir/sys" -type l -delete 2>/dev/null || true
 	done_step pad
 fi
 touch "$dir/.complete"

@@ -50,6 +50,7 @@ struct cbp_facts {
 	struct cbp_record_list carved;
 
 	int no_carve;				/* set by the scan: members are searched instead */
+	struct cbp_dynbuf *scratch;		/* worker's reusable read buffer, or NULL */
 
 	/* First problem met while computing facts (code 0 = none). */
 	struct cbp_error problem;

@@ -36,10 +36,15 @@
  * (option: limits.carve_max)
  */
 #define CBP_CARVE_MAX ((size_t)1024 * CBP_MIB)
-/* Carving reads files in windows of this size with this much overlap, so a
- * record header straddling two windows is still seen whole. */
-#define CBP_CARVE_WINDOW (8 * CBP_MIB)
-#define CBP_CARVE_OVERLAP (64 * CBP_KIB)
+/*
+ * Carving reads files in windows of this size with this much overlap, so a
+ * record header straddling two windows is still seen whole (a carved record
+ * needs its first few hundred bytes to validate; the parser accepts one cut
+ * short by the window's end).  A small window stays in the CPU cache: see
+ * scanner/read.c for the measurement.
+ */
+#define CBP_CARVE_WINDOW (256 * CBP_KIB)
+#define CBP_CARVE_OVERLAP (16 * CBP_KIB)
 /* Embedded records reported per object: a disk image full of records needs
  * one finding, not a million. */
 #define CBP_CARVE_MAX_RECORDS 64

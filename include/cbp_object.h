@@ -90,17 +90,17 @@ int cbp_read_at(struct cbp_object *o, uint64_t off, void *buf, size_t len,
 /*
  * Call fn on the object's first `limit` bytes in windows of `window` bytes
  * that overlap by `overlap` (base = the window's offset in the object).
- * Memory objects and fully loaded ones are one window.  Disk files are
- * mapped read-only window by window instead of copied: carving reads every
- * byte of every file, and the copy from the page cache was its largest
- * cost.  A file truncated under the mapping raises SIGBUS, which is caught
- * on this thread and becomes CBP_EIO ("file shrank"), never a crash.
- * fn returns 0 to go on, non-zero to stop (returned).
+ * Memory objects, loaded objects and files no larger than their head are
+ * one window, without reading again.  Disk files are read window by window
+ * into scratch (caller-owned, reused across files so it stays in cache).
+ * A file that returns fewer bytes than fstat promised gives CBP_EIO.  fn
+ * returns 0 to go on, non-zero to stop (that value is returned).
  */
 typedef int (*cbp_window_fn)(void *arg, const unsigned char *p, size_t n,
     uint64_t base);
 int cbp_read_windows(struct cbp_object *o, uint64_t limit, size_t window,
-    size_t overlap, cbp_window_fn fn, void *arg, struct cbp_error *err);
+    size_t overlap, struct cbp_dynbuf *scratch, cbp_window_fn fn, void *arg,
+    struct cbp_error *err);
 
 /* SHA-256 of the whole object (streamed; memory objects hashed in place). */
 int cbp_read_sha256(struct cbp_object *o, unsigned char digest[32],

@@ -465,7 +465,10 @@ cbp_config_load(struct cbp_config *c, const char *path,
 		    "the configuration: %s", path, strerror(errno));
 		return CBP_EIO;
 	}
-	if (st.st_mode & S_IWOTH) {
+	/* Others could rewrite the rules a cron job runs with.  (Only regular
+	 * files: /dev/null or a pipe from the shell hold no settings to tamper
+	 * with later.) */
+	if (S_ISREG(st.st_mode) && (st.st_mode & S_IWOTH)) {
 		snprintf(diag->message, sizeof(diag->message), "%s: refusing a "
 		    "world-writable configuration file (chmod o-w it)", path);
 		return CBP_EPERM;
@@ -482,7 +485,11 @@ cbp_config_load(struct cbp_config *c, const char *path,
 	pcfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
 	pcfg.diag = fyd;
 	if ((doc = fy_document_build_from_file(&pcfg, path)) == NULL) {
-		r = errno == ENOENT ? CBP_EIO : yaml_error(&x, fyd);
+		void *it = NULL;
+		/* No document and no error: an empty file means all defaults. */
+		if (fy_diag_errors_iterate(fyd, &it) == NULL)
+			goto out;
+		r = yaml_error(&x, fyd);
 		goto out;
 	}
 	root = fy_document_root(doc);

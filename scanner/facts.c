@@ -259,9 +259,17 @@ cbp_facts_carved(struct cbp_facts *f, const struct cbp_record_list **out)
 		    f->caps->carve_max;
 		if (limit == 0 || f->no_carve)
 			r = CBP_OK;	/* carving off (carve_max: 0), or an archive */
-		else
+		else {
+			struct cbp_dynbuf own, *sb = f->scratch;
+			if (sb == NULL) {
+				cbp_dynbuf_init(&own, 0);
+				sb = &own;
+			}
 			r = cbp_read_windows(f->obj, limit, CBP_CARVE_WINDOW,
-			    CBP_CARVE_OVERLAP, carve_window, f, &f->problem);
+			    CBP_CARVE_OVERLAP, sb, carve_window, f, &f->problem);
+			if (sb == &own)
+				cbp_dynbuf_free(&own);
+		}
 		if (r == -1)
 			r = CBP_OK;	/* stopped at the record cap */
 		if (r != CBP_OK)

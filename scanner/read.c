@@ -15,11 +15,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -200,72 +197,37 @@ cbp_read_load(struct cbp_object *o, size_t cap, struct cbp_error *err)
 	return CBP_OK;
 }
 
-/* ---- mapped windows ------------------------------------------------------ */
+/* ---- windows ------------------------------------------------------------ */
 
 /*
- * SIGBUS guard.  A thread about to touch a mapping sets bus_jmp; the
- * handler jumps back there.  A SIGBUS anywhere else is a real bug: the
- * handler restores the default action and returns, so the faulting
- * instruction runs again and the process dies as it would have.  SA_NODEFER
- * keeps SIGBUS unblocked after the jump, so sigsetjmp need not save the
- * signal mask (which would cost a system call per window).
+ * Carving reads every byte of every file, so how it reads matters.  Measured
+ * on the benchmark tree (146k files, 6 GB, warm cache, 2 threads): reading
+ * into one reused 256 KiB buffer, which stays in cache, cost 0.9 s over a
+ * scan without carving; mapping 8 MiB windows (MAP_POPULATE) cost 1.7 s
+ * (page-table work), and 8 MiB malloc'd windows more (fresh pages zeroed
+ * per file).
  */
-static __thread sigjmp_buf *bus_jmp;
-
-static void
-on_sigbus(int sig)
-{
-	if (bus_jmp != NULL)
-		siglongjmp(*bus_jmp, 1);
-	signal(sig, SIG_DFL);
-}
-
-static void
-install_bus_handler(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigbus;
-	sa.sa_flags = SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, NULL);
-}
-
-/* Run fn over [off, off+n) of fd, mapped; CBP_EIO if the file shrank. */
+/* Make b's allocation at least n bytes (contents not kept). */
 static int
-map_window(int fd, uint64_t off, size_t n, cbp_window_fn fn, void *arg,
-    int *stop, struct cbp_error *err)
+dynbuf_grow_to(struct cbp_dynbuf *b, size_t n)
 {
-	sigjmp_buf env;
-	void *volatile map;
-	volatile int r = CBP_OK;
+	unsigned char *p = realloc(b->data, n);
 
-	map = mmap(NULL, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, (off_t)off);
-	if (map == MAP_FAILED)
-		return cbp_error_set(err, CBP_EIO, errno, "cannot map for reading: %s",
-		    strerror(errno));
-	madvise(map, n, MADV_SEQUENTIAL);
-	if (sigsetjmp(env, 0) == 0) {
-		bus_jmp = &env;
-		*stop = fn(arg, map, n, off);
-	} else {
-		r = cbp_error_set(err, CBP_EIO, 0,
-		    "file shrank while being read (at offset %llu or later)",
-		    (unsigned long long)off);
-	}
-	bus_jmp = NULL;
-	munmap(map, n);
-	return r;
+	if (p == NULL)
+		return CBP_ENOMEM;
+	b->data = p;
+	b->alloc = n;
+	return CBP_OK;
 }
 
 int
 cbp_read_windows(struct cbp_object *o, uint64_t limit, size_t window,
-    size_t overlap, cbp_window_fn fn, void *arg, struct cbp_error *err)
+    size_t overlap, struct cbp_dynbuf *scratch, cbp_window_fn fn, void *arg,
+    struct cbp_error *err)
 {
-	long pg = sysconf(_SC_PAGESIZE);
 	uint64_t base = 0;
-	int r, stop = 0;
+	size_t got;
+	int r, stop;
 
 	if (limit > o->size)
 		limit = o->size;
@@ -275,19 +237,21 @@ cbp_read_windows(struct cbp_object *o, uint64_t limit, size_t window,
 		return fn(arg, o->data, limit < o->data_len ? (size_t)limit : o->data_len, 0);
 	if (o->head != NULL && o->head_len >= limit)	/* small file: the head is all of it */
 		return fn(arg, o->head, (size_t)limit, 0);
-	if (pg <= 0 || window <= overlap || window % (size_t)pg != 0 ||
-	    overlap % (size_t)pg != 0)
+	if (window <= overlap)
 		return CBP_EINVAL;
-	/* Each time, not once: an embedding program (or a test harness) may
-	 * have set its own SIGBUS handler since; one syscall per large file. */
-	install_bus_handler();
+	if (scratch->alloc < window + 1 && dynbuf_grow_to(scratch, window + 1) != CBP_OK)
+		return cbp_error_set(err, CBP_ENOMEM, 0, "out of memory");
 	while (base < limit) {
 		size_t n = window;
 		if (n > limit - base)
 			n = (size_t)(limit - base);
-		if ((r = map_window(o->fd, base, n, fn, arg, &stop, err)) != CBP_OK)
+		if ((r = pread_full(o->fd, scratch->data, n, base, &got, err)) != CBP_OK)
 			return r;
-		if (stop)
+		if (got < n)
+			return cbp_error_set(err, CBP_EIO, 0,
+			    "file shrank while being read (at offset %llu)",
+			    (unsigned long long)(base + got));
+		if ((stop = fn(arg, scratch->data, n, base)) != 0)
 			return stop;
 		if (base + n >= limit)
 			break;

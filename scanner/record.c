@@ -17,9 +17,9 @@
  *
  * carve(): records at any offset >= 1.  This runs over every byte of every
  * large file, so candidates are found with memchr() on one byte of a fixed
- * needle ("FAC\0" for ISO, "01:" — the end of "1.001:" and of old
- * "1.01:" — for ANSI/NIST) and checked with memcmp(); where that byte is
- * dense (hex dumps, text full of colons) the finder switches to memmem()
+ * needle ("FAC\0" for ISO; for ANSI/NIST the GS byte that ends the
+ * "1.001:<digits>" LEN field) and checked with memcmp(); where that byte is
+ * dense (hex dumps, binary tables) the finder switches to memmem()
  * for a while, which is slower on sparse data but does not restart every
  * few bytes.  Each candidate is then validated by the same parser as
  * parse(); a mere "FAC\0010\0" followed by junk fails its length
@@ -385,24 +385,28 @@ find_next(struct finder *f, size_t from)
 }
 
 /*
- * Next ANSI/NIST candidate start >= from: an "01:" preceded by "1.0"
- * ("1.001:") or by "1." ("1.01:").
+ * Next ANSI/NIST candidate start >= from.  A transaction starts with the
+ * Type-1 LEN field, "1.001:<digits>" (or "1.01:<digits>") followed by the
+ * GS separator (0x1D).  The finder anchors on that GS byte, which is rare
+ * in text, then looks back over the digits for the tag.  (Anchoring on the
+ * ':' made C++ headers and logs, full of colons, the slowest files to carve.)
  */
 static size_t
 ansi_next(struct finder *f, size_t from)
 {
 	const unsigned char *b = f->buf;
-	size_t h, s, at = from;
+	size_t h, d, s, at = from;
 
 	while ((h = find_next(f, at)) < f->len) {
-		if (h >= 3 && b[h - 3] == '1' && b[h - 2] == '.' &&
-		    b[h - 1] == '0')
-			s = h - 3;
-		else if (h >= 2 && b[h - 2] == '1' && b[h - 1] == '.')
-			s = h - 2;
-		else
-			s = 0;
-		if (s >= from && s >= 1)
+		d = h;
+		while (d > 0 && h - d < 12 && b[d - 1] >= '0' && b[d - 1] <= '9')
+			d--;
+		s = SIZE_MAX;
+		if (d < h && d >= 6 && memcmp(b + d - 6, "1.001:", 6) == 0)
+			s = d - 6;
+		else if (d < h && d >= 5 && memcmp(b + d - 5, "1.01:", 5) == 0)
+			s = d - 5;
+		if (s != SIZE_MAX && s >= from && s >= 1)
 			return s;
 		at = h + 1;
 	}
@@ -436,7 +440,7 @@ cbp_record_carve(const unsigned char *buf, size_t len, size_t base,
 {
 	struct finder ff = { buf, len, (const unsigned char *)"FAC\0", 4, 0,
 	    0, 0, 0 };
-	struct finder fa = { buf, len, (const unsigned char *)"01:", 3, 2,
+	struct finder fa = { buf, len, (const unsigned char *)"\x1d", 1, 0,
 	    0, 0, 0 };
 	struct cbp_record *rec;
 	size_t from = 1, fpos = 0, apos = 0, start, i, budget;

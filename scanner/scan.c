@@ -28,6 +28,7 @@ struct cbp_worker {
 	struct cbp_identify *id;
 	struct cbp_matcher *matcher;
 	unsigned char *head_buf;	/* CBP_HEAD_BYTES, reused for every disk file */
+	struct cbp_dynbuf window_buf;	/* carving windows, reused for every file */
 };
 
 struct cbp_scan {
@@ -350,6 +351,7 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 	if (o->depth < s->opts.expand.max_depth &&
 	    cbp_expand_is_archive(facts.mime, o->head, o->head_len))
 		facts.no_carve = 1;
+	facts.scratch = &w->window_buf;
 	c.w = w;
 	c.o = o;
 	c.f = &facts;
@@ -483,6 +485,7 @@ cbp_scan_free(struct cbp_scan *s)
 		cbp_identify_free(s->workers[i].id);
 		cbp_matcher_free(s->workers[i].matcher);
 		free(s->workers[i].head_buf);
+		cbp_dynbuf_free(&s->workers[i].window_buf);
 	}
 	free(s->workers);
 	free(s);

@@ -179,6 +179,22 @@ test_world_writable_refused(void **state)
 }
 
 static void
+test_empty_file_is_defaults(void **state)
+{
+	struct cbp_config c;
+	struct cbp_config_diag d = { { 0 } };
+	const char *path = write_conf("", 0644);
+
+	cbp_config_defaults(&c);
+	assert_int_equal(cbp_config_load(&c, path, &d), CBP_OK);
+	path = write_conf("# nothing set\n", 0644);
+	assert_int_equal(cbp_config_load(&c, path, &d), CBP_OK);
+	assert_int_equal(cbp_config_load(&c, "/dev/null", &d), CBP_OK);
+	assert_int_equal(c.caps.load_max, CBP_LOAD_MAX);
+	cbp_config_free(&c);
+}
+
+static void
 test_missing_file(void **state)
 {
 	struct cbp_config c;
@@ -246,6 +262,7 @@ main(void)
 		cmocka_unit_test(test_errors_name_line_and_column),
 		cmocka_unit_test(test_yaml_syntax_error_has_position),
 		cmocka_unit_test(test_world_writable_refused),
+		cmocka_unit_test(test_empty_file_is_defaults),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_sizes_and_durations),
 		cmocka_unit_test(test_command_line_lists),
