@@ -189,4 +189,7 @@ uninstall:
 clean:
 	rm -rf $(B) $(BS) $(BF)
 
+# Objects are made through pattern rules; keep them so a rebuild is incremental.
+.SECONDARY:
+
 -include $(OBJS:.o=.d) $(SOBJS:.o=.d) $(FOBJS:.o=.d) $(B)/obj/main.d $(BS)/obj/main.d

@@ -54,3 +54,14 @@ for k in "${!T[@]}"; do
 	printf '  %-28s %6.2fx head floor   cbpscan is %6.2fx faster\n' "$k" \
 	    "$(echo "${T[$k]} / $floor" | bc -l)" "$(echo "${T[$k]} / $scan" | bc -l)"
 done | sort -k2 -n
+
+# Per-file costs (CPU time, one thread): identification with our database vs
+# the system one, and metadata extraction on the generated images vs what a
+# non-image pays (the format sniff only).
+mb=${MICROBENCH:-$top/build/microbench}
+if [ -x "$mb" ]; then
+	echo
+	echo "per-file costs (bench/microbench.c on $tree/images and $tree/sys/include):"
+	"$mb" "$tree/images" "$tree/sys/include"
+fi
+

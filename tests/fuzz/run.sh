@@ -17,7 +17,7 @@ for f in "$@"; do
 	if "$f" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=262144 \
 		-artifact_prefix="$art/$name-" -print_final_stats=0 "$corpus" >"$art/$name.log" 2>&1; then
 		pass=$((pass + 1))
-		grep -E '^#[0-9]+.*DONE' "$art/$name.log" | tail -1
+		grep -E '^Done [0-9]+ runs' "$art/$name.log" | tail -1
 	else
 		fail=$((fail + 1))
 		echo "FUZZ FAILURE: $name (log: $art/$name.log)"
