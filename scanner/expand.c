@@ -300,6 +300,24 @@ cpio_binary_ok(const unsigned char *h, size_t len)
 	return 1;
 }
 
+/* Does the head start a single compressed stream (not an archive format)? */
+static int
+compressed_stream(const unsigned char *h, size_t len)
+{
+	if (h == NULL)
+		return 0;
+	return at(h, len, 0, "\x1f\x8b\x08", 3) ||		/* gzip */
+	    (len >= 4 && h[0] == 'B' && h[1] == 'Z' && h[2] == 'h' &&
+	    h[3] >= '1' && h[3] <= '9') ||			/* bzip2 */
+	    at(h, len, 0, "\xfd\x37\x7a\x58\x5a\x00", 6) ||	/* xz */
+	    at(h, len, 0, "\x28\xb5\x2f\xfd", 4) ||		/* zstd */
+	    at(h, len, 0, "\x04\x22\x4d\x18", 4) ||		/* lz4 frame */
+	    at(h, len, 0, "\x02\x21\x4c\x18", 4) ||		/* lz4 legacy */
+	    at(h, len, 0, "LZIP\x01", 5) ||			/* lzip */
+	    at(h, len, 0, "\x1f\x9d", 2) ||			/* compress */
+	    at(h, len, 0, "\x5d\x00\x00", 3);		/* lzma alone */
+}
+
 int
 cbp_expand_is_archive(const char *mime, const unsigned char *head, size_t len)
 {
@@ -592,8 +610,17 @@ compression_layers(struct archive *a)
  * the open, or ARCHIVE_FATAL with *nomem set when archive_read_new or a
  * registration ran out of memory.
  */
+/*
+ * What an open may find.  A compressed stream (gzip, xz ...) is opened with
+ * every archive format plus "raw" in one pass: a tar inside wins the bid,
+ * anything else comes out as one raw member.  Trying the archive formats
+ * first and reopening raw after they failed decompressed the head of every
+ * plain .gz twice; /usr/share alone holds 24k of them.
+ */
+enum open_mode { OPEN_FORMATS, OPEN_RAW, OPEN_FORMATS_OR_RAW };
+
 static int
-open_archive(struct xctx *x, int raw, int *nomem)
+open_archive(struct xctx *x, enum open_mode mode, int *nomem)
 {
 	/* Filters: everything of filter_all except the external programs. */
 	static int (*const filters[])(struct archive *) = {
@@ -623,7 +650,7 @@ open_archive(struct xctx *x, int raw, int *nomem)
 	for (i = 0; i < sizeof(filters) / sizeof(filters[0]); i++)
 		if (filters[i](a) == ARCHIVE_FATAL)
 			goto nomem;
-	if (raw) {
+	if (mode == OPEN_RAW) {
 		if (archive_read_support_format_raw(a) == ARCHIVE_FATAL ||
 		    archive_read_support_format_empty(a) == ARCHIVE_FATAL)
 			goto nomem;
@@ -631,6 +658,10 @@ open_archive(struct xctx *x, int raw, int *nomem)
 		for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
 			if (formats[i](a) == ARCHIVE_FATAL)
 				goto nomem;
+		/* raw bids lowest: it wins only when no archive format does. */
+		if (mode == OPEN_FORMATS_OR_RAW &&
+		    archive_read_support_format_raw(a) == ARCHIVE_FATAL)
+			goto nomem;
 	}
 
 	if (x->o->mem != NULL)
@@ -711,7 +742,8 @@ entry_name(struct xctx *x, struct archive_entry *e)
 {
 	const char *p;
 
-	if (x->raw)
+	if (x->raw || (x->raw_name != NULL &&
+	    (archive_format(x->a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_RAW))
 		return x->raw_name;
 	p = archive_entry_pathname_utf8(e);
 	if (p == NULL)
@@ -982,7 +1014,13 @@ cbp_expand_object(struct cbp_object *o, const struct cbp_expand_limits *lim,
 		goto out;
 	}
 
-	r = open_archive(&x, 0, &nomem);
+	r = open_archive(&x, compressed_stream(o->head, o->head_len) ?
+	    OPEN_FORMATS_OR_RAW : OPEN_FORMATS, &nomem);
+	if (r >= ARCHIVE_WARN && !nomem && compression_layers(x.a) > 0 &&
+	    (x.raw_name = raw_member_name(o->name, compression_layers(x.a))) == NULL) {
+		ret = CBP_ENOMEM;
+		goto out;
+	}
 	if (r == ARCHIVE_FATAL && !nomem && x.rd.err == 0 &&
 	    archive_errno(x.a) == EXPAND_ERRNO_FILE_FORMAT &&
 	    compression_layers(x.a) > 0) {
@@ -994,11 +1032,12 @@ raw:
 		archive_read_free(x.a);
 		x.a = NULL;
 		x.raw = 1;
+		free(x.raw_name);
 		if ((x.raw_name = raw_member_name(o->name, layers)) == NULL) {
 			ret = CBP_ENOMEM;
 			goto out;
 		}
-		r = open_archive(&x, 1, &nomem);
+		r = open_archive(&x, OPEN_RAW, &nomem);
 	}
 	if (nomem) {
 		ret = CBP_ENOMEM;
