@@ -31,7 +31,7 @@ struct cbp_scan_caps {
 	size_t carve_max;	/* CBP_CARVE_MAX */
 };
 
-enum cbp_fact_state { CBP_FACT_TODO = 0, CBP_FACT_DONE, CBP_FACT_FAILED };
+enum cbp_fact_state { CBP_FACT_UNKNOWN = 0, CBP_FACT_DONE, CBP_FACT_FAILED };
 
 struct cbp_facts {
 	struct cbp_object *obj;

@@ -75,7 +75,7 @@ cbp_facts_description(struct cbp_facts *f, const char **out)
 	const char *d;
 
 	*out = NULL;
-	if (f->desc_state == CBP_FACT_TODO) {
+	if (f->desc_state == CBP_FACT_UNKNOWN) {
 		struct cbp_error e = { 0 };
 		f->desc_state = CBP_FACT_FAILED;
 		d = cbp_identify_describe(f->id, f->obj->head, f->obj->head_len, &e);
@@ -121,7 +121,7 @@ cbp_facts_meta(struct cbp_facts *f, const struct cbp_meta **out)
 	int complete, r;
 
 	*out = NULL;
-	if (f->meta_state == CBP_FACT_TODO) {
+	if (f->meta_state == CBP_FACT_UNKNOWN) {
 		f->meta_state = CBP_FACT_FAILED;
 		f->meta_rc = CBP_ENOTFOUND;
 		if (cbp_meta_sniff(f->obj->head, f->obj->head_len) == CBP_IMG_NONE)
@@ -189,7 +189,7 @@ cbp_facts_record(struct cbp_facts *f, const struct cbp_record **out)
 	int complete, r;
 
 	*out = NULL;
-	if (f->rec_state == CBP_FACT_TODO) {
+	if (f->rec_state == CBP_FACT_UNKNOWN) {
 		f->rec_state = CBP_FACT_FAILED;
 		f->rec_rc = CBP_ENOTFOUND;
 		if (!head_looks_like_record(f->obj->head, f->obj->head_len))
@@ -253,7 +253,7 @@ cbp_facts_carved(struct cbp_facts *f, const struct cbp_record_list **out)
 	uint64_t limit;
 
 	*out = NULL;
-	if (f->carve_state == CBP_FACT_TODO) {
+	if (f->carve_state == CBP_FACT_UNKNOWN) {
 		f->carve_state = CBP_FACT_FAILED;
 		limit = f->obj->size < f->caps->carve_max ? f->obj->size :
 		    f->caps->carve_max;

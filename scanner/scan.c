@@ -48,7 +48,7 @@ struct obj_ctx {
 	struct cbp_object *o;
 	struct cbp_facts *f;
 	struct cbp_expand_budget *budget;	/* of the enclosing top-level archive */
-	int sha_state;				/* 0 todo, 1 done, -1 failed */
+	int sha_state;				/* 0 not yet, 1 done, -1 failed */
 	char sha[65];
 };
 
