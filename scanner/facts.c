@@ -250,13 +250,15 @@ int
 cbp_facts_carved(struct cbp_facts *f, const struct cbp_record_list **out)
 {
 	int r = CBP_OK;
-	uint64_t limit;
+	uint64_t limit, avail;
 
 	*out = NULL;
 	if (f->carve_state == CBP_FACT_UNKNOWN) {
 		f->carve_state = CBP_FACT_FAILED;
-		limit = f->obj->size < f->caps->carve_max ? f->obj->size :
-		    f->caps->carve_max;
+		/* A member cut at the size cap holds mem_len bytes (expand.c
+		 * reported the cut); its declared size is not ours to search. */
+		avail = f->obj->fd < 0 ? f->obj->mem_len : f->obj->size;
+		limit = avail < f->caps->carve_max ? avail : f->caps->carve_max;
 		if (limit == 0 || f->no_carve)
 			r = CBP_OK;	/* carving off (carve_max: 0), or an archive */
 		else {
@@ -275,11 +277,11 @@ cbp_facts_carved(struct cbp_facts *f, const struct cbp_record_list **out)
 		if (r != CBP_OK)
 			return r;
 		if (f->caps->carve_max > 0 && !f->no_carve &&
-		    f->obj->size > f->caps->carve_max)
+		    avail > f->caps->carve_max)
 			cbp_error_set(&f->problem, CBP_ELIMIT, 0,
 			    "searched the first %zu of %llu bytes for embedded "
 			    "records", f->caps->carve_max,
-			    (unsigned long long)f->obj->size);
+			    (unsigned long long)avail);
 		f->carve_state = CBP_FACT_DONE;
 	}
 	if (f->carve_state != CBP_FACT_DONE)

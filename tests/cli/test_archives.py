@@ -1,6 +1,7 @@
 """Archives: members found with exact member chains (outermost first),
 member identity (size, sha256), encrypted members, single-stream files."""
 
+import subprocess
 import zipfile
 
 import pytest
@@ -131,6 +132,25 @@ def test_expansion_limits_one_record_per_member(tmp_path, kind):
     assert res.rules(tmp_path / "x.zip", ["lane/0001.jpg"]) == {LPR}
     assert [(p["member"], p["reason"]) for p in res.problems] == [(["big.bin"], "limit")], res
     assert detail in res.problems[0]["detail"]
+
+
+def test_sparse_member_declaring_60_gb_is_one_limit_record(tmp_path):
+    """A 10 KiB GNU sparse tar whose member claims 60 GB: expansion stops at
+    the ratio budget with one record for that member (carving must not add a
+    second one about the size the header declares)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(src / "sparse.bin", "wb") as fp:
+        fp.seek(1 << 20)
+        fp.write(b"data")          # a hole, then data: the reader expands the hole
+        fp.truncate(60 * 10**9)
+    tar = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "-cSf", str(tar), "-C", str(src), "sparse.bin"], check=True)
+    (src / "sparse.bin").unlink()
+    assert tar.stat().st_size < 64 * 1024
+    res = scan(tar, timeout=120)
+    assert [(p["member"], p["reason"]) for p in res.problems] == [(["sparse.bin"], "limit")], res
+    assert "ratio" in res.problems[0]["detail"]
 
 
 @pytest.mark.parametrize("member", ["LPR_2304_07_20190531T121314_5XYZ999.jpg",
