@@ -109,10 +109,11 @@ $(BS)/tests/%: tests/unit/%.c $(BS)/libcbp.a | $(BS)/tests
 export CBP_TESTDATA ?= $(abspath ../shared/testdata)
 
 unit: $(UNITS) $(B)/cbpscan.mgc
-	@sh tests/run-units.sh $(UNITS)
+	@CBP_TEST_STRICT=1 CBPSCAN_MAGIC=$(abspath $(B)/cbpscan.mgc) sh tests/run-units.sh $(UNITS)
 
 unit-asan: $(SUNITS) $(BS)/cbpscan.mgc
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	@CBP_TEST_STRICT=1 CBPSCAN_MAGIC=$(abspath $(BS)/cbpscan.mgc) \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		sh tests/run-units.sh $(SUNITS)
 
 # ---- end-to-end tests (the real binary, fixtures generated at test time) --

@@ -31,7 +31,10 @@
 static struct cbp_identify *g_id;
 
 /* Without cbpscan.mgc nothing here can run: skip, before allocating. */
-#define NEED_ID() do { if (g_id == NULL) skip(); } while (0)
+/* Under `make` (CBP_TEST_STRICT=1) a missing database is a failure, not a skip. */
+#define NEED_ID() do { if (g_id == NULL) { \
+	if (getenv("CBP_TEST_STRICT") != NULL) fail_msg("cbpscan.mgc not found"); \
+	skip(); } } while (0)
 static const struct cbp_scan_caps g_caps = { CBP_LOAD_MAX, CBP_CARVE_MAX };
 
 /* ---- building objects --------------------------------------------------------- */
@@ -714,8 +717,11 @@ test_profile_plate(void **state)
 
 	(void)state;
 	NEED_ID();
-	if (g_profile == NULL)
+	if (g_profile == NULL) {
+		if (getenv("CBP_TEST_STRICT") != NULL)
+			fail_msg("rules/cbp-profile.yaml did not load");
 		skip();
+	}
 	/* P1, with the contract's evidence. */
 	profile("0001.jpg", jpeg(1280, 720, contract_com, NULL),
 	    "cbp.plate.lpr-record:3",
@@ -754,8 +760,11 @@ test_profile_traveler(void **state)
 
 	(void)state;
 	NEED_ID();
-	if (g_profile == NULL)
+	if (g_profile == NULL) {
+		if (getenv("CBP_TEST_STRICT") != NULL)
+			fail_msg("rules/cbp-profile.yaml did not load");
 		skip();
+	}
 	profile("face.iso", bytes_of(iso05, sizeof(iso05)),
 	    "cbp.traveler.iso19794-5:3",
 	    "ISO/IEC 19794-5 v010 record: faces=1 image=jpeg 480x640");
