@@ -604,9 +604,9 @@ test_cheap_first(void **state)
 	rs = ruleset(RULE("{any: [{all: [{name: 'x'}, {kv: {require: [{keys: [A]}]}}]}, "
 	    "{all: [{name: 'x'}, {record: {where: any}}]}]}"));
 	run_rs(&r, rs, "other", &big);
-	assert_int_equal(r.f.meta_state, CBP_FACT_TODO);
-	assert_int_equal(r.f.rec_state, CBP_FACT_TODO);
-	assert_int_equal(r.f.carve_state, CBP_FACT_TODO);
+	assert_int_equal(r.f.meta_state, CBP_FACT_UNKNOWN);
+	assert_int_equal(r.f.rec_state, CBP_FACT_UNKNOWN);
+	assert_int_equal(r.f.carve_state, CBP_FACT_UNKNOWN);
 	assert_null(r.o.data);
 	run_done(&r);
 	cbp_ruleset_free(rs);
