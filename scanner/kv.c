@@ -217,10 +217,49 @@ mark_span(const unsigned char *t, size_t s, size_t e, unsigned char *hide)
 
 struct mask_ctx {
 	const unsigned char *base;
+	size_t len;
 	const char *const *keys;
 	size_t nkeys;
 	unsigned char *hide;
 };
+
+/*
+ * Plate and document numbers may contain spaces ("PLATE=7AB C123"), while a
+ * space also separates pairs, so the tokenizer ends such a value at the
+ * space.  For masking, extend the value over following words that cannot be
+ * pairs of their own (letters, digits and '-' only, no '=') while the whole
+ * stays within MASK_SPACED_MAX characters: hiding a little too much is
+ * better than showing half a plate.
+ */
+#define MASK_SPACED_MAX 20
+
+static int
+plate_char(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '-';
+}
+
+static size_t
+extend_spaced_value(const unsigned char *t, size_t len, size_t s, size_t e)
+{
+	size_t w, j;
+
+	while (e < len && t[e] == ' ') {
+		for (w = e; w < len && t[w] == ' '; w++)
+			;
+		for (j = w; j < len && plate_char(t[j]); j++)
+			;
+		/* The word must end at a separator, not run into "KEY=". */
+		if (j == w || (j < len && t[j] != ';' && t[j] != '|' &&
+		    t[j] != ',' && t[j] != ' ' && t[j] != '\n' && t[j] != '\r' &&
+		    t[j] != '\t' && t[j] != '<' && t[j] != '"' && t[j] != '\'') ||
+		    j - s > MASK_SPACED_MAX)
+			break;
+		e = j;
+	}
+	return e;
+}
 
 static int
 mask_pair(void *arg, const struct cbp_kv_pair *p)
@@ -236,7 +275,8 @@ mask_pair(void *arg, const struct cbp_kv_pair *p)
 	if (k == m->nkeys || p->value_len == 0)
 		return 0;
 	s = (size_t)((const unsigned char *)p->value - m->base);
-	mark_span(m->base, s, s + p->value_len, m->hide);
+	mark_span(m->base, s, extend_spaced_value(m->base, m->len, s,
+	    s + p->value_len), m->hide);
 	return 0;
 }
 
@@ -297,6 +337,7 @@ cbp_kv_mask(const char *text, size_t len, const char *const *keys,
 	if ((m.hide = calloc(len, 1)) == NULL)
 		return CBP_ENOMEM;
 	m.base = t;
+	m.len = len;
 	m.keys = keys;
 	m.nkeys = keys != NULL ? nkeys : 0;
 	if (m.nkeys > 0)

@@ -237,6 +237,14 @@ test_mask_text(void **state)
 	check_mask("xyABCDEFG", span, 1, "xyAB***FG");
 	/* Masking is idempotent. */
 	check_mask("PLATE=7A***23", NULL, 0, "PLATE=7A***23");
+	/* A plate with a space: the words after it that are not pairs. */
+	check_mask("LPR;PORT=2304;PLATE=7AB C123;LANE=07", NULL, 0,
+	    "LPR;PORT=2304;PLATE=7A****23;LANE=07");
+	check_mask("PLATE=7ABC123 ST=CA", NULL, 0, "PLATE=7A***23 ST=CA");
+	check_mask("PLATE=AB 12 CD LANE=07", NULL, 0, "PLATE=AB****CD LANE=07");
+	/* ... but never past MASK_SPACED_MAX characters of words. */
+	check_mask("PLATE=AB CDEFGHIJKLMNOPQRSTUVWXYZ", NULL, 0,
+	    "PLATE=** CDEFGHIJKLMNOPQRSTUVWXYZ");
 }
 
 static void
