@@ -225,8 +225,8 @@ cbp_read_windows(struct cbp_object *o, uint64_t limit, size_t window,
     size_t overlap, struct cbp_dynbuf *scratch, cbp_window_fn fn, void *arg,
     struct cbp_error *err)
 {
-	uint64_t base = 0;
-	size_t got;
+	uint64_t base = 0, pos;
+	size_t have = 0, want, got, n;
 	int r, stop;
 
 	if (limit > o->size)
@@ -241,21 +241,36 @@ cbp_read_windows(struct cbp_object *o, uint64_t limit, size_t window,
 		return CBP_EINVAL;
 	if (scratch->alloc < window + 1 && dynbuf_grow_to(scratch, window + 1) != CBP_OK)
 		return cbp_error_set(err, CBP_ENOMEM, 0, "out of memory");
-	while (base < limit) {
-		size_t n = window;
-		if (n > limit - base)
-			n = (size_t)(limit - base);
-		if ((r = pread_full(o->fd, scratch->data, n, base, &got, err)) != CBP_OK)
+	/*
+	 * Every byte is read once: the head already read starts the first
+	 * window, and each next window starts with the last `overlap` bytes
+	 * of the one before, moved down rather than read again.
+	 */
+	if (o->head != NULL && o->head_len > 0) {
+		have = o->head_len < window ? o->head_len : window;
+		memcpy(scratch->data, o->head, have);
+	}
+	pos = have;
+	for (;;) {
+		want = window - have;
+		if (want > limit - pos)
+			want = (size_t)(limit - pos);
+		if ((r = pread_full(o->fd, scratch->data + have, want, pos, &got,
+		    err)) != CBP_OK)
 			return r;
-		if (got < n)
+		if (got < want)
 			return cbp_error_set(err, CBP_EIO, 0,
 			    "file shrank while being read (at offset %llu)",
-			    (unsigned long long)(base + got));
+			    (unsigned long long)(pos + got));
+		n = have + got;
 		if ((stop = fn(arg, scratch->data, n, base)) != 0)
 			return stop;
-		if (base + n >= limit)
+		pos += got;
+		if (pos >= limit)
 			break;
+		memmove(scratch->data, scratch->data + n - overlap, overlap);
 		base += n - overlap;
+		have = overlap;
 	}
 	return CBP_OK;
 }
