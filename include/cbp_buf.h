@@ -59,6 +59,12 @@ int cbp_dynbuf_add(struct cbp_dynbuf *b, const void *p, size_t n);
 int cbp_dynbuf_addc(struct cbp_dynbuf *b, unsigned char ch);
 int cbp_dynbuf_printf(struct cbp_dynbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/*
+ * Make the allocation hold at least n bytes plus the NUL, for a caller that
+ * fills data[] itself (a read buffer); len is unchanged.  Ignores the cap:
+ * the caller sized n.  CBP_OK or CBP_ENOMEM.
+ */
+int cbp_dynbuf_reserve(struct cbp_dynbuf *b, size_t n);
 /* Empty it but keep the allocation (and the cap). */
 void cbp_dynbuf_reset(struct cbp_dynbuf *b);
 /* Free the memory; safe on a zeroed or already-freed buffer. */

@@ -174,6 +174,22 @@ cbp_dynbuf_printf(struct cbp_dynbuf *b, const char *fmt, ...)
 	return r;
 }
 
+int
+cbp_dynbuf_reserve(struct cbp_dynbuf *b, size_t n)
+{
+	unsigned char *p;
+
+	if (n == SIZE_MAX)
+		return CBP_ENOMEM;
+	if (b->alloc >= n + 1)
+		return CBP_OK;
+	if ((p = realloc(b->data, n + 1)) == NULL)
+		return CBP_ENOMEM;
+	b->data = p;
+	b->alloc = n + 1;
+	return CBP_OK;
+}
+
 void
 cbp_dynbuf_reset(struct cbp_dynbuf *b)
 {

@@ -176,14 +176,9 @@ cbp_read_load(struct cbp_object *o, size_t cap, struct cbp_error *err)
 		return CBP_OK;
 	}
 	o->load_store.cap = want;
-	if (o->load_store.alloc < want + 1) {
-		unsigned char *p = realloc(o->load_store.data, want + 1);
-		if (p == NULL)
-			return cbp_error_set(err, CBP_ENOMEM, 0,
-			    "out of memory loading %zu bytes", want);
-		o->load_store.data = p;
-		o->load_store.alloc = want + 1;
-	}
+	if (cbp_dynbuf_reserve(&o->load_store, want) != CBP_OK)
+		return cbp_error_set(err, CBP_ENOMEM, 0,
+		    "out of memory loading %zu bytes", want);
 	if ((r = pread_full(o->fd, o->load_store.data, want, 0, &got, err)) != CBP_OK)
 		return r;
 	o->load_store.len = got;
@@ -207,19 +202,6 @@ cbp_read_load(struct cbp_object *o, size_t cap, struct cbp_error *err)
  * (page-table work), and 8 MiB malloc'd windows more (fresh pages zeroed
  * per file).
  */
-/* Make b's allocation at least n bytes (contents not kept). */
-static int
-dynbuf_grow_to(struct cbp_dynbuf *b, size_t n)
-{
-	unsigned char *p = realloc(b->data, n);
-
-	if (p == NULL)
-		return CBP_ENOMEM;
-	b->data = p;
-	b->alloc = n;
-	return CBP_OK;
-}
-
 int
 cbp_read_windows(struct cbp_object *o, uint64_t limit, size_t window,
     size_t overlap, struct cbp_dynbuf *scratch, cbp_window_fn fn, void *arg,
@@ -239,7 +221,7 @@ cbp_read_windows(struct cbp_object *o, uint64_t limit, size_t window,
 		return fn(arg, o->head, (size_t)limit, 0);
 	if (window <= overlap)
 		return CBP_EINVAL;
-	if (scratch->alloc < window + 1 && dynbuf_grow_to(scratch, window + 1) != CBP_OK)
+	if (cbp_dynbuf_reserve(scratch, window) != CBP_OK)
 		return cbp_error_set(err, CBP_ENOMEM, 0, "out of memory");
 	/*
 	 * Every byte is read once: the head already read starts the first

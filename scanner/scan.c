@@ -338,11 +338,12 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 		emit_problem(s, o, NULL, cbp_reason_from_err(r), e.message);
 		return;
 	}
-	if ((dpath = display_path(o)) == NULL) {
+	/* A file on disk is its own display path: no copy per file. */
+	if (o->nmember > 0 && (dpath = display_path(o)) == NULL) {
 		emit_problem(s, o, NULL, CBP_REASON_LIMIT, "out of memory");
 		return;
 	}
-	cbp_facts_init(&facts, o, w->id, &s->opts.caps, dpath);
+	cbp_facts_init(&facts, o, w->id, &s->opts.caps, dpath ? dpath : o->path);
 	/*
 	 * An archive we are about to open is searched member by member;
 	 * carving its raw bytes too would report every record in an
