@@ -74,6 +74,7 @@
 #include <unistd.h>
 
 #include "cbp_expand.h"
+#include "cbp_gunzip.h"
 #include "cbp_limits.h"
 
 /* Bytes asked of pread() per libarchive read callback. */
@@ -84,6 +85,9 @@
  * is nothing next to decompression.
  */
 #define EXPAND_CHUNK (64 * CBP_KIB)
+/* Decompressed gzip bytes per libarchive read callback: under glibc's
+ * mmap threshold, so the buffer is not a fresh mapping for every .gz. */
+#define EXPAND_GZ_OUT (64 * CBP_KIB)
 /*
  * The ratio check compares expanded bytes with the top-level archive's
  * size, but never with less than this: a 2 KiB zip holding a 1 MiB text
@@ -127,6 +131,10 @@ struct xctx {
 
 	struct archive *a;
 	struct rd rd;
+	struct cbp_gunzip *gz;		/* gzip decoded by us, or NULL */
+	unsigned char *gz_out;		/* its output, EXPAND_GZ_OUT bytes */
+	int gz_mem_given;		/* the memory source has given its bytes */
+	int use_gz;			/* the object is gzip: decode it ourselves */
 	int raw;			/* opened as a single compressed stream */
 	char *raw_name;			/* member name in raw mode (owned) */
 
@@ -392,21 +400,21 @@ cbp_expand_is_archive(const char *mime, const unsigned char *head, size_t len)
 
 /* ---- libarchive source callbacks (fd path) -------------------------- */
 
-static la_ssize_t
-rd_read(struct archive *a, void *cd, const void **out)
+/*
+ * The next bytes of the file at our own offset into r->buf.  Returns the
+ * count, 0 at the size fstat() gave (a growing file cannot keep us), or -1
+ * with r->err and r->msg set.
+ */
+static ssize_t
+rd_pread(struct rd *r)
 {
-	struct rd *r = cd;
 	size_t want = EXPAND_READ_BUF;
 	ssize_t n;
 
-	*out = r->buf;
-	/* The size fstat() gave is the end: a growing file cannot keep us. */
-	if (r->off >= r->size)
+	if (r->off >= r->size || r->off > (uint64_t)INT64_MAX)
 		return 0;
 	if (r->size - r->off < want)
 		want = (size_t)(r->size - r->off);
-	if (r->off > (uint64_t)INT64_MAX)
-		return 0;
 	do
 		n = pread(r->fd, r->buf, want, (off_t)r->off);
 	while (n < 0 && errno == EINTR);
@@ -414,7 +422,6 @@ rd_read(struct archive *a, void *cd, const void **out)
 		r->err = errno;
 		snprintf(r->msg, sizeof r->msg, "read error at offset %llu: %s",
 		    (unsigned long long)r->off, strerror(r->err));
-		archive_set_error(a, r->err, "%s", r->msg);
 		return -1;
 	}
 	if (n == 0) {
@@ -423,11 +430,74 @@ rd_read(struct archive *a, void *cd, const void **out)
 		snprintf(r->msg, sizeof r->msg, "file shrank while reading "
 		    "(ends at %llu of %llu bytes)", (unsigned long long)r->off,
 		    (unsigned long long)r->size);
-		archive_set_error(a, EIO, "%s", r->msg);
 		return -1;
 	}
 	r->off += (uint64_t)n;
 	return n;
+}
+
+static la_ssize_t
+rd_read(struct archive *a, void *cd, const void **out)
+{
+	struct rd *r = cd;
+	ssize_t n;
+
+	*out = r->buf;
+	if ((n = rd_pread(r)) < 0)
+		archive_set_error(a, r->err, "%s", r->msg);
+	return n;
+}
+
+/* ---- gzip decoded by us (cbp_gunzip.h says why) --------------------- */
+
+/* The compressed bytes for the decoder: the fd's, or the object's memory. */
+static ssize_t
+gz_source(void *arg, const unsigned char **p)
+{
+	struct xctx *x = arg;
+	size_t n;
+
+	if (x->o->mem == NULL) {
+		*p = x->rd.buf;
+		return rd_pread(&x->rd);
+	}
+	if (x->gz_mem_given)
+		return 0;
+	x->gz_mem_given = 1;
+	*p = x->o->mem;
+	n = x->o->mem_len;
+	return n > (size_t)SSIZE_MAX ? SSIZE_MAX : (ssize_t)n;
+}
+
+static la_ssize_t
+gz_read(struct archive *a, void *cd, const void **out)
+{
+	struct xctx *x = cd;
+	ssize_t n;
+
+	*out = x->gz_out;
+	n = cbp_gunzip_read(x->gz, x->gz_out, EXPAND_GZ_OUT);
+	if (n < 0) {
+		if (cbp_gunzip_source_failed(x->gz))
+			archive_set_error(a, x->rd.err, "%s", x->rd.msg);
+		else
+			archive_set_error(a, EBADMSG, "%s",
+			    cbp_gunzip_error(x->gz));
+		return ARCHIVE_FATAL;
+	}
+	return n;
+}
+
+/* The gzip header's mtime (0: none), from the object's first bytes. */
+static int64_t
+gz_header_mtime(const struct cbp_object *o)
+{
+	const unsigned char *h = o->head;
+
+	if (h == NULL || o->head_len < 8)
+		return 0;
+	return (int64_t)((uint32_t)h[4] | (uint32_t)h[5] << 8 |
+	    (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24);
 }
 
 static la_int64_t
@@ -593,11 +663,12 @@ is_compression(int code)
 	}
 }
 
-/* Compression filters libarchive stacked on the source (gz of xz: 2). */
+/* Compression layers over the content (gz of xz: 2): ours and libarchive's. */
 static int
-compression_layers(struct archive *a)
+compression_layers(const struct xctx *x)
 {
-	int i, n = archive_filter_count(a), layers = 0;
+	struct archive *a = x->a;
+	int i, n = archive_filter_count(a), layers = x->use_gz;
 
 	for (i = 0; i < n; i++)
 		if (is_compression(archive_filter_code(a, i)))
@@ -664,12 +735,24 @@ open_archive(struct xctx *x, enum open_mode mode, int *nomem)
 			goto nomem;
 	}
 
-	if (x->o->mem != NULL)
-		return archive_read_open_memory(a, x->o->mem, x->o->mem_len);
-
 	/* Each open reads from the start: a reopen must not inherit the offset. */
 	x->rd.off = 0;
 	x->rd.err = 0;
+	if (x->use_gz) {
+		/* libarchive sees the decompressed bytes; no seeking in those. */
+		cbp_gunzip_free(x->gz);
+		x->gz_mem_given = 0;
+		if ((x->gz = cbp_gunzip_new(gz_source, x)) == NULL ||
+		    (x->gz_out == NULL &&
+		    (x->gz_out = malloc(EXPAND_GZ_OUT)) == NULL))
+			goto nomem;
+		if (archive_read_set_callback_data(a, x) != ARCHIVE_OK ||
+		    archive_read_set_read_callback(a, gz_read) != ARCHIVE_OK)
+			return ARCHIVE_FATAL;
+		return archive_read_open1(a);
+	}
+	if (x->o->mem != NULL)
+		return archive_read_open_memory(a, x->o->mem, x->o->mem_len);
 	if (archive_read_set_callback_data(a, &x->rd) != ARCHIVE_OK ||
 	    archive_read_set_read_callback(a, rd_read) != ARCHIVE_OK ||
 	    archive_read_set_skip_callback(a, rd_skip) != ARCHIVE_OK ||
@@ -864,6 +947,10 @@ deliver(struct xctx *x, const char *name, struct archive_entry *e,
 	mo.depth = x->o->depth + 1;
 	mo.mtime = archive_entry_mtime_is_set(e) ? (int64_t)archive_entry_mtime(e) :
 	    CBP_MTIME_UNKNOWN;
+	/* A raw member of our gzip: its header's time, as libarchive gives. */
+	if (mo.mtime == CBP_MTIME_UNKNOWN && x->use_gz && name == x->raw_name &&
+	    gz_header_mtime(x->o) != 0)
+		mo.mtime = gz_header_mtime(x->o);
 	mo.mem = m->len > 0 ? x->mbuf : empty_member;
 	mo.mem_len = m->len;
 	mo.mem_partial = !m->end || m->cap_hit;
@@ -1014,20 +1101,21 @@ cbp_expand_object(struct cbp_object *o, const struct cbp_expand_limits *lim,
 		goto out;
 	}
 
+	x.use_gz = at(o->head, o->head_len, 0, "\x1f\x8b\x08", 3);
 	r = open_archive(&x, compressed_stream(o->head, o->head_len) ?
 	    OPEN_FORMATS_OR_RAW : OPEN_FORMATS, &nomem);
-	if (r >= ARCHIVE_WARN && !nomem && compression_layers(x.a) > 0 &&
-	    (x.raw_name = raw_member_name(o->name, compression_layers(x.a))) == NULL) {
+	if (r >= ARCHIVE_WARN && !nomem && compression_layers(&x) > 0 &&
+	    (x.raw_name = raw_member_name(o->name, compression_layers(&x))) == NULL) {
 		ret = CBP_ENOMEM;
 		goto out;
 	}
 	if (r == ARCHIVE_FATAL && !nomem && x.rd.err == 0 &&
 	    archive_errno(x.a) == EXPAND_ERRNO_FILE_FORMAT &&
-	    compression_layers(x.a) > 0) {
+	    compression_layers(&x) > 0) {
 		int layers;
 raw:
 		/* A compressed stream with no archive inside: one raw member. */
-		layers = compression_layers(x.a);
+		layers = compression_layers(&x);
 
 		archive_read_free(x.a);
 		x.a = NULL;
@@ -1083,7 +1171,7 @@ raw:
 	 * read the stream again as one raw member.
 	 */
 	if (ret == CBP_OK && r == ARCHIVE_EOF && headers == 0 && !x.raw &&
-	    compression_layers(x.a) > 0 &&
+	    compression_layers(&x) > 0 &&
 	    (archive_format(x.a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR) {
 		x.rd.off = 0;
 		goto raw;
@@ -1092,6 +1180,8 @@ raw:
 out:
 	if (x.a != NULL)
 		archive_read_free(x.a);
+	cbp_gunzip_free(x.gz);
+	free(x.gz_out);
 	free(x.raw_name);
 	free(x.mbuf);
 	free(x.rd.buf);

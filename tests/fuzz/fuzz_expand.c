@@ -64,6 +64,9 @@ on_member(void *arg, struct cbp_object *m)
 	for (i = 0; i < m->mem_len; i++)
 		z->sink += m->mem[i];
 	touch_chain(z, m);
+	/* The scan reads a member's head before anything else (cbp_read_head). */
+	m->head = m->mem;
+	m->head_len = m->mem_len < CBP_HEAD_BYTES ? m->mem_len : CBP_HEAD_BYTES;
 	if (cbp_expand_is_archive(NULL, m->mem, m->mem_len))
 		(void)cbp_expand_object(m, z->lim, z->budget, &ops, z);
 	return 0;
@@ -156,6 +159,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.mem = size > 0 ? data : empty;
 	o.mem_len = size;
 	o.size = size;
+	o.head = o.mem;
+	o.head_len = size < CBP_HEAD_BYTES ? size : CBP_HEAD_BYTES;
 	run(&o, &lim_mem);
 
 	if ((fd = input_fd(data, size)) >= 0) {
@@ -165,6 +170,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		o.mtime = CBP_MTIME_UNKNOWN;
 		o.fd = fd;
 		o.size = size;
+		/* The same bytes: what cbp_read_head would read. */
+		o.head = size > 0 ? data : empty;
+		o.head_len = size < CBP_HEAD_BYTES ? size : CBP_HEAD_BYTES;
 		run(&o, &lim_fd);
 	}
 	return 0;

@@ -160,6 +160,9 @@ on_member_recursive(void *arg, struct cbp_object *m)
 	struct rec *r = arg;
 	int stop = on_member(arg, m);
 
+	/* The scan reads a member's head before anything else (cbp_read_head). */
+	m->head = m->mem;
+	m->head_len = m->mem_len < CBP_HEAD_BYTES ? m->mem_len : CBP_HEAD_BYTES;
 	if (!stop && cbp_expand_is_archive(NULL, m->mem, m->mem_len))
 		r->last_inner_ret = cbp_expand_object(m, r->lim, r->budget,
 		    &recursive_ops, r);
@@ -205,8 +208,9 @@ expand_file_ex(const char *path, int use_fd, const struct cbp_expand_limits *lim
 	struct cbp_expand_budget budget = { 0, 0, 0 };
 	struct cbp_object o;
 	const char *slash = strrchr(path, '/');
-	unsigned char *mem = NULL;
+	unsigned char *mem = NULL, head[CBP_HEAD_BYTES];
 	size_t len = 0;
+	ssize_t hn;
 	int fd = -1, ret;
 
 	memset(&o, 0, sizeof o);
@@ -224,11 +228,18 @@ expand_file_ex(const char *path, int use_fd, const struct cbp_expand_limits *lim
 		assert_int_equal(lseek(fd, 5, SEEK_SET), 5);
 		o.fd = fd;
 		o.size = (uint64_t)st.st_size;
+		/* As the scan does: the head first (cbp_read_head). */
+		hn = pread(fd, head, sizeof head, 0);
+		assert_true(hn >= 0);
+		o.head = head;
+		o.head_len = (size_t)hn;
 	} else {
 		mem = slurp(path, &len);
 		o.mem = mem;
 		o.mem_len = len;
 		o.size = len;
+		o.head = mem;
+		o.head_len = len < sizeof head ? len : sizeof head;
 	}
 	if (size_override != 0)
 		o.size = size_override;
