@@ -69,5 +69,8 @@ if [ -x "$mb" ]; then
 	echo
 	echo "per-file costs (bench/microbench.c on $tree/images and $tree/sys/include):"
 	"$mb" "$tree/images" "$tree/sys/include"
+	echo
+	echo "gzip decompression (bench/microbench.c --gzip on $tree/sys/share):"
+	"$mb" --gzip "$tree/sys/share"
 fi
 
