@@ -135,6 +135,8 @@ struct xctx {
 	unsigned char *gz_out;		/* its output, EXPAND_GZ_OUT bytes */
 	int gz_mem_given;		/* the memory source has given its bytes */
 	int use_gz;			/* the object is gzip: decode it ourselves */
+	int gz_failed;			/* the gzip data is damaged (ended early) */
+	int gz_reported;		/* ... and that has been reported */
 	int raw;			/* opened as a single compressed stream */
 	char *raw_name;			/* member name in raw mode (owned) */
 
@@ -477,13 +479,20 @@ gz_read(struct archive *a, void *cd, const void **out)
 
 	*out = x->gz_out;
 	n = cbp_gunzip_read(x->gz, x->gz_out, EXPAND_GZ_OUT);
-	if (n < 0) {
-		if (cbp_gunzip_source_failed(x->gz))
-			archive_set_error(a, x->rd.err, "%s", x->rd.msg);
-		else
-			archive_set_error(a, EBADMSG, "%s",
-			    cbp_gunzip_error(x->gz));
+	if (n < 0 && cbp_gunzip_source_failed(x->gz)) {
+		archive_set_error(a, x->rd.err, "%s", x->rd.msg);
 		return ARCHIVE_FATAL;
+	}
+	if (n < 0) {
+		/*
+		 * Damaged gzip: libarchive gets an end of data, not an error.
+		 * Its bidders read far ahead, so an error would often surface
+		 * before the first header and lose every byte decoded before
+		 * the damage; as an end, those bytes are scanned and the damage
+		 * is reported once by gz_report() (report_error() defers to it).
+		 */
+		x->gz_failed = 1;
+		return 0;
 	}
 	return n;
 }
@@ -629,13 +638,39 @@ classify(struct xctx *x, enum cbp_reason *reason, int first_header)
 	return CBP_ECORRUPT;
 }
 
+/*
+ * Report damaged gzip data once: on the member being read when it showed
+ * (as libarchive's own errors are), else on the raw member when the stream
+ * held one, else on the archive.
+ */
+static int
+gz_report(struct xctx *x, const char *member)
+{
+	int raw = x->raw || (x->a != NULL && archive_format(x->a) != 0 &&
+	    (archive_format(x->a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_RAW);
+
+	if (member == NULL && raw)
+		member = x->raw_name;
+	if (!x->gz_reported) {
+		x->gz_reported = 1;
+		problem(x, member, CBP_REASON_CORRUPT, cbp_gunzip_error(x->gz));
+	}
+	return CBP_ECORRUPT;
+}
+
 /* Report the archive's current error; returns the code for it. */
 static int
 report_error(struct xctx *x, const char *member, int first_header)
 {
 	enum cbp_reason reason;
 	const char *msg = x->rd.err != 0 ? x->rd.msg : archive_error_string(x->a);
-	int code = classify(x, &reason, first_header);
+	int code;
+
+	/* What libarchive says after damaged gzip ended its input early
+	 * ("truncated tar archive") is that damage: say it once, as such. */
+	if (x->gz_failed && x->rd.err == 0)
+		return gz_report(x, member);
+	code = classify(x, &reason, first_header);
 
 	if (msg == NULL || *msg == '\0')
 		msg = "archive is damaged";
@@ -1177,6 +1212,12 @@ raw:
 		goto raw;
 	}
 
+	if (x.gz_failed && !x.gz_reported && x.rd.err == 0) {
+		int r2 = gz_report(&x, NULL);
+
+		if (ret == CBP_OK)
+			ret = r2;
+	}
 out:
 	if (x.a != NULL)
 		archive_read_free(x.a);

@@ -108,6 +108,65 @@ def test_gzip_of_zero_padded_data(tmp_path):
     assert res.summary["members"] == 1
 
 
+def gzip_with_all_header_fields(data):
+    """One gzip member with FEXTRA, FNAME, FCOMMENT and FHCRC, which
+    Python's gzip module never writes (RFC 1952 2.3)."""
+    import struct
+    import zlib
+    hdr = b"\x1f\x8b\x08" + bytes([2 | 4 | 8 | 16]) + struct.pack("<I", 1559304794) + b"\x00\x03"
+    hdr += struct.pack("<H", 6) + b"XY\x02\x00ab" + b"face.bin\x00" + b"lane 7 export\x00"
+    hdr += struct.pack("<H", zlib.crc32(hdr) & 0xFFFF)
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return hdr + c.compress(data) + c.flush() + struct.pack("<II", zlib.crc32(data), len(data))
+
+
+def _noise(n, x=12345):
+    """Incompressible bytes, so damage near a stream's end falls in them."""
+    out = bytearray()
+    for _ in range(n):
+        x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+        out.append(x >> 24)
+    return bytes(out)
+
+
+NOISE = _noise(50000)
+
+
+@pytest.mark.parametrize("kind", ["concatenated", "header-fields", "trailing-garbage", "zero-padded"])
+def test_gzip_stream_variants(tmp_path, kind):
+    """gzip as gzip -d reads it: concatenated members are one stream, every
+    optional header field is skipped, bytes after the last member end it."""
+    if kind == "concatenated":
+        blob = F.make_gz("x", NOISE) + F.make_gz("x", b"before " + FACE)
+    elif kind == "header-fields":
+        blob = gzip_with_all_header_fields(NOISE + FACE)
+    elif kind == "trailing-garbage":
+        blob = F.make_gz("x", NOISE + FACE) + b"not gzip at all " * 64
+    else:
+        blob = F.make_gz("x", NOISE + FACE) + bytes(4096)
+    (tmp_path / "export.bin.gz").write_bytes(blob)
+    res = scan(tmp_path)
+    assert res.rules(tmp_path / "export.bin.gz", ["export.bin"]) == {ISO_EMBEDDED}, res
+    assert res.problems == [], res
+    assert res.summary["members"] == 1
+
+
+@pytest.mark.parametrize("damage", ["crc", "truncated"])
+def test_damaged_gzip_scans_what_it_can_and_says_so(tmp_path, damage):
+    """A gzip whose CRC does not match, or that is cut short, is reported
+    'corrupt' once, and what decoded before the damage is still scanned."""
+    blob = bytearray(F.make_gz("x", FACE + NOISE))
+    if damage == "crc":
+        blob[-6] ^= 0x40
+    else:
+        del blob[len(blob) - 2000:]
+    (tmp_path / "export.bin.gz").write_bytes(bytes(blob))
+    res = scan(tmp_path)
+    assert res.rules(tmp_path / "export.bin.gz", ["export.bin"]) == {ISO}, res
+    assert [(p["member"], p["reason"]) for p in res.problems] == [(["export.bin"], "corrupt")], res
+    assert ("CRC" if damage == "crc" else "truncated") in res.problems[0]["detail"]
+
+
 def stored_or_deflated_zip(path, members):
     with zipfile.ZipFile(path, "w") as z:
         for name, data, method in members:
