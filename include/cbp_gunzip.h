@@ -51,4 +51,11 @@ int cbp_gunzip_source_failed(const struct cbp_gunzip *gz);
 /* Members decoded to their end so far. */
 unsigned cbp_gunzip_members(const struct cbp_gunzip *gz);
 
+/*
+ * Once cbp_gunzip_read() has returned 0: 1, with *offset the input offset
+ * just past the last member (where trailing bytes, if any, begin).  0
+ * before the end, or after an error.
+ */
+int cbp_gunzip_end(const struct cbp_gunzip *gz, uint64_t *offset);
+
 #endif /* CBP_GUNZIP_H */

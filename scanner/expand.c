@@ -953,17 +953,16 @@ read_entry_data(struct xctx *x, int keep, struct mread *m)
 }
 
 /*
- * Hand one member to the callback as an in-memory object.  Its member
+ * Hand bytes to the callback as an in-memory member object.  Its member
  * chain is the parent's plus name, allocated for the call and freed after.
  */
 static int
-deliver(struct xctx *x, const char *name, struct archive_entry *e,
-    const struct mread *m, int *stop)
+deliver_mem(struct xctx *x, const char *name, const unsigned char *mem,
+    size_t len, uint64_t size, int partial, int64_t mtime, int *stop)
 {
 	struct cbp_object mo;
 	const char **chain;
 	size_t n = x->o->nmember;
-	int64_t declared = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
 
 	if (n >= SIZE_MAX / sizeof(*chain) - 1)
 		return CBP_ENOMEM;
@@ -980,24 +979,121 @@ deliver(struct xctx *x, const char *name, struct archive_entry *e,
 	mo.nmember = n + 1;
 	mo.name = name;
 	mo.depth = x->o->depth + 1;
-	mo.mtime = archive_entry_mtime_is_set(e) ? (int64_t)archive_entry_mtime(e) :
-	    CBP_MTIME_UNKNOWN;
-	/* A raw member of our gzip: its header's time, as libarchive gives. */
-	if (mo.mtime == CBP_MTIME_UNKNOWN && x->use_gz && name == x->raw_name &&
-	    gz_header_mtime(x->o) != 0)
-		mo.mtime = gz_header_mtime(x->o);
-	mo.mem = m->len > 0 ? x->mbuf : empty_member;
-	mo.mem_len = m->len;
-	mo.mem_partial = !m->end || m->cap_hit;
-	/* The real length when we saw it all, else what the header declares. */
-	if (m->end || declared < 0 || (uint64_t)declared < m->total)
-		mo.size = m->total;
-	else
-		mo.size = (uint64_t)declared;
+	mo.mtime = mtime;
+	mo.mem = len > 0 ? mem : empty_member;
+	mo.mem_len = len;
+	mo.mem_partial = partial;
+	mo.size = size;
 
 	*stop = x->ops->member(x->arg, &mo) != 0;
 	free(chain);
 	return CBP_OK;
+}
+
+/* Hand one archive entry's data (x->mbuf) to the callback. */
+static int
+deliver(struct xctx *x, const char *name, struct archive_entry *e,
+    const struct mread *m, int *stop)
+{
+	int64_t declared = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
+	int64_t mtime = archive_entry_mtime_is_set(e) ?
+	    (int64_t)archive_entry_mtime(e) : CBP_MTIME_UNKNOWN;
+	uint64_t size;
+
+	/* A raw member of our gzip: its header's time, as libarchive gives. */
+	if (mtime == CBP_MTIME_UNKNOWN && x->use_gz && name == x->raw_name &&
+	    gz_header_mtime(x->o) != 0)
+		mtime = gz_header_mtime(x->o);
+	/* The real length when we saw it all, else what the header declares. */
+	if (m->end || declared < 0 || (uint64_t)declared < m->total)
+		size = m->total;
+	else
+		size = (uint64_t)declared;
+	return deliver_mem(x, name, x->mbuf, m->len, size,
+	    !m->end || m->cap_hit, mtime, stop);
+}
+
+/*
+ * Bytes after the end of a gzip stream: gzip -d and libarchive ignore
+ * them, which makes them a place to hide a file.  Unless they are zero
+ * padding they are scanned as a member of their own, "@OFFSET:after-gzip"
+ * (up to member_max of them).
+ */
+static int
+scan_after_gzip(struct xctx *x)
+{
+	uint64_t end, have = x->o->mem != NULL ? x->o->mem_len : x->rd.size;
+	const unsigned char *p;
+	unsigned char *buf = NULL;
+	size_t len, i, got = 0;
+	char name[48];
+	int stop = 0, r;
+
+	/* A tar inside stops reading at its end marker: decode the rest
+	 * (padding, normally), counted like any expanded bytes. */
+	while (!cbp_gunzip_end(x->gz, &end)) {
+		ssize_t n = cbp_gunzip_read(x->gz, x->gz_out, EXPAND_GZ_OUT);
+
+		if (n < 0) {
+			if (cbp_gunzip_source_failed(x->gz)) {
+				problem(x, NULL, CBP_REASON_IO, x->rd.msg);
+				return CBP_EIO;
+			}
+			x->gz_failed = 1;	/* reported by the caller */
+			return CBP_OK;
+		}
+		x->budget->bytes += (uint64_t)n;
+		if (budget_spent(x)) {
+			report_bytes_spent(x, NULL);
+			return CBP_ELIMIT;
+		}
+	}
+	if (end >= have)
+		return CBP_OK;
+	len = have - end > x->lim->member_max ? x->lim->member_max :
+	    (size_t)(have - end);
+	if (x->o->mem != NULL) {
+		p = x->o->mem + end;
+	} else {
+		if ((buf = malloc(len ? len : 1)) == NULL)
+			return CBP_ENOMEM;
+		while (got < len) {
+			ssize_t n = pread(x->rd.fd, buf + got, len - got,
+			    (off_t)(end + got));
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				problem(x, NULL, CBP_REASON_IO, n < 0 ?
+				    strerror(errno) : "file shrank while reading");
+				free(buf);
+				return CBP_EIO;
+			}
+			got += (size_t)n;
+		}
+		p = buf;
+	}
+	for (i = 0; i < len && p[i] == 0; i++)
+		;
+	r = CBP_OK;
+	if (i < len) {
+		if (x->budget->members++ >= x->lim->max_members) {
+			problem(x, NULL, CBP_REASON_LIMIT, "too many members: the "
+			    "bytes after the gzip stream are not scanned");
+			r = CBP_ELIMIT;
+		} else {
+			snprintf(name, sizeof name, "@%llu:after-gzip",
+			    (unsigned long long)end);
+			r = deliver_mem(x, name, p, len, have - end,
+			    len < have - end, x->o->mtime, &stop);
+			if (r == CBP_OK && len < have - end)
+				problem(x, name, CBP_REASON_LIMIT, "more bytes "
+				    "after the gzip stream than member_max: "
+				    "scanned the first member_max");
+		}
+	}
+	free(buf);
+	return r;
 }
 
 /* Entries we deliver: regular files, and hard links that carry the data. */
@@ -1212,6 +1308,8 @@ raw:
 		goto raw;
 	}
 
+	if (ret == CBP_OK && x.use_gz && !x.gz_failed)
+		ret = scan_after_gzip(&x);
 	if (x.gz_failed && !x.gz_reported && x.rd.err == 0) {
 		int r2 = gz_report(&x, NULL);
 

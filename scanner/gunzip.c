@@ -46,6 +46,8 @@ struct cbp_gunzip {
 	uint16_t hcrc_got;		/* the FHCRC field */
 	uLong hcrc;			/* CRC-32 of the header bytes so far */
 
+	uint64_t in_total;		/* bytes the source has given */
+	uint64_t end_off;		/* where the stream ended (once done) */
 	unsigned members;		/* members decoded to their end */
 	int between;			/* at a member boundary */
 	int in_eof;			/* the source has no more bytes */
@@ -104,6 +106,15 @@ cbp_gunzip_members(const struct cbp_gunzip *gz)
 	return gz->members;
 }
 
+int
+cbp_gunzip_end(const struct cbp_gunzip *gz, uint64_t *offset)
+{
+	if (!gz->done)
+		return 0;
+	*offset = gz->end_off;
+	return 1;
+}
+
 static ssize_t
 fail(struct cbp_gunzip *gz, const char *what)
 {
@@ -156,6 +167,7 @@ feed(struct cbp_gunzip *gz)
 		}
 		gz->chunk = gz->st.next_in = (uint8_t *)(uintptr_t)p;
 		gz->rest = (size_t)n;
+		gz->in_total += (uint64_t)n;
 	}
 	step = gz->rest < GUNZIP_MAX_STEP ? gz->rest : GUNZIP_MAX_STEP;
 	gz->st.avail_in = (uint32_t)step;
@@ -254,8 +266,10 @@ next_member(struct cbp_gunzip *gz)
 			if (got == 0) {
 				/* Fewer bytes than a header: the stream ends. */
 				gz->in_eof = 1;
+				gz->end_off = gz->in_total - n;
 				return 0;
 			}
+			gz->in_total += (uint64_t)got;
 			gz->chunk = gz->st.next_in = (uint8_t *)(uintptr_t)p;
 			gz->rest = (size_t)got;
 			gz->st.avail_in = 0;
@@ -265,6 +279,8 @@ next_member(struct cbp_gunzip *gz)
 	}
 	if (gz->st.avail_in < sizeof magic ||
 	    memcmp(gz->st.next_in, magic, sizeof magic) != 0) {
+		/* What is in hand and not consumed is a suffix of the input. */
+		gz->end_off = gz->in_total - gz->st.avail_in - gz->rest;
 		gz->st.avail_in = 0;
 		gz->rest = 0;
 		return 0;

@@ -135,7 +135,8 @@ NOISE = _noise(50000)
 @pytest.mark.parametrize("kind", ["concatenated", "header-fields", "trailing-garbage", "zero-padded"])
 def test_gzip_stream_variants(tmp_path, kind):
     """gzip as gzip -d reads it: concatenated members are one stream, every
-    optional header field is skipped, bytes after the last member end it."""
+    optional header field is skipped, bytes after the last member end it
+    (and, unless zero padding, are scanned as a member of their own)."""
     if kind == "concatenated":
         blob = F.make_gz("x", NOISE) + F.make_gz("x", b"before " + FACE)
     elif kind == "header-fields":
@@ -148,7 +149,17 @@ def test_gzip_stream_variants(tmp_path, kind):
     res = scan(tmp_path)
     assert res.rules(tmp_path / "export.bin.gz", ["export.bin"]) == {ISO_EMBEDDED}, res
     assert res.problems == [], res
-    assert res.summary["members"] == 1
+    assert res.summary["members"] == (2 if kind == "trailing-garbage" else 1)
+
+
+def test_record_appended_after_gzip_stream(tmp_path):
+    """gzip -d and libarchive stop at the end of the stream: a record
+    appended after it is still found, as member "@OFFSET:after-gzip"."""
+    gz = F.make_gz("x", NOISE)
+    (tmp_path / "logs.gz").write_bytes(gz + FACE)
+    res = scan(tmp_path)
+    assert res.rules(tmp_path / "logs.gz", [f"@{len(gz)}:after-gzip"]) == {ISO}, res
+    assert res.problems == [], res
 
 
 @pytest.mark.parametrize("damage", ["crc", "truncated"])

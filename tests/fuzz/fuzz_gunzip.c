@@ -7,7 +7,8 @@
  * parsing, member boundaries and the bit-buffer give-back meet every
  * split.  Each read is copied to a buffer the next read overwrites, as a
  * pread() source does.  Must never crash, hang, leak or read out of
- * bounds, and must end with 0 or -1 that then stays.
+ * bounds, must end with 0 or -1 that then stays, and at 0 must place the
+ * stream's end inside the input.
  * Seeds: tests/fuzz/seeds/fuzz_gunzip/.
  */
 #include <stdint.h>
@@ -72,6 +73,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (r <= 0 && cbp_gunzip_read(gz, out, cap) != (r < 0 ? -1 : 0))
 		abort();
+	/* At the end, where it ended lies within the input. */
+	if (r == 0) {
+		uint64_t end;
+
+		if (!cbp_gunzip_end(gz, &end) || end > s.len)
+			abort();
+	}
 	cbp_gunzip_free(gz);
 	return 0;
 }

@@ -763,6 +763,57 @@ test_compressed_text_is_not_mtree(void **state)
 	check_single(f, "notes.txt.gz", "notes.txt", spec, sizeof spec - 1);
 }
 
+/*
+ * Bytes appended after a gzip stream (gzip -d ignores them) are scanned as
+ * a member "@OFFSET:after-gzip"; zero padding is not; a tar.gz is decoded
+ * past the tar's end marker to find them.
+ */
+static void
+test_bytes_after_gzip(void **state)
+{
+	static const char hidden[] = "FAC\0" "010\0 appended after the stream";
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	char p[256], want[64];
+	struct stat st;
+	int mode, k;
+
+	NEED("gzip");
+	NEED("tar");
+	make_tree(f);
+	write_file(f, "hidden.bin", hidden, sizeof hidden - 1);
+	sh(f, "gzip -c src/a.txt > plain.gz && cp plain.gz appended.gz && "
+	    "cat hidden.bin >> appended.gz && cp plain.gz padded.gz && "
+	    "head -c 4096 /dev/zero >> padded.gz && "
+	    "tar -C src -czf t.tar.gz a.txt && cp t.tar.gz t-appended.tar.gz && "
+	    "cat hidden.bin >> t-appended.tar.gz");
+	for (k = 0; k < 3; k++) {
+		static const char *const file[] = { "appended.gz", "padded.gz",
+		    "t-appended.tar.gz" };
+		static const char *const base[] = { "plain.gz", "plain.gz", "t.tar.gz" };
+
+		pth(f, base[k], p, sizeof p);
+		assert_int_equal(stat(p, &st), 0);
+		snprintf(want, sizeof want, "@%lld:after-gzip", (long long)st.st_size);
+		pth(f, file[k], p, sizeof p);
+		for (mode = 0; mode < 2; mode++) {
+			struct rec r;
+
+			memset(&r, 0, sizeof r);
+			assert_int_equal(expand_file(p, mode, &lim, &r), CBP_OK);
+			assert_int_equal(r.np, 0);
+			if (k == 1) {
+				assert_int_equal(r.nm, 1);
+				assert_null(find_member(&r, want));
+			} else {
+				assert_int_equal(r.nm, 2);
+				check_member(&r, want, hidden, sizeof hidden - 1);
+			}
+			rec_free(&r);
+		}
+	}
+}
+
 /* ---- nesting, encryption, damage ------------------------------------ */
 
 static void
@@ -1271,6 +1322,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_iso9660, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ar, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_single_streams, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bytes_after_gzip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compressed_text_is_not_mtree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nested_zip_in_tar_gz, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_encrypted_zip, setup, teardown),
