@@ -1076,7 +1076,12 @@ scan_after_gzip(struct xctx *x)
 	for (i = 0; i < len && p[i] == 0; i++)
 		;
 	r = CBP_OK;
-	if (i < len) {
+	if (i == len && len < have - end) {
+		/* Zeros as far as member_max reaches: the rest is unseen. */
+		problem(x, NULL, CBP_REASON_LIMIT, "more than member_max bytes "
+		    "after the gzip stream: the rest is not scanned");
+		r = CBP_ELIMIT;
+	} else if (i < len) {
 		if (x->budget->members++ >= x->lim->max_members) {
 			problem(x, NULL, CBP_REASON_LIMIT, "too many members: the "
 			    "bytes after the gzip stream are not scanned");

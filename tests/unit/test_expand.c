@@ -812,6 +812,23 @@ test_bytes_after_gzip(void **state)
 			rec_free(&r);
 		}
 	}
+
+	/* Zeros as far as member_max reaches, then data: said, not skipped. */
+	sh(f, "cp plain.gz deep.gz && head -c 2000 /dev/zero >> deep.gz && "
+	    "cat hidden.bin >> deep.gz");
+	lim.member_max = 1024;
+	pth(f, "deep.gz", p, sizeof p);
+	for (mode = 0; mode < 2; mode++) {
+		struct rec r;
+
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_ELIMIT);
+		assert_int_equal(r.nm, 1);
+		assert_int_equal(r.np, 1);
+		assert_int_equal(r.p[0].reason, CBP_REASON_LIMIT);
+		assert_non_null(strstr(r.p[0].detail, "after the gzip stream"));
+		rec_free(&r);
+	}
 }
 
 /* ---- nesting, encryption, damage ------------------------------------ */
