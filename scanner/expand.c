@@ -1055,21 +1055,20 @@ scan_after_gzip(struct xctx *x)
 	if (x->o->mem != NULL) {
 		p = x->o->mem + end;
 	} else {
+		struct cbp_error err = { 0 };
+
 		if ((buf = malloc(len ? len : 1)) == NULL)
 			return CBP_ENOMEM;
-		while (got < len) {
-			ssize_t n = pread(x->rd.fd, buf + got, len - got,
-			    (off_t)(end + got));
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				problem(x, NULL, CBP_REASON_IO, n < 0 ?
-				    strerror(errno) : "file shrank while reading");
-				free(buf);
-				return CBP_EIO;
-			}
-			got += (size_t)n;
+		r = cbp_read_at(x->o, end, buf, len, &got, &err);
+		if (r == CBP_ENOMEM) {
+			free(buf);
+			return r;
+		}
+		if (r != CBP_OK || got < len) {
+			problem(x, NULL, CBP_REASON_IO, r != CBP_OK ? err.message :
+			    "file shrank while reading");
+			free(buf);
+			return CBP_EIO;
 		}
 		p = buf;
 	}
