@@ -105,6 +105,28 @@ int cbp_record_carve(const unsigned char *buf, size_t len, size_t base,
 
 void cbp_record_list_free(struct cbp_record_list *list);
 
+/*
+ * Base64-encoded face records, as XML CBEFF carries them in <BDB> elements
+ * (docs/formats.md 5): find the next run at or after from that begins with
+ * the encoding of "FAC\0" "010" or "FAC\0" "030" ("RkFDADAxMA",
+ * "RkFDADAzMA").  The run goes on over base64 characters, '=' and the
+ * white space line-wrapped base64 carries.  Returns 1 with [*start, *end)
+ * set, or 0 when there is no further run.  Only locates: the caller
+ * decodes the run and parses the bytes like any record, so a prefix
+ * followed by junk is not a record.
+ */
+int cbp_record_b64_next(const unsigned char *buf, size_t len, size_t from,
+    size_t *start, size_t *end);
+
+/*
+ * Decode a base64 run (white space ignored) into out, which has room for
+ * cap bytes; *n is the decoded length, at most cap (a longer decoding is
+ * cut there).  Returns CBP_OK, CBP_ECORRUPT when the run is not base64,
+ * CBP_ENOMEM.
+ */
+int cbp_record_b64_decode(const unsigned char *run, size_t len,
+    unsigned char *out, size_t cap, size_t *n);
+
 /* Value of a field, or NULL. */
 const char *cbp_record_get(const struct cbp_record *r, const char *key);
 

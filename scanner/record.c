@@ -496,6 +496,93 @@ cbp_record_carve(const unsigned char *buf, size_t len, size_t base,
 	return CBP_OK;
 }
 
+/* ---- base64-encoded records ----------------------------------------------- */
+
+static int
+b64_char(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+int
+cbp_record_b64_next(const unsigned char *buf, size_t len, size_t from,
+    size_t *start, size_t *end)
+{
+	static const char prefix[] = "RkFDADA";	/* "FAC\0" "0" */
+	const size_t pl = sizeof prefix - 1;
+	const unsigned char *p;
+	size_t i;
+
+	while (buf != NULL && from < len && len - from >= pl + 3) {
+		p = memmem(buf + from, len - from, prefix, pl);
+		if (p == NULL || (size_t)(p - buf) > len - pl - 3)
+			return 0;
+		i = (size_t)(p - buf);
+		/* The version's next two digits: "10" (2005) or "30" (2011). */
+		if ((p[pl] == 'x' || p[pl] == 'z') && p[pl + 1] == 'M' &&
+		    p[pl + 2] == 'A') {
+			size_t e = i + pl + 3;
+
+			while (e < len && (b64_char(buf[e]) || buf[e] == '=' ||
+			    buf[e] == '\n' || buf[e] == '\r' || buf[e] == ' ' ||
+			    buf[e] == '\t'))
+				e++;
+			*start = i;
+			*end = e;
+			return 1;
+		}
+		from = i + 1;
+	}
+	return 0;
+}
+
+int
+cbp_record_b64_decode(const unsigned char *run, size_t len,
+    unsigned char *out, size_t cap, size_t *n)
+{
+	/*
+	 * A loop of our own rather than OpenSSL's EVP_DecodeUpdate(): that
+	 * one needs room for the decoding of all the input it is given, while
+	 * here the output stops at cap (the caller's load limit) however long
+	 * the run is.
+	 */
+	uint32_t acc = 0;
+	size_t i, got = 0;
+	int bits = 0;
+
+	*n = 0;
+	for (i = 0; i < len && got < cap; i++) {
+		unsigned char c = run[i];
+		int v;
+
+		if (c >= 'A' && c <= 'Z')
+			v = c - 'A';
+		else if (c >= 'a' && c <= 'z')
+			v = c - 'a' + 26;
+		else if (c >= '0' && c <= '9')
+			v = c - '0' + 52;
+		else if (c == '+')
+			v = 62;
+		else if (c == '/')
+			v = 63;
+		else if (c == '=')
+			break;
+		else if (c == '\n' || c == '\r' || c == ' ' || c == '\t')
+			continue;
+		else
+			return CBP_ECORRUPT;
+		acc = (acc << 6 | (uint32_t)v) & 0xFFFFFF;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[got++] = (unsigned char)(acc >> bits);
+		}
+	}
+	*n = got;
+	return CBP_OK;
+}
+
 void
 cbp_record_list_free(struct cbp_record_list *list)
 {

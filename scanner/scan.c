@@ -262,6 +262,74 @@ on_expand_problem(void *arg, const struct cbp_object *where,
 	emit_problem(c->w->scan, where, member_name, reason, detail);
 }
 
+/*
+ * Face records carried base64-encoded in XML or JSON (XML CBEFF <BDB>
+ * elements, docs/formats.md 5): each run is decoded and scanned as a child
+ * "@OFFSET:base64", where the record rules see the record itself.  Only
+ * text whose first non-blank character opens markup or JSON is searched,
+ * which is where such records live; C sources and logs, most of a host's
+ * text, are not read again for it.  At most CBP_CARVE_MAX_RECORDS runs.
+ */
+static int
+is_markup_text(const struct cbp_facts *f, const struct cbp_object *o)
+{
+	const unsigned char *h = o->head;
+	size_t i;
+
+	if (f->mime == NULL || (strncmp(f->mime, "text/", 5) != 0 &&
+	    strcmp(f->mime, "application/json") != 0 &&
+	    strcmp(f->mime, "application/xml") != 0))
+		return 0;
+	for (i = 0; i < o->head_len && (h[i] == ' ' || h[i] == '\t' ||
+	    h[i] == '\r' || h[i] == '\n' || h[i] == 0xEF || h[i] == 0xBB ||
+	    h[i] == 0xBF); i++)
+		;	/* blanks and a UTF-8 byte order mark */
+	return i < o->head_len && (h[i] == '<' || h[i] == '{' || h[i] == '[');
+}
+
+static void
+scan_base64_records(struct obj_ctx *c)
+{
+	struct cbp_facts *f = c->f;
+	const unsigned char *p;
+	size_t n, from = 0, start, end, runs = 0;
+	char name[48];
+
+	if (!is_markup_text(f, c->o) ||
+	    cbp_facts_content(f, 0, &p, &n, NULL) != CBP_OK)
+		return;
+	while (runs < CBP_CARVE_MAX_RECORDS &&
+	    cbp_record_b64_next(p, n, from, &start, &end)) {
+		size_t cap = (end - start) / 4 * 3 + 3, got;
+		unsigned char *buf;
+
+		if (cap > f->caps->load_max)
+			cap = f->caps->load_max;
+		if ((buf = malloc(cap)) == NULL)
+			return;
+		/*
+		 * Only a run that decodes to a valid record is scanned (a
+		 * record cut by the load limit is still one): "RkFDADAxMA"
+		 * followed by anything else is a FAC string in text, which
+		 * the profile says must not be reported.
+		 */
+		if (cbp_record_b64_decode(p + start, end - start, buf, cap,
+		    &got) == CBP_OK && got > 0) {
+			struct cbp_record rec;
+			int pr = cbp_record_parse(buf, got, &rec);
+
+			if (pr == CBP_OK || (pr == CBP_ETRUNC && got == cap &&
+			    rec.kind != CBP_REC_NONE)) {
+				snprintf(name, sizeof name, "@%zu:base64", start);
+				scan_child(c, buf, got, name);
+			}
+		}
+		free(buf);
+		from = end;
+		runs++;
+	}
+}
+
 static void
 scan_children(struct obj_ctx *c)
 {
@@ -294,6 +362,7 @@ scan_children(struct obj_ctx *c)
 		for (i = 0; i < f->carved.n; i++)
 			scan_record_payloads(c, &f->carved.v[i], c->o->data,
 			    c->o->data_len, 1);
+	scan_base64_records(c);
 	if (f->meta_state == CBP_FACT_DONE && f->meta.thumb_len > 0 &&
 	    c->o->data != NULL && f->meta.thumb_offset <= c->o->data_len &&
 	    f->meta.thumb_len <= c->o->data_len - f->meta.thumb_offset)
@@ -353,6 +422,17 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 	    cbp_expand_is_archive(facts.mime, o->head, o->head_len))
 		facts.no_carve = 1;
 	facts.scratch = &w->window_buf;
+	/*
+	 * Markup and JSON are searched whole for base64 records after
+	 * matching: load them now, so carving during matching reads the
+	 * loaded bytes instead of reading the file a second time.
+	 */
+	if (is_markup_text(&facts, o) && o->fd >= 0 && o->size > o->head_len) {
+		const unsigned char *p;
+		size_t n;
+
+		(void)cbp_facts_content(&facts, 0, &p, &n, NULL);
+	}
 	c.w = w;
 	c.o = o;
 	c.f = &facts;

@@ -349,3 +349,66 @@ def test_sample_tree(tmp_path):
     assert [p for p in res.problems if p["reason"] == "encrypted"
             and p["path"].endswith("home/alice/secure/old_exports.zip")]
     shutil.rmtree(root)
+
+
+# ---- base64-encoded face records (XML CBEFF, docs/formats.md 5) -------------
+
+def _b64(data, wrap=0):
+    import base64
+    s = base64.b64encode(data).decode()
+    return "\n".join(s[i:i + wrap] for i in range(0, len(s), wrap)) if wrap else s
+
+
+FACE_2005 = F.iso19794_5_010(F.jpeg(480, 640, seed=91))
+FACE_2011 = F.iso19794_5_030(F.jpeg(480, 640, seed=92))
+
+
+def _cbeff_xml(bdbs):
+    birs = "".join(f"<BIR><BDBInfo><Format><Organization>257</Organization><Type>8</Type>"
+                   f"</Format></BDBInfo><BDB>{b}</BDB></BIR>\n" for b in bdbs)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<BIR xmlns="http://standards.iso.org/iso-iec/19785/-3/ed-2/">\n' + birs + "</BIR>\n")
+
+
+@pytest.mark.parametrize("kind", ["2005", "2011", "wrapped", "json", "bom"])
+def test_base64_face_record_in_xml_or_json(tmp_path, kind):
+    """A face record carried base64-encoded (an XML CBEFF <BDB>, a JSON
+    value) is decoded and reported as the record it is, on a child named
+    "@OFFSET:base64"; its sha256 is the record's own."""
+    rec = FACE_2011 if kind == "2011" else FACE_2005
+    if kind == "json":
+        text = '{"subject": "x", "face": "' + _b64(rec) + '"}\n'
+    else:
+        text = _cbeff_xml([_b64(rec, 76 if kind == "wrapped" else 0)])
+        if kind == "bom":
+            text = "\ufeff" + text
+    p = tmp_path / ("bio.json" if kind == "json" else "cbeff.xml")
+    p.write_text(text, encoding="utf-8")
+    res = scan(tmp_path)
+    (f,) = res.findings
+    assert (f["rule"], f["category"], f["severity"]) == ISO, res
+    off = text.encode("utf-8").index(b"RkFDADA")
+    assert f["member"] == [f"@{off}:base64"]
+    assert f["sha256"] == sha256(rec) and f["size"] == len(rec)
+    assert res.problems == [], res
+
+
+def test_base64_decoys_are_silent(tmp_path):
+    """'FAC' in base64 followed by anything else is a FAC string in text:
+    no finding, no unscannable record; and plain text (not markup or
+    JSON) is not searched for base64 at all."""
+    junk = _b64(b"FAC\x00010\x00" + bytes(range(200)))
+    (tmp_path / "decoy.xml").write_text(_cbeff_xml([junk, "RkFDADAxMA=="]))
+    (tmp_path / "notes.txt").write_text("face: " + _b64(FACE_2005) + "\n")
+    res = scan(tmp_path)
+    assert res.findings == [] and res.problems == [], res
+
+
+def test_base64_record_inside_archive(tmp_path):
+    """The same inside an archive member: chain member, then the child."""
+    F.make_zip([("export/cbeff.xml", _cbeff_xml([_b64(FACE_2005)]).encode())],
+               tmp_path / "x.zip")
+    res = scan(tmp_path)
+    (f,) = res.findings
+    assert f["rule"] == ISO[0] and f["member"][0] == "export/cbeff.xml", res
+    assert f["member"][1].endswith(":base64")

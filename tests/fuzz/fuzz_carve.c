@@ -6,6 +6,9 @@
  * then its second half at base size/2), into one list, to exercise
  * appending and the record cap.  Every record kept must validate where it
  * lies: inside its window, embedded, at an offset >= 1 of the window.
+ * Then every base64 run the input holds is located, decoded and parsed
+ * (cbp_record_b64_next, cbp_record_b64_decode): runs inside the input,
+ * output inside its cap.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,6 +60,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = n0; i < l.n; i++)
 		check(&l.v[i], 1000000, size - half);
 	cbp_record_list_free(&l);
+
+	/* Base64 runs: each within the input, decoded within its cap. */
+	{
+		size_t from = 0, st, en, got, runs = 0;
+		unsigned char out[512];
+		struct cbp_record r;
+
+		while (runs++ < 64 && cbp_record_b64_next(p, size, from, &st, &en)) {
+			if (st < from || en <= st || en > size)
+				abort();
+			if (cbp_record_b64_decode(p + st, en - st, out, sizeof out,
+			    &got) == CBP_OK) {
+				if (got > sizeof out)
+					abort();
+				(void)cbp_record_parse(out, got, &r);
+			}
+			from = en;
+		}
+	}
 	free(p);
 	return 0;
 }

@@ -1311,6 +1311,92 @@ test_carve_prefixes(void **state)
 	bb_free(&b);
 }
 
+/* ---- base64-encoded records ----------------------------------------------- */
+
+/* Standard base64 of p[0..n), wrapped every `wrap` characters (0: none). */
+static char *
+b64_encode(const unsigned char *p, size_t n, size_t wrap)
+{
+	static const char al[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *o = malloc(n / 3 * 4 + n / 3 * 4 / (wrap ? wrap : 1) + 16);
+	size_t i, k = 0, col = 0;
+
+	assert_non_null(o);
+	for (i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 |
+		    (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+		    (i + 2 < n ? p[i + 2] : 0);
+		char q[4] = { al[v >> 18 & 63], al[v >> 12 & 63],
+		    i + 1 < n ? al[v >> 6 & 63] : '=', i + 2 < n ? al[v & 63] : '=' };
+		int j;
+
+		for (j = 0; j < 4; j++) {
+			if (wrap && col == wrap) {
+				o[k++] = '\n';
+				col = 0;
+			}
+			o[k++] = q[j];
+			col++;
+		}
+	}
+	o[k] = '\0';
+	return o;
+}
+
+static void
+test_b64_runs(void **state)
+{
+	char doc[4096];
+	char *e = b64_encode(iso05_min, sizeof(iso05_min), 0);
+	char *w = b64_encode(iso05_min, sizeof(iso05_min), 16);
+	unsigned char out[256];
+	size_t s, en, n, len;
+	struct cbp_record r;
+
+	(void)state;
+	assert_int_equal(strncmp(e, "RkFDADAxMA", 10), 0);
+	len = (size_t)snprintf(doc, sizeof doc, "<BIR><BDB>%s</BDB>"
+	    "<BDB>RkFDADAyMAAA</BDB>"		/* version 020: not a face record */
+	    "<BDB>\n%s\n</BDB> the FAC format</BIR>", e, w);
+
+	/* First run: exactly the base64 text, ending at '<'. */
+	assert_int_equal(cbp_record_b64_next((unsigned char *)doc, len, 0, &s, &en), 1);
+	assert_int_equal(s, 10);
+	assert_int_equal(en - s, strlen(e));
+	assert_int_equal(cbp_record_b64_decode((unsigned char *)doc + s, en - s,
+	    out, sizeof out, &n), CBP_OK);
+	assert_int_equal(n, sizeof(iso05_min));
+	assert_memory_equal(out, iso05_min, n);
+	assert_int_equal(cbp_record_parse(out, n, &r), CBP_OK);
+
+	/* The second (wrapped) run; the 020 one is skipped. */
+	assert_int_equal(cbp_record_b64_next((unsigned char *)doc, len, en, &s, &en), 1);
+	assert_ptr_equal(doc + s, strstr(doc, w));
+	assert_int_equal(cbp_record_b64_decode((unsigned char *)doc + s, en - s,
+	    out, sizeof out, &n), CBP_OK);
+	assert_int_equal(n, sizeof(iso05_min));
+	assert_memory_equal(out, iso05_min, n);
+	assert_int_equal(cbp_record_b64_next((unsigned char *)doc, len, en, &s, &en), 0);
+
+	/* The output stops at cap. */
+	assert_int_equal(cbp_record_b64_decode((unsigned char *)e, strlen(e),
+	    out, 7, &n), CBP_OK);
+	assert_int_equal(n, 7);
+	assert_memory_equal(out, "FAC\0" "010", 7);
+	/* Not base64. */
+	assert_int_equal(cbp_record_b64_decode((unsigned char *)"RkFD*ADA", 8,
+	    out, sizeof out, &n), CBP_ECORRUPT);
+	/* Edges: a prefix cut short, empty input, NULL. */
+	assert_int_equal(cbp_record_b64_next((unsigned char *)"RkFDADAxM", 9, 0, &s, &en), 0);
+	assert_int_equal(cbp_record_b64_next((unsigned char *)"", 0, 0, &s, &en), 0);
+	assert_int_equal(cbp_record_b64_next(NULL, 100, 0, &s, &en), 0);
+	assert_int_equal(cbp_record_b64_next((unsigned char *)"RkFDADAzMA", 10, 0, &s, &en), 1);
+	assert_int_equal(en, 10);
+	free(e);
+	free(w);
+}
+
 int
 main(void)
 {
@@ -1341,6 +1427,7 @@ main(void)
 		cmocka_unit_test(test_carve_ansi_budget),
 		cmocka_unit_test(test_carve_limit),
 		cmocka_unit_test(test_carve_prefixes),
+		cmocka_unit_test(test_b64_runs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
