@@ -294,10 +294,14 @@ scan_base64_records(struct obj_ctx *c)
 	const unsigned char *p;
 	size_t n, from = 0, start, end, runs = 0;
 	char name[48];
+	int complete;
 
 	if (!is_markup_text(f, c->o) ||
-	    cbp_facts_content(f, 0, &p, &n, NULL) != CBP_OK)
+	    cbp_facts_content(f, 0, &p, &n, &complete) != CBP_OK)
 		return;
+	if (!complete)
+		cbp_error_set(&f->problem, CBP_ELIMIT, 0, "searched the first "
+		    "%zu bytes for base64-encoded records", n);
 	while (runs < CBP_CARVE_MAX_RECORDS &&
 	    cbp_record_b64_next(p, n, from, &start, &end)) {
 		size_t cap = (end - start) / 4 * 3 + 3, got;

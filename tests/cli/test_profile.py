@@ -412,3 +412,13 @@ def test_base64_record_inside_archive(tmp_path):
     (f,) = res.findings
     assert f["rule"] == ISO[0] and f["member"][0] == "export/cbeff.xml", res
     assert f["member"][1].endswith(":base64")
+
+
+def test_base64_search_beyond_load_max_is_said(tmp_path):
+    """Markup larger than load_max is searched for base64 records only that
+    far, and one 'limit' record says so (nothing skipped silently)."""
+    (tmp_path / "big.xml").write_text("<doc>" + "x" * (3 << 20) + "</doc>\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("limits:\n  load_max: 1M\n")
+    res = scan(tmp_path / "big.xml", args=["--config", cfg])
+    assert [(p["reason"], "base64" in p["detail"]) for p in res.problems] == [("limit", True)], res
