@@ -133,4 +133,7 @@ const char *cbp_record_get(const struct cbp_record *r, const char *key);
 /* "iso19794-5", "ansi-nist" or "none". */
 const char *cbp_record_kind_name(enum cbp_record_kind k);
 
+/* "jpeg", "jp2", "png", "other", "unknown". */
+const char *cbp_record_payload_name(enum cbp_payload_type t);
+
 #endif

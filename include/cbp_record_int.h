@@ -67,9 +67,6 @@ void cbp_rec_add_image(struct cbp_record *r, size_t offset, size_t length,
 enum cbp_payload_type cbp_rec_sniff(const unsigned char *p, size_t avail,
     size_t declared, int *undecided);
 
-/* "jpeg", "jp2", "png", "other", "unknown". */
-const char *cbp_rec_payload_name(enum cbp_payload_type t);
-
 /*
  * ISO/IEC 19794-5 record at buf[off] (2005 "010" or 2011 "030").  Returns
  * CBP_OK, CBP_ENOTFOUND (no "FAC\0" + known version), CBP_ECORRUPT or

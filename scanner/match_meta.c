@@ -223,23 +223,6 @@ cat(char *buf, size_t sz, size_t *o, const char *fmt, ...)
 		*o += (size_t)n < sz - *o ? (size_t)n : sz - *o - 1;
 }
 
-static const char *
-payload_name(enum cbp_payload_type t)
-{
-	switch (t) {
-	case CBP_PAYLOAD_JPEG:
-		return "jpeg";
-	case CBP_PAYLOAD_JP2:
-		return "jp2";
-	case CBP_PAYLOAD_PNG:
-		return "png";
-	case CBP_PAYLOAD_OTHER:
-		return "other";
-	default:
-		return NULL;
-	}
-}
-
 /* "ISO/IEC 19794-5 v010 record at offset 1001: faces=1 image=jpeg 480x640" */
 static void
 describe_iso(const struct cbp_record *rec, char *buf, size_t sz, size_t *o)
@@ -249,8 +232,9 @@ describe_iso(const struct cbp_record *rec, char *buf, size_t sz, size_t *o)
 	const char *h = cbp_record_get(rec, "height");
 	char wb[16], hb[16];
 
-	if (it == NULL && rec->nimages > 0)
-		it = payload_name(rec->images[0].type);
+	if (it == NULL && rec->nimages > 0 &&
+	    rec->images[0].type != CBP_PAYLOAD_UNKNOWN)
+		it = cbp_record_payload_name(rec->images[0].type);
 	if (w == NULL && h == NULL && rec->nimages > 0 &&
 	    rec->images[0].width > 0) {
 		snprintf(wb, sizeof(wb), "%u", (unsigned)rec->images[0].width);

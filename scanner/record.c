@@ -178,7 +178,7 @@ cbp_rec_sniff(const unsigned char *p, size_t avail, size_t declared,
 }
 
 const char *
-cbp_rec_payload_name(enum cbp_payload_type t)
+cbp_record_payload_name(enum cbp_payload_type t)
 {
 	switch (t) {
 	case CBP_PAYLOAD_JPEG:

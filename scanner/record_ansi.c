@@ -68,6 +68,18 @@ spend(struct an *a, size_t n)
 	return CBP_OK;
 }
 
+/* End of the field value starting at v: its GS separator, or rend. */
+static size_t
+field_end(const struct an *a, size_t v, size_t rend)
+{
+	const unsigned char *gs;
+
+	if (v >= rend)
+		return v;
+	gs = memchr(a->buf + v, AN_GS, rend - v);
+	return gs != NULL ? (size_t)(gs - a->buf) : rend;
+}
+
 /*
  * Decimal digits at p[0..n): returns how many (counting stops at
  * maxdig + 1, so "too many" is visible) and the value of the first maxdig
@@ -315,13 +327,7 @@ type10(struct an *a, size_t s, size_t reclen, size_t hdrlen, int complete)
 			have999 = 1;
 			break;
 		}
-		e = v;
-		if (v < rend) {
-			const unsigned char *gs = memchr(a->buf + v, AN_GS,
-			    rend - v);
-
-			e = gs != NULL ? (size_t)(gs - a->buf) : rend;
-		}
+		e = field_end(a, v, rend);
 		if ((r = spend(a, e - p)) != CBP_OK)
 			return r;
 		if (field == 6)
@@ -405,13 +411,7 @@ type1_fields(struct an *a, size_t s, size_t reclen, size_t hdrlen,
 		    &taglen) != CBP_OK || type != 1)
 			return CBP_ECORRUPT;
 		v = p + taglen;
-		e = v;
-		if (v < rend) {
-			const unsigned char *gs = memchr(a->buf + v, AN_GS,
-			    rend - v);
-
-			e = gs != NULL ? (size_t)(gs - a->buf) : rend;
-		}
+		e = field_end(a, v, rend);
 		if ((r = spend(a, e - p)) != CBP_OK)
 			return r;
 		if (field >= 2 && field <= 15) {

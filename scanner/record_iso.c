@@ -131,7 +131,7 @@ iso_image(const struct iso_span *s, size_t off, size_t pos, size_t plen,
 		return undecided ? CBP_ETRUNC : CBP_ECORRUPT;
 	cbp_rec_add_image(out, off + pos, avail, t, w, h);
 	if (first) {
-		cbp_rec_field(out, "image_type", "%s", cbp_rec_payload_name(t));
+		cbp_rec_field(out, "image_type", "%s", cbp_record_payload_name(t));
 		cbp_rec_field(out, "width", "%u", (unsigned)w);
 		cbp_rec_field(out, "height", "%u", (unsigned)h);
 	}
