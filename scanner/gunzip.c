@@ -53,7 +53,6 @@ struct cbp_gunzip {
 	int in_eof;			/* the source has no more bytes */
 	int done;			/* end of the stream: read returns 0 */
 	int failed;			/* read returns -1 from now on */
-	int fail_next;			/* fail after returning the bytes made */
 	int src_failed;
 	char err[128];
 
@@ -378,10 +377,8 @@ parse_header(struct cbp_gunzip *gz)
 ssize_t
 cbp_gunzip_read(struct cbp_gunzip *gz, unsigned char *out, size_t cap)
 {
-	if (gz->failed || gz->fail_next) {
-		gz->failed = 1;
+	if (gz->failed)
 		return -1;
-	}
 	if (gz->done || cap == 0)
 		return 0;
 	if (cap > GUNZIP_MAX_STEP)
@@ -422,13 +419,10 @@ cbp_gunzip_read(struct cbp_gunzip *gz, unsigned char *out, size_t cap)
 		r = isal_inflate(&gz->st);
 		made = cap - gz->st.avail_out;
 		if (r < 0 || r == ISAL_NEED_DICT) {
+			/* The bytes before the damage are real: they go out
+			 * first, the -1 with the next call. */
 			(void)fail(gz, isal_error_text(r));
-			if (made == 0)
-				return -1;
-			/* The bytes before the damage are real: hand them out first. */
-			gz->failed = 0;
-			gz->fail_next = 1;
-			return (ssize_t)made;
+			return made > 0 ? (ssize_t)made : -1;
 		}
 		if (gz->st.block_state == ISAL_BLOCK_FINISH) {
 			gz->members++;

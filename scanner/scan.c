@@ -50,6 +50,7 @@ struct obj_ctx {
 	struct cbp_expand_budget *budget;	/* of the enclosing top-level archive */
 	int sha_state;				/* 0 not yet, 1 done, -1 failed */
 	char sha[65];
+	int markup;				/* XML/JSON-like text: base64 searched */
 };
 
 static void scan_object(struct cbp_worker *w, struct cbp_object *o,
@@ -296,8 +297,7 @@ scan_base64_records(struct obj_ctx *c)
 	char name[48];
 	int complete;
 
-	if (!is_markup_text(f, c->o) ||
-	    cbp_facts_content(f, 0, &p, &n, &complete) != CBP_OK)
+	if (!c->markup || cbp_facts_content(f, 0, &p, &n, &complete) != CBP_OK)
 		return;
 	if (!complete)
 		cbp_error_set(&f->problem, CBP_ELIMIT, 0, "searched the first "
@@ -431,7 +431,8 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 	 * matching: load them now, so carving during matching reads the
 	 * loaded bytes instead of reading the file a second time.
 	 */
-	if (is_markup_text(&facts, o) && o->fd >= 0 && o->size > o->head_len) {
+	c.markup = is_markup_text(&facts, o);
+	if (c.markup && o->fd >= 0 && o->size > o->head_len) {
 		const unsigned char *p;
 		size_t n;
 
