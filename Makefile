@@ -128,7 +128,7 @@ e2e-asan: $(BS)/cbpscan $(BS)/cbpscan.mgc
 
 # ---- fuzzing (libFuzzer, clang) ------------------------------------------
 
-$(BF)/%: tests/fuzz/%.c $(FOBJS)
+$(BF)/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FOBJS)
 	$(CLANG) $(CPPFLAGS) $(ALL_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(FOBJS) $(LDFLAGS) $(LDLIBS)
 
 fuzz-build: $(FUZZERS)
