@@ -26,6 +26,7 @@ enum cbp_err {
 	CBP_ENOTFOUND,		/* nothing of the requested kind is there */
 	CBP_EUNSUPPORTED,	/* valid input we do not handle */
 	CBP_EDELIVERY,		/* report delivery failed */
+	CBP_ECHANGED,		/* the object was replaced or changed between listing and reading */
 	CBP_ERR_MAX
 };
 

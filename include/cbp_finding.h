@@ -36,6 +36,8 @@ enum cbp_reason {
 	CBP_REASON_PERMISSION,
 	CBP_REASON_IO,
 	CBP_REASON_TIMEOUT,
+	CBP_REASON_CHANGED,	/* replaced (symlink, device, other file) between listing and opening, or while read */
+	CBP_REASON_NOMEM,	/* memory ran out */
 };
 
 struct cbp_finding {
@@ -70,6 +72,11 @@ struct cbp_summary {
 	uint64_t findings, violations, unscannable;
 	double elapsed_s;
 	int exit_status;
+	int complete;			/* 0: stopped early, or a root could not be scanned */
+	/* Entries not scanned, by why (docs/contract.md "skipped"). */
+	struct cbp_skipped {
+		uint64_t symlink, fifo, socket, device, excluded, other_fs, vanished;
+	} skipped;
 };
 
 const char *cbp_severity_name(enum cbp_severity s);	/* "info" ... "critical" */

@@ -50,6 +50,11 @@ struct cbp_scan_opts {
 struct cbp_scan_stats {
 	atomic_uint_fast64_t files, bytes, archives, members;
 	atomic_uint_fast64_t findings, violations, unscannable;
+	/* Walk entries not scanned, by why (the summary's "skipped"). */
+	atomic_uint_fast64_t skip_symlink, skip_fifo, skip_socket, skip_device,
+	    skip_excluded, skip_other_fs, skip_vanished;
+	/* Roots named on the command line that could not be scanned at all. */
+	atomic_uint_fast64_t roots_failed;
 };
 
 struct cbp_scan;

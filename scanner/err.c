@@ -23,6 +23,7 @@ static const char *const err_text[CBP_ERR_MAX] = {
 	[CBP_ENOTFOUND] = "not found",
 	[CBP_EUNSUPPORTED] = "unsupported",
 	[CBP_EDELIVERY] = "delivery failed",
+	[CBP_ECHANGED] = "changed while scanned",
 };
 
 const char *
@@ -43,8 +44,11 @@ cbp_err_reason(int code)
 	case CBP_ECORRUPT:
 		return "corrupt";
 	case CBP_ELIMIT:
-	case CBP_ENOMEM:
 		return "limit";
+	case CBP_ENOMEM:
+		return "nomem";
+	case CBP_ECHANGED:
+		return "changed";
 	case CBP_EENCRYPTED:
 		return "encrypted";
 	case CBP_ETIMEOUT:

@@ -34,6 +34,8 @@ static const char *const reason_names[] = {
 	[CBP_REASON_PERMISSION] = "permission",
 	[CBP_REASON_IO] = "io",
 	[CBP_REASON_TIMEOUT] = "timeout",
+	[CBP_REASON_CHANGED] = "changed",
+	[CBP_REASON_NOMEM] = "nomem",
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -83,9 +85,9 @@ cbp_reason_name(enum cbp_reason r)
 }
 
 /*
- * ENOMEM counts as "limit": we ran out of memory because an object asked
- * for too much, which is a property of the object, not of the disk.  Every
- * code without a closer reason (EIO, EINVAL, EUNSUPPORTED ...) is "io".
+ * ENOMEM is "nomem" (docs/contract.md): memory ran out, whatever asked for
+ * it; a cap that an object reached is ELIMIT.  Every code without a closer
+ * reason (EIO, EINVAL, EUNSUPPORTED ...) is "io".
  */
 enum cbp_reason
 cbp_reason_from_err(int code)
@@ -97,8 +99,11 @@ cbp_reason_from_err(int code)
 	case CBP_ECORRUPT:
 		return CBP_REASON_CORRUPT;
 	case CBP_ELIMIT:
-	case CBP_ENOMEM:
 		return CBP_REASON_LIMIT;
+	case CBP_ENOMEM:
+		return CBP_REASON_NOMEM;
+	case CBP_ECHANGED:
+		return CBP_REASON_CHANGED;
 	case CBP_EENCRYPTED:
 		return CBP_REASON_ENCRYPTED;
 	case CBP_ETIMEOUT:

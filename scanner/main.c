@@ -508,7 +508,16 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	sum.findings = atomic_load(&st->findings);
 	sum.violations = atomic_load(&st->violations);
 	sum.unscannable = atomic_load(&st->unscannable);
-	if (cancel_flag)
+	sum.skipped.symlink = atomic_load(&st->skip_symlink);
+	sum.skipped.fifo = atomic_load(&st->skip_fifo);
+	sum.skipped.socket = atomic_load(&st->skip_socket);
+	sum.skipped.device = atomic_load(&st->skip_device);
+	sum.skipped.excluded = atomic_load(&st->skip_excluded);
+	sum.skipped.other_fs = atomic_load(&st->skip_other_fs);
+	sum.skipped.vanished = atomic_load(&st->skip_vanished);
+	/* A root that could not be scanned must never read as clean. */
+	sum.complete = !cancel_flag && atomic_load(&st->roots_failed) == 0;
+	if (!sum.complete)
 		status = EXIT_ERROR;
 	else
 		status = sum.violations > 0 ? EXIT_VIOLATION : EXIT_CLEAN;

@@ -247,6 +247,7 @@ jsonl_summary(struct cbp_sink *s, const struct cbp_summary *sum)
 {
 	struct jsonl_sink *js = (struct jsonl_sink *)s;
 	struct jw w;
+	unsigned outer;
 
 	jw_begin(&w, &js->buf);
 	jw_str(&w, "type", "summary");
@@ -266,6 +267,21 @@ jsonl_summary(struct cbp_sink *s, const struct cbp_summary *sum)
 	jw_u64(&w, "unscannable", sum->unscannable);
 	jw_fixed3(&w, "elapsed_s", sum->elapsed_s);
 	jw_int(&w, "exit", sum->exit_status);
+	jw_key(&w, "complete");
+	jw_add(&w, sum->complete ? "true" : "false", sum->complete ? 4 : 5);
+	jw_key(&w, "skipped");
+	jw_add(&w, "{", 1);
+	outer = w.nfields;
+	w.nfields = 0;
+	jw_u64(&w, "symlink", sum->skipped.symlink);
+	jw_u64(&w, "fifo", sum->skipped.fifo);
+	jw_u64(&w, "socket", sum->skipped.socket);
+	jw_u64(&w, "device", sum->skipped.device);
+	jw_u64(&w, "excluded", sum->skipped.excluded);
+	jw_u64(&w, "other_fs", sum->skipped.other_fs);
+	jw_u64(&w, "vanished", sum->skipped.vanished);
+	jw_add(&w, "}", 1);
+	w.nfields = outer;
 	return jsonl_finish(js, &w);
 }
 

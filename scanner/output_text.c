@@ -236,7 +236,7 @@ exit_meaning(int status)
 	case 1:
 		return "violations found";
 	case 2:
-		return "the scan could not finish";
+		return "the scan did not finish, or a path could not be scanned";
 	case 3:
 		return "reports could not be delivered and are spooled";
 	default:

@@ -80,7 +80,10 @@ def test_summary(mixed):
     s = res.summary
     files = [p for p in t.rglob("*") if p.is_file()]
     assert set(s) == {"type", "scan_id", "host", "started", "finished", "files", "bytes", "archives",
-                      "members", "findings", "violations", "unscannable", "elapsed_s", "exit"}
+                      "members", "findings", "violations", "unscannable", "elapsed_s", "exit",
+                      "complete", "skipped"}
+    assert s["complete"] is True
+    assert set(s["skipped"]) == {"symlink", "fifo", "socket", "device", "excluded", "other_fs", "vanished"}
     assert s["host"] == socket.gethostname()
     assert (s["files"], s["bytes"]) == (len(files), sum(p.stat().st_size for p in files))
     assert (s["archives"], s["members"]) == (2, 2)          # the encrypted member is not read

@@ -122,6 +122,9 @@ summary_example(struct cbp_summary *s)
 	s->unscannable = 0;
 	s->elapsed_s = 2.3125;
 	s->exit_status = 1;
+	s->complete = 1;
+	s->skipped.symlink = 5;
+	s->skipped.vanished = 2;
 }
 
 /* Run one record of each kind given (NULL to skip) through a sink. */
@@ -265,7 +268,9 @@ test_jsonl_summary(void **state)
 	    "\"finished\":\"2026-11-29T19:50:39.123Z\","
 	    "\"files\":1234,\"bytes\":56700000,\"archives\":3,\"members\":40,"
 	    "\"findings\":2,\"violations\":1,\"unscannable\":0,"
-	    "\"elapsed_s\":2.312,\"exit\":1}\n");
+	    "\"elapsed_s\":2.312,\"exit\":1,\"complete\":true,"
+	    "\"skipped\":{\"symlink\":5,\"fifo\":0,\"socket\":0,\"device\":0,"
+	    "\"excluded\":0,\"other_fs\":0,\"vanished\":2}}\n");
 	free(out);
 }
 
@@ -799,7 +804,8 @@ test_reason_from_err(void **state)
 	assert_int_equal(cbp_reason_from_err(CBP_ETRUNC), CBP_REASON_CORRUPT);
 	assert_int_equal(cbp_reason_from_err(CBP_ECORRUPT), CBP_REASON_CORRUPT);
 	assert_int_equal(cbp_reason_from_err(CBP_ELIMIT), CBP_REASON_LIMIT);
-	assert_int_equal(cbp_reason_from_err(CBP_ENOMEM), CBP_REASON_LIMIT);
+	assert_int_equal(cbp_reason_from_err(CBP_ENOMEM), CBP_REASON_NOMEM);
+	assert_int_equal(cbp_reason_from_err(CBP_ECHANGED), CBP_REASON_CHANGED);
 	assert_int_equal(cbp_reason_from_err(CBP_EENCRYPTED), CBP_REASON_ENCRYPTED);
 	assert_int_equal(cbp_reason_from_err(CBP_ETIMEOUT), CBP_REASON_TIMEOUT);
 	assert_int_equal(cbp_reason_from_err(CBP_EIO), CBP_REASON_IO);
