@@ -5,6 +5,11 @@
 #
 #   sh bench/run.sh [TREE]      (TREE defaults to bench/tree, built if missing)
 #
+# CBPSCAN_BEFORE=/path/to/older/cbpscan adds that binary to the same run
+# ("cbpscan before"), so a change is measured against its parent under the
+# same load and cache: build the parent in a worktree (git worktree add
+# /tmp/before HEAD~1 && make -C /tmp/before all) and point this at it.
+#
 # Every tool gets the same warm page cache and two workers where it can
 # use them (xargs -P2, yara -p 2, cbpscan --threads 2); each command runs
 # BENCH_REPEAT times (default 3) and the best time counts.
@@ -42,6 +47,9 @@ t() {	# name, command...: the best of $repeat runs (the machine is shared)
 t "find -type f"            find "$tree" -type f
 t "head floor (16 KiB)"     sh -c "find '$tree' -type f -print0 | xargs -0 -P2 -n 256 head -c 16384"
 t "cbpscan scan"            "$cbp" scan --threads 2 --format jsonl --output /dev/null "$tree"
+if [ -n "${CBPSCAN_BEFORE:-}" ]; then
+	t "cbpscan before"      "$CBPSCAN_BEFORE" scan --threads 2 --format jsonl --output /dev/null "$tree"
+fi
 t "cbpscan (no carving)"    sh -c "printf 'limits:\n  carve_max: 0\n' > /tmp/cbp-bench.conf && '$cbp' scan --threads 2 --config /tmp/cbp-bench.conf --format jsonl --output /dev/null '$tree'"
 t "sha256sum"               sh -c "find '$tree' -type f -print0 | xargs -0 -P2 -n 256 sha256sum"
 t "yara -r -p 2"            yara -r -p 2 "$rule" "$tree"
