@@ -383,6 +383,13 @@ seccomp_rules(scmp_filter_ctx ctx, const struct cbp_confine_opts *o,
 	 * is in release builds; exec and sockets stay refused here too, and
 	 * Landlock (ABI >= 6) still scopes signals to the worker's domain.
 	 */
+	/* The sanitizer runtime makes raw syscalls, some of them the old
+	 * forms that glibc no longer uses: open (read-only, as openat above),
+	 * stat, lstat, getdents. */
+	c[0] = SCMP_A1_32(SCMP_CMP_MASKED_EQ, write_flags, 0);
+	if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(open), 1, c,
+	    "open read-only (sanitizer)", err)))
+		return r;
 	c[0] = SCMP_A0_64(SCMP_CMP_MASKED_EQ, CLONE_VM, CLONE_VM);
 	if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, c,
 	    "clone (lsan tracer)", err)))
@@ -403,6 +410,7 @@ seccomp_rules(scmp_filter_ctx ctx, const struct cbp_confine_opts *o,
 			SCMP_SYS(readlink), SCMP_SYS(readlinkat),
 			SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep),
 			SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+			SCMP_SYS(stat), SCMP_SYS(lstat), SCMP_SYS(getdents),
 		};
 
 		for (i = 0; i < sizeof(san) / sizeof(san[0]); i++)
@@ -500,8 +508,8 @@ cbp_confine_describe(const struct cbp_confine_info *info, char *buf,
 		    ")") : "");
 	else
 		snprintf(ll, sizeof(ll), "no landlock");
-	snprintf(buf, len, "%s, %s%s", info->seccomp ? "seccomp" : "no seccomp",
-	    info->seccomp_loose ? "(sanitizer filter), " : "", ll);
+	snprintf(buf, len, "%s%s, %s", info->seccomp ? "seccomp" : "no seccomp",
+	    info->seccomp_loose ? " (sanitizer filter)" : "", ll);
 }
 
 /* ---- preload ------------------------------------------------------------ */

@@ -49,6 +49,10 @@ enum {
 	FR_MARK = 4		/* worker -> parent: payload for the caller */
 };
 
+/* Messages read from one worker per look, so one busy worker cannot keep
+ * the others waiting or queue events without bound. */
+#define DRAIN_BATCH 64
+
 struct frame_hdr {
 	uint32_t len;		/* payload bytes after this header */
 	uint16_t type;
@@ -534,15 +538,20 @@ handle_frame(struct cbp_sv *s, struct sv_slot *sl, size_t n)
 	kill_worker(sl, KILL_PROTOCOL, why);
 }
 
-/* Read every message waiting; returns 1 when the worker hung up. */
+/*
+ * Read up to max messages waiting (a worker that writes without pause
+ * cannot keep the parent in here, nor grow the event queue without bound);
+ * returns 1 when the worker hung up.
+ */
 static int
-drain(struct cbp_sv *s, struct sv_slot *sl)
+drain(struct cbp_sv *s, struct sv_slot *sl, unsigned max)
 {
 	struct iovec iov;
 	struct msghdr m;
 	ssize_t n;
 
-	while (sl->state == SLOT_STARTING || sl->state == SLOT_UP) {
+	while ((sl->state == SLOT_STARTING || sl->state == SLOT_UP) &&
+	    max-- > 0) {
 		memset(&m, 0, sizeof(m));
 		iov.iov_base = s->rbuf;
 		iov.iov_len = sizeof(struct frame_hdr) + s->o.max_frame;
@@ -637,7 +646,9 @@ bury(struct cbp_sv *s, struct sv_slot *sl)
 	int st, sig = 0, code = 0, outcome;
 	unsigned t;
 
-	(void)drain(s, sl);
+	/* Dead or dying: what it wrote before is bounded by the socket's
+	 * buffer, and all of it is read. */
+	(void)drain(s, sl, UINT32_MAX);
 	st = -1;
 	if (sl->kill_reason == KILL_NONE) {
 		/* It hung up: normally because it is dying; a worker that
@@ -881,8 +892,16 @@ housekeeping(struct cbp_sv *s, uint64_t t, uint64_t *next,
 				continue;
 			}
 			if (t >= sl->respawn_at) {
-				if (spawn(s, sl, err) != CBP_OK)
-					return CBP_EIO;
+				/* A failed fork (EAGAIN at the process limit)
+				 * counts as a start-up death: retried later. */
+				if (spawn(s, sl, NULL) != CBP_OK) {
+					sl->startfails++;
+					s->stats.throttled++;
+					sl->respawn_at = t +
+					    throttle_ms(sl->startfails);
+					if (sl->respawn_at < *next)
+						*next = sl->respawn_at;
+				}
 			} else if (sl->respawn_at < *next) {
 				*next = sl->respawn_at;
 			}
@@ -962,7 +981,8 @@ cbp_sv_poll(struct cbp_sv *s, int timeout_ms, struct cbp_sv_event *ev,
 				continue;
 			if (pfd[i].fd == sl->pidfd) {
 				bury(s, sl);
-			} else if (sl->state != SLOT_DOOMED && drain(s, sl)) {
+			} else if (sl->state != SLOT_DOOMED &&
+			    drain(s, sl, DRAIN_BATCH)) {
 				/* Hung up: it is exiting or closed its end. */
 				bury(s, sl);
 			}

@@ -148,6 +148,16 @@ job(struct cbp_sv_worker *w, const unsigned char *p, size_t len, int fd,
 		spin_ms(10000);
 		return 0;
 	}
+	if (strcmp(cmd, "flood") == 0) {
+		/* More frames than the socket holds: the worker blocks while
+		 * the parent reads in batches; none may be lost. */
+		for (i = 0; i < 5000; i++) {
+			n = snprintf(buf, sizeof(buf), "%d", i);
+			if (cbp_sv_send(w, T_TEXT, buf, (size_t)n) != CBP_OK)
+				return CBP_EIO;
+		}
+		return 0;
+	}
 	if (strcmp(cmd, "marks") == 0) {
 		/* Ten steps of 100 ms under a 400 ms step budget: fine. */
 		for (i = 0; i < 10; i++) {
@@ -479,6 +489,33 @@ test_thousand_jobs_two_workers(void **state)
 }
 
 static void
+test_flood_of_frames_arrives_whole(void **state)
+{
+	struct cbp_sv *s = start(1, 1, 30000, 0, 0);
+	struct cbp_sv_event ev;
+	struct cbp_error e = { 0 };
+	char want[16];
+	int next = 0;
+	double end = now_s() + 30;
+
+	submit(s, 1, "flood");
+	while (now_s() < end) {
+		assert_int_equal(cbp_sv_poll(s, 1000, &ev, &e), CBP_OK);
+		if (ev.kind == CBP_SV_FRAME) {
+			snprintf(want, sizeof(want), "%d", next++);
+			assert_int_equal(ev.len, strlen(want));
+			assert_memory_equal(ev.data, want, ev.len);
+		}
+		if (ev.kind == CBP_SV_DONE)
+			break;
+	}
+	assert_int_equal(ev.kind, CBP_SV_DONE);
+	assert_int_equal(ev.outcome, CBP_SV_OK);
+	assert_int_equal(next, 5000);
+	cbp_sv_free(s);
+}
+
+static void
 test_round_trip_depth_one(void **state)
 {
 	enum { N = 300 };
@@ -603,6 +640,7 @@ main(void)
 		cmocka_unit_test(test_crashes_are_reported_with_their_signal),
 		cmocka_unit_test(test_malformed_frames_kill_the_worker),
 		cmocka_unit_test(test_thousand_jobs_two_workers),
+		cmocka_unit_test(test_flood_of_frames_arrives_whole),
 		cmocka_unit_test(test_round_trip_depth_one),
 		cmocka_unit_test(test_stop_during_hang_is_prompt),
 		cmocka_unit_test(test_startup_deaths_are_throttled),
