@@ -53,7 +53,8 @@ struct cbp_confine_opts {
 	/*
 	 * The only descriptors write/writev may use, e.g. { channel, 2 }.
 	 * recvmsg is allowed on read_fd alone (the channel the jobs and their
-	 * descriptors arrive on); -1 for none.
+	 * descriptors arrive on); -1 or 0 for none (a zeroed struct allows
+	 * no recvmsg: stdin is never a worker's channel).
 	 */
 	int write_fds[CBP_CONFINE_MAX_FDS];
 	size_t nwrite_fds;

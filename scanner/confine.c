@@ -326,7 +326,7 @@ seccomp_rules(scmp_filter_ctx ctx, const struct cbp_confine_opts *o,
 			return r;
 	}
 	/* recvmsg: a job and its descriptor arrive on the channel. */
-	if (o->read_fd >= 0) {
+	if (o->read_fd > 0) {
 		c[0] = SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)o->read_fd);
 		if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(recvmsg), 1, c,
 		    "recvmsg", err)))

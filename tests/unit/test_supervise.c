@@ -158,6 +158,10 @@ job(struct cbp_sv_worker *w, const unsigned char *p, size_t len, int fd,
 		}
 		return 0;
 	}
+	if (strcmp(cmd, "pid") == 0) {
+		n = snprintf(buf, sizeof(buf), "%d", (int)getpid());
+		return cbp_sv_send(w, T_TEXT, buf, (size_t)n);
+	}
 	if (strcmp(cmd, "marks") == 0) {
 		/* Ten steps of 100 ms under a 400 ms step budget: fine. */
 		for (i = 0; i < 10; i++) {
@@ -561,6 +565,71 @@ test_stop_during_hang_is_prompt(void **state)
 	cbp_sv_free(s);
 }
 
+/* Gone, or a zombie nobody reaps (pid 1 in a container may not). */
+static int
+process_gone(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	return p != NULL && (p = strrchr(buf, ')')) != NULL && p[2] == 'Z';
+}
+
+/* A parent that dies without stopping takes its workers with it. */
+static void
+test_workers_die_with_their_parent(void **state)
+{
+	int pfd[2], st;
+	pid_t mid, worker = 0;
+	char text[32] = "";
+	ssize_t n;
+	double end;
+
+	assert_int_equal(pipe(pfd), 0);
+	fflush(NULL);
+	if ((mid = fork()) == 0) {
+		struct cbp_sv_opts o = { 0 };
+		struct cbp_sv_event ev;
+		struct cbp_error e = { 0 };
+		struct cbp_sv *s = NULL;
+		char t[32] = "";
+		double stop = now_s() + 20;
+
+		close(pfd[0]);
+		o.nworkers = 1;
+		o.job = job;
+		if (cbp_sv_new(&o, &s, &e) != CBP_OK ||
+		    cbp_sv_submit(s, 1, "pid", 3, -1, &e) != CBP_OK ||
+		    cbp_sv_submit(s, 2, "loop", 4, -1, &e) != CBP_OK)
+			_exit(1);
+		while (now_s() < stop && cbp_sv_poll(s, 500, &ev, &e) == CBP_OK)
+			if (ev.kind == CBP_SV_FRAME) {
+				snprintf(t, sizeof(t), "%.*s", (int)ev.len,
+				    (const char *)ev.data);
+				break;
+			}
+		(void)write(pfd[1], t, strlen(t));
+		_exit(0);	/* no stop, no free: a parent that dies */
+	}
+	close(pfd[1]);
+	n = read(pfd[0], text, sizeof(text) - 1);
+	close(pfd[0]);
+	assert_true(n > 0);
+	text[n] = '\0';
+	worker = (pid_t)strtol(text, NULL, 10);
+	assert_true(worker > 0);
+	assert_int_equal(waitpid(mid, &st, 0), mid);
+	end = now_s() + 5;
+	while (!process_gone(worker) && now_s() < end)
+		usleep(10000);
+	assert_true(process_gone(worker));
+}
+
 static void
 test_startup_deaths_are_throttled(void **state)
 {
@@ -643,6 +712,7 @@ main(void)
 		cmocka_unit_test(test_flood_of_frames_arrives_whole),
 		cmocka_unit_test(test_round_trip_depth_one),
 		cmocka_unit_test(test_stop_during_hang_is_prompt),
+		cmocka_unit_test(test_workers_die_with_their_parent),
 		cmocka_unit_test(test_startup_deaths_are_throttled),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_oversized_job_refused),
