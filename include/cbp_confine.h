@@ -59,6 +59,14 @@ struct cbp_confine_opts {
 	int write_fds[CBP_CONFINE_MAX_FDS];
 	size_t nwrite_fds;
 	int read_fd;
+	/*
+	 * 1: no file may be opened at all, only descriptors already open or
+	 * handed over on the channel are read.  Landlock grants nothing and
+	 * seccomp answers every openat with EACCES, so this holds on kernels
+	 * without Landlock too.  Sanitizer builds keep /proc readable (and
+	 * openat allowed read-only) for their reports and leak checks.
+	 */
+	int no_files;
 };
 
 /* What is in force after cbp_confine_apply, for the scan's summary. */
@@ -69,6 +77,7 @@ struct cbp_confine_info {
 	int landlock_scoped;	/* 1 when signals/abstract sockets are scoped (ABI >= 6) */
 	int seccomp;		/* 1 once the allow-list filter is loaded */
 	int seccomp_loose;	/* 1 when it is the sanitizer builds' looser filter */
+	int no_files;		/* 1 when opening files is refused (opts.no_files) */
 };
 
 /*
@@ -102,7 +111,8 @@ int cbp_confine_apply(const struct cbp_confine_opts *o,
 
 /*
  * One line for the summary, e.g. "seccomp, landlock ABI 7 (net, scoped)" or
- * "seccomp (sanitizer filter), no landlock".  Writes at most len bytes.
+ * "seccomp (sanitizer filter), no landlock", with ", no file opens" when
+ * opts.no_files was in force.  Writes at most len bytes.
  */
 void cbp_confine_describe(const struct cbp_confine_info *info, char *buf,
     size_t len);

@@ -112,6 +112,8 @@ struct cbp_sv_opts {
 	size_t max_frame;		/* payload cap; 0 means CBP_SV_FRAME_MAX */
 	unsigned confine_layers;	/* CBP_CONFINE_*; 0 means all */
 	int no_confine;			/* 1: do not confine (debugging only) */
+	int no_files;			/* 1: workers open nothing, jobs bring
+					 * descriptors (cbp_confine_opts.no_files) */
 	/* In the worker before confinement (open libmagic, map data ...);
 	 * non-zero makes the worker exit, which counts as a start-up death. */
 	int (*init)(void *arg);

@@ -114,8 +114,13 @@ cbp_confine_landlock_abi(void)
 }
 
 static int
-apply_landlock(struct cbp_confine_info *info, struct cbp_error *err)
+apply_landlock(const struct cbp_confine_opts *o, struct cbp_confine_info *info,
+    struct cbp_error *err)
 {
+	/* Where reading is granted: everything, or with no_files nothing
+	 * (sanitizer builds: /proc, for their maps and thread lists). */
+	const char *beneath_path = !o->no_files ? "/" :
+	    CBP_SANITIZED ? "/proc" : NULL;
 	struct ll_ruleset_attr attr;
 	struct landlock_path_beneath_attr beneath;
 	size_t attr_size;
@@ -146,20 +151,24 @@ apply_landlock(struct cbp_confine_info *info, struct cbp_error *err)
 		    "landlock_create_ruleset (ABI %d): %s", abi, strerror(errno));
 		goto out;
 	}
-	root = open("/", O_PATH | O_CLOEXEC);
-	if (root < 0) {
-		cbp_error_set(err, CBP_EIO, errno, "open /: %s", strerror(errno));
-		goto out;
-	}
-	memset(&beneath, 0, sizeof(beneath));
-	beneath.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE |
-	    LANDLOCK_ACCESS_FS_READ_DIR;
-	beneath.parent_fd = root;
-	if (syscall(SYS_landlock_add_rule, rfd, LANDLOCK_RULE_PATH_BENEATH,
-	    &beneath, 0) != 0) {
-		cbp_error_set(err, CBP_EIO, errno, "landlock_add_rule /: %s",
-		    strerror(errno));
-		goto out;
+	if (beneath_path != NULL) {
+		root = open(beneath_path, O_PATH | O_CLOEXEC);
+		if (root < 0) {
+			cbp_error_set(err, CBP_EIO, errno, "open %s: %s",
+			    beneath_path, strerror(errno));
+			goto out;
+		}
+		memset(&beneath, 0, sizeof(beneath));
+		beneath.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE |
+		    LANDLOCK_ACCESS_FS_READ_DIR;
+		beneath.parent_fd = root;
+		if (syscall(SYS_landlock_add_rule, rfd,
+		    LANDLOCK_RULE_PATH_BENEATH, &beneath, 0) != 0) {
+			cbp_error_set(err, CBP_EIO, errno,
+			    "landlock_add_rule %s: %s", beneath_path,
+			    strerror(errno));
+			goto out;
+		}
 	}
 	if (syscall(SYS_landlock_restrict_self, rfd, 0) != 0) {
 		cbp_error_set(err, CBP_EPERM, errno, "landlock_restrict_self: %s",
@@ -291,9 +300,17 @@ seccomp_rules(scmp_filter_ctx ctx, const struct cbp_confine_opts *o,
 	 * refuses the same with EACCES where seccomp is not loaded.
 	 */
 	c[0] = SCMP_A2_32(SCMP_CMP_MASKED_EQ, write_flags, 0);
-	if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, c,
-	    "openat read-only", err)) != CBP_OK)
+	if (o->no_files && !CBP_SANITIZED) {
+		/* No opens at all: descriptors come over the channel.  A
+		 * read-only attempt fails like a permission problem; a write
+		 * attempt still kills. */
+		if ((r = rule(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 1,
+		    c, "openat refused", err)) != CBP_OK)
+			return r;
+	} else if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, c,
+	    "openat read-only", err)) != CBP_OK) {
 		return r;
+	}
 
 	/*
 	 * mmap and mprotect: any mapping without PROT_EXEC.  A new executable
@@ -487,11 +504,15 @@ cbp_confine_apply(const struct cbp_confine_opts *o,
 	info->no_new_privs = 1;
 	/* Landlock first: its setup syscalls are not in the allow-list. */
 	if ((layers & CBP_CONFINE_LANDLOCK) &&
-	    (r = apply_landlock(info, err)) != CBP_OK)
+	    (r = apply_landlock(o, info, err)) != CBP_OK)
 		return r;
 	if ((layers & CBP_CONFINE_SECCOMP) &&
 	    (r = apply_seccomp(o, info, err)) != CBP_OK)
 		return r;
+	/* Enforced by either layer (seccomp alone suffices in release
+	 * builds; sanitizer builds rely on Landlock for it). */
+	info->no_files = o->no_files && ((info->seccomp && !CBP_SANITIZED) ||
+	    info->landlock_abi > 0);
 	return CBP_OK;
 }
 
@@ -508,8 +529,10 @@ cbp_confine_describe(const struct cbp_confine_info *info, char *buf,
 		    ")") : "");
 	else
 		snprintf(ll, sizeof(ll), "no landlock");
-	snprintf(buf, len, "%s%s, %s", info->seccomp ? "seccomp" : "no seccomp",
-	    info->seccomp_loose ? " (sanitizer filter)" : "", ll);
+	snprintf(buf, len, "%s%s, %s%s",
+	    info->seccomp ? "seccomp" : "no seccomp",
+	    info->seccomp_loose ? " (sanitizer filter)" : "", ll,
+	    info->no_files ? ", no file opens" : "");
 }
 
 /* ---- preload ------------------------------------------------------------ */

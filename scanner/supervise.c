@@ -297,6 +297,7 @@ worker_main(const struct cbp_sv *s, int chan)
 		co.write_fds[1] = 2;
 		co.nwrite_fds = 2;
 		co.read_fd = chan;
+		co.no_files = s->o.no_files;
 		if (cbp_confine_apply(&co, &info, &e) != CBP_OK) {
 			fprintf(stderr, "cbpscan worker: %s\n", e.message);
 			_exit(117);

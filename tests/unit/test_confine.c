@@ -450,6 +450,74 @@ test_landlock_read_only(void **state)
 	assert_int_equal(st.st_size, 5);
 }
 
+/* ---- no file opens: descriptors only ------------------------------------ */
+
+static int held_fd = -1;
+
+static int
+child_no_files(void)
+{
+	char buf[8];
+	int fd;
+
+	/* What was open before still reads. */
+	if (pread(held_fd, buf, 5, 0) != 5 || memcmp(buf, "hello", 5) != 0)
+		return 1;
+	/* Nothing new opens, not even read-only. */
+	if ((fd = open("/etc/hostname", O_RDONLY)) >= 0 || errno != EACCES)
+		return 2;
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0 || errno != EACCES)
+		return 3;
+	return 0;
+}
+
+static int
+child_no_files_landlock(void)
+{
+	struct cbp_confine_opts o = { 0 };
+	struct cbp_confine_info info;
+
+	o.layers = CBP_CONFINE_LANDLOCK;
+	o.no_files = 1;
+	if (cbp_confine_apply(&o, &info, NULL) != CBP_OK || !info.no_files)
+		return 10;
+	return child_no_files();
+}
+
+static void
+test_no_files(void **state)
+{
+	struct cbp_confine_opts o = { 0 };
+	char path[128], out[16];
+	pid_t pid;
+	FILE *f;
+	int st;
+
+	snprintf(path, sizeof(path), "%s/in", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("hello", f);
+	fclose(f);
+	held_fd = open(path, O_RDONLY);
+	assert_true(held_fd >= 0);
+	/* Both layers (seccomp refuses openat in release builds). */
+	fflush(NULL);
+	if ((pid = fork()) == 0) {
+		o.write_fds[0] = 2;
+		o.nwrite_fds = 1;
+		o.no_files = 1;
+		if (cbp_confine_apply(&o, NULL, NULL) != CBP_OK)
+			_exit(99);
+		exit(child_no_files());
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(EXITED(st, 0));
+	/* Landlock alone grants nothing either. */
+	if (cbp_confine_landlock_abi() > 0)
+		assert_true(EXITED(run_child(CBP_CONFINE_LANDLOCK,
+		    child_no_files_landlock, out, sizeof(out)), 0));
+	close(held_fd);
+}
+
 /* ---- preload ------------------------------------------------------------ */
 
 static int
@@ -578,6 +646,7 @@ main(void)
 		cmocka_unit_test(test_processes_and_signals),
 		cmocka_unit_test(test_no_new_exec_mappings),
 		cmocka_unit_test(test_landlock_read_only),
+		cmocka_unit_test(test_no_files),
 		cmocka_unit_test(test_preload),
 		cmocka_unit_test(test_info_and_describe),
 	};

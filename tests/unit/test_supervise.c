@@ -93,6 +93,13 @@ job(struct cbp_sv_worker *w, const unsigned char *p, size_t len, int fd,
 			return CBP_EIO;
 		return cbp_sv_send(w, T_TEXT, buf, (size_t)n);
 	}
+	if (strcmp(cmd, "open") == 0) {
+		/* Open a file by name: refused when workers open nothing. */
+		if ((i = open("/etc/hostname", O_RDONLY)) < 0)
+			return errno == EACCES ? CBP_EPERM : CBP_EIO;
+		close(i);
+		return 0;
+	}
 	if (strcmp(cmd, "loop") == 0) {
 		for (;;)
 			spin_ms(1000);
@@ -274,6 +281,38 @@ test_echo_fd_and_confinement(void **state)
 	assert_int_equal(info.seccomp_loose, SANITIZED);
 	assert_int_equal(info.landlock_abi, cbp_confine_landlock_abi());
 	assert_int_equal(cbp_sv_pending(s), 0);
+	cbp_sv_free(s);
+}
+
+/* Workers that open nothing still read what the parent hands over. */
+static void
+test_descriptors_only(void **state)
+{
+	struct cbp_sv_opts o = { 0 };
+	struct cbp_error e = { 0 };
+	struct cbp_sv_event ev;
+	struct cbp_confine_info info;
+	struct cbp_sv *s = NULL;
+	char text[64], path[] = "/tmp/cbp-sv-XXXXXX";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "by descriptor", 13), 13);
+	unlink(path);
+	o.nworkers = 1;
+	o.job = job;
+	o.no_files = 1;
+	assert_int_equal(cbp_sv_new(&o, &s, &e), CBP_OK);
+	assert_int_equal(cbp_sv_submit(s, 1, "fd", 2, fd, &e), CBP_OK);
+	wait_done(s, 1, &ev, text, sizeof(text));
+	assert_int_equal(ev.outcome, CBP_SV_OK);
+	assert_string_equal(text, "by descriptor");
+	submit(s, 2, "open");
+	wait_done(s, 2, &ev, NULL, 0);
+	assert_int_equal(ev.outcome, CBP_SV_OK);
+	assert_int_equal(ev.status, CBP_EPERM);
+	cbp_sv_confinement(s, &info);
+	assert_int_equal(info.no_files, 1);
 	cbp_sv_free(s);
 }
 
@@ -703,6 +742,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_echo_fd_and_confinement),
+		cmocka_unit_test(test_descriptors_only),
 		cmocka_unit_test(test_loop_times_out_and_is_replaced),
 		cmocka_unit_test(test_step_budget),
 		cmocka_unit_test(test_memory_hog_hits_the_cap),
