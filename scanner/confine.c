@@ -261,6 +261,25 @@ static const struct deny {
 	{ SCMP_SYS(ioctl), ENOTTY, "isatty probes; no ioctl reaches a driver" },
 };
 
+/*
+ * One argument comparison, every field set (libseccomp's SCMP_A* macros
+ * leave datum_b out, which clang's -Wmissing-field-initializers refuses).
+ * MASKED_EQ: (arg & a) == b; EQ: arg == a, over the whole 64-bit register,
+ * so stray upper bits in an int argument make it refused, never allowed.
+ */
+static struct scmp_arg_cmp
+arg_cmp(unsigned arg, enum scmp_compare op, uint64_t a, uint64_t b)
+{
+	struct scmp_arg_cmp c;
+
+	memset(&c, 0, sizeof(c));
+	c.arg = arg;
+	c.op = op;
+	c.datum_a = a;
+	c.datum_b = b;
+	return c;
+}
+
 static int
 rule(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned n,
     const struct scmp_arg_cmp *cmp, const char *what, struct cbp_error *err)
@@ -299,7 +318,7 @@ seccomp_rules(scmp_filter_ctx ctx, const struct cbp_confine_opts *o,
 	 * parser never writes, so the attempt is a subverted worker.  Landlock
 	 * refuses the same with EACCES where seccomp is not loaded.
 	 */
-	c[0] = SCMP_A2_32(SCMP_CMP_MASKED_EQ, write_flags, 0);
+	c[0] = arg_cmp(2, SCMP_CMP_MASKED_EQ, write_flags, 0);
 	if (o->no_files && !CBP_SANITIZED) {
 		/* No opens at all: descriptors come over the channel.  A
 		 * read-only attempt fails like a permission problem; a write
@@ -321,12 +340,12 @@ seccomp_rules(scmp_filter_ctx ctx, const struct cbp_confine_opts *o,
 	 * mapped before confinement (the program, its libraries, PCRE2 JIT code
 	 * compiled at rule load) keep working.
 	 */
-	c[0] = SCMP_A2_32(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
+	c[0] = arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
 	if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1, c, "mmap", err)) ||
 	    (r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1, c, "mprotect",
 	    err)))
 		return r;
-	c[0] = SCMP_A2_32(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC);
+	c[0] = arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC);
 	if ((r = rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mmap), 1, c,
 	    "mmap exec", err)) ||
 	    (r = rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mprotect), 1, c,
@@ -335,7 +354,7 @@ seccomp_rules(scmp_filter_ctx ctx, const struct cbp_confine_opts *o,
 
 	/* write/writev: only to the listed descriptors (channel, stderr). */
 	for (i = 0; i < o->nwrite_fds; i++) {
-		c[0] = SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)o->write_fds[i]);
+		c[0] = arg_cmp(0, SCMP_CMP_EQ, (uint32_t)o->write_fds[i], 0);
 		if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(write), 1, c,
 		    "write", err)) ||
 		    (r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(writev), 1, c,
@@ -344,7 +363,7 @@ seccomp_rules(scmp_filter_ctx ctx, const struct cbp_confine_opts *o,
 	}
 	/* recvmsg: a job and its descriptor arrive on the channel. */
 	if (o->read_fd > 0) {
-		c[0] = SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)o->read_fd);
+		c[0] = arg_cmp(0, SCMP_CMP_EQ, (uint32_t)o->read_fd, 0);
 		if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(recvmsg), 1, c,
 		    "recvmsg", err)))
 			return r;
@@ -356,7 +375,7 @@ seccomp_rules(scmp_filter_ctx ctx, const struct cbp_confine_opts *o,
 		static const int cmds[] = { F_GETFD, F_SETFD, F_GETFL, F_SETFL };
 
 		for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-			c[0] = SCMP_A1_32(SCMP_CMP_EQ, (uint32_t)cmds[i]);
+			c[0] = arg_cmp(1, SCMP_CMP_EQ, (uint32_t)cmds[i], 0);
 			if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1, c,
 			    "fcntl", err)))
 				return r;
@@ -364,17 +383,17 @@ seccomp_rules(scmp_filter_ctx ctx, const struct cbp_confine_opts *o,
 	}
 
 	/* prctl: naming the process only (shows in ps and crash reports). */
-	c[0] = SCMP_A0_32(SCMP_CMP_EQ, PR_SET_NAME);
+	c[0] = arg_cmp(0, SCMP_CMP_EQ, PR_SET_NAME, 0);
 	if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, c, "prctl", err)))
 		return r;
-	c[0] = SCMP_A0_32(SCMP_CMP_EQ, PR_GET_NAME);
+	c[0] = arg_cmp(0, SCMP_CMP_EQ, PR_GET_NAME, 0);
 	if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, c, "prctl", err)))
 		return r;
 
 	/* prlimit64: read our own limits (pid 0, no new value); raising the
 	 * memory cap is not possible (the hard limit is set) but not asked. */
-	c[0] = SCMP_A0_32(SCMP_CMP_EQ, 0);
-	c[1] = SCMP_A2_64(SCMP_CMP_EQ, 0);
+	c[0] = arg_cmp(0, SCMP_CMP_EQ, 0, 0);
+	c[1] = arg_cmp(2, SCMP_CMP_EQ, 0, 0);
 	if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 2, c,
 	    "prlimit64", err)))
 		return r;
@@ -382,7 +401,7 @@ seccomp_rules(scmp_filter_ctx ctx, const struct cbp_confine_opts *o,
 	if (!CBP_SANITIZED) {
 		/* Signals to ourselves only: raise() and abort() use tgkill,
 		 * so a crash is still reported with its signal. */
-		c[0] = SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)self);
+		c[0] = arg_cmp(0, SCMP_CMP_EQ, (uint32_t)self, 0);
 		if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, c,
 		    "tgkill self", err)) ||
 		    (r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1, c,
@@ -403,17 +422,17 @@ seccomp_rules(scmp_filter_ctx ctx, const struct cbp_confine_opts *o,
 	/* The sanitizer runtime makes raw syscalls, some of them the old
 	 * forms that glibc no longer uses: open (read-only, as openat above),
 	 * stat, lstat, getdents. */
-	c[0] = SCMP_A1_32(SCMP_CMP_MASKED_EQ, write_flags, 0);
+	c[0] = arg_cmp(1, SCMP_CMP_MASKED_EQ, write_flags, 0);
 	if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(open), 1, c,
 	    "open read-only (sanitizer)", err)))
 		return r;
-	c[0] = SCMP_A0_64(SCMP_CMP_MASKED_EQ, CLONE_VM, CLONE_VM);
+	c[0] = arg_cmp(0, SCMP_CMP_MASKED_EQ, CLONE_VM, CLONE_VM);
 	if ((r = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, c,
 	    "clone (lsan tracer)", err)))
 		return r;
 	/* A clone that would make a real process (an external symbolizer)
 	 * fails, so a report stays unsymbolized rather than killing it. */
-	c[0] = SCMP_A0_64(SCMP_CMP_MASKED_EQ, CLONE_VM, 0);
+	c[0] = arg_cmp(0, SCMP_CMP_MASKED_EQ, CLONE_VM, 0);
 	if ((r = rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, c,
 	    "clone (refused)", err)) ||
 	    (r = rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(vfork), 0, NULL,
