@@ -181,9 +181,13 @@ int cbp_sv_submit(struct cbp_sv *s, uint64_t id, const void *job, size_t len,
  * Wait up to timeout_ms (-1: until something happens) for the next event,
  * doing the supervisor's work meanwhile (reading channels, enforcing
  * budgets, reaping and respawning).  ev->data is borrowed until the next
- * call.  Frames of a job that later fails have already been delivered: the
- * caller decides whether partial results count.  Returns CBP_OK (ev->kind
- * CBP_SV_NONE on timeout) or CBP_EIO when workers cannot be kept alive.
+ * call.  Every frame and mark a job sent before it failed comes before its
+ * DONE, for a timeout too (a worker killed for time is read to the end),
+ * but nothing after a malformed frame: the caller decides whether partial
+ * results count.  A budget is judged only after what the worker already
+ * sent is read, so a caller that polls late does not cause timeouts.
+ * Returns CBP_OK (ev->kind CBP_SV_NONE on timeout) or CBP_EIO when
+ * workers cannot be kept alive.
  */
 int cbp_sv_poll(struct cbp_sv *s, int timeout_ms, struct cbp_sv_event *ev,
     struct cbp_error *err);

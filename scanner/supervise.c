@@ -52,6 +52,10 @@ enum {
 /* Messages read from one worker per look, so one busy worker cannot keep
  * the others waiting or queue events without bound. */
 #define DRAIN_BATCH 64
+/* Messages read from an overdue worker before judging it: enough for any
+ * backlog of a caller that did not poll; a worker that floods frames while
+ * overdue is killed all the same. */
+#define OVERDUE_BATCH 1024
 
 struct frame_hdr {
 	uint32_t len;		/* payload bytes after this header */
@@ -90,6 +94,7 @@ struct sv_slot {
 	unsigned startfails;	/* deaths in a row with no job to blame */
 	int kill_reason;
 	char kill_detail[96];
+	uint64_t killed_job;	/* the overdue job, for KILL_TIMEOUT */
 };
 
 struct cbp_sv {
@@ -361,6 +366,7 @@ spawn(struct cbp_sv *s, struct sv_slot *sl, struct cbp_error *err)
 	sl->head_started = 0;
 	sl->kill_reason = KILL_NONE;
 	sl->kill_detail[0] = '\0';
+	sl->killed_job = 0;
 	sl->spawned_us = now_us();
 	sl->spawned_ms = sl->spawned_us / 1000u;
 	s->stats.spawned++;
@@ -378,7 +384,16 @@ kill_worker(struct sv_slot *sl, int reason, const char *detail)
 		(void)syscall(SYS_pidfd_send_signal, sl->pidfd, SIGKILL, NULL, 0);
 	else
 		(void)kill(sl->pid, SIGKILL);
-	sl->state = SLOT_DOOMED;	/* nothing more is read from it */
+	/*
+	 * After a bad frame nothing more is read from it.  A worker killed
+	 * for time is still read to the end: the results and marks it sent
+	 * before the kill are true (the members of an archive before the one
+	 * that hung), and an end that crossed the kill means the job made it.
+	 */
+	if (reason == KILL_TIMEOUT && sl->head != NULL)
+		sl->killed_job = sl->head->id;
+	else
+		sl->state = SLOT_DOOMED;
 }
 
 static struct sv_event *
@@ -666,7 +681,12 @@ bury(struct cbp_sv *s, struct sv_slot *sl)
 	else if (st >= 0 && WIFEXITED(st))
 		code = WEXITSTATUS(st);
 
-	if (sl->head != NULL && sl->head_started) {
+	if (sl->kill_reason == KILL_TIMEOUT &&
+	    (sl->head == NULL || sl->head->id != sl->killed_job)) {
+		/* The overdue job's end crossed the kill: it made it, and
+		 * the job behind it (if started) is not to blame. */
+		sl->head_started = 0;
+	} else if (sl->head != NULL && sl->head_started) {
 		switch (sl->kill_reason) {
 		case KILL_TIMEOUT:
 			outcome = CBP_SV_TIMEOUT;
@@ -694,7 +714,8 @@ bury(struct cbp_sv *s, struct sv_slot *sl)
 		}
 		finish_head(s, sl, outcome, 0, sig, code, detail);
 		sl->startfails = 0;
-	} else if (sl->kill_reason != KILL_STOP) {
+	} else if (sl->kill_reason == KILL_NONE ||
+	    sl->kill_reason == KILL_PROTOCOL) {
 		sl->startfails++;	/* died with no job to blame */
 	}
 	rest = sl->head;
@@ -733,7 +754,8 @@ dispatch(struct cbp_sv *s)
 		struct sv_slot *sl = &s->slots[i];
 
 		while (s->pending != NULL && (sl->state == SLOT_UP ||
-		    sl->state == SLOT_STARTING) && sl->njobs < depth) {
+		    sl->state == SLOT_STARTING) && sl->kill_reason == KILL_NONE &&
+		    sl->njobs < depth) {
 			j = s->pending;
 			h.len = (uint32_t)(sizeof(j->id) + j->len);
 			h.type = FR_JOB;
@@ -860,6 +882,13 @@ cbp_sv_pending(const struct cbp_sv *s)
 	return s->npending_total;
 }
 
+static int
+overdue(const struct sv_slot *sl, uint64_t t)
+{
+	return (sl->job_deadline && t >= sl->job_deadline) ||
+	    (sl->step_deadline && t >= sl->step_deadline);
+}
+
 /* Kill workers whose job overran; respawn what is down and due. */
 static int
 housekeeping(struct cbp_sv *s, uint64_t t, uint64_t *next,
@@ -871,7 +900,17 @@ housekeeping(struct cbp_sv *s, uint64_t t, uint64_t *next,
 	for (i = 0; i < s->o.nworkers; i++) {
 		struct sv_slot *sl = &s->slots[i];
 
-		if (sl->state == SLOT_UP && sl->head_started) {
+		if (sl->state == SLOT_UP && sl->head_started &&
+		    sl->kill_reason == KILL_NONE && overdue(sl, t)) {
+			/* An end may be waiting unread (the caller did not
+			 * poll for a while): read first, then judge. */
+			if (drain(s, sl, OVERDUE_BATCH)) {
+				bury(s, sl);
+				continue;
+			}
+		}
+		if (sl->state == SLOT_UP && sl->head_started &&
+		    sl->kill_reason == KILL_NONE) {
 			if (sl->job_deadline && t >= sl->job_deadline) {
 				snprintf(why, sizeof(why), "job budget %llu ms",
 				    (unsigned long long)s->o.job_timeout_ms);

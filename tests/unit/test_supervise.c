@@ -177,6 +177,11 @@ job(struct cbp_sv_worker *w, const unsigned char *p, size_t len, int fd,
 		}
 		return 0;
 	}
+	if (strcmp(cmd, "frame-then-hang") == 0) {
+		cbp_sv_send(w, T_TEXT, "before the hang", 15);
+		for (;;)
+			spin_ms(1000);
+	}
 	if (strcmp(cmd, "mark-then-hang") == 0) {
 		i = 7;
 		cbp_sv_mark(w, &i, sizeof(i));
@@ -338,10 +343,40 @@ test_loop_times_out_and_is_replaced(void **state)
 	wait_done(s, 2, &ev, text, sizeof(text));
 	assert_int_equal(ev.outcome, CBP_SV_OK);
 	assert_string_equal(text, "after");
+	/* What a job sent before it hung still arrives, then its end. */
+	submit(s, 3, "frame-then-hang");
+	wait_done(s, 3, &ev, text, sizeof(text));
+	assert_int_equal(ev.outcome, CBP_SV_TIMEOUT);
+	assert_string_equal(text, "before the hang");
 	cbp_sv_get_stats(s, &st);
-	assert_int_equal(st.spawned, 2);
-	assert_int_equal(st.deaths, 1);
-	assert_int_equal(st.done[CBP_SV_TIMEOUT], 1);
+	assert_int_equal(st.spawned, 2);	/* the next is forked when due */
+	assert_int_equal(st.deaths, 2);
+	assert_int_equal(st.done[CBP_SV_TIMEOUT], 2);
+	cbp_sv_free(s);
+}
+
+/* A caller that does not poll for longer than the budget: the end that
+ * waits unread is read before the worker is judged, so nothing times out. */
+static void
+test_late_poll_is_not_a_timeout(void **state)
+{
+	struct cbp_sv *s = start(1, 4, 300, 0, 0);
+	struct cbp_sv_event ev;
+	struct cbp_sv_stats st;
+	char text[64];
+
+	submit(s, 0, "echo:warm");
+	wait_done(s, 0, &ev, NULL, 0);
+	submit(s, 1, "echo:one");
+	submit(s, 2, "echo:two");
+	usleep(800 * 1000);	/* both answered long ago, nobody read */
+	wait_done(s, 1, &ev, text, sizeof(text));
+	assert_int_equal(ev.outcome, CBP_SV_OK);
+	wait_done(s, 2, &ev, text, sizeof(text));
+	assert_int_equal(ev.outcome, CBP_SV_OK);
+	assert_string_equal(text, "two");
+	cbp_sv_get_stats(s, &st);
+	assert_int_equal(st.deaths, 0);
 	cbp_sv_free(s);
 }
 
@@ -370,9 +405,20 @@ test_step_budget(void **state)
 	assert_int_equal(ev.outcome, CBP_SV_OK);
 	assert_int_equal(marks, 10);
 	assert_int_equal(last, 9);
-	/* Silent after its mark: the step budget ends it. */
+	/* Silent after its mark: the step budget ends it, and the mark
+	 * (where it was) arrives first. */
 	submit(s, 2, "mark-then-hang");
-	wait_done(s, 2, &ev, NULL, 0);
+	last = -1;
+	end = now_s() + 30;
+	while (now_s() < end) {
+		assert_int_equal(cbp_sv_poll(s, 1000, &ev, &e), CBP_OK);
+		if (ev.kind == CBP_SV_MARK)
+			memcpy(&last, ev.data, sizeof(int));
+		if (ev.kind == CBP_SV_DONE)
+			break;
+	}
+	assert_int_equal(last, 7);
+	assert_int_equal(ev.kind, CBP_SV_DONE);
 	assert_int_equal(ev.outcome, CBP_SV_TIMEOUT);
 	assert_non_null(strstr(ev.detail, "step budget 400 ms"));
 	cbp_sv_free(s);
@@ -744,6 +790,7 @@ main(void)
 		cmocka_unit_test(test_echo_fd_and_confinement),
 		cmocka_unit_test(test_descriptors_only),
 		cmocka_unit_test(test_loop_times_out_and_is_replaced),
+		cmocka_unit_test(test_late_poll_is_not_a_timeout),
 		cmocka_unit_test(test_step_budget),
 		cmocka_unit_test(test_memory_hog_hits_the_cap),
 		cmocka_unit_test(test_crashes_are_reported_with_their_signal),
