@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <iconv.h>
+#include <langinfo.h>
 #include <linux/landlock.h>
 #include <pthread.h>
 #include <sched.h>
@@ -559,16 +560,17 @@ cbp_confine_describe(const struct cbp_confine_info *info, char *buf,
 /*
  * Charsets libarchive converts member names from (archive_string.c): zip
  * and lha legacy names (CP437, CP932, CP1252 and the UTF-8 flag), Joliet,
- * 7-Zip, CAB and RAR names (UTF-16BE/LE), plus the locale's own codeset.
- * Each is opened both ways against UTF-8 and kept open: glibc unloads a
- * gconv module some releases after its last user closes it.
+ * 7-Zip, CAB and RAR names (UTF-16BE/LE).  libarchive converts them to the
+ * current locale's codeset, so each is opened from and to UTF-8 and to
+ * that codeset (set the locale before preloading), and kept open: glibc
+ * unloads a gconv module some releases after its last user closes it.
  */
 static const char *const preload_charsets[] = {
 	"CP932", "CP437", "CP850", "CP1252", "UTF-16LE", "UTF-16BE",
 	"ISO-8859-1", "ASCII",
 };
 #define NPRELOAD (sizeof(preload_charsets) / sizeof(preload_charsets[0]))
-static iconv_t preload_cd[2 * NPRELOAD];
+static iconv_t preload_cd[3 * NPRELOAD];
 static pthread_once_t preload_once = PTHREAD_ONCE_INIT;
 static int preload_missing = -1;		/* index of one failed charset */
 
@@ -585,10 +587,14 @@ preload_run(void)
 	(void)localtime_r(&now, &tm);
 	(void)localtime(&now);
 	for (i = 0; i < NPRELOAD; i++) {
-		preload_cd[2 * i] = iconv_open("UTF-8", preload_charsets[i]);
-		preload_cd[2 * i + 1] = iconv_open(preload_charsets[i], "UTF-8");
-		if (preload_cd[2 * i] == (iconv_t)-1 ||
-		    preload_cd[2 * i + 1] == (iconv_t)-1)
+		preload_cd[3 * i] = iconv_open("UTF-8", preload_charsets[i]);
+		preload_cd[3 * i + 1] = iconv_open(preload_charsets[i], "UTF-8");
+		/* The locale's codeset (ANSI_X3.4-1968 in the C locale);
+		 * failing here is not missing a module. */
+		preload_cd[3 * i + 2] = iconv_open(nl_langinfo(CODESET),
+		    preload_charsets[i]);
+		if (preload_cd[3 * i] == (iconv_t)-1 ||
+		    preload_cd[3 * i + 1] == (iconv_t)-1)
 			preload_missing = (int)i;
 	}
 }

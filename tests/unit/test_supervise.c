@@ -26,6 +26,10 @@
 
 #include <cmocka.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "cbp_identify.h"
 #include "cbp_supervise.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -197,6 +201,73 @@ init_fails(void *arg)
 	return 1;
 }
 
+/*
+ * Real parsers in a confined worker that opens nothing: libmagic (our
+ * database, loaded in init, before confinement) on the head, then
+ * libarchive over every member of the archive handed over as a
+ * descriptor.  Sends "mime members bytes".
+ */
+static struct cbp_identify *ident;
+
+static int
+init_identify(void *arg)
+{
+	struct cbp_error e = { 0 };
+
+	ident = cbp_identify_new(getenv("CBPSCAN_MAGIC"), NULL, &e);
+	return ident == NULL;
+}
+
+static int
+job_archive(struct cbp_sv_worker *w, const unsigned char *p, size_t len,
+    int fd, void *arg)
+{
+	static unsigned char buf[65536];
+	struct archive *a;
+	struct archive_entry *ent;
+	char out[256];
+	const char *mime;
+	unsigned members = 0;
+	size_t total = 0;
+	ssize_t n;
+	int r, rc = CBP_OK;
+
+	if ((n = pread(fd, buf, 4096, 0)) <= 0)
+		return CBP_EIO;
+	mime = cbp_identify_mime(ident, buf, (size_t)n);
+	snprintf(out, sizeof(out), "%s", mime);
+	if ((a = archive_read_new()) == NULL)
+		return CBP_ENOMEM;
+	archive_read_support_filter_all(a);
+	archive_read_support_format_all(a);
+	if (archive_read_open_fd(a, fd, 16384) != ARCHIVE_OK) {
+		archive_read_free(a);
+		return CBP_ECORRUPT;
+	}
+	/* WARN: a name not convertible to the locale's codeset (the C
+	 * locale and 7-Zip's UTF-16 names); the member is still read. */
+	while ((r = archive_read_next_header(a, &ent)) == ARCHIVE_OK ||
+	    r == ARCHIVE_WARN) {
+		members++;
+		while ((n = archive_read_data(a, buf, sizeof(buf))) > 0)
+			total += (size_t)n;
+		if (n < 0) {
+			rc = CBP_ECORRUPT;
+			break;
+		}
+	}
+	if (rc != CBP_OK || r != ARCHIVE_EOF)
+		snprintf(out, sizeof(out), "%s: %s", mime,
+		    archive_error_string(a));
+	if (r != ARCHIVE_EOF && rc == CBP_OK)
+		rc = CBP_ECORRUPT;
+	archive_read_free(a);
+	n = snprintf(out + strlen(out), sizeof(out) - strlen(out), " %u %zu",
+	    members, total);
+	cbp_sv_send(w, T_TEXT, out, strlen(out));
+	return rc;
+}
+
 /* ---- the parent's side -------------------------------------------------- */
 
 static struct cbp_sv *
@@ -319,6 +390,66 @@ test_descriptors_only(void **state)
 	cbp_sv_confinement(s, &info);
 	assert_int_equal(info.no_files, 1);
 	cbp_sv_free(s);
+}
+
+static void
+test_real_parsers_confined(void **state)
+{
+	static const struct {
+		const char *name, *make, *mime;
+	} cases[] = {
+		{ "a.tar.gz", "tar czf a.tar.gz src", "application/gzip" },
+		{ "a.tar.xz", "tar cJf a.tar.xz src", "application/x-xz" },
+		{ "a.tar.bz2", "tar cjf a.tar.bz2 src", "application/x-bzip2" },
+		{ "a.zip", "zip -qr a.zip src", "application/zip" },
+		{ "a.7z", "7z a -bd a.7z src >/dev/null", "application/x-7z-compressed" },
+		{ "a.tar.zst", "tar --zstd -cf a.tar.zst src", "application/zstd" },
+	};
+	struct cbp_sv_opts o = { 0 };
+	struct cbp_error e = { 0 };
+	struct cbp_sv_event ev;
+	struct cbp_sv *s = NULL;
+	char dir[] = "/tmp/cbp-svar-XXXXXX", cmd[512], path[256], text[256];
+	char want[128];
+	size_t i;
+	int fd;
+
+	assert_non_null(mkdtemp(dir));
+	/* Three members, one with a non-ASCII name (7-Zip stores UTF-16:
+	 * the converter must be there, preloaded). */
+	snprintf(cmd, sizeof(cmd), "cd %s && mkdir src && "
+	    "head -c 100000 /dev/urandom > src/one && printf 'PLATE=7AB123' "
+	    "> src/two && printf x > \"src/\xc3\xa9t\xc3\xa9\"", dir);
+	assert_int_equal(system(cmd), 0);
+	o.nworkers = 1;
+	o.job = job_archive;
+	o.init = init_identify;
+	o.no_files = 1;
+	o.mem_cap = (size_t)512 << 20;
+	o.job_timeout_ms = 30000;
+	assert_int_equal(cbp_sv_new(&o, &s, &e), CBP_OK);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "cd %s && %s", dir, cases[i].make);
+		if (system(cmd) != 0) {
+			printf("%s: could not be made here, not tested\n",
+			    cases[i].name);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, cases[i].name);
+		assert_true((fd = open(path, O_RDONLY)) >= 0);
+		assert_int_equal(cbp_sv_submit(s, i, "", 0, fd, &e), CBP_OK);
+		wait_done(s, i, &ev, text, sizeof(text));
+		if (ev.outcome != CBP_SV_OK || ev.status != CBP_OK)
+			fail_msg("%s: %s (%s) status %d, \"%s\"", cases[i].name,
+			    cbp_sv_outcome_reason(ev.outcome), ev.detail,
+			    ev.status, text);
+		/* tar lists the directory too: 4 members; zip and 7z too. */
+		snprintf(want, sizeof(want), "%s 4 100013", cases[i].mime);
+		assert_string_equal(text, want);
+	}
+	cbp_sv_free(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 static void
@@ -789,6 +920,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_echo_fd_and_confinement),
 		cmocka_unit_test(test_descriptors_only),
+		cmocka_unit_test(test_real_parsers_confined),
 		cmocka_unit_test(test_loop_times_out_and_is_replaced),
 		cmocka_unit_test(test_late_poll_is_not_a_timeout),
 		cmocka_unit_test(test_step_budget),
