@@ -27,9 +27,11 @@
  * signal handling, dies with its parent (PR_SET_PDEATHSIG), gets no core
  * dumps, the memory cap (RLIMIT_DATA, see below), runs opts.init, confines
  * itself (cbp_confine_apply: channel and stderr are its only write fds),
- * says it is ready, then runs opts.job for each job.  Everything a worker
- * inherits at fork is what the parent held then: create the supervisor
- * before loading anything secret, since respawns fork later.
+ * says it is ready, then runs opts.job for each job.  A worker inherits
+ * the parent's memory as it is at that fork, and replacements are forked
+ * later, during the scan: the parent must hold nothing secret (delivery
+ * token, keys) while it supervises, until workers come from a clean zygote
+ * forked at start (not done yet).
  *
  * Memory cap: RLIMIT_DATA, set to the worker's own data size at start plus
  * mem_cap.  RLIMIT_DATA counts private writable memory (heap, anonymous
