@@ -1,0 +1,1123 @@
+/*
+ * supervise.c — fork, feed, watch, kill and replace parser workers.
+ *
+ * Design (Postfix's master is the model for the idea: expect children to
+ * fail, know what each one holds, throttle what fails at once; openssh's
+ * privilege separation for the split of who may do what).  The parent
+ * keeps, per worker slot, the process (pid, pidfd), its channel, and the
+ * FIFO of jobs written to it: the head of that FIFO is the job in flight,
+ * since a worker takes its jobs in order.  Everything a worker says is
+ * checked against that state, so a confused or hostile worker cannot make
+ * the parent misattribute a result; at the first bad frame it is killed.
+ *
+ * One poll(2) over every channel and pidfd, with a timeout that is the
+ * nearest of: the caller's timeout, a job's deadline, a throttled respawn.
+ * Events are queued internally (a death yields the frames still in its
+ * channel, then DONE) and handed out one per cbp_sv_poll call.
+ *
+ * The child side (worker_main) runs after fork and never returns: it ends
+ * in _exit, so nothing registered with atexit by the parent program (output
+ * flushing, temp file removal) runs in a worker.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cbp_supervise.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+/* Supervisor frame types (below CBP_SV_USER). */
+enum {
+	FR_JOB = 1,		/* parent -> worker: u64 id, then the job bytes */
+	FR_READY = 2,		/* worker -> parent: struct cbp_confine_info */
+	FR_END = 3,		/* worker -> parent: u64 id, i32 status */
+	FR_MARK = 4		/* worker -> parent: payload for the caller */
+};
+
+/* Messages read from one worker per look, so one busy worker cannot keep
+ * the others waiting or queue events without bound. */
+#define DRAIN_BATCH 64
+/* Messages read from an overdue worker before judging it: enough for any
+ * backlog of a caller that did not poll; a worker that floods frames while
+ * overdue is killed all the same. */
+#define OVERDUE_BATCH 1024
+
+struct frame_hdr {
+	uint32_t len;		/* payload bytes after this header */
+	uint16_t type;
+	uint16_t flags;		/* 0 */
+};
+
+struct sv_job {
+	uint64_t id;
+	unsigned char *data;
+	size_t len;
+	int fd;
+	struct sv_job *next;
+};
+
+struct sv_event {
+	struct cbp_sv_event ev;
+	unsigned char *data;
+	struct sv_event *next;
+};
+
+enum slot_state { SLOT_DOWN, SLOT_STARTING, SLOT_UP, SLOT_DOOMED };
+enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_PROTOCOL, KILL_STOP };
+
+struct sv_slot {
+	int state;
+	pid_t pid;
+	int pidfd;		/* -1 without pidfd support */
+	int chan;
+	struct sv_job *head, *tail;	/* written to the worker, in order */
+	unsigned njobs;
+	int head_started;	/* the head job's budget runs */
+	uint64_t job_deadline, step_deadline;	/* ms, 0: none */
+	uint64_t spawned_ms, spawned_us;
+	uint64_t respawn_at;	/* ms, when DOWN and throttled */
+	unsigned startfails;	/* deaths in a row with no job to blame */
+	int kill_reason;
+	char kill_detail[96];
+	uint64_t killed_job;	/* the overdue job, for KILL_TIMEOUT */
+};
+
+struct cbp_sv {
+	struct cbp_sv_opts o;
+	struct sv_slot *slots;
+	struct sv_job *pending, *pending_tail;
+	size_t npending_total;	/* submitted, not DONE */
+	struct sv_event *events, *events_tail;
+	struct sv_event *last;	/* returned by the previous poll, freed next */
+	unsigned char *rbuf;	/* one frame */
+	struct cbp_confine_info confinement;
+	struct cbp_sv_stats stats;
+	int stopped;
+	int have_pidfd;
+	pid_t parent;		/* this process, as the workers' parent */
+};
+
+struct cbp_sv_worker {
+	int chan;
+	size_t max_frame;
+	unsigned char *buf;
+};
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t
+now_ms(void)
+{
+	return now_us() / 1000u;
+}
+
+const char *
+cbp_sv_outcome_reason(int outcome)
+{
+	switch (outcome) {
+	case CBP_SV_OK:
+		return "ok";
+	case CBP_SV_TIMEOUT:
+		return "timeout";
+	case CBP_SV_LIMIT:
+		return "limit";
+	default:
+		return "corrupt";
+	}
+}
+
+/* ---- the worker side ---------------------------------------------------- */
+
+static int
+worker_write(struct cbp_sv_worker *w, unsigned type, const void *a,
+    size_t alen, const void *b, size_t blen)
+{
+	struct frame_hdr h = { (uint32_t)(alen + blen), (uint16_t)type, 0 };
+	struct iovec iov[3] = {
+		{ &h, sizeof(h) }, { (void *)a, alen }, { (void *)b, blen }
+	};
+	ssize_t n;
+
+	if (alen + blen > w->max_frame)
+		return CBP_EINVAL;
+	do
+		n = writev(w->chan, iov, 3);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)(sizeof(h) + alen + blen) ? CBP_OK : CBP_EIO;
+}
+
+int
+cbp_sv_send(struct cbp_sv_worker *w, unsigned type, const void *data,
+    size_t len)
+{
+	if (type < CBP_SV_USER || type > UINT16_MAX)
+		return CBP_EINVAL;
+	return worker_write(w, type, data, len, NULL, 0);
+}
+
+int
+cbp_sv_mark(struct cbp_sv_worker *w, const void *data, size_t len)
+{
+	return worker_write(w, FR_MARK, data, len, NULL, 0);
+}
+
+/* VmData of this process in bytes (private writable memory), 0 if unknown. */
+static size_t
+data_size(void)
+{
+	char buf[4096], *p;
+	ssize_t n;
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if ((p = strstr(buf, "\nVmData:")) == NULL)
+		return 0;
+	return (size_t)strtoull(p + 8, NULL, 10) * 1024;
+}
+
+/* Receive one job; returns its length, 0 at EOF, -1 on error. */
+static ssize_t
+worker_recv(struct cbp_sv_worker *w, int *fd)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { w->buf, sizeof(struct frame_hdr) + w->max_frame };
+	struct msghdr m = { 0 };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	*fd = -1;
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = cm.b;
+	m.msg_controllen = sizeof(cm.b);
+	do
+		n = recvmsg(w->chan, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return n;
+	c = CMSG_FIRSTHDR(&m);
+	if (c != NULL && c->cmsg_level == SOL_SOCKET &&
+	    c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	return n;
+}
+
+static void __attribute__((noreturn))
+worker_main(const struct cbp_sv *s, int chan)
+{
+	struct cbp_confine_opts co = { 0 };
+	struct cbp_confine_info info = { 0 };
+	struct cbp_error e = { 0 };
+	struct cbp_sv_worker w = { 0 };
+	struct frame_hdr h;
+	struct rlimit rl;
+	sigset_t all;
+	uint64_t id;
+	int32_t status;
+	size_t base;
+	ssize_t n;
+	int sig, fd, nul;
+
+	/* Default signal handling: the parent's handlers (SIGTERM, or a test
+	 * framework's SIGSEGV catcher) are not the worker's. */
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* Die with the parent; if it is already gone, go now. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != s->parent)
+		_exit(111);
+	prctl(PR_SET_NAME, "cbpscan-worker");
+
+	/* Descriptors: the channel at 3, stdin and stdout on /dev/null,
+	 * stderr kept; nothing else (another worker's channel, the scan's
+	 * output, directory fds) survives. */
+	if (chan != 3) {
+		if (dup2(chan, 3) < 0)
+			_exit(112);
+		close(chan);
+		chan = 3;
+	}
+	if ((nul = open("/dev/null", O_RDWR)) < 0 || dup2(nul, 0) < 0 ||
+	    dup2(nul, 1) < 0)
+		_exit(113);
+	if (close_range(4, ~0U, 0) != 0) {
+		for (fd = 4; fd < 1024; fd++)
+			close(fd);
+	}
+
+	/* No core dumps: a crashing worker's memory is hostile input. */
+	rl.rlim_cur = rl.rlim_max = 0;
+	setrlimit(RLIMIT_CORE, &rl);
+
+	w.chan = chan;
+	w.max_frame = s->o.max_frame;
+	if ((w.buf = malloc(sizeof(h) + w.max_frame)) == NULL)
+		_exit(114);
+	if (s->o.init != NULL && s->o.init(s->o.arg) != 0)
+		_exit(115);
+
+	/* The cap counts from here: what init loaded is the worker's base. */
+	if (s->o.mem_cap > 0) {
+		base = data_size();
+		rl.rlim_cur = rl.rlim_max = base + s->o.mem_cap;
+		if (setrlimit(RLIMIT_DATA, &rl) != 0)
+			_exit(116);
+	}
+	if (!s->o.no_confine) {
+		co.layers = s->o.confine_layers;
+		co.write_fds[0] = chan;
+		co.write_fds[1] = 2;
+		co.nwrite_fds = 2;
+		co.read_fd = chan;
+		co.no_files = s->o.no_files;
+		if (cbp_confine_apply(&co, &info, &e) != CBP_OK) {
+			fprintf(stderr, "cbpscan worker: %s\n", e.message);
+			_exit(117);
+		}
+	}
+	if (worker_write(&w, FR_READY, &info, sizeof(info), NULL, 0) != CBP_OK)
+		_exit(118);
+
+	for (;;) {
+		n = worker_recv(&w, &fd);
+		if (n == 0)
+			_exit(0);	/* the parent closed the channel */
+		if (n < (ssize_t)(sizeof(h) + sizeof(id)))
+			_exit(119);
+		memcpy(&h, w.buf, sizeof(h));
+		if (h.type != FR_JOB || h.len != (size_t)n - sizeof(h))
+			_exit(120);
+		memcpy(&id, w.buf + sizeof(h), sizeof(id));
+		status = s->o.job(&w, w.buf + sizeof(h) + sizeof(id),
+		    h.len - sizeof(id), fd, s->o.arg);
+		if (fd >= 0)
+			close(fd);
+		if (worker_write(&w, FR_END, &id, sizeof(id), &status,
+		    sizeof(status)) != CBP_OK)
+			_exit(121);
+	}
+}
+
+/* ---- the parent side ---------------------------------------------------- */
+
+static int
+spawn(struct cbp_sv *s, struct sv_slot *sl, struct cbp_error *err)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		return cbp_error_set(err, CBP_EIO, errno, "socketpair: %s",
+		    strerror(errno));
+	fflush(NULL);	/* nothing buffered is written twice */
+	s->parent = getpid();
+	pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return cbp_error_set(err, CBP_EIO, errno, "fork: %s",
+		    strerror(errno));
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		worker_main(s, sv[1]);
+	}
+	close(sv[1]);
+	(void)fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	sl->pid = pid;
+	sl->chan = sv[0];
+	sl->pidfd = s->have_pidfd ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	if (sl->pidfd < 0 && s->have_pidfd && errno == ENOSYS)
+		s->have_pidfd = 0;	/* old kernel: the channel's hang-up */
+	sl->state = SLOT_STARTING;
+	sl->head_started = 0;
+	sl->kill_reason = KILL_NONE;
+	sl->kill_detail[0] = '\0';
+	sl->killed_job = 0;
+	sl->spawned_us = now_us();
+	sl->spawned_ms = sl->spawned_us / 1000u;
+	s->stats.spawned++;
+	return CBP_OK;
+}
+
+static void
+kill_worker(struct sv_slot *sl, int reason, const char *detail)
+{
+	if (sl->kill_reason == KILL_NONE) {
+		sl->kill_reason = reason;
+		snprintf(sl->kill_detail, sizeof(sl->kill_detail), "%s", detail);
+	}
+	if (sl->pidfd >= 0)
+		(void)syscall(SYS_pidfd_send_signal, sl->pidfd, SIGKILL, NULL, 0);
+	else
+		(void)kill(sl->pid, SIGKILL);
+	/*
+	 * After a bad frame nothing more is read from it.  A worker killed
+	 * for time is still read to the end: the results and marks it sent
+	 * before the kill are true (the members of an archive before the one
+	 * that hung), and an end that crossed the kill means the job made it.
+	 */
+	if (reason == KILL_TIMEOUT && sl->head != NULL)
+		sl->killed_job = sl->head->id;
+	else
+		sl->state = SLOT_DOOMED;
+}
+
+static struct sv_event *
+push_event(struct cbp_sv *s, int kind, uint64_t job, const void *data,
+    size_t len)
+{
+	struct sv_event *e = calloc(1, sizeof(*e));
+
+	if (e == NULL)
+		return NULL;
+	if (len > 0 && (e->data = malloc(len)) == NULL) {
+		free(e);
+		return NULL;
+	}
+	if (len > 0)
+		memcpy(e->data, data, len);
+	e->ev.kind = kind;
+	e->ev.job = job;
+	e->ev.data = e->data;
+	e->ev.len = len;
+	if (s->events_tail != NULL)
+		s->events_tail->next = e;
+	else
+		s->events = e;
+	s->events_tail = e;
+	return e;
+}
+
+static void
+job_free(struct sv_job *j)
+{
+	if (j == NULL)
+		return;
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j->data);
+	free(j);
+}
+
+/* The head job of a slot is over: DONE event, and it leaves the FIFO. */
+static void
+finish_head(struct cbp_sv *s, struct sv_slot *sl, int outcome, int status,
+    int sig, int code, const char *detail)
+{
+	struct sv_job *j = sl->head;
+	struct sv_event *e;
+
+	sl->head = j->next;
+	if (sl->head == NULL)
+		sl->tail = NULL;
+	sl->njobs--;
+	sl->head_started = 0;
+	s->npending_total--;
+	s->stats.done[outcome]++;
+	e = push_event(s, CBP_SV_DONE, j->id, NULL, 0);
+	if (e != NULL) {
+		e->ev.outcome = outcome;
+		e->ev.status = status;
+		e->ev.signal = sig;
+		e->ev.exit_code = code;
+		snprintf(e->ev.detail, sizeof(e->ev.detail), "%s", detail);
+	}
+	job_free(j);
+}
+
+static void
+start_head(struct cbp_sv *s, struct sv_slot *sl)
+{
+	uint64_t t = now_ms();
+
+	if (sl->head == NULL || sl->state != SLOT_UP || sl->head_started)
+		return;
+	sl->head_started = 1;
+	sl->job_deadline = s->o.job_timeout_ms ? t + s->o.job_timeout_ms : 0;
+	sl->step_deadline = s->o.step_timeout_ms ? t + s->o.step_timeout_ms : 0;
+}
+
+/* One message from a worker, checked against what the slot holds. */
+static void
+handle_frame(struct cbp_sv *s, struct sv_slot *sl, size_t n)
+{
+	struct frame_hdr h;
+	const unsigned char *p = s->rbuf + sizeof(h);
+	uint64_t id;
+	int32_t status;
+	char why[96];
+	int outcome;
+
+	if (n < sizeof(h)) {
+		kill_worker(sl, KILL_PROTOCOL, "malformed frame: short header");
+		return;
+	}
+	memcpy(&h, s->rbuf, sizeof(h));
+	if (h.flags != 0 || h.len != n - sizeof(h) || h.len > s->o.max_frame) {
+		snprintf(why, sizeof(why), "malformed frame: length %u in a "
+		    "message of %zu", h.len, n);
+		kill_worker(sl, KILL_PROTOCOL, why);
+		return;
+	}
+	switch (h.type) {
+	case FR_READY:
+		if (sl->state != SLOT_STARTING ||
+		    h.len != sizeof(struct cbp_confine_info))
+			break;
+		memcpy(&s->confinement, p, sizeof(s->confinement));
+		sl->state = SLOT_UP;
+		{
+			uint64_t us = now_us() - sl->spawned_us;
+
+			s->stats.ready++;
+			s->stats.start_us_sum += us;
+			if (us > s->stats.start_us_max)
+				s->stats.start_us_max = us;
+		}
+		start_head(s, sl);
+		return;
+	case FR_END:
+		if (sl->state != SLOT_UP || sl->head == NULL ||
+		    h.len != sizeof(id) + sizeof(status))
+			break;
+		memcpy(&id, p, sizeof(id));
+		memcpy(&status, p + sizeof(id), sizeof(status));
+		if (id != sl->head->id)
+			break;
+		outcome = CBP_SV_OK;
+		why[0] = '\0';
+		if (status == CBP_ENOMEM && s->o.mem_cap > 0) {
+			outcome = CBP_SV_LIMIT;
+			snprintf(why, sizeof(why), "memory cap %zu MiB",
+			    s->o.mem_cap >> 20);
+		}
+		finish_head(s, sl, outcome, status, 0, 0, why);
+		sl->startfails = 0;
+		start_head(s, sl);
+		return;
+	case FR_MARK:
+		if (sl->state != SLOT_UP || sl->head == NULL)
+			break;
+		if (s->o.step_timeout_ms)
+			sl->step_deadline = now_ms() + s->o.step_timeout_ms;
+		push_event(s, CBP_SV_MARK, sl->head->id, p, h.len);
+		return;
+	default:
+		if (h.type < CBP_SV_USER || sl->state != SLOT_UP ||
+		    sl->head == NULL)
+			break;
+		{
+			struct sv_event *e = push_event(s, CBP_SV_FRAME,
+			    sl->head->id, p, h.len);
+
+			if (e != NULL)
+				e->ev.type = h.type;
+		}
+		return;
+	}
+	snprintf(why, sizeof(why), "malformed frame: type %u out of place",
+	    (unsigned)h.type);
+	kill_worker(sl, KILL_PROTOCOL, why);
+}
+
+/*
+ * Read up to max messages waiting (a worker that writes without pause
+ * cannot keep the parent in here, nor grow the event queue without bound);
+ * returns 1 when the worker hung up.
+ */
+static int
+drain(struct cbp_sv *s, struct sv_slot *sl, unsigned max)
+{
+	struct iovec iov;
+	struct msghdr m;
+	ssize_t n;
+
+	while ((sl->state == SLOT_STARTING || sl->state == SLOT_UP) &&
+	    max-- > 0) {
+		memset(&m, 0, sizeof(m));
+		iov.iov_base = s->rbuf;
+		iov.iov_len = sizeof(struct frame_hdr) + s->o.max_frame;
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		/* No control buffer: descriptors a worker tries to pass are
+		 * discarded by the kernel and flagged with MSG_CTRUNC. */
+		n = recvmsg(sl->chan, &m, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno != EAGAIN && errno != EWOULDBLOCK;
+		if (n == 0)
+			return 1;
+		if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+			kill_worker(sl, KILL_PROTOCOL, (m.msg_flags & MSG_TRUNC) ?
+			    "malformed frame: oversized" :
+			    "malformed frame: carries descriptors");
+			return 0;
+		}
+		handle_frame(s, sl, (size_t)n);
+	}
+	return 0;
+}
+
+/* Put a slot's unstarted jobs back at the front of the pending queue. */
+static void
+requeue(struct cbp_sv *s, struct sv_job *first)
+{
+	struct sv_job *last = first;
+
+	if (first == NULL)
+		return;
+	while (last->next != NULL)
+		last = last->next;
+	last->next = s->pending;
+	s->pending = first;
+	if (s->pending_tail == NULL)
+		s->pending_tail = last;
+}
+
+/* Wait up to ms for a dead or killed worker; its wait status, or -1. */
+static int
+reap(struct sv_slot *sl, int ms)
+{
+	struct pollfd p = { sl->pidfd, POLLIN, 0 };
+	siginfo_t si;
+	int st;
+
+	if (sl->pidfd >= 0) {
+		if (ms >= 0 && poll(&p, 1, ms) == 0)
+			return -1;
+		memset(&si, 0, sizeof(si));
+		if (waitid((idtype_t)P_PIDFD, (id_t)sl->pidfd, &si, WEXITED) != 0)
+			return -1;
+		if (si.si_code == CLD_EXITED)
+			return (si.si_status & 0xff) << 8;
+		return si.si_status & 0x7f;	/* killed or dumped */
+	}
+	if (ms >= 0) {
+		uint64_t end = now_ms() + (uint64_t)ms;
+
+		while (waitpid(sl->pid, &st, WNOHANG) == 0) {
+			if (now_ms() >= end)
+				return -1;
+			usleep(2000);
+		}
+		return st;
+	}
+	return waitpid(sl->pid, &st, 0) == sl->pid ? st : -1;
+}
+
+static unsigned
+throttle_ms(unsigned fails)
+{
+	unsigned ms = CBP_SV_THROTTLE_MIN_MS;
+
+	if (fails == 0)
+		return 0;
+	while (--fails > 0 && ms < CBP_SV_THROTTLE_MAX_MS)
+		ms *= 2;
+	return ms < CBP_SV_THROTTLE_MAX_MS ? ms : CBP_SV_THROTTLE_MAX_MS;
+}
+
+/* The worker is dead or dying: results first, then one DONE for the job in
+ * flight, the rest back to the queue, and a respawn time. */
+static void
+bury(struct cbp_sv *s, struct sv_slot *sl)
+{
+	struct sv_job *rest;
+	char detail[128];
+	int st, sig = 0, code = 0, outcome;
+	unsigned t;
+
+	/* Dead or dying: what it wrote before is bounded by the socket's
+	 * buffer, and all of it is read. */
+	(void)drain(s, sl, UINT32_MAX);
+	st = -1;
+	if (sl->kill_reason == KILL_NONE) {
+		/* It hung up: normally because it is dying; a worker that
+		 * closed its channel and lives on is killed as a liar. */
+		if ((st = reap(sl, 200)) < 0)
+			kill_worker(sl, KILL_PROTOCOL,
+			    "closed its channel and lived on");
+	}
+	if (st < 0)
+		st = reap(sl, -1);
+	s->stats.deaths++;
+	if (st >= 0 && WIFSIGNALED(st))
+		sig = WTERMSIG(st);
+	else if (st >= 0 && WIFEXITED(st))
+		code = WEXITSTATUS(st);
+
+	if (sl->kill_reason == KILL_TIMEOUT &&
+	    (sl->head == NULL || sl->head->id != sl->killed_job)) {
+		/* The overdue job's end crossed the kill: it made it, and
+		 * the job behind it (if started) is not to blame. */
+		sl->head_started = 0;
+	} else if (sl->head != NULL && sl->head_started) {
+		switch (sl->kill_reason) {
+		case KILL_TIMEOUT:
+			outcome = CBP_SV_TIMEOUT;
+			snprintf(detail, sizeof(detail), "%s", sl->kill_detail);
+			break;
+		case KILL_PROTOCOL:
+			outcome = CBP_SV_PROTOCOL;
+			snprintf(detail, sizeof(detail), "%s", sl->kill_detail);
+			break;
+		default:
+			if (sig == SIGKILL) {
+				/* Not ours: the kernel's OOM killer. */
+				outcome = CBP_SV_LIMIT;
+				snprintf(detail, sizeof(detail),
+				    "killed by SIGKILL (out of memory)");
+			} else if (sig != 0) {
+				outcome = CBP_SV_CRASH;
+				snprintf(detail, sizeof(detail), "signal %d%s", sig,
+				    sig == SIGSYS ? " (forbidden syscall)" : "");
+			} else {
+				outcome = CBP_SV_CRASH;
+				snprintf(detail, sizeof(detail),
+				    "worker exited with status %d mid-job", code);
+			}
+		}
+		finish_head(s, sl, outcome, 0, sig, code, detail);
+		sl->startfails = 0;
+	} else if (sl->kill_reason == KILL_NONE ||
+	    sl->kill_reason == KILL_PROTOCOL) {
+		sl->startfails++;	/* died with no job to blame */
+	}
+	rest = sl->head;
+	sl->head = sl->tail = NULL;
+	sl->njobs = 0;
+	requeue(s, rest);
+	close(sl->chan);
+	if (sl->pidfd >= 0)
+		close(sl->pidfd);
+	sl->chan = sl->pidfd = -1;
+	sl->pid = 0;
+	sl->state = SLOT_DOWN;
+	sl->head_started = 0;
+	t = throttle_ms(sl->startfails);
+	if (t > 0)
+		s->stats.throttled++;
+	sl->respawn_at = now_ms() + t;
+}
+
+/* Write queued jobs to workers with room; a full channel just waits. */
+static void
+dispatch(struct cbp_sv *s)
+{
+	unsigned i, depth = s->o.depth;
+	struct sv_job *j;
+	struct frame_hdr h;
+	struct iovec iov[3];
+	struct msghdr m;
+	union {
+		struct cmsghdr c;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	ssize_t n;
+
+	for (i = 0; i < s->o.nworkers && s->pending != NULL; i++) {
+		struct sv_slot *sl = &s->slots[i];
+
+		while (s->pending != NULL && (sl->state == SLOT_UP ||
+		    sl->state == SLOT_STARTING) && sl->kill_reason == KILL_NONE &&
+		    sl->njobs < depth) {
+			j = s->pending;
+			h.len = (uint32_t)(sizeof(j->id) + j->len);
+			h.type = FR_JOB;
+			h.flags = 0;
+			iov[0].iov_base = &h;
+			iov[0].iov_len = sizeof(h);
+			iov[1].iov_base = &j->id;
+			iov[1].iov_len = sizeof(j->id);
+			iov[2].iov_base = j->data;
+			iov[2].iov_len = j->len;
+			memset(&m, 0, sizeof(m));
+			m.msg_iov = iov;
+			m.msg_iovlen = 3;
+			if (j->fd >= 0) {
+				memset(&cm, 0, sizeof(cm));
+				m.msg_control = cm.b;
+				m.msg_controllen = sizeof(cm.b);
+				cm.c.cmsg_level = SOL_SOCKET;
+				cm.c.cmsg_type = SCM_RIGHTS;
+				cm.c.cmsg_len = CMSG_LEN(sizeof(int));
+				memcpy(CMSG_DATA(&cm.c), &j->fd, sizeof(int));
+			}
+			n = sendmsg(sl->chan, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n < 0)
+				break;	/* full (or dying: its death is seen) */
+			s->pending = j->next;
+			if (s->pending == NULL)
+				s->pending_tail = NULL;
+			j->next = NULL;
+			if (sl->tail != NULL)
+				sl->tail->next = j;
+			else
+				sl->head = j;
+			sl->tail = j;
+			sl->njobs++;
+			start_head(s, sl);
+		}
+	}
+}
+
+int
+cbp_sv_new(const struct cbp_sv_opts *o, struct cbp_sv **out,
+    struct cbp_error *err)
+{
+	struct cbp_sv *s = NULL;
+	unsigned i;
+	int r = CBP_ENOMEM;
+
+	*out = NULL;
+	if (o->nworkers == 0 || o->nworkers > CBP_SV_WORKERS_MAX ||
+	    o->job == NULL || o->depth > CBP_SV_DEPTH_MAX ||
+	    o->max_frame > CBP_SV_FRAME_MAX)
+		return cbp_error_set(err, CBP_EINVAL, 0, "supervisor options");
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		goto out;
+	s->o = *o;
+	if (s->o.depth == 0)
+		s->o.depth = 1;
+	if (s->o.max_frame == 0)
+		s->o.max_frame = CBP_SV_FRAME_MAX;
+	if (s->o.max_frame < sizeof(struct cbp_confine_info) + 16) {
+		r = cbp_error_set(err, CBP_EINVAL, 0, "max_frame too small");
+		goto out;
+	}
+	s->have_pidfd = 1;
+	if ((s->slots = calloc(o->nworkers, sizeof(*s->slots))) == NULL ||
+	    (s->rbuf = malloc(sizeof(struct frame_hdr) + s->o.max_frame)) ==
+	    NULL) {
+		r = cbp_error_set(err, CBP_ENOMEM, ENOMEM, "supervisor");
+		goto out;
+	}
+	for (i = 0; i < o->nworkers; i++) {
+		s->slots[i].chan = s->slots[i].pidfd = -1;
+		s->slots[i].state = SLOT_DOWN;
+	}
+	for (i = 0; i < o->nworkers; i++)
+		if ((r = spawn(s, &s->slots[i], err)) != CBP_OK)
+			goto out;
+	*out = s;
+	s = NULL;
+	r = CBP_OK;
+out:
+	cbp_sv_free(s);
+	return r;
+}
+
+int
+cbp_sv_submit(struct cbp_sv *s, uint64_t id, const void *job, size_t len,
+    int fd, struct cbp_error *err)
+{
+	struct sv_job *j;
+
+	if (s->stopped || len > s->o.max_frame - sizeof(uint64_t)) {
+		if (fd >= 0)
+			close(fd);
+		return cbp_error_set(err, CBP_EINVAL, 0, s->stopped ?
+		    "supervisor stopped" : "job of %zu bytes too large", len);
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (len > 0 && (j->data = malloc(len)) == NULL)) {
+		free(j);
+		if (fd >= 0)
+			close(fd);
+		return cbp_error_set(err, CBP_ENOMEM, ENOMEM, "job");
+	}
+	if (len > 0)
+		memcpy(j->data, job, len);
+	j->id = id;
+	j->len = len;
+	j->fd = fd;
+	if (s->pending_tail != NULL)
+		s->pending_tail->next = j;
+	else
+		s->pending = j;
+	s->pending_tail = j;
+	s->npending_total++;
+	dispatch(s);
+	return CBP_OK;
+}
+
+size_t
+cbp_sv_pending(const struct cbp_sv *s)
+{
+	return s->npending_total;
+}
+
+static int
+overdue(const struct sv_slot *sl, uint64_t t)
+{
+	return (sl->job_deadline && t >= sl->job_deadline) ||
+	    (sl->step_deadline && t >= sl->step_deadline);
+}
+
+/* Kill workers whose job overran; respawn what is down and due. */
+static int
+housekeeping(struct cbp_sv *s, uint64_t t, uint64_t *next,
+    struct cbp_error *err)
+{
+	unsigned i, hopeless = 0;
+	char why[96];
+
+	for (i = 0; i < s->o.nworkers; i++) {
+		struct sv_slot *sl = &s->slots[i];
+
+		if (sl->state == SLOT_UP && sl->head_started &&
+		    sl->kill_reason == KILL_NONE && overdue(sl, t)) {
+			/* An end may be waiting unread (the caller did not
+			 * poll for a while): read first, then judge. */
+			if (drain(s, sl, OVERDUE_BATCH)) {
+				bury(s, sl);
+				continue;
+			}
+		}
+		if (sl->state == SLOT_UP && sl->head_started &&
+		    sl->kill_reason == KILL_NONE) {
+			if (sl->job_deadline && t >= sl->job_deadline) {
+				snprintf(why, sizeof(why), "job budget %llu ms",
+				    (unsigned long long)s->o.job_timeout_ms);
+				kill_worker(sl, KILL_TIMEOUT, why);
+			} else if (sl->step_deadline && t >= sl->step_deadline) {
+				snprintf(why, sizeof(why), "step budget %llu ms",
+				    (unsigned long long)s->o.step_timeout_ms);
+				kill_worker(sl, KILL_TIMEOUT, why);
+			} else {
+				if (sl->job_deadline && sl->job_deadline < *next)
+					*next = sl->job_deadline;
+				if (sl->step_deadline && sl->step_deadline < *next)
+					*next = sl->step_deadline;
+			}
+		}
+		if (sl->state == SLOT_DOWN) {
+			if (sl->startfails >= CBP_SV_GIVE_UP) {
+				hopeless++;
+				continue;
+			}
+			if (t >= sl->respawn_at) {
+				/* A failed fork (EAGAIN at the process limit)
+				 * counts as a start-up death: retried later. */
+				if (spawn(s, sl, NULL) != CBP_OK) {
+					sl->startfails++;
+					s->stats.throttled++;
+					sl->respawn_at = t +
+					    throttle_ms(sl->startfails);
+					if (sl->respawn_at < *next)
+						*next = sl->respawn_at;
+				}
+			} else if (sl->respawn_at < *next) {
+				*next = sl->respawn_at;
+			}
+		}
+	}
+	if (hopeless == s->o.nworkers)
+		return cbp_error_set(err, CBP_EIO, 0, "workers die at start-up "
+		    "(%u times in a row each)", CBP_SV_GIVE_UP);
+	return CBP_OK;
+}
+
+int
+cbp_sv_poll(struct cbp_sv *s, int timeout_ms, struct cbp_sv_event *ev,
+    struct cbp_error *err)
+{
+	struct pollfd pfd[2 * CBP_SV_WORKERS_MAX];
+	unsigned owner[2 * CBP_SV_WORKERS_MAX];
+	uint64_t t, end, next;
+	unsigned i, n;
+	int r, wait;
+
+	memset(ev, 0, sizeof(*ev));
+	if (s->last != NULL) {
+		free(s->last->data);
+		free(s->last);
+		s->last = NULL;
+	}
+	t = now_ms();
+	end = timeout_ms < 0 ? UINT64_MAX : t + (uint64_t)timeout_ms;
+	while (s->events == NULL && !s->stopped) {
+		t = now_ms();
+		next = end;
+		if ((r = housekeeping(s, t, &next, err)) != CBP_OK)
+			return r;
+		dispatch(s);
+		if (s->events != NULL)
+			break;
+		n = 0;
+		for (i = 0; i < s->o.nworkers; i++) {
+			struct sv_slot *sl = &s->slots[i];
+
+			if (sl->state == SLOT_DOWN)
+				continue;
+			if (sl->state != SLOT_DOOMED) {
+				pfd[n].fd = sl->chan;
+				pfd[n].events = POLLIN;
+				owner[n++] = i;
+			}
+			if (sl->pidfd >= 0) {
+				pfd[n].fd = sl->pidfd;
+				pfd[n].events = POLLIN;
+				owner[n++] = i;
+			} else if (sl->state == SLOT_DOOMED) {
+				/* No pidfd: a killed worker is reaped now. */
+				bury(s, sl);
+			}
+		}
+		if (s->events != NULL)
+			break;
+		/* next <= end: the caller's time, or an earlier deadline or
+		 * respawn; when time is up, one last look without waiting. */
+		if (t >= end)
+			wait = 0;
+		else if (next == UINT64_MAX)
+			wait = -1;
+		else
+			wait = (int)(next > t ? (next - t > 60000 ? 60000 :
+			    next - t) : 0);
+		r = poll(pfd, n, wait);
+		if (r < 0 && errno != EINTR)
+			return cbp_error_set(err, CBP_EIO, errno, "poll: %s",
+			    strerror(errno));
+		for (i = 0; r > 0 && i < n; i++) {
+			struct sv_slot *sl = &s->slots[owner[i]];
+
+			if (pfd[i].revents == 0 || sl->state == SLOT_DOWN)
+				continue;
+			if (pfd[i].fd == sl->pidfd) {
+				bury(s, sl);
+			} else if (sl->state != SLOT_DOOMED &&
+			    drain(s, sl, DRAIN_BATCH)) {
+				/* Hung up: it is exiting or closed its end. */
+				bury(s, sl);
+			}
+		}
+		if (wait == 0 && t >= end)
+			break;
+	}
+	if (s->events != NULL) {
+		s->last = s->events;
+		s->events = s->last->next;
+		if (s->events == NULL)
+			s->events_tail = NULL;
+		*ev = s->last->ev;
+	}
+	return CBP_OK;
+}
+
+void
+cbp_sv_stop(struct cbp_sv *s)
+{
+	unsigned i;
+	uint64_t end;
+	int left;
+	struct sv_job *j;
+
+	if (s == NULL || s->stopped)
+		return;
+	s->stopped = 1;
+	for (i = 0; i < s->o.nworkers; i++)
+		if (s->slots[i].state != SLOT_DOWN && s->slots[i].pid > 0)
+			kill_worker(&s->slots[i], KILL_STOP, "stopped");
+	/* Reap within about a second in all; a worker stuck in the kernel
+	 * (uninterruptible I/O) is left to die on its own. */
+	end = now_ms() + 1000;
+	for (i = 0; i < s->o.nworkers; i++) {
+		struct sv_slot *sl = &s->slots[i];
+		uint64_t t = now_ms();
+
+		if (sl->pid <= 0)
+			continue;
+		left = t >= end ? 0 : (int)(end - t);
+		(void)reap(sl, left);
+		if (sl->chan >= 0)
+			close(sl->chan);
+		if (sl->pidfd >= 0)
+			close(sl->pidfd);
+		sl->chan = sl->pidfd = -1;
+		sl->pid = 0;
+		while ((j = sl->head) != NULL) {
+			sl->head = j->next;
+			job_free(j);
+		}
+		sl->tail = NULL;
+		sl->njobs = 0;
+		sl->state = SLOT_DOWN;
+	}
+	while ((j = s->pending) != NULL) {
+		s->pending = j->next;
+		job_free(j);
+	}
+	s->pending_tail = NULL;
+	s->npending_total = 0;
+}
+
+void
+cbp_sv_free(struct cbp_sv *s)
+{
+	struct sv_event *e;
+
+	if (s == NULL)
+		return;
+	if (s->slots != NULL)
+		cbp_sv_stop(s);
+	while ((e = s->events) != NULL) {
+		s->events = e->next;
+		free(e->data);
+		free(e);
+	}
+	if (s->last != NULL) {
+		free(s->last->data);
+		free(s->last);
+	}
+	free(s->rbuf);
+	free(s->slots);
+	free(s);
+}
+
+void
+cbp_sv_get_stats(const struct cbp_sv *s, struct cbp_sv_stats *st)
+{
+	*st = s->stats;
+}
+
+void
+cbp_sv_confinement(const struct cbp_sv *s, struct cbp_confine_info *info)
+{
+	*info = s->confinement;
+}
