@@ -414,6 +414,54 @@ def test_base64_record_inside_archive(tmp_path):
     assert f["member"][1].endswith(":base64")
 
 
+DECOY_LONG = _b64(b"FAC\x00010\x00" + bytes(range(200)))   # the prefix, then garbage
+DECOY_SHORT = "RkFDADAxMA=="                                 # the prefix alone
+B64_MAX_RUNS = 4096                                          # CBP_B64_MAX_RUNS
+B64_MAX_RECORDS = 64                                         # CBP_CARVE_MAX_RECORDS
+
+
+def test_base64_decoys_do_not_hide_a_record(tmp_path):
+    """64 and more <BDB> decoys before a real record: decoys do not spend
+    the record budget, so the record is still found (before, the 64 runs
+    were used up and the record silently never looked at)."""
+    decoys = [DECOY_LONG, DECOY_SHORT] * 50
+    text = _cbeff_xml(decoys + [_b64(FACE_2005)])
+    p = tmp_path / "cbeff.xml"
+    p.write_text(text)
+    res = scan(p)
+    (f,) = res.findings
+    assert (f["rule"], f["category"], f["severity"]) == ISO, res
+    off = text.encode().rindex(b"RkFDADA")
+    assert f["member"] == [f"@{off}:base64"] and f["sha256"] == sha256(FACE_2005)
+    assert res.problems == [], res
+
+
+def test_base64_run_budget_is_a_limit_record(tmp_path):
+    """More runs than CBP_B64_MAX_RUNS: the search stops there and one
+    'limit' record says from where, instead of reading on without bound
+    or staying silent."""
+    text = _cbeff_xml([DECOY_SHORT] * (B64_MAX_RUNS + 10) + [_b64(FACE_2005)])
+    p = tmp_path / "cbeff.xml"
+    p.write_text(text)
+    res = scan(p)
+    assert res.findings == [], res
+    (pr,) = res.problems
+    assert pr["reason"] == "limit" and pr["member"] == [], pr
+    assert f"{B64_MAX_RUNS} base64 runs" in pr["detail"], pr
+
+
+def test_base64_record_budget_is_a_limit_record(tmp_path):
+    """More valid records than the record budget: the first 64 are scanned,
+    the rest is said ('limit'), never silently dropped."""
+    text = _cbeff_xml([_b64(FACE_2011)] * (B64_MAX_RECORDS + 2))
+    p = tmp_path / "cbeff.xml"
+    p.write_text(text)
+    res = scan(p)
+    assert len({tuple(f["member"]) for f in res.findings if f["rule"] == ISO[0]}) == B64_MAX_RECORDS
+    (pr,) = res.problems
+    assert pr["reason"] == "limit" and f"{B64_MAX_RECORDS} base64-encoded records" in pr["detail"], pr
+
+
 def test_base64_search_beyond_load_max_is_said(tmp_path):
     """Markup larger than load_max is searched for base64 records only that
     far, and one 'limit' record says so (nothing skipped silently)."""
