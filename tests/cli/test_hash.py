@@ -60,7 +60,7 @@ def test_sparse_100g_file_is_hashed_to_the_cap(tmp_path, lpr_jpeg):
     f = lpr_finding(res, p)
     assert (f["size"], f["sha256_partial"], f["sha256_bytes"]) == \
         (100 << 30, True, CBP_HASH_MAX), f
-    assert f["sha256"] == sha256_of_prefix(lpr_jpeg, CBP_HASH_MAX)
+    # Which bytes a capped hash covers is checked, cheaper, with a 1M cap below.
 
 
 def test_hash_max_from_the_config(tmp_path, lpr_jpeg):

@@ -10,7 +10,7 @@ import pytest
 
 import fixtures as F
 from conftest import (AN2, AN2_EMBEDDED, CAPTURE, CROP, ISO, ISO_EMBEDDED, LPR, LPR_NAME, LPR_NAME_CROP,
-                      TESTDATA, masked, scan, sha256)
+                      TESTDATA, masked, missing, scan, sha256)
 
 LPR_NAME_FILE = "LPR_2304_07_20190531T121314_5XYZ999.jpg"
 
@@ -169,7 +169,7 @@ def findings_by_member(res, path):
 def test_case(corpus, rel, build, expected):
     root, built, res = corpus
     if built[rel] is None:
-        pytest.skip("test data missing")
+        missing(rel)
     want = expected if isinstance(expected, dict) else {(): expected}
     assert findings_by_member(res, root / rel) == {m: s for m, s in want.items() if s}
 
@@ -196,7 +196,7 @@ def test_finding_identity(corpus, rel):
     """size, sha256, mime of a plain file's findings are those of the file."""
     root, built, res = corpus
     if built[rel] is None:
-        pytest.skip("test data missing")
+        missing(rel)
     for f in res.at(root / rel):
         assert (f["size"], f["sha256"]) == (len(built[rel]), sha256(built[rel]))
         assert f["disposition"] == "violation"
@@ -287,7 +287,7 @@ def test_real_photos_without_record(sub):
     camera EXIF and GPS, the face portraits): nothing at medium or above."""
     root = TESTDATA / sub
     if not root.is_dir():
-        pytest.skip(f"testdata/{sub} missing")
+        missing(f"testdata/{sub}")
     res = scan(root)
     want = photo_expectations(root)
     got = {p: findings_by_member(res, p) for p in want}
@@ -302,7 +302,7 @@ def photos(tmp_path_factory):
     import io
     labels = dict(plate_labels())
     if not labels:
-        pytest.skip("testdata/plates missing")
+        missing("testdata/plates")
     root = tmp_path_factory.mktemp("plates")
     built = {}
     for ph in PHOTOS:
