@@ -468,21 +468,29 @@ scan_children(struct obj_ctx *c)
 
 /* ---- one object ------------------------------------------------------------ */
 
-/* path, then "/" and each member: what rules' "path" condition sees. */
+/* The longest display path built; longer is a "limit", not a crash. */
+#define DISPLAY_PATH_MAX ((size_t)1 << 20)
+
+/*
+ * path, then "/" and each member: what rules' "path" condition sees.  NULL
+ * with *r CBP_ENOMEM, or CBP_ELIMIT past DISPLAY_PATH_MAX.
+ */
 static char *
-display_path(struct cbp_scan *s, const struct cbp_object *o)
+display_path(struct cbp_scan *s, const struct cbp_object *o, int *r)
 {
 	struct cbp_dynbuf b;
 	size_t i;
 
+	*r = CBP_ENOMEM;
 	if (alloc_fails(s))
 		return NULL;
-	cbp_dynbuf_init(&b, (size_t)1 << 20);
-	if (cbp_dynbuf_add(&b, o->path, strlen(o->path)) != CBP_OK)
+	cbp_dynbuf_init(&b, DISPLAY_PATH_MAX);
+	if ((*r = cbp_dynbuf_add(&b, o->path, strlen(o->path))) != CBP_OK)
 		goto fail;
 	for (i = 0; i < o->nmember; i++)
-		if (cbp_dynbuf_addc(&b, '/') != CBP_OK ||
-		    cbp_dynbuf_add(&b, o->member[i], strlen(o->member[i])) != CBP_OK)
+		if ((*r = cbp_dynbuf_addc(&b, '/')) != CBP_OK ||
+		    (*r = cbp_dynbuf_add(&b, o->member[i],
+		    strlen(o->member[i]))) != CBP_OK)
 			goto fail;
 	return (char *)cbp_dynbuf_take(&b, NULL);
 fail:
@@ -506,9 +514,13 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 		return;
 	}
 	/* A file on disk is its own display path: no copy per file. */
-	if (o->nmember > 0 && (dpath = display_path(s, o)) == NULL) {
-		emit_problem(s, o, NULL, CBP_REASON_NOMEM,
-		    "out of memory: not scanned");
+	if (o->nmember > 0 && (dpath = display_path(s, o, &r)) == NULL) {
+		if (r == CBP_ENOMEM)
+			emit_problem(s, o, NULL, CBP_REASON_NOMEM,
+			    "out of memory: not scanned");
+		else
+			emit_problem(s, o, NULL, CBP_REASON_LIMIT, "path and "
+			    "member names longer than 1 MiB: not scanned");
 		return;
 	}
 	cbp_facts_init(&facts, o, w->id, &s->opts.caps, dpath ? dpath : o->path);
@@ -550,8 +562,8 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 		    facts.problem.message);
 	/* Memory that ran out after an earlier problem: said all the same. */
 	if (facts.nomem && facts.problem.code != CBP_ENOMEM)
-		emit_problem(s, o, NULL, CBP_REASON_NOMEM, "out of memory: not "
-		    "every rule could be evaluated");
+		emit_problem(s, o, NULL, CBP_REASON_NOMEM, "out of memory: "
+		    "not all of it could be examined");
 	cbp_facts_free(&facts);
 	free(dpath);
 }
