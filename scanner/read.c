@@ -263,6 +263,22 @@ hash_cancelled(const volatile int *cancel)
 	return cancel != NULL && __atomic_load_n(cancel, __ATOMIC_RELAXED) != 0;
 }
 
+/* Bytes already in memory, in the same chunks as a file: *off advances. */
+static int
+hash_mem(EVP_MD_CTX *ctx, const unsigned char *p, uint64_t len,
+    const volatile int *cancel, uint64_t *off)
+{
+	while (*off < len && !hash_cancelled(cancel)) {
+		size_t n = len - *off < CBP_HASH_CHUNK ? (size_t)(len - *off) :
+		    CBP_HASH_CHUNK;
+
+		if (EVP_DigestUpdate(ctx, p + *off, n) != 1)
+			return CBP_EIO;
+		*off += n;
+	}
+	return CBP_OK;
+}
+
 /*
  * The bytes hashed are the object as it was when opened, no further than
  * max: o->size (fstat at open, or a member's real length) bounds a file
@@ -299,17 +315,14 @@ cbp_read_sha256(struct cbp_object *o, uint64_t max, const volatile int *cancel,
 		goto out;
 	}
 	if (o->fd < 0) {
-		if (EVP_DigestUpdate(ctx, o->mem, (size_t)limit) != 1)
+		if (hash_mem(ctx, o->mem, limit, cancel, &off) != CBP_OK)
 			goto digest_failed;
-		off = limit;
 	} else if (o->data != NULL && o->data_len >= limit) {
-		if (EVP_DigestUpdate(ctx, o->data, (size_t)limit) != 1)
+		if (hash_mem(ctx, o->data, limit, cancel, &off) != CBP_OK)
 			goto digest_failed;
-		off = limit;
 	} else if (o->head != NULL && o->head_len >= limit) {
-		if (EVP_DigestUpdate(ctx, o->head, (size_t)limit) != 1)
+		if (hash_mem(ctx, o->head, limit, cancel, &off) != CBP_OK)
 			goto digest_failed;
-		off = limit;
 	} else {
 		if ((buf = malloc(CBP_HASH_CHUNK)) == NULL) {
 			r = cbp_error_set(err, CBP_ENOMEM, 0,
