@@ -119,10 +119,10 @@ unit-asan: $(SUNITS) $(BS)/cbpscan.mgc
 # ---- end-to-end tests (the real binary, fixtures generated at test time) --
 
 e2e: $(B)/cbpscan $(B)/cbpscan.mgc
-	CBPSCAN=$(abspath $(B)/cbpscan) $(PYTHON) -m pytest -q -p no:cacheprovider tests/cli
+	CBP_TEST_STRICT=1 CBPSCAN=$(abspath $(B)/cbpscan) $(PYTHON) -m pytest -q -p no:cacheprovider tests/cli
 
 e2e-asan: $(BS)/cbpscan $(BS)/cbpscan.mgc
-	CBPSCAN=$(abspath $(BS)/cbpscan) CBP_SANITIZED=1 \
+	CBP_TEST_STRICT=1 CBPSCAN=$(abspath $(BS)/cbpscan) CBP_SANITIZED=1 \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/cli
 

@@ -29,6 +29,7 @@
 struct cbp_scan_caps {
 	size_t load_max;	/* CBP_LOAD_MAX */
 	size_t carve_max;	/* CBP_CARVE_MAX */
+	uint64_t hash_max;	/* CBP_HASH_MAX; 0 = the default */
 };
 
 enum cbp_fact_state { CBP_FACT_UNKNOWN = 0, CBP_FACT_DONE, CBP_FACT_FAILED };
@@ -54,6 +55,12 @@ struct cbp_facts {
 
 	/* First problem met while computing facts (code 0 = none). */
 	struct cbp_error problem;
+	/*
+	 * Memory ran out somewhere for this object (a fact, matching, the
+	 * hash).  Set even when problem already holds an earlier cause, so the
+	 * scan can still give the "nomem" record that problem alone would lose.
+	 */
+	int nomem;
 };
 
 /* Set up facts for o (head already read).  mime is computed here. */

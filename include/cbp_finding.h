@@ -51,6 +51,8 @@ struct cbp_finding {
 	uint64_t size;
 	int64_t mtime;			/* CBP_MTIME_UNKNOWN if unknown */
 	char sha256[65];		/* lowercase hex */
+	int sha256_partial;		/* hashed fewer bytes than the object holds */
+	uint64_t sha256_bytes;		/* bytes hashed (written when partial) */
 	const char *mime;
 	const char *evidence;		/* masked; may be NULL */
 	enum cbp_disposition disposition;

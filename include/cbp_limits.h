@@ -46,8 +46,19 @@
 #define CBP_CARVE_WINDOW (256 * CBP_KIB)
 #define CBP_CARVE_OVERLAP (16 * CBP_KIB)
 /* Embedded records reported per object: a disk image full of records needs
- * one finding, not a million. */
+ * one finding, not a million.  The same budget holds for base64-encoded
+ * records in markup, where only runs that decode to a record count. */
 #define CBP_CARVE_MAX_RECORDS 64
+/*
+ * Base64 runs that start like a face record ("RkFDADA...") examined per
+ * markup file (XML, JSON; scanner/scan.c).  A run that does not decode to a
+ * record (a decoy) does not spend the record budget above, so decoys cannot
+ * hide a record placed after them; this larger cap bounds what decoys cost
+ * instead: each run is decoded and parsed once and no byte is in two runs,
+ * so the work stays linear in the bytes loaded.  A file with more runs is
+ * reported as unscannable "limit".
+ */
+#define CBP_B64_MAX_RUNS 4096
 
 /* Archive expansion budgets (option: --max-depth, limits.*). */
 #define CBP_ARCHIVE_DEPTH 8			/* nesting: zip in tar in ... */
@@ -81,7 +92,19 @@
 #define CBP_PCRE2_HEAP_LIMIT_KIB 20480	/* 20 MiB */
 #define CBP_CONTENT_MAX (16 * CBP_MIB)	/* default byte cap for scope: file */
 
-/* Streaming SHA-256 of large files reads this much at a time. */
+/*
+ * Bytes of an object hashed for a finding's "sha256".  Every picture, record
+ * and archive member cbpscan holds (load_max, member_max) is smaller, so
+ * those are hashed whole; a larger file (a disk image, a 100 GB sparse file
+ * that starts with a plate picture) is hashed this far only, and the finding
+ * says so with "sha256_partial" and "sha256_bytes".  Without a cap one such
+ * file costs minutes per finding.  It is carving's reach too: a finding's
+ * file is not read further for its hash than it was searched.
+ * (option: limits.hash_max)
+ */
+#define CBP_HASH_MAX ((size_t)1024 * CBP_MIB)
+/* Streaming SHA-256 of large files reads this much at a time (the cancel
+ * flag is checked between pieces). */
 #define CBP_HASH_CHUNK (1 * CBP_MIB)
 
 /* Outputs. */

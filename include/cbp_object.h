@@ -102,8 +102,20 @@ int cbp_read_windows(struct cbp_object *o, uint64_t limit, size_t window,
     size_t overlap, struct cbp_dynbuf *scratch, cbp_window_fn fn, void *arg,
     struct cbp_error *err);
 
-/* SHA-256 of the whole object (streamed; memory objects hashed in place). */
-int cbp_read_sha256(struct cbp_object *o, unsigned char digest[32],
-    struct cbp_error *err);
+/*
+ * SHA-256 of the object's first min(size, max) bytes (max 0: no cap), never
+ * more than the size seen at open however the file grows; a member held only
+ * in part is hashed as far as it is held.  *cancel (may be NULL) is checked
+ * between chunks: a set flag stops the hash where it is.  ext says how many
+ * bytes were hashed and whether that is less than the object holds
+ * (partial).  CBP_EIO when the file shrank or a read failed; CBP_ENOMEM.
+ */
+struct cbp_hash_extent {
+	uint64_t bytes;		/* bytes hashed */
+	int partial;		/* fewer than the object holds (cap, cut member, cancel) */
+};
+int cbp_read_sha256(struct cbp_object *o, uint64_t max,
+    const volatile int *cancel, unsigned char digest[32],
+    struct cbp_hash_extent *ext, struct cbp_error *err);
 
 #endif

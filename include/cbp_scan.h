@@ -45,6 +45,9 @@ struct cbp_scan_opts {
 	const struct cbp_authz *authz;
 	size_t nauthz;
 	const char *magic_db;		/* NULL: default search */
+	/* Tests only: the nth allocation scan.c makes fails (0: never), to
+	 * show each such failure gives a "nomem" record. */
+	unsigned long fail_alloc;
 };
 
 struct cbp_scan_stats {

@@ -5,7 +5,7 @@
  *   rules: PATH | [PATH...]          exclude: GLOB | [GLOB...]
  *   threads: N                       one_file_system: bool
  *   strict: bool                     max_depth: N
- *   limits: {load_max, carve_max, member_max, archive_total,
+ *   limits: {load_max, carve_max, hash_max, member_max, archive_total,
  *            archive_members, archive_ratio}
  *   authorized: [{path: GLOB, retention: DURATION}...]
  * Unknown keys are errors (a typo must not silently disable a setting);
@@ -30,6 +30,7 @@ cbp_config_defaults(struct cbp_config *c)
 	memset(c, 0, sizeof(*c));
 	c->caps.load_max = CBP_LOAD_MAX;
 	c->caps.carve_max = CBP_CARVE_MAX;
+	c->caps.hash_max = CBP_HASH_MAX;
 	c->expand.max_depth = CBP_ARCHIVE_DEPTH;
 	c->expand.max_members = CBP_ARCHIVE_MEMBERS;
 	c->expand.member_max = CBP_MEMBER_MAX;
@@ -322,6 +323,10 @@ get_limits(struct cfg_ctx *x, struct fy_node *map)
 			if ((r = get_uint(x, val, key, 0, 1ULL << 44, 1, &v)))
 				return r;
 			x->c->caps.carve_max = (size_t)v;
+		} else if (strcmp(key, "hash_max") == 0) {
+			if ((r = get_uint(x, val, key, 64 * 1024, 1ULL << 44, 1, &v)))
+				return r;
+			x->c->caps.hash_max = v;
 		} else if (strcmp(key, "member_max") == 0) {
 			if ((r = get_uint(x, val, key, 64 * 1024, 1ULL << 32, 1, &v)))
 				return r;
@@ -340,7 +345,7 @@ get_limits(struct cfg_ctx *x, struct fy_node *map)
 			x->c->expand.max_ratio = (unsigned)v;
 		} else {
 			return cfg_error(x, k, "limits: unknown key '%s' (known: "
-			    "load_max, carve_max, member_max, archive_total, "
+			    "load_max, carve_max, hash_max, member_max, archive_total, "
 			    "archive_members, archive_ratio)", key);
 		}
 	}

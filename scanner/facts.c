@@ -12,6 +12,8 @@
  *
  * Whatever could not be fully done becomes f->problem (first one kept), which
  * the scan reports as an unscannable record: nothing is skipped silently.
+ * Memory running out also sets f->nomem, whatever came first, so that it is
+ * reported as "nomem" even behind another problem.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,14 @@
 
 #include "cbp_facts.h"
 #include "cbp_limits.h"
+
+static int
+out_of_memory(struct cbp_facts *f, const char *what)
+{
+	f->nomem = 1;
+	return cbp_error_set(&f->problem, CBP_ENOMEM, 0, "out of memory %s",
+	    what);
+}
 
 /* ISO 9660's volume descriptor sits at 32 KiB, past the head: peek there
  * only for large files libmagic could not name from the head. */
@@ -79,10 +89,12 @@ cbp_facts_description(struct cbp_facts *f, const char **out)
 		struct cbp_error e = { 0 };
 		f->desc_state = CBP_FACT_FAILED;
 		d = cbp_identify_describe(f->id, f->obj->head, f->obj->head_len, &e);
+		if (d == NULL && e.code == CBP_ENOMEM)
+			return out_of_memory(f, "identifying the file type");
 		if (d == NULL)
 			return e.code ? e.code : CBP_EIO;
 		if ((f->desc = strdup(d)) == NULL)
-			return CBP_ENOMEM;
+			return out_of_memory(f, "identifying the file type");
 		f->desc_state = CBP_FACT_DONE;
 	}
 	if (f->desc_state != CBP_FACT_DONE)
@@ -104,6 +116,8 @@ cbp_facts_content(struct cbp_facts *f, size_t cap, const unsigned char **p,
 	if (complete != NULL)
 		*complete = 0;
 	r = cbp_read_load(f->obj, cap, &f->problem);
+	if (r == CBP_ENOMEM)
+		f->nomem = 1;
 	if (r != CBP_OK)
 		return r;
 	*p = f->obj->data;
@@ -130,6 +144,8 @@ cbp_facts_meta(struct cbp_facts *f, const struct cbp_meta **out)
 			return f->meta_rc = r;
 		r = cbp_meta_extract(p, n, complete, &f->meta);
 		f->meta_rc = r;
+		if (r == CBP_ENOMEM)
+			return out_of_memory(f, "reading image metadata");
 		if (r != CBP_OK)
 			return r;
 		f->meta_state = CBP_FACT_DONE;
@@ -274,6 +290,8 @@ cbp_facts_carved(struct cbp_facts *f, const struct cbp_record_list **out)
 		}
 		if (r == -1)
 			r = CBP_OK;	/* stopped at the record cap */
+		if (r == CBP_ENOMEM)
+			return out_of_memory(f, "searching for embedded records");
 		if (r != CBP_OK)
 			return r;
 		if (f->caps->carve_max > 0 && !f->no_carve &&

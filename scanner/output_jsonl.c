@@ -221,6 +221,12 @@ jsonl_finding(struct cbp_sink *s, const struct cbp_finding *f)
 	if (w.r == CBP_OK)
 		w.r = cbp_json_string(w.b, f->sha256,
 		    strnlen(f->sha256, sizeof(f->sha256)));
+	/* Only a hash over fewer bytes than the object holds says so. */
+	if (f->sha256_partial) {
+		jw_key(&w, "sha256_partial");
+		jw_add(&w, "true", 4);
+		jw_u64(&w, "sha256_bytes", f->sha256_bytes);
+	}
 	jw_str(&w, "mime", f->mime);
 	jw_str_opt(&w, "evidence", f->evidence);
 	jw_str(&w, "disposition", cbp_disposition_name(f->disposition));

@@ -257,47 +257,104 @@ cbp_read_windows(struct cbp_object *o, uint64_t limit, size_t window,
 	return CBP_OK;
 }
 
+static int
+hash_cancelled(const volatile int *cancel)
+{
+	return cancel != NULL && __atomic_load_n(cancel, __ATOMIC_RELAXED) != 0;
+}
+
+/* Bytes already in memory, in the same chunks as a file: *off advances. */
+static int
+hash_mem(EVP_MD_CTX *ctx, const unsigned char *p, uint64_t len,
+    const volatile int *cancel, uint64_t *off)
+{
+	while (*off < len && !hash_cancelled(cancel)) {
+		size_t n = len - *off < CBP_HASH_CHUNK ? (size_t)(len - *off) :
+		    CBP_HASH_CHUNK;
+
+		if (EVP_DigestUpdate(ctx, p + *off, n) != 1)
+			return CBP_EIO;
+		*off += n;
+	}
+	return CBP_OK;
+}
+
+/*
+ * The bytes hashed are the object as it was when opened, no further than
+ * max: o->size (fstat at open, or a member's real length) bounds a file
+ * that keeps growing while it is read, max bounds a huge or sparse one,
+ * and a member held only in part (cut at member_max) is hashed as far as
+ * it is held.  Whatever falls short of the object's size is partial, and
+ * so is a hash stopped by *cancel between chunks: the caller marks the
+ * finding.  Files are read in CBP_HASH_CHUNK pieces; bytes already in
+ * memory (head, loaded content) are hashed in place.
+ */
 int
-cbp_read_sha256(struct cbp_object *o, unsigned char digest[32],
+cbp_read_sha256(struct cbp_object *o, uint64_t max, const volatile int *cancel,
+    unsigned char digest[32], struct cbp_hash_extent *ext,
     struct cbp_error *err)
 {
 	EVP_MD_CTX *ctx = NULL;
 	unsigned char *buf = NULL;
 	unsigned int dlen = 0;
-	uint64_t off = 0;
-	size_t got;
+	uint64_t off = 0, limit;
+	size_t got, want;
 	int r = CBP_ENOMEM;
 
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
+	ext->bytes = 0;
+	ext->partial = 0;
+	limit = o->fd < 0 ? o->mem_len : o->size;
+	if (max > 0 && limit > max)
+		limit = max;
+	if ((ctx = EVP_MD_CTX_new()) == NULL) {
+		r = cbp_error_set(err, CBP_ENOMEM, 0, "out of memory for SHA-256");
 		goto out;
+	}
 	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
 		r = cbp_error_set(err, CBP_EIO, 0, "SHA-256 unavailable");
 		goto out;
 	}
 	if (o->fd < 0) {
-		EVP_DigestUpdate(ctx, o->mem, o->mem_len);
-	} else if (o->data_complete && o->data != NULL) {
-		EVP_DigestUpdate(ctx, o->data, o->data_len);
+		if (hash_mem(ctx, o->mem, limit, cancel, &off) != CBP_OK)
+			goto digest_failed;
+	} else if (o->data != NULL && o->data_len >= limit) {
+		if (hash_mem(ctx, o->data, limit, cancel, &off) != CBP_OK)
+			goto digest_failed;
+	} else if (o->head != NULL && o->head_len >= limit) {
+		if (hash_mem(ctx, o->head, limit, cancel, &off) != CBP_OK)
+			goto digest_failed;
 	} else {
-		if ((buf = malloc(CBP_HASH_CHUNK)) == NULL)
+		if ((buf = malloc(CBP_HASH_CHUNK)) == NULL) {
+			r = cbp_error_set(err, CBP_ENOMEM, 0,
+			    "out of memory for SHA-256");
 			goto out;
-		for (;;) {
-			if ((r = pread_full(o->fd, buf, CBP_HASH_CHUNK, off, &got,
+		}
+		while (off < limit && !hash_cancelled(cancel)) {
+			want = limit - off < CBP_HASH_CHUNK ?
+			    (size_t)(limit - off) : CBP_HASH_CHUNK;
+			if ((r = pread_full(o->fd, buf, want, off, &got,
 			    err)) != CBP_OK)
 				goto out;
-			if (got == 0)
-				break;
-			EVP_DigestUpdate(ctx, buf, got);
+			if (got < want) {
+				r = cbp_error_set(err, CBP_EIO, 0,
+				    "file shrank while being hashed (%llu of "
+				    "%llu bytes)", (unsigned long long)(off + got),
+				    (unsigned long long)o->size);
+				goto out;
+			}
+			if (EVP_DigestUpdate(ctx, buf, got) != 1)
+				goto digest_failed;
 			off += got;
 		}
-		if (off < o->size) {
-			r = cbp_error_set(err, CBP_EIO, 0,
-			    "file shrank while being hashed");
-			goto out;
-		}
 	}
-	EVP_DigestFinal_ex(ctx, digest, &dlen);
+	if (EVP_DigestFinal_ex(ctx, digest, &dlen) != 1)
+		goto digest_failed;
+	ext->bytes = off;
+	ext->partial = off < o->size || (o->fd < 0 && o->mem_partial);
 	r = CBP_OK;
+	goto out;
+digest_failed:
+	r = cbp_error_set(err, CBP_EIO, 0, "SHA-256 failed");
 out:
 	free(buf);
 	EVP_MD_CTX_free(ctx);

@@ -40,6 +40,7 @@ struct cbp_scan {
 	struct cbp_walk_opts walk;
 	struct cbp_scan_stats stats;
 	int64_t now;
+	atomic_ulong allocs;		/* counted only when opts.fail_alloc is set */
 };
 
 /* Everything about the object being scanned that the callbacks need. */
@@ -50,27 +51,69 @@ struct obj_ctx {
 	struct cbp_expand_budget *budget;	/* of the enclosing top-level archive */
 	int sha_state;				/* 0 not yet, 1 done, -1 failed */
 	char sha[65];
+	struct cbp_hash_extent sha_ext;		/* bytes hashed, partial or not */
 	int markup;				/* XML/JSON-like text: base64 searched */
 };
 
 static void scan_object(struct cbp_worker *w, struct cbp_object *o,
     struct cbp_expand_budget *budget);
 
+/* ---- memory ------------------------------------------------------------ */
+
+/*
+ * Every allocation the scan makes for itself goes through here, so that a
+ * test can make the nth one fail (opts.fail_alloc; 0, the default, never)
+ * and see that each failure is reported as "nomem", never silent.
+ */
+static int
+alloc_fails(struct cbp_scan *s)
+{
+	return s->opts.fail_alloc != 0 &&
+	    atomic_fetch_add(&s->allocs, 1) + 1 == s->opts.fail_alloc;
+}
+
+static void *
+scan_malloc(struct cbp_scan *s, size_t n)
+{
+	return alloc_fails(s) ? NULL : malloc(n ? n : 1);
+}
+
+static void *
+scan_calloc(struct cbp_scan *s, size_t n, size_t size)
+{
+	return alloc_fails(s) ? NULL : calloc(n ? n : 1, size);
+}
+
 /* ---- records out ------------------------------------------------------- */
+
+/* Member chains this long are built on the stack: reporting a problem must
+ * not itself depend on memory being left. */
+#define CHAIN_ON_STACK 16
 
 static void
 emit_problem(struct cbp_scan *s, const struct cbp_object *o,
     const char *extra_member, enum cbp_reason reason, const char *detail)
 {
 	struct cbp_problem p = { 0 };
-	const char **chain = NULL;
+	const char *stack[CHAIN_ON_STACK], **chain = NULL;
+	char named[1024];
 	size_t n = o != NULL ? o->nmember : 0;
 
-	if (o != NULL && extra_member != NULL &&
-	    (chain = calloc(n + 1, sizeof(*chain))) != NULL) {
-		if (n > 0)
-			memcpy(chain, o->member, n * sizeof(*chain));
-		chain[n++] = extra_member;
+	if (o != NULL && extra_member != NULL) {
+		chain = n + 1 <= CHAIN_ON_STACK ? stack :
+		    scan_calloc(s, n + 1, sizeof(*chain));
+		if (chain != NULL) {
+			if (n > 0)
+				memcpy(chain, o->member, n * sizeof(*chain));
+			chain[n++] = extra_member;
+		} else {
+			/* The parent's chain, and the member named in the
+			 * detail: shortened, but said. */
+			snprintf(named, sizeof(named), "%s (in member %s; out of "
+			    "memory for its full member chain)", detail,
+			    extra_member);
+			detail = named;
+		}
 	}
 	p.path = o != NULL ? o->path : "";
 	p.member = chain != NULL ? (const char *const *)chain :
@@ -82,7 +125,8 @@ emit_problem(struct cbp_scan *s, const struct cbp_object *o,
 	if (s->opts.strict)
 		atomic_fetch_add(&s->stats.violations, 1);
 	cbp_output_problem(s->out, &p);
-	free(chain);
+	if (chain != stack)
+		free(chain);
 }
 
 static const char *
@@ -126,13 +170,24 @@ on_hit(void *arg, const struct cbp_rule_hit *hit)
 	unsigned char digest[32];
 	struct cbp_error e = { 0 };
 
+	/*
+	 * Hashed once per object, however many rules hit, and no further than
+	 * hash_max: a huge file is hashed in part and the finding says so.
+	 */
 	if (c->sha_state == 0) {
-		if (cbp_read_sha256(c->o, digest, &e) == CBP_OK) {
+		uint64_t max = s->opts.caps.hash_max ? s->opts.caps.hash_max :
+		    CBP_HASH_MAX;
+
+		if (cbp_read_sha256(c->o, max, s->walk.cancel, digest,
+		    &c->sha_ext, &e) == CBP_OK) {
 			hex_digest(digest, c->sha);
 			c->sha_state = 1;
 		} else {
 			c->sha_state = -1;
 			c->sha[0] = '\0';
+			memset(&c->sha_ext, 0, sizeof(c->sha_ext));
+			if (e.code == CBP_ENOMEM)
+				c->f->nomem = 1;
 			cbp_error_set(&c->f->problem, e.code, e.sys_errno,
 			    "%s", e.message);
 		}
@@ -147,6 +202,8 @@ on_hit(void *arg, const struct cbp_rule_hit *hit)
 	fd.size = c->o->size;
 	fd.mtime = c->o->mtime;
 	memcpy(fd.sha256, c->sha, sizeof(fd.sha256));
+	fd.sha256_partial = c->sha_ext.partial;
+	fd.sha256_bytes = c->sha_ext.bytes;
 	fd.mime = c->f->mime;
 	fd.evidence = hit->evidence;
 	fd.disposition = disposition_of(s, c->o);
@@ -178,8 +235,11 @@ scan_child(struct obj_ctx *c, const unsigned char *buf, size_t len,
 		    "nesting deeper than the depth limit: not scanned");
 		return;
 	}
-	if ((chain = calloc(n + 1, sizeof(*chain))) == NULL)
+	if ((chain = scan_calloc(c->w->scan, n + 1, sizeof(*chain))) == NULL) {
+		emit_problem(c->w->scan, c->o, name, CBP_REASON_NOMEM,
+		    "out of memory: not scanned");
 		return;
+	}
 	if (n > 0)
 		memcpy(chain, c->o->member, n * sizeof(*chain));
 	chain[n] = name;
@@ -269,7 +329,8 @@ on_expand_problem(void *arg, const struct cbp_object *where,
  * "@OFFSET:base64", where the record rules see the record itself.  Only
  * text whose first non-blank character opens markup or JSON is searched,
  * which is where such records live; C sources and logs, most of a host's
- * text, are not read again for it.  At most CBP_CARVE_MAX_RECORDS runs.
+ * text, are not read again for it.  At most CBP_CARVE_MAX_RECORDS records
+ * are scanned and CBP_B64_MAX_RUNS runs examined (cbp_limits.h).
  */
 static int
 is_markup_text(const struct cbp_facts *f, const struct cbp_object *o)
@@ -288,13 +349,20 @@ is_markup_text(const struct cbp_facts *f, const struct cbp_object *o)
 	return i < o->head_len && (h[i] == '<' || h[i] == '{' || h[i] == '[');
 }
 
+/*
+ * Only runs that decode to a record spend the record budget: decoys (the
+ * prefix, then anything) must not use it up and hide a record placed after
+ * them.  They are bounded by the run budget instead, and either budget, when
+ * there is more to look at, is a "limit" record: never silent.
+ */
 static void
 scan_base64_records(struct obj_ctx *c)
 {
+	struct cbp_scan *s = c->w->scan;
 	struct cbp_facts *f = c->f;
 	const unsigned char *p;
-	size_t n, from = 0, start, end, runs = 0;
-	char name[48];
+	size_t n, from = 0, start, end, runs = 0, records = 0;
+	char name[48], msg[160];
 	int complete;
 
 	if (!c->markup || cbp_facts_content(f, 0, &p, &n, &complete) != CBP_OK)
@@ -302,15 +370,33 @@ scan_base64_records(struct obj_ctx *c)
 	if (!complete)
 		cbp_error_set(&f->problem, CBP_ELIMIT, 0, "searched the first "
 		    "%zu bytes for base64-encoded records", n);
-	while (runs < CBP_CARVE_MAX_RECORDS &&
-	    cbp_record_b64_next(p, n, from, &start, &end)) {
+	while (cbp_record_b64_next(p, n, from, &start, &end)) {
 		size_t cap = (end - start) / 4 * 3 + 3, got;
 		unsigned char *buf;
 
+		if (records == CBP_CARVE_MAX_RECORDS || runs == CBP_B64_MAX_RUNS) {
+			if (records == CBP_CARVE_MAX_RECORDS)
+				snprintf(msg, sizeof(msg), "%d base64-encoded "
+				    "records scanned: from offset %zu on not "
+				    "searched for more", CBP_CARVE_MAX_RECORDS,
+				    start);
+			else
+				snprintf(msg, sizeof(msg), "%d base64 runs "
+				    "examined: from offset %zu on not searched "
+				    "for records", CBP_B64_MAX_RUNS, start);
+			emit_problem(s, c->o, NULL, CBP_REASON_LIMIT, msg);
+			return;
+		}
+		runs++;
 		if (cap > f->caps->load_max)
 			cap = f->caps->load_max;
-		if ((buf = malloc(cap)) == NULL)
+		if ((buf = scan_malloc(s, cap)) == NULL) {
+			snprintf(msg, sizeof(msg), "out of memory decoding "
+			    "base64: from offset %zu on not searched for "
+			    "records", start);
+			emit_problem(s, c->o, NULL, CBP_REASON_NOMEM, msg);
 			return;
+		}
 		/*
 		 * Only a run that decodes to a valid record is scanned (a
 		 * record cut by the load limit is still one): "RkFDADAxMA"
@@ -325,12 +411,12 @@ scan_base64_records(struct obj_ctx *c)
 			if (pr == CBP_OK || (pr == CBP_ETRUNC && got == cap &&
 			    rec.kind != CBP_REC_NONE)) {
 				snprintf(name, sizeof name, "@%zu:base64", start);
+				records++;
 				scan_child(c, buf, got, name);
 			}
 		}
 		free(buf);
 		from = end;
-		runs++;
 	}
 }
 
@@ -342,6 +428,7 @@ scan_children(struct obj_ctx *c)
 	struct cbp_facts *f = c->f;
 	struct cbp_expand_budget top = { 0 };
 	size_t i;
+	int r;
 
 	if (cbp_expand_is_archive(f->mime, c->o->head, c->o->head_len)) {
 		if (c->budget == NULL) {
@@ -349,7 +436,12 @@ scan_children(struct obj_ctx *c)
 			c->budget = &top;
 		}
 		atomic_fetch_add(&s->stats.archives, 1);
-		(void)cbp_expand_object(c->o, &s->opts.expand, c->budget, &ops, c);
+		/* expand.c reports every cause but its own lack of memory. */
+		r = cbp_expand_object(c->o, &s->opts.expand, c->budget, &ops, c);
+		if (r == CBP_ENOMEM)
+			emit_problem(s, c->o, NULL, CBP_REASON_NOMEM, "out of "
+			    "memory expanding the archive: the rest of its "
+			    "members not scanned");
 		if (c->budget == &top)
 			c->budget = NULL;
 	}
@@ -376,19 +468,29 @@ scan_children(struct obj_ctx *c)
 
 /* ---- one object ------------------------------------------------------------ */
 
-/* path, then "/" and each member: what rules' "path" condition sees. */
+/* The longest display path built; longer is a "limit", not a crash. */
+#define DISPLAY_PATH_MAX ((size_t)1 << 20)
+
+/*
+ * path, then "/" and each member: what rules' "path" condition sees.  NULL
+ * with *r CBP_ENOMEM, or CBP_ELIMIT past DISPLAY_PATH_MAX.
+ */
 static char *
-display_path(const struct cbp_object *o)
+display_path(struct cbp_scan *s, const struct cbp_object *o, int *r)
 {
 	struct cbp_dynbuf b;
 	size_t i;
 
-	cbp_dynbuf_init(&b, (size_t)1 << 20);
-	if (cbp_dynbuf_add(&b, o->path, strlen(o->path)) != CBP_OK)
+	*r = CBP_ENOMEM;
+	if (alloc_fails(s))
+		return NULL;
+	cbp_dynbuf_init(&b, DISPLAY_PATH_MAX);
+	if ((*r = cbp_dynbuf_add(&b, o->path, strlen(o->path))) != CBP_OK)
 		goto fail;
 	for (i = 0; i < o->nmember; i++)
-		if (cbp_dynbuf_addc(&b, '/') != CBP_OK ||
-		    cbp_dynbuf_add(&b, o->member[i], strlen(o->member[i])) != CBP_OK)
+		if ((*r = cbp_dynbuf_addc(&b, '/')) != CBP_OK ||
+		    (*r = cbp_dynbuf_add(&b, o->member[i],
+		    strlen(o->member[i]))) != CBP_OK)
 			goto fail;
 	return (char *)cbp_dynbuf_take(&b, NULL);
 fail:
@@ -412,8 +514,13 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 		return;
 	}
 	/* A file on disk is its own display path: no copy per file. */
-	if (o->nmember > 0 && (dpath = display_path(o)) == NULL) {
-		emit_problem(s, o, NULL, CBP_REASON_LIMIT, "out of memory");
+	if (o->nmember > 0 && (dpath = display_path(s, o, &r)) == NULL) {
+		if (r == CBP_ENOMEM)
+			emit_problem(s, o, NULL, CBP_REASON_NOMEM,
+			    "out of memory: not scanned");
+		else
+			emit_problem(s, o, NULL, CBP_REASON_LIMIT, "path and "
+			    "member names longer than 1 MiB: not scanned");
 		return;
 	}
 	cbp_facts_init(&facts, o, w->id, &s->opts.caps, dpath ? dpath : o->path);
@@ -443,14 +550,20 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 	c.f = &facts;
 	c.budget = budget;
 	r = cbp_match_object(w->matcher, &facts, on_hit, &c);
-	if (r == CBP_ENOMEM)
+	if (r == CBP_ENOMEM) {
+		facts.nomem = 1;
 		cbp_error_set(&facts.problem, CBP_ENOMEM, 0,
 		    "out of memory while matching rules");
+	}
 	scan_children(&c);
 	/* A member cut at the size limit was already reported by expand.c. */
 	if (facts.problem.code != CBP_OK)
 		emit_problem(s, o, NULL, cbp_reason_from_err(facts.problem.code),
 		    facts.problem.message);
+	/* Memory that ran out after an earlier problem: said all the same. */
+	if (facts.nomem && facts.problem.code != CBP_ENOMEM)
+		emit_problem(s, o, NULL, CBP_REASON_NOMEM, "out of memory: "
+		    "not all of it could be examined");
 	cbp_facts_free(&facts);
 	free(dpath);
 }

@@ -3,6 +3,9 @@
 CBPSCAN       the binary (default <repo>/build/cbpscan)
 CBP_TESTDATA  shared test data (default <repo>/../shared/testdata)
 CBP_SANITIZED set by `make e2e-asan`: tests marked slow are skipped
+CBP_TEST_STRICT set by make: missing test data fails the run instead of
+              skipping the tests that need it (a check that passes by
+              skipping proves nothing)
 """
 
 import hashlib
@@ -21,11 +24,12 @@ import fixtures as F  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 CBPSCAN = Path(os.environ.get("CBPSCAN", REPO / "build" / "cbpscan"))
 SANITIZED = bool(os.environ.get("CBP_SANITIZED"))
+STRICT = bool(os.environ.get("CBP_TEST_STRICT"))
 TESTDATA = F.testdata()
 TIMEOUT = 60
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
-REASONS = ("encrypted", "limit", "corrupt", "permission", "io", "timeout")
+REASONS = ("encrypted", "limit", "corrupt", "permission", "io", "timeout", "changed", "nomem")
 
 # The shipped rules (rules/cbp-profile.yaml) as (rule, category, severity).
 LPR = ("cbp.plate.lpr-record", "plate", "high")
@@ -54,12 +58,24 @@ def pytest_collection_modifyitems(config, items):
 def pytest_sessionstart(session):
     if not CBPSCAN.is_file() or not os.access(CBPSCAN, os.X_OK):
         raise pytest.UsageError(f"cbpscan binary not found at {CBPSCAN} (set CBPSCAN)")
+    if STRICT and not TESTDATA.is_dir():
+        raise pytest.UsageError(
+            f"test data not found at {TESTDATA}: check out ../shared/testdata or set "
+            "CBP_TESTDATA (under make, CBP_TEST_STRICT, tests that need it fail, not skip)")
+
+
+def missing(what):
+    """Test data the test needs is absent: skip, or under make fail."""
+    msg = f"test data missing: {what}"
+    if STRICT:
+        pytest.fail(msg + " (CBP_TEST_STRICT: set CBP_TESTDATA or check out ../shared/testdata)")
+    pytest.skip(msg)
 
 
 def need_testdata(*rel):
     p = TESTDATA.joinpath(*rel)
     if not p.exists():
-        pytest.skip(f"test data missing: {p}")
+        missing(p)
     return p
 
 
@@ -162,6 +178,12 @@ def check_records(r, strict=False):
             assert isinstance(rec["size"], int) and rec["size"] >= 0, rec
             assert ISO_Z.match(rec["mtime"]), rec
             assert HEX64.match(rec["sha256"]), rec
+            # A hash over fewer bytes than the object holds says so; a
+            # whole one carries neither field.
+            assert ("sha256_partial" in rec) == ("sha256_bytes" in rec), rec
+            if "sha256_partial" in rec:
+                assert rec["sha256_partial"] is True, rec
+                assert isinstance(rec["sha256_bytes"], int) and 0 <= rec["sha256_bytes"], rec
             assert isinstance(rec["mime"], str) and "/" in rec["mime"], rec
             assert isinstance(rec["evidence"], str), rec
             assert rec["disposition"] in ("violation", "retention", "authorized"), rec

@@ -29,6 +29,7 @@ def man_size(text):
 
 MAN_TO_C = {
     "head": "CBP_HEAD_BYTES", "load_max": "CBP_LOAD_MAX", "carve_max": "CBP_CARVE_MAX",
+    "hash_max": "CBP_HASH_MAX", "base64_runs": "CBP_B64_MAX_RUNS",
     "max_depth": "CBP_ARCHIVE_DEPTH", "archive_members": "CBP_ARCHIVE_MEMBERS",
     "member_max": "CBP_MEMBER_MAX", "archive_total": "CBP_ARCHIVE_TOTAL",
     "archive_ratio": "CBP_ARCHIVE_RATIO", "meta_fields": "CBP_META_FIELDS",

@@ -10,7 +10,7 @@ import pytest
 
 import fixtures as F
 from conftest import (AN2, AN2_EMBEDDED, CAPTURE, CROP, ISO, ISO_EMBEDDED, LPR, LPR_NAME, LPR_NAME_CROP,
-                      TESTDATA, masked, scan, sha256)
+                      TESTDATA, masked, missing, scan, sha256)
 
 LPR_NAME_FILE = "LPR_2304_07_20190531T121314_5XYZ999.jpg"
 
@@ -169,7 +169,7 @@ def findings_by_member(res, path):
 def test_case(corpus, rel, build, expected):
     root, built, res = corpus
     if built[rel] is None:
-        pytest.skip("test data missing")
+        missing(rel)
     want = expected if isinstance(expected, dict) else {(): expected}
     assert findings_by_member(res, root / rel) == {m: s for m, s in want.items() if s}
 
@@ -196,7 +196,7 @@ def test_finding_identity(corpus, rel):
     """size, sha256, mime of a plain file's findings are those of the file."""
     root, built, res = corpus
     if built[rel] is None:
-        pytest.skip("test data missing")
+        missing(rel)
     for f in res.at(root / rel):
         assert (f["size"], f["sha256"]) == (len(built[rel]), sha256(built[rel]))
         assert f["disposition"] == "violation"
@@ -287,7 +287,7 @@ def test_real_photos_without_record(sub):
     camera EXIF and GPS, the face portraits): nothing at medium or above."""
     root = TESTDATA / sub
     if not root.is_dir():
-        pytest.skip(f"testdata/{sub} missing")
+        missing(f"testdata/{sub}")
     res = scan(root)
     want = photo_expectations(root)
     got = {p: findings_by_member(res, p) for p in want}
@@ -302,7 +302,7 @@ def photos(tmp_path_factory):
     import io
     labels = dict(plate_labels())
     if not labels:
-        pytest.skip("testdata/plates missing")
+        missing("testdata/plates")
     root = tmp_path_factory.mktemp("plates")
     built = {}
     for ph in PHOTOS:
@@ -412,6 +412,54 @@ def test_base64_record_inside_archive(tmp_path):
     (f,) = res.findings
     assert f["rule"] == ISO[0] and f["member"][0] == "export/cbeff.xml", res
     assert f["member"][1].endswith(":base64")
+
+
+DECOY_LONG = _b64(b"FAC\x00010\x00" + bytes(range(200)))   # the prefix, then garbage
+DECOY_SHORT = "RkFDADAxMA=="                                 # the prefix alone
+B64_MAX_RUNS = 4096                                          # CBP_B64_MAX_RUNS
+B64_MAX_RECORDS = 64                                         # CBP_CARVE_MAX_RECORDS
+
+
+def test_base64_decoys_do_not_hide_a_record(tmp_path):
+    """64 and more <BDB> decoys before a real record: decoys do not spend
+    the record budget, so the record is still found (before, the 64 runs
+    were used up and the record silently never looked at)."""
+    decoys = [DECOY_LONG, DECOY_SHORT] * 50
+    text = _cbeff_xml(decoys + [_b64(FACE_2005)])
+    p = tmp_path / "cbeff.xml"
+    p.write_text(text)
+    res = scan(p)
+    (f,) = res.findings
+    assert (f["rule"], f["category"], f["severity"]) == ISO, res
+    off = text.encode().rindex(b"RkFDADA")
+    assert f["member"] == [f"@{off}:base64"] and f["sha256"] == sha256(FACE_2005)
+    assert res.problems == [], res
+
+
+def test_base64_run_budget_is_a_limit_record(tmp_path):
+    """More runs than CBP_B64_MAX_RUNS: the search stops there and one
+    'limit' record says from where, instead of reading on without bound
+    or staying silent."""
+    text = _cbeff_xml([DECOY_SHORT] * (B64_MAX_RUNS + 10) + [_b64(FACE_2005)])
+    p = tmp_path / "cbeff.xml"
+    p.write_text(text)
+    res = scan(p)
+    assert res.findings == [], res
+    (pr,) = res.problems
+    assert pr["reason"] == "limit" and pr["member"] == [], pr
+    assert f"{B64_MAX_RUNS} base64 runs" in pr["detail"], pr
+
+
+def test_base64_record_budget_is_a_limit_record(tmp_path):
+    """More valid records than the record budget: the first 64 are scanned,
+    the rest is said ('limit'), never silently dropped."""
+    text = _cbeff_xml([_b64(FACE_2011)] * (B64_MAX_RECORDS + 2))
+    p = tmp_path / "cbeff.xml"
+    p.write_text(text)
+    res = scan(p)
+    assert len({tuple(f["member"]) for f in res.findings if f["rule"] == ISO[0]}) == B64_MAX_RECORDS
+    (pr,) = res.problems
+    assert pr["reason"] == "limit" and f"{B64_MAX_RECORDS} base64-encoded records" in pr["detail"], pr
 
 
 def test_base64_search_beyond_load_max_is_said(tmp_path):

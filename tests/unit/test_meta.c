@@ -5,7 +5,8 @@
  * Fixtures are built here, byte by byte, with small builders (the JPEG
  * and PNG examples of docs/formats.md are checked as given).  Real files
  * are read from $CBP_TESTDATA (default ../shared/testdata) and the test is
- * skipped when one is absent.
+ * skipped when one is absent — except under make (CBP_TEST_STRICT), where a
+ * missing sample is a failure: a check that passes by skipping proves nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -435,7 +436,8 @@ count_fields(const struct cbp_meta *m, const char *name)
 	return k;
 }
 
-/* A real sample file, or NULL (the test then skips). */
+/* A real sample file, or NULL (the test then skips; under CBP_TEST_STRICT
+ * the test fails here instead). */
 static unsigned char *
 load(const char *rel, size_t *n)
 {
@@ -449,8 +451,12 @@ load(const char *rel, size_t *n)
 		dir = "../shared/testdata";
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, rel) >= sizeof(path))
 		return NULL;
-	if ((f = fopen(path, "rb")) == NULL)
+	if ((f = fopen(path, "rb")) == NULL) {
+		if (getenv("CBP_TEST_STRICT") != NULL)
+			fail_msg("test data %s missing: the checks need "
+			    "../shared/testdata (or CBP_TESTDATA)", path);
 		return NULL;
+	}
 	if (fseek(f, 0, SEEK_END) == 0 && (sz = ftell(f)) > 0 &&
 	    fseek(f, 0, SEEK_SET) == 0 && (p = malloc((size_t)sz)) != NULL) {
 		*n = fread(p, 1, (size_t)sz, f);

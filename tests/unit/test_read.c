@@ -142,6 +142,7 @@ test_shrunk_file_is_io_error(void **state)
 	struct cbp_object o;
 	struct cbp_error e = { 0 };
 	unsigned char d[32];
+	struct cbp_hash_extent ext;
 
 	make_file("s", 100000);
 	open_object("s", &o);		/* fstat said 100000 bytes */
@@ -151,7 +152,7 @@ test_shrunk_file_is_io_error(void **state)
 	cbp_error_clear(&e);
 	assert_int_equal(cbp_read_load(&o, 1 << 20, &e), CBP_EIO);
 	cbp_error_clear(&e);
-	assert_int_equal(cbp_read_sha256(&o, d, &e), CBP_EIO);
+	assert_int_equal(cbp_read_sha256(&o, 0, NULL, d, &ext, &e), CBP_EIO);
 	close_object(&o);
 }
 
@@ -263,6 +264,7 @@ test_memory_objects(void **state)
 	struct cbp_object o;
 	struct cbp_error e = { 0 };
 	unsigned char d[32], x[4];
+	struct cbp_hash_extent ext;
 	size_t got;
 
 	cbp_object_init(&o);
@@ -277,10 +279,20 @@ test_memory_objects(void **state)
 	assert_int_equal(got, 2);
 	assert_int_equal(cbp_read_at(&o, 50, x, 4, &got, &e), CBP_OK);
 	assert_int_equal(got, 0);
-	assert_int_equal(cbp_read_sha256(&o, d, &e), CBP_OK);
+	assert_int_equal(cbp_read_sha256(&o, 0, NULL, d, &ext, &e), CBP_OK);
+	assert_int_equal(ext.bytes, 10);
+	assert_false(ext.partial);
 	/* sha256("0123456789") */
 	assert_int_equal(d[0], 0x84);
 	assert_int_equal(d[31], 0x82);
+	/* A cap, or a member held only in part, makes the hash partial. */
+	assert_int_equal(cbp_read_sha256(&o, 4, NULL, d, &ext, &e), CBP_OK);
+	assert_int_equal(ext.bytes, 4);
+	assert_true(ext.partial);
+	o.size = 20;	/* declared 20, 10 held (cut at member_max) */
+	assert_int_equal(cbp_read_sha256(&o, 0, NULL, d, &ext, &e), CBP_OK);
+	assert_int_equal(ext.bytes, 10);
+	assert_true(ext.partial);
 	cbp_object_release(&o);
 }
 
