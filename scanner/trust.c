@@ -47,6 +47,18 @@ others_can_write(const struct stat *st, int is_dir)
 	return 1;
 }
 
+static const char *
+writable_by(const struct stat *st)
+{
+	return (st->st_mode & S_IWOTH) ? "world-writable" : "group-writable";
+}
+
+static const char *
+kind(const struct stat *st)
+{
+	return S_ISDIR(st->st_mode) ? "directory" : "file";
+}
+
 static int
 check_file(const struct stat *st, const char *path, uid_t uid,
     struct cbp_error *err)
@@ -54,14 +66,14 @@ check_file(const struct stat *st, const char *path, uid_t uid,
 	if (!owner_ok(st, uid))
 		return cbp_error_set(err, CBP_EPERM, 0,
 		    "%s: owned by uid %u, not by root: as root cbpscan takes no "
-		    "orders from a file another user can change (chown root "
-		    "'%s', or use a file root owns)", path,
-		    (unsigned)st->st_uid, path);
+		    "orders from a %s another user can change (chown root "
+		    "'%s', or use one root owns)", path, (unsigned)st->st_uid,
+		    kind(st), path);
 	if (others_can_write(st, S_ISDIR(st->st_mode)))
 		return cbp_error_set(err, CBP_EPERM, 0,
-		    "%s: writable by group or others (mode %04o): as root "
-		    "cbpscan takes no orders from a file others can change "
-		    "(chmod go-w '%s')", path, (unsigned)(st->st_mode & 07777),
+		    "%s: %s (mode %04o): as root cbpscan takes no orders from "
+		    "a %s others can change (chmod go-w '%s')", path,
+		    writable_by(st), (unsigned)(st->st_mode & 07777), kind(st),
 		    path);
 	return CBP_OK;
 }
@@ -78,10 +90,10 @@ check_dir(const struct stat *st, const char *path, const char *dir, uid_t uid,
 		    (unsigned)st->st_uid, dir);
 	if (others_can_write(st, 1))
 		return cbp_error_set(err, CBP_EPERM, 0,
-		    "%s: the directory %s above it is writable by group or "
-		    "others (mode %04o), who could swap the file (chmod go-w "
-		    "'%s', or move the file to a directory only root can write)",
-		    path, dir, (unsigned)(st->st_mode & 07777), dir);
+		    "%s: the directory %s above it is %s (mode %04o): others "
+		    "could swap the file (chmod go-w '%s', or move the file to "
+		    "a directory only root can write)", path, dir,
+		    writable_by(st), (unsigned)(st->st_mode & 07777), dir);
 	return CBP_OK;
 }
 

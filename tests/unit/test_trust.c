@@ -109,11 +109,12 @@ test_file_writable(void **state)
 	path_in(t, "world.yaml", f, sizeof(f));
 	make_file(f, 0666);
 	assert_int_equal(check(f, &e), CBP_EPERM);
-	assert_non_null(strstr(e.message, "writable by group or others (mode 0666)"));
+	assert_non_null(strstr(e.message, "world-writable (mode 0666)"));
 	assert_non_null(strstr(e.message, "chmod go-w"));
 	assert_non_null(strstr(e.message, f));
 	make_file(f, 0620);
 	assert_int_equal(check(f, &e), CBP_EPERM);
+	assert_non_null(strstr(e.message, "group-writable (mode 0620)"));
 }
 
 static void
