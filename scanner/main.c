@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -508,6 +509,37 @@ progress_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * A reader that goes away (cbpscan scan / | head -1) is seen at the next
+ * write as EPIPE, but on a tree where findings are rare the next write
+ * may be minutes away.  When records go to a pipe or socket, this thread
+ * watches the descriptor instead: poll() with no events still reports
+ * POLLERR on a pipe whose read end is closed (POLLHUP on a socket), and
+ * then the scan is cancelled at once.
+ */
+struct reader_watch {
+	int fd;
+	volatile int stop;	/* set by main when the scan is over */
+	volatile int gone;	/* the reader went away */
+};
+
+static void *
+reader_watch_thread(void *arg)
+{
+	struct reader_watch *w = arg;
+	struct pollfd pfd = { .fd = w->fd, .events = 0 };
+
+	while (!w->stop && !cancel_flag) {
+		if (poll(&pfd, 1, 200) > 0 &&
+		    (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+			w->gone = 1;
+			cancel_flag = 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
 static void
 make_uuid(char out[37])
 {
@@ -691,6 +723,10 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	char host[256];
 	double t0, m0;
 	struct sigaction sa;
+	struct reader_watch watch = { .fd = -1 };
+	struct stat ost;
+	pthread_t wtid;
+	int have_watch = 0;
 
 	find_data(&data);
 	if (load_rules(&rs, (const char *const *)a->cfg.rules, a->cfg.nrules,
@@ -750,10 +786,17 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 		pthread_cond_init(&prog.cond, NULL);
 		have_prog = pthread_create(&ptid, NULL, progress_thread, &prog) == 0;
 	}
+	watch.fd = outfp != NULL ? fileno(outfp) : STDOUT_FILENO;
+	if (fstat(watch.fd, &ost) == 0 && (S_ISFIFO(ost.st_mode) || S_ISSOCK(ost.st_mode)))
+		have_watch = pthread_create(&wtid, NULL, reader_watch_thread, &watch) == 0;
 	if (cbp_scan_run(scan, &cancel_flag) != CBP_OK) {
 		fprintf(stderr, "%s: the scan could not run (out of memory?)\n",
 		    progname);
 		cancel_flag = 1;
+	}
+	if (have_watch) {
+		watch.stop = 1;
+		pthread_join(wtid, NULL);
 	}
 	if (have_prog) {
 		pthread_mutex_lock(&prog.lock);
@@ -799,7 +842,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	/* After a failed write the sink that failed writes nothing more; the
 	 * summary still goes to any other sink, and is counted as lost. */
 	cbp_output_summary(&out, &sum);
-	if (cancel_flag && out.write_errno == 0)
+	if (cancel_flag && out.write_errno == 0 && !watch.gone)
 		fprintf(stderr, "%s: interrupted: the scan did not finish\n", progname);
 out:
 	if (outputs) {
