@@ -60,7 +60,8 @@ struct opt_doc {
 
 static const struct opt_doc scan_opts[] = {
 	{ { "rules", required_argument, NULL, OPT_RULES }, "PATH",
-	  "rule file or directory (repeatable); default: ./rules from a build tree, else the installed rules" },
+	  "rule file or directory (repeatable); default: the rules of the build tree the binary "
+	  "sits in, else the installed rules (never ./rules)" },
 	{ { "known", required_argument, NULL, OPT_KNOWN }, "PATH",
 	  "known-image list file or directory (repeatable)" },
 	{ { "format", required_argument, NULL, OPT_FORMAT }, "text|jsonl",
@@ -208,6 +209,7 @@ print_diag(void *arg, const char *file, int line, int col, const char *msg)
 struct data_paths {
 	char magic[PATH_MAX];	/* cbpscan.mgc */
 	char rules[PATH_MAX];	/* default rules directory */
+	uid_t owner;		/* who besides root may own them (see find_data) */
 	char looked[2 * PATH_MAX + 64];	/* where we looked, for messages */
 };
 
@@ -227,13 +229,22 @@ is_dir(const char *p)
 	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/*
+ * Build-tree data may be owned by whoever owns the binary: root running a
+ * binary trusts its owner with its code already, so the data beside it
+ * adds no one new (a developer's tree, a CI checkout owned by the CI
+ * user).  Installed data must be root's.
+ */
 static void
 find_data(struct data_paths *d)
 {
 	char exe[PATH_MAX], *slash;
+	struct stat st;
 	ssize_t n;
 
 	memset(d, 0, sizeof(*d));
+	if (stat("/proc/self/exe", &st) == 0)
+		d->owner = st.st_uid;
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0 && (size_t)n < sizeof(exe) - 1) {
 		exe[n] = '\0';
@@ -250,6 +261,7 @@ find_data(struct data_paths *d)
 			    "binary, a build tree) and ", exe);
 		}
 	}
+	d->owner = 0;
 	n = (ssize_t)strlen(d->looked);
 	snprintf(d->looked + n, sizeof(d->looked) - (size_t)n, "%s (the "
 	    "install prefix)", CBP_DATADIR);
@@ -258,7 +270,9 @@ find_data(struct data_paths *d)
 }
 
 /*
- * Open path, and as root refuse it unless cbp_trust passes it.  Returns
+ * Open path, and as root refuse it unless cbp_trust passes it, with owner
+ * as the one user besides root who may own it and the directories above
+ * (0: root only).  Returns
  * the name to load it by: as root the kernel's name for what was checked
  * (in real[]), so a symbolic link in a directory we did not check cannot
  * be swapped between the check and the load; otherwise path itself.
@@ -266,20 +280,25 @@ find_data(struct data_paths *d)
  * files are checked by the caller.
  */
 static const char *
-trusted_path(const char *path, char real[PATH_MAX], const char *what)
+trusted_path(const char *path, char real[PATH_MAX], const char *what,
+    uid_t owner)
 {
 	struct cbp_error err = { 0 };
 	char link[64];
 	ssize_t n;
 	int fd;
 
-	if (cbp_trust_open(path, &fd, &err) != CBP_OK) {
-		fprintf(stderr, "%s: %s: %s\n", progname, what, err.message);
+	if (geteuid() != 0)
+		return path;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
+		fprintf(stderr, "%s: %s: %s: cannot open: %s\n", progname, what,
+		    path, strerror(errno));
 		return NULL;
 	}
-	if (geteuid() != 0) {
+	if (cbp_trust_check_fd_as(fd, path, owner, &err) != CBP_OK) {
+		fprintf(stderr, "%s: %s: %s\n", progname, what, err.message);
 		close(fd);
-		return path;
+		return NULL;
 	}
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, real, PATH_MAX - 1);
@@ -311,7 +330,7 @@ is_rule_file(const char *name)
  * write.  0, or -1 after printing why.
  */
 static int
-trusted_rule_dir(const char *dir)
+trusted_rule_dir(const char *dir, uid_t owner)
 {
 	struct cbp_error err = { 0 };
 	struct dirent *de;
@@ -329,12 +348,11 @@ trusted_rule_dir(const char *dir)
 		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= sizeof(p))
 			continue;	/* rules.c reports it */
 		memset(&err, 0, sizeof(err));
-		if (cbp_trust_open(p, &fd, &err) != CBP_OK) {
-			if (err.code == CBP_EPERM) {
-				fprintf(stderr, "%s: rules: %s\n", progname, err.message);
-				bad = 1;
-			}
-			continue;	/* cannot open: rules.c reports it */
+		if ((fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0)
+			continue;	/* rules.c reports it */
+		if (cbp_trust_check_fd_as(fd, p, owner, &err) != CBP_OK) {
+			fprintf(stderr, "%s: rules: %s\n", progname, err.message);
+			bad = 1;
 		}
 		close(fd);
 	}
@@ -348,6 +366,7 @@ load_rules(struct cbp_ruleset **rsp, const char *const *paths, size_t n,
 {
 	struct cbp_ruleset *rs;
 	const char *def[1], *use;
+	uid_t owner = 0;
 	char real[PATH_MAX];
 	struct stat st;
 	int errors = 0, r = CBP_OK;
@@ -363,6 +382,7 @@ load_rules(struct cbp_ruleset **rsp, const char *const *paths, size_t n,
 			return CBP_EIO;
 		}
 		def[0] = data->rules;
+		owner = data->owner;
 		paths = def;
 		n = 1;
 	}
@@ -376,8 +396,8 @@ load_rules(struct cbp_ruleset **rsp, const char *const *paths, size_t n,
 		/* Missing or unreadable: rules.c says so with its own words. */
 		use = paths[i];
 		if (stat(paths[i], &st) == 0) {
-			if ((use = trusted_path(paths[i], real, "rules")) == NULL ||
-			    (S_ISDIR(st.st_mode) && trusted_rule_dir(use) != 0)) {
+			if ((use = trusted_path(paths[i], real, "rules", owner)) == NULL ||
+			    (S_ISDIR(st.st_mode) && trusted_rule_dir(use, owner) != 0)) {
 				cbp_ruleset_free(rs);
 				return CBP_EPERM;
 			}
@@ -739,7 +759,8 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 		    "directory)\n", progname, data.looked);
 		goto out;
 	}
-	if ((magic = trusted_path(data.magic, magic_real, "magic database")) == NULL)
+	if ((magic = trusted_path(data.magic, magic_real,
+	    "magic database", data.owner)) == NULL)
 		goto out;
 	if (cbp_output_init(&out) != CBP_OK) {
 		fprintf(stderr, "%s: cannot set up outputs\n", progname);
@@ -981,7 +1002,7 @@ cmd_scan(int argc, char **argv)
 		/* As root, a config another user can change is refused (cbp_trust.h);
 		 * a missing one is left to the loader to report. */
 		if (stat(cfg, &st) == 0 &&
-		    (cfg = trusted_path(a.config_path, cfg_real, "config")) == NULL) {
+		    (cfg = trusted_path(a.config_path, cfg_real, "config", 0)) == NULL) {
 			cbp_config_free(&a.cfg);
 			return EXIT_ERROR;
 		}

@@ -5,10 +5,10 @@
  * Each record is built whole in the sink's buffer by a short list of field
  * calls, in the contract's key order, then written whole or not at all
  * (cbp_output_emit), so lines never interleave and a crash or a full disk
- * leaves only whole lines.  There is one small writer per kind of field (string,
- * optional string, string array, unsigned, int, time, fixed-point); a new
- * field such as "pdq" or "known" is one more call in the record function,
- * and a nested object one more writer pair.  The writers share a sticky
+ * leaves only whole lines.  There is one small writer per kind of field
+ * (string, optional string, string array, unsigned, int, time,
+ * fixed-point); a new field such as "pdq" or "known" is one more call in
+ * the record function, and a nested object one more writer pair.  The writers share a sticky
  * error: after the first failure the rest do nothing, so a record function
  * is a plain list of calls with a single check at the end.
  *

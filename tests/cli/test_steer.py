@@ -220,6 +220,31 @@ def test_magic_db_world_writable_refused(tmp_path, tree, lpr_jpeg):
 
 
 @root_only
+def test_build_tree_may_be_owned_by_binary_owner(tmp_path, tree, lpr_jpeg):
+    """Root running a binary trusts its owner with its code already: the
+    build tree's data may be that user's (a developer's tree, a CI
+    checkout), but not a third user's."""
+    t = lpr_tree(tree, lpr_jpeg)
+    exe = installed_copy(tmp_path, with_data=True)
+    inst = tmp_path / "inst"
+    for p in [inst, *inst.rglob("*")]:
+        os.chown(p, NOBODY, NOBODY)
+    rc, out, err = run_exe(exe, ["scan", "--format", "jsonl", t], cwd=tmp_path)
+    assert rc == 1 and LPR[0].encode() in out, (rc, out, err)
+    os.chown(exe.parent / "cbpscan.mgc", NOBODY - 1, NOBODY - 1)
+    rc, out, err = run_exe(exe, ["scan", "--format", "jsonl", t], cwd=tmp_path)
+    assert rc == 2 and f"owned by uid {NOBODY - 1}" in err, (rc, out, err)
+    os.chown(exe.parent / "cbpscan.mgc", NOBODY, NOBODY)
+    os.chown(inst / "rules" / "cbp-profile.yaml", NOBODY - 1, NOBODY - 1)
+    rc, out, err = run_exe(exe, ["scan", "--format", "jsonl", t], cwd=tmp_path)
+    assert rc == 2 and "cbp-profile.yaml" in err and f"owned by uid {NOBODY - 1}" in err, err
+    # Rules named explicitly are held to root's rule even from that tree.
+    os.chown(inst / "rules" / "cbp-profile.yaml", NOBODY, NOBODY)
+    rc, out, err = run_exe(exe, ["scan", "--rules", inst / "rules", t], cwd=tmp_path)
+    assert rc == 2 and "owned by uid 65534" in err, err
+
+
+@root_only
 def test_root_owned_inputs_accepted(tmp_path, tree, lpr_jpeg):
     """The normal case: root's 0644 files in root's 0755 directories (under
     a 0700 mkdtemp directory in sticky /tmp)."""
