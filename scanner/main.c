@@ -60,14 +60,13 @@ struct opt_doc {
 
 static const struct opt_doc scan_opts[] = {
 	{ { "rules", required_argument, NULL, OPT_RULES }, "PATH",
-	  "rule file or directory (repeatable); default: the rules of the build tree the binary "
-	  "sits in, else the installed rules (never ./rules)" },
+	  "rule file or directory (repeatable); default: the binary's build tree's, else the installed rules" },
 	{ { "known", required_argument, NULL, OPT_KNOWN }, "PATH",
 	  "known-image list file or directory (repeatable)" },
 	{ { "format", required_argument, NULL, OPT_FORMAT }, "text|jsonl",
 	  "record format; default: text on a terminal, jsonl otherwise" },
 	{ { "output", required_argument, NULL, OPT_OUTPUT }, "FILE",
-	  "write records to FILE instead of standard output (created 0600; never a symlink or FIFO)" },
+	  "write records to FILE instead of standard output (new files 0600; no symlink, no FIFO)" },
 	{ { "append", no_argument, NULL, OPT_APPEND }, NULL,
 	  "with --output, append to FILE instead of replacing it" },
 	{ { "threads", required_argument, NULL, OPT_THREADS }, "N",
