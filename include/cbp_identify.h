@@ -24,9 +24,9 @@
 struct cbp_identify;
 
 /*
- * fast_db: path of cbpscan.mgc (NULL: search next to the binary, then
- * ./build, then the installed data dir).  full_db: NULL for the system
- * default.  Loads the fast database now, the full one lazily.
+ * fast_db: path of cbpscan.mgc, required (NULL gives CBP_EINVAL; main.c
+ * decides where it comes from and checks it).  full_db: NULL for the
+ * system default.  Loads the fast database now, the full one lazily.
  */
 struct cbp_identify *cbp_identify_new(const char *fast_db, const char *full_db,
     struct cbp_error *err);
@@ -41,8 +41,5 @@ const char *cbp_identify_mime(struct cbp_identify *id, const void *head,
  * Valid until the next call on this handle. */
 const char *cbp_identify_describe(struct cbp_identify *id, const void *head,
     size_t len, struct cbp_error *err);
-
-/* Locate cbpscan.mgc as cbp_identify_new(NULL, ...) would; NULL if none. */
-const char *cbp_identify_default_db(void);
 
 #endif

@@ -34,11 +34,23 @@ struct cbp_sink {
 
 #define CBP_OUTPUT_SINKS 8
 
+/*
+ * A write that fails (full disk, reader gone, I/O error) stops the sink
+ * that saw it: that sink writes nothing more, so its output ends with the
+ * last whole record (see cbp_output_int.h for how a cut record is taken
+ * back).  The fan-out then sets *cancel, if the caller gave one, so the
+ * scan stops instead of producing records nobody will see, and counts
+ * every record that did not reach every sink.  Set cancel directly after
+ * cbp_output_init (main.c points it at the scan's cancel flag).
+ */
 struct cbp_output {
 	pthread_mutex_t lock;
 	struct cbp_sink *sinks[CBP_OUTPUT_SINKS];
 	size_t nsinks;
 	int first_error;		/* first non-zero sink return, kept */
+	int write_errno;		/* errno of the first failed write (EPIPE, ENOSPC ...), 0 if none */
+	unsigned long long lost;	/* records (summary included) some sink did not write */
+	volatile int *cancel;		/* set to 1 on the first failed write; NULL: none */
 };
 
 int cbp_output_init(struct cbp_output *o);
@@ -47,7 +59,10 @@ int cbp_output_add(struct cbp_output *o, struct cbp_sink *s);
 void cbp_output_finding(struct cbp_output *o, const struct cbp_finding *f);
 void cbp_output_problem(struct cbp_output *o, const struct cbp_problem *p);
 void cbp_output_summary(struct cbp_output *o, const struct cbp_summary *s);
-/* Close every sink; returns the first error seen during the run or on close. */
+/*
+ * Close every sink; returns the first error seen during the run or on
+ * close.  o->write_errno and o->lost stay readable afterwards.
+ */
 int cbp_output_close(struct cbp_output *o);
 
 /*

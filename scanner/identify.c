@@ -12,12 +12,14 @@
  * The full handle (system database, description mode) is opened the first
  * time a rule asks for a description, on the thread that asks: libmagic
  * handles are not thread-safe, so each worker owns its pair.
+ *
+ * This module is given the path of cbpscan.mgc and never looks for one:
+ * where data files may come from (the binary's own build tree or the
+ * install prefix, never the current directory or the environment) and the
+ * ownership check on them are decided in main.c alone.
  */
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <magic.h>
 
@@ -36,41 +38,6 @@ struct cbp_identify {
 	MAGIC_NO_CHECK_JSON | MAGIC_NO_CHECK_TOKENS | MAGIC_NO_CHECK_APPTYPE)
 /* Decompression off in both: we never want libmagic to inflate hostile data. */
 #define FULL_FLAGS (MAGIC_NO_CHECK_COMPRESS | MAGIC_RAW)
-
-static int
-file_exists(const char *p)
-{
-	return access(p, R_OK) == 0;
-}
-
-const char *
-cbp_identify_default_db(void)
-{
-	static char found[PATH_MAX];
-	const char *env = getenv("CBPSCAN_MAGIC");
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	if (env != NULL && *env != '\0')
-		return env;
-	/* Next to the binary: a build tree (build/cbpscan + build/cbpscan.mgc). */
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		char *slash;
-		exe[n] = '\0';
-		if ((slash = strrchr(exe, '/')) != NULL) {
-			*slash = '\0';
-			if ((size_t)snprintf(found, sizeof(found), "%s/cbpscan.mgc",
-			    exe) < sizeof(found) && file_exists(found))
-				return found;
-		}
-	}
-	if (file_exists("build/cbpscan.mgc"))
-		return "build/cbpscan.mgc";
-	if (file_exists(CBP_DATADIR "/cbpscan.mgc"))
-		return CBP_DATADIR "/cbpscan.mgc";
-	return NULL;
-}
 
 /*
  * The text test decodes the bytes it is given in several encodings; on the
@@ -112,10 +79,10 @@ cbp_identify_new(const char *fast_db, const char *full_db,
 {
 	struct cbp_identify *id;
 
-	if (fast_db == NULL && (fast_db = cbp_identify_default_db()) == NULL) {
-		cbp_error_set(err, CBP_EIO, 0,
-		    "cannot find cbpscan.mgc (build it with 'make', install it, "
-		    "or set CBPSCAN_MAGIC)");
+	/* Where the database comes from is main.c's decision, not ours. */
+	if (fast_db == NULL) {
+		cbp_error_set(err, CBP_EINVAL, 0,
+		    "no identification database (cbpscan.mgc) given");
 		return NULL;
 	}
 	if ((id = calloc(1, sizeof(*id))) == NULL) {

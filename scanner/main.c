@@ -9,9 +9,12 @@
  * --help is generated from the same option table the parser uses, so the
  * two cannot drift; man/cbpscan.1 mirrors it and a test checks they agree.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,6 +31,7 @@
 #include "cbp_output.h"
 #include "cbp_rules.h"
 #include "cbp_scan.h"
+#include "cbp_trust.h"
 
 enum cbp_exit {
 	EXIT_CLEAN = 0,		/* scan finished, no violation */
@@ -45,7 +49,7 @@ enum opt_id {
 	OPT_ENDPOINT, OPT_CONFIG, OPT_EXCLUDE, OPT_MAX_DEPTH, OPT_QUIET,
 	OPT_PROGRESS, OPT_STRICT, OPT_ENDPOINT_FORMAT, OPT_TOKEN_FILE,
 	OPT_CA_FILE, OPT_CLIENT_CERT, OPT_CLIENT_KEY, OPT_SPOOL, OPT_HELP,
-	OPT_VERSION, OPT_ONE_FS = 'x',
+	OPT_VERSION, OPT_APPEND, OPT_ONE_FS = 'x',
 };
 
 struct opt_doc {
@@ -56,13 +60,15 @@ struct opt_doc {
 
 static const struct opt_doc scan_opts[] = {
 	{ { "rules", required_argument, NULL, OPT_RULES }, "PATH",
-	  "rule file or directory (repeatable); default: ./rules from a build tree, else the installed rules" },
+	  "rule file or directory (repeatable); default: the binary's build tree's, else the installed rules" },
 	{ { "known", required_argument, NULL, OPT_KNOWN }, "PATH",
 	  "known-image list file or directory (repeatable)" },
 	{ { "format", required_argument, NULL, OPT_FORMAT }, "text|jsonl",
 	  "record format; default: text on a terminal, jsonl otherwise" },
 	{ { "output", required_argument, NULL, OPT_OUTPUT }, "FILE",
-	  "write records to FILE instead of standard output" },
+	  "write records to FILE instead of standard output (new files 0600; no symlink, no FIFO)" },
+	{ { "append", no_argument, NULL, OPT_APPEND }, NULL,
+	  "with --output, append to FILE instead of replacing it" },
 	{ { "threads", required_argument, NULL, OPT_THREADS }, "N",
 	  "worker threads (default: online CPUs)" },
 	{ { "endpoint", required_argument, NULL, OPT_ENDPOINT }, "URL",
@@ -184,44 +190,198 @@ print_diag(void *arg, const char *file, int line, int col, const char *msg)
 		fprintf(stderr, "%s: %s\n", file, msg);
 }
 
-/* ./rules beside a build tree (build/cbpscan -> ../rules), else installed. */
-static const char *
-default_rules_path(void)
-{
-	static char path[PATH_MAX];
-	char exe[PATH_MAX];
-	struct stat st;
-	ssize_t n;
-	char *slash;
+/* ---- data files: where they come from, and may root trust them ----------- */
 
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		if ((slash = strrchr(exe, '/')) != NULL) {
-			*slash = '\0';
-			if ((size_t)snprintf(path, sizeof(path), "%s/../rules",
-			    exe) < sizeof(path) && stat(path, &st) == 0 &&
-			    S_ISDIR(st.st_mode))
-				return path;
-		}
-	}
-	if (stat("rules", &st) == 0 && S_ISDIR(st.st_mode) &&
-	    stat("rules/cbpscan.magic", &st) == 0)
-		return "rules";
-	return CBP_DATADIR "/rules";
+/*
+ * The rules and the compiled magic database decide what is a finding, so
+ * they come only from places the person who installed the binary chose:
+ *   the build tree the binary sits in (build/cbpscan beside
+ *   build/cbpscan.mgc, with ../rules), found through /proc/self/exe, or
+ *   the install prefix (CBP_DATADIR, fixed at build time).
+ * Never the current directory and never the environment: either would let
+ * whoever controls the directory cron starts in, or the environment sudo
+ * passes on, make the scanner report clean.  (The unit tests name the
+ * database through CBPSCAN_MAGIC; only the test programs read it.)
+ * As root, whatever is loaded must also pass cbp_trust (owner and modes of
+ * the file and of every directory above it).
+ */
+struct data_paths {
+	char magic[PATH_MAX];	/* cbpscan.mgc */
+	char rules[PATH_MAX];	/* default rules directory */
+	uid_t owner;		/* who besides root may own them (see find_data) */
+	char looked[2 * PATH_MAX + 64];	/* where we looked, for messages */
+};
+
+static int
+is_file(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 static int
-load_rules(struct cbp_ruleset **rsp, const char *const *paths, size_t n)
+is_dir(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/*
+ * Build-tree data may be owned by whoever owns the binary: root running a
+ * binary trusts its owner with its code already, so the data beside it
+ * adds no one new (a developer's tree, a CI checkout owned by the CI
+ * user).  Installed data must be root's.
+ */
+static void
+find_data(struct data_paths *d)
+{
+	char exe[PATH_MAX], *slash;
+	struct stat st;
+	ssize_t n;
+
+	memset(d, 0, sizeof(*d));
+	if (stat("/proc/self/exe", &st) == 0)
+		d->owner = st.st_uid;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0 && (size_t)n < sizeof(exe) - 1) {
+		exe[n] = '\0';
+		if ((slash = strrchr(exe, '/')) != NULL) {
+			*slash = '\0';
+			/* A build tree: both the database beside us and ../rules. */
+			if ((size_t)snprintf(d->magic, sizeof(d->magic),
+			    "%s/cbpscan.mgc", exe) < sizeof(d->magic) &&
+			    (size_t)snprintf(d->rules, sizeof(d->rules),
+			    "%s/../rules", exe) < sizeof(d->rules) &&
+			    is_file(d->magic) && is_dir(d->rules))
+				return;
+			snprintf(d->looked, sizeof(d->looked), "%s (beside the "
+			    "binary, a build tree) and ", exe);
+		}
+	}
+	d->owner = 0;
+	n = (ssize_t)strlen(d->looked);
+	snprintf(d->looked + n, sizeof(d->looked) - (size_t)n, "%s (the "
+	    "install prefix)", CBP_DATADIR);
+	snprintf(d->magic, sizeof(d->magic), "%s/cbpscan.mgc", CBP_DATADIR);
+	snprintf(d->rules, sizeof(d->rules), "%s/rules", CBP_DATADIR);
+}
+
+/*
+ * Open path, and as root refuse it unless cbp_trust passes it, with owner
+ * as the one user besides root who may own it and the directories above
+ * (0: root only).  Returns
+ * the name to load it by: as root the kernel's name for what was checked
+ * (in real[]), so a symbolic link in a directory we did not check cannot
+ * be swapped between the check and the load; otherwise path itself.
+ * NULL after printing why.  A directory is checked as itself here; its
+ * files are checked by the caller.
+ */
+static const char *
+trusted_path(const char *path, char real[PATH_MAX], const char *what,
+    uid_t owner)
+{
+	struct cbp_error err = { 0 };
+	char link[64];
+	ssize_t n;
+	int fd;
+
+	if (geteuid() != 0)
+		return path;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
+		fprintf(stderr, "%s: %s: %s: cannot open: %s\n", progname, what,
+		    path, strerror(errno));
+		return NULL;
+	}
+	if (cbp_trust_check_fd_as(fd, path, owner, &err) != CBP_OK) {
+		fprintf(stderr, "%s: %s: %s\n", progname, what, err.message);
+		close(fd);
+		return NULL;
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, real, PATH_MAX - 1);
+	close(fd);
+	if (n <= 0 || n >= PATH_MAX - 1) {
+		fprintf(stderr, "%s: %s: %s: cannot resolve its location\n",
+		    progname, what, path);
+		return NULL;
+	}
+	real[n] = '\0';
+	return real;
+}
+
+/* The names rules.c loads from a directory (load_dir): *.yaml, *.yml, no dot files. */
+static int
+is_rule_file(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (name[0] == '.')
+		return 0;
+	return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+	    (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+}
+
+/*
+ * As root, every rule file a directory would give must pass cbp_trust too:
+ * a root-owned directory may still hold a file another user owns or can
+ * write.  0, or -1 after printing why.
+ */
+static int
+trusted_rule_dir(const char *dir, uid_t owner)
+{
+	struct cbp_error err = { 0 };
+	struct dirent *de;
+	char p[PATH_MAX];
+	DIR *d;
+	int fd, bad = 0;
+
+	if (geteuid() != 0)
+		return 0;
+	if ((d = opendir(dir)) == NULL)
+		return 0;	/* rules.c reports why it cannot be read */
+	while (!bad && (de = readdir(d)) != NULL) {
+		if (!is_rule_file(de->d_name))
+			continue;
+		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= sizeof(p))
+			continue;	/* rules.c reports it */
+		memset(&err, 0, sizeof(err));
+		if ((fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0)
+			continue;	/* rules.c reports it */
+		if (cbp_trust_check_fd_as(fd, p, owner, &err) != CBP_OK) {
+			fprintf(stderr, "%s: rules: %s\n", progname, err.message);
+			bad = 1;
+		}
+		close(fd);
+	}
+	closedir(d);
+	return bad ? -1 : 0;
+}
+
+static int
+load_rules(struct cbp_ruleset **rsp, const char *const *paths, size_t n,
+    const struct data_paths *data)
 {
 	struct cbp_ruleset *rs;
-	const char *def[1];
+	const char *def[1], *use;
+	uid_t owner = 0;
+	char real[PATH_MAX];
+	struct stat st;
 	int errors = 0, r = CBP_OK;
 	size_t i;
 
 	*rsp = NULL;
 	if (n == 0) {
-		def[0] = default_rules_path();
+		if (!is_dir(data->rules)) {
+			fprintf(stderr, "%s: no rules given and none installed: "
+			    "looked in %s; give --rules, run 'make' in the source "
+			    "tree or 'make install' (rules are never taken from "
+			    "the current directory)\n", progname, data->looked);
+			return CBP_EIO;
+		}
+		def[0] = data->rules;
+		owner = data->owner;
 		paths = def;
 		n = 1;
 	}
@@ -230,7 +390,18 @@ load_rules(struct cbp_ruleset **rsp, const char *const *paths, size_t n)
 		return CBP_ENOMEM;
 	}
 	for (i = 0; i < n; i++) {
-		int lr = cbp_ruleset_load(rs, paths[i], print_diag, &errors);
+		int lr;
+
+		/* Missing or unreadable: rules.c says so with its own words. */
+		use = paths[i];
+		if (stat(paths[i], &st) == 0) {
+			if ((use = trusted_path(paths[i], real, "rules", owner)) == NULL ||
+			    (S_ISDIR(st.st_mode) && trusted_rule_dir(use, owner) != 0)) {
+				cbp_ruleset_free(rs);
+				return CBP_EPERM;
+			}
+		}
+		lr = cbp_ruleset_load(rs, use, print_diag, &errors);
 		if (lr != CBP_OK && r == CBP_OK)
 			r = lr;
 		if (lr == CBP_EIO && errors == 0)
@@ -255,6 +426,7 @@ static int
 cmd_rules(int argc, char **argv)
 {
 	struct cbp_ruleset *rs;
+	struct data_paths data;
 
 	if (argc < 2 || strcmp(argv[1], "check") != 0)
 		return usage_error("rules: unknown subcommand '%s' (expected 'check')",
@@ -265,7 +437,9 @@ cmd_rules(int argc, char **argv)
 		    "as file:line:col.\n", progname);
 		return EXIT_CLEAN;
 	}
-	if (load_rules(&rs, (const char *const *)argv + 2, (size_t)(argc - 2)) != CBP_OK)
+	find_data(&data);
+	if (load_rules(&rs, (const char *const *)argv + 2, (size_t)(argc - 2),
+	    &data) != CBP_OK)
 		return EXIT_ERROR;
 	printf("%zu rule%s compiled, no errors\n", cbp_ruleset_count(rs),
 	    cbp_ruleset_count(rs) == 1 ? "" : "s");
@@ -280,7 +454,7 @@ struct scan_args {
 	const char *format;
 	const char *output;
 	const char *config_path;
-	int quiet, progress;
+	int quiet, progress, append;
 	int threads_set, depth_set, strict_set, onefs_set;
 };
 
@@ -354,6 +528,37 @@ progress_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * A reader that goes away (cbpscan scan / | head -1) is seen at the next
+ * write as EPIPE, but on a tree where findings are rare the next write
+ * may be minutes away.  When records go to a pipe or socket, this thread
+ * watches the descriptor instead: poll() with no events still reports
+ * POLLERR on a pipe whose read end is closed (POLLHUP on a socket), and
+ * then the scan is cancelled at once.
+ */
+struct reader_watch {
+	int fd;
+	volatile int stop;	/* set by main when the scan is over */
+	volatile int gone;	/* the reader went away */
+};
+
+static void *
+reader_watch_thread(void *arg)
+{
+	struct reader_watch *w = arg;
+	struct pollfd pfd = { .fd = w->fd, .events = 0 };
+
+	while (!w->stop && !cancel_flag) {
+		if (poll(&pfd, 1, 200) > 0 &&
+		    (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+			w->gone = 1;
+			cancel_flag = 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
 static void
 make_uuid(char out[37])
 {
@@ -379,6 +584,82 @@ make_uuid(char out[37])
 	out[k] = '\0';
 }
 
+/*
+ * --output FILE.  cbpscan often runs as root and FILE may be in a directory
+ * others can write (/tmp), so:
+ *   O_NOFOLLOW: a symbolic link planted under the name is refused, never
+ *     followed to a file root can write and the planter cannot;
+ *   O_NONBLOCK, then fstat: a FIFO (or socket) is refused rather than
+ *     waited on; a character device named explicitly (/dev/null, a
+ *     terminal, /dev/full) is accepted, since naming one is deliberate and
+ *     writing to it cannot block a scan for ever the way a FIFO nobody
+ *     reads does;
+ *   created with O_EXCL and mode 0600, then fchmod 0600 so the umask
+ *     cannot change it: records name files and carry masked evidence and
+ *     are for the auditor only.  An existing file keeps its mode; it is
+ *     truncated only after it proved to be a regular file (O_TRUNC at open
+ *     would empty whatever was there before the check), or appended to
+ *     with --append.
+ * NULL after printing why.
+ */
+static FILE *
+open_output_file(const char *path, int append)
+{
+	int fd = -1, created = 0, tries, fl;
+	int flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
+	    (append ? O_APPEND : 0);
+	struct stat st;
+	FILE *fp;
+
+	for (tries = 0; fd < 0 && tries < 3; tries++) {
+		if ((fd = open(path, flags | O_CREAT | O_EXCL, 0600)) >= 0)
+			created = 1;
+		else if (errno == EEXIST)
+			fd = open(path, flags);	/* ENOENT if removed meanwhile: again */
+		if (fd < 0 && errno != ENOENT && errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		if (errno == ELOOP)
+			fprintf(stderr, "%s: %s: is a symbolic link: not followed "
+			    "(name the file itself)\n", progname, path);
+		else if (errno == ENXIO)
+			fprintf(stderr, "%s: %s: is a FIFO or socket: records are "
+			    "written only to a regular file or a character "
+			    "device\n", progname, path);
+		else
+			fprintf(stderr, "%s: %s: cannot open for writing: %s\n",
+			    progname, path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0) {
+		fprintf(stderr, "%s: %s: %s\n", progname, path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+		fprintf(stderr, "%s: %s: is a %s: records are written only to a "
+		    "regular file or a character device\n", progname, path,
+		    S_ISFIFO(st.st_mode) ? "FIFO" : S_ISDIR(st.st_mode) ?
+		    "directory" : "special file");
+		goto fail;
+	}
+	if ((created && fchmod(fd, 0600) != 0) ||
+	    (S_ISREG(st.st_mode) && !append && !created && ftruncate(fd, 0) != 0)) {
+		fprintf(stderr, "%s: %s: %s\n", progname, path, strerror(errno));
+		goto fail;
+	}
+	/* Writes wait for a slow terminal rather than fail with EAGAIN. */
+	if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0 ||
+	    (fp = fdopen(fd, append ? "a" : "w")) == NULL) {
+		fprintf(stderr, "%s: %s: %s\n", progname, path, strerror(errno));
+		goto fail;
+	}
+	return fp;
+fail:
+	close(fd);
+	return NULL;
+}
+
 static int
 open_outputs(struct cbp_output *out, const struct scan_args *a, FILE **fpp)
 {
@@ -390,11 +671,8 @@ open_outputs(struct cbp_output *out, const struct scan_args *a, FILE **fpp)
 
 	*fpp = NULL;
 	if (a->output != NULL && strcmp(a->output, "-") != 0) {
-		if ((fp = fopen(a->output, "w")) == NULL) {
-			fprintf(stderr, "%s: %s: cannot open for writing: %s\n",
-			    progname, a->output, strerror(errno));
+		if ((fp = open_output_file(a->output, a->append)) == NULL)
 			return EXIT_ERROR;
-		}
 		*fpp = fp;
 	}
 	if (fmt == NULL)
@@ -417,10 +695,40 @@ open_outputs(struct cbp_output *out, const struct scan_args *a, FILE **fpp)
 	return EXIT_CLEAN;
 }
 
+/*
+ * How writing records went, once the outputs are closed.  A reader that
+ * went away (EPIPE: cbpscan scan / | head -1) is not an error worth a
+ * word: the user stopped reading on purpose.  The exit status (2) still
+ * says the scan did not finish.  Anything else (a full disk, an I/O
+ * error) is said once, with how many records are missing.
+ */
+static void
+report_output(const struct cbp_output *o, const char *output)
+{
+	const char *name = output != NULL && strcmp(output, "-") != 0 ?
+	    output : "standard output";
+
+	if (o->write_errno == EPIPE)
+		return;
+	if (o->write_errno != 0)
+		fprintf(stderr, "%s: %s: cannot write records: %s; the scan "
+		    "stopped and %llu record%s (the summary included) %s not "
+		    "written\n", progname, name, strerror(o->write_errno),
+		    o->lost, o->lost == 1 ? "" : "s", o->lost == 1 ? "was" : "were");
+	else if (o->first_error != CBP_OK)
+		fprintf(stderr, "%s: %s: %llu record%s not written: %s\n",
+		    progname, name, o->lost, o->lost == 1 ? "" : "s",
+		    o->first_error == CBP_ELIMIT ? "larger than the record "
+		    "size cap" : cbp_strerror(o->first_error));
+}
+
 static int
 run_scan(struct scan_args *a, char **roots, size_t nroots)
 {
 	struct cbp_ruleset *rs = NULL;
+	struct data_paths data;
+	char magic_real[PATH_MAX];
+	const char *magic;
 	struct cbp_output out;
 	struct cbp_scan *scan = NULL;
 	struct cbp_scan_opts so;
@@ -434,14 +742,32 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	char host[256];
 	double t0, m0;
 	struct sigaction sa;
+	struct reader_watch watch = { .fd = -1 };
+	struct stat ost;
+	pthread_t wtid;
+	int have_watch = 0;
 
-	if (load_rules(&rs, (const char *const *)a->cfg.rules, a->cfg.nrules) != CBP_OK)
+	find_data(&data);
+	if (load_rules(&rs, (const char *const *)a->cfg.rules, a->cfg.nrules,
+	    &data) != CBP_OK)
 		return EXIT_ERROR;
+	if (!is_file(data.magic)) {
+		fprintf(stderr, "%s: cannot find the identification database "
+		    "cbpscan.mgc: looked in %s; run 'make' in the source tree or "
+		    "'make install' (it is never taken from the current "
+		    "directory)\n", progname, data.looked);
+		goto out;
+	}
+	if ((magic = trusted_path(data.magic, magic_real,
+	    "magic database", data.owner)) == NULL)
+		goto out;
 	if (cbp_output_init(&out) != CBP_OK) {
 		fprintf(stderr, "%s: cannot set up outputs\n", progname);
 		goto out;
 	}
 	outputs = 1;
+	/* A failed write stops the scan (cbp_output.h). */
+	out.cancel = &cancel_flag;
 	if ((status = open_outputs(&out, a, &outfp)) != EXIT_CLEAN)
 		goto out;
 	status = EXIT_ERROR;
@@ -458,6 +784,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	so.expand = a->cfg.expand;
 	so.authz = a->cfg.authz;
 	so.nauthz = a->cfg.nauthz;
+	so.magic_db = magic;
 	if (cbp_scan_new(&so, rs, &out, &scan, &err) != CBP_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.message);
 		goto out;
@@ -479,10 +806,17 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 		pthread_cond_init(&prog.cond, NULL);
 		have_prog = pthread_create(&ptid, NULL, progress_thread, &prog) == 0;
 	}
+	watch.fd = outfp != NULL ? fileno(outfp) : STDOUT_FILENO;
+	if (fstat(watch.fd, &ost) == 0 && (S_ISFIFO(ost.st_mode) || S_ISSOCK(ost.st_mode)))
+		have_watch = pthread_create(&wtid, NULL, reader_watch_thread, &watch) == 0;
 	if (cbp_scan_run(scan, &cancel_flag) != CBP_OK) {
 		fprintf(stderr, "%s: the scan could not run (out of memory?)\n",
 		    progname);
 		cancel_flag = 1;
+	}
+	if (have_watch) {
+		watch.stop = 1;
+		pthread_join(wtid, NULL);
 	}
 	if (have_prog) {
 		pthread_mutex_lock(&prog.lock);
@@ -525,16 +859,18 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	if (out.first_error != CBP_OK)
 		status = EXIT_ERROR;
 	sum.exit_status = status;
+	/* After a failed write the sink that failed writes nothing more; the
+	 * summary still goes to any other sink, and is counted as lost. */
 	cbp_output_summary(&out, &sum);
-	if (cancel_flag)
+	if (cancel_flag && out.write_errno == 0 && !watch.gone)
 		fprintf(stderr, "%s: interrupted: the scan did not finish\n", progname);
 out:
-	if (outputs && cbp_output_close(&out) != CBP_OK) {
-		fprintf(stderr, "%s: writing records failed: %s\n", progname,
-		    strerror(errno));
-		status = EXIT_ERROR;
+	if (outputs) {
+		if (cbp_output_close(&out) != CBP_OK)
+			status = EXIT_ERROR;
+		report_output(&out, a->output);
 	}
-	if (outfp != NULL && fclose(outfp) != 0) {
+	if (outfp != NULL && fclose(outfp) != 0 && outputs && out.write_errno == 0) {
 		fprintf(stderr, "%s: %s: %s\n", progname, a->output, strerror(errno));
 		status = EXIT_ERROR;
 	}
@@ -576,6 +912,7 @@ cmd_scan(int argc, char **argv)
 	const char *rules[CBP_CONFIG_LIST_MAX], *excludes[CBP_CONFIG_LIST_MAX];
 	size_t nrules = 0, nexcludes = 0;
 	unsigned long long threads = 0, depth = 0;
+	char cfg_real[PATH_MAX];
 
 	memset(&a, 0, sizeof(a));
 	optind = 1;
@@ -598,6 +935,9 @@ cmd_scan(int argc, char **argv)
 			break;
 		case OPT_OUTPUT:
 			a.output = optarg;
+			break;
+		case OPT_APPEND:
+			a.append = 1;
 			break;
 		case OPT_THREADS:
 			if (parse_uint(optarg, 1, 1024, &v) != 0)
@@ -650,10 +990,22 @@ cmd_scan(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage_error("scan: %s", "no PATH given (what should be scanned?)");
+	if (a.append && (a.output == NULL || strcmp(a.output, "-") == 0))
+		return usage_error("--append: %s", "needs --output FILE");
 
 	cbp_config_defaults(&a.cfg);
 	if (a.config_path != NULL) {
-		r = cbp_config_load(&a.cfg, a.config_path, &diag);
+		const char *cfg = a.config_path;
+		struct stat st;
+
+		/* As root, a config another user can change is refused (cbp_trust.h);
+		 * a missing one is left to the loader to report. */
+		if (stat(cfg, &st) == 0 &&
+		    (cfg = trusted_path(a.config_path, cfg_real, "config", 0)) == NULL) {
+			cbp_config_free(&a.cfg);
+			return EXIT_ERROR;
+		}
+		r = cbp_config_load(&a.cfg, cfg, &diag);
 		if (r != CBP_OK) {
 			fprintf(stderr, "%s: %s\n", progname, diag.message);
 			cbp_config_free(&a.cfg);

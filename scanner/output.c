@@ -8,7 +8,18 @@
  * own and can keep a single reusable record buffer.  A failing sink returns
  * a code: the first one is kept in first_error and the other sinks still get
  * the record, because a full disk under --output must not also silence the
- * endpoint.  Sinks never print diagnostics; main.c reports first_error.
+ * endpoint.  A failed write also sets the caller's cancel flag and every
+ * record that some sink did not take is counted (lost), so main.c can say
+ * how many records are missing.  Sinks never print diagnostics; main.c
+ * reports first_error.
+ *
+ * Writing.  cbp_output_emit writes a record whole or not at all: one
+ * write(2) of the whole line from the record buffer (continued if the
+ * kernel takes less), and if a write fails after part of a record reached
+ * a regular file, the file is truncated back to the end of the previous
+ * record.  A sink stops at its first failure.  So a file written on a disk
+ * that fills up ends with the last whole record, and a line cut in half
+ * can never sit among valid ones later, when space comes back.
  *
  * Escaping.  File names on Unix are bytes, archive member names are
  * whatever the archive says, and both end up in JSON (which must be UTF-8)
@@ -30,11 +41,15 @@
  *    \xNN per byte; a literal backslash becomes \\ so the display can be
  *    read back unambiguously.
  */
+#include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cbp_err.h"
 #include "cbp_output.h"
@@ -76,48 +91,64 @@ cbp_output_add(struct cbp_output *o, struct cbp_sink *s)
 	return r;
 }
 
-/* Called with o->lock held. */
+/*
+ * Called with o->lock held, right after a sink call returned r (so errno
+ * is still the sink's).  A failed write stops the scan through o->cancel:
+ * records that cannot be written are not worth producing, and a reader
+ * that went away (cbpscan ... | head -1) should not wait for a whole scan.
+ */
 static void
 keep_error(struct cbp_output *o, int r)
 {
-	if (r != CBP_OK && o->first_error == CBP_OK)
+	int e = errno;
+
+	if (r == CBP_OK)
+		return;
+	if (o->first_error == CBP_OK)
 		o->first_error = r;
+	if (r == CBP_EIO && o->write_errno == 0) {
+		o->write_errno = e != 0 ? e : EIO;
+		if (o->cancel != NULL)
+			*o->cancel = 1;
+	}
 }
+
+/* One record to every sink; counted as lost if any sink did not take it. */
+#define FAN_OUT(o, op, arg) do {					\
+	size_t i_;							\
+	int lost_ = 0, r_;						\
+									\
+	pthread_mutex_lock(&(o)->lock);					\
+	for (i_ = 0; i_ < (o)->nsinks; i_++) {				\
+		if ((o)->sinks[i_]->ops->op == NULL)			\
+			continue;					\
+		errno = 0;						\
+		r_ = (o)->sinks[i_]->ops->op((o)->sinks[i_], (arg));	\
+		if (r_ != CBP_OK) {					\
+			keep_error((o), r_);				\
+			lost_ = 1;					\
+		}							\
+	}								\
+	(o)->lost += (unsigned long long)lost_;				\
+	pthread_mutex_unlock(&(o)->lock);				\
+} while (0)
 
 void
 cbp_output_finding(struct cbp_output *o, const struct cbp_finding *f)
 {
-	size_t i;
-
-	pthread_mutex_lock(&o->lock);
-	for (i = 0; i < o->nsinks; i++)
-		if (o->sinks[i]->ops->finding != NULL)
-			keep_error(o, o->sinks[i]->ops->finding(o->sinks[i], f));
-	pthread_mutex_unlock(&o->lock);
+	FAN_OUT(o, finding, f);
 }
 
 void
 cbp_output_problem(struct cbp_output *o, const struct cbp_problem *p)
 {
-	size_t i;
-
-	pthread_mutex_lock(&o->lock);
-	for (i = 0; i < o->nsinks; i++)
-		if (o->sinks[i]->ops->problem != NULL)
-			keep_error(o, o->sinks[i]->ops->problem(o->sinks[i], p));
-	pthread_mutex_unlock(&o->lock);
+	FAN_OUT(o, problem, p);
 }
 
 void
 cbp_output_summary(struct cbp_output *o, const struct cbp_summary *s)
 {
-	size_t i;
-
-	pthread_mutex_lock(&o->lock);
-	for (i = 0; i < o->nsinks; i++)
-		if (o->sinks[i]->ops->summary != NULL)
-			keep_error(o, o->sinks[i]->ops->summary(o->sinks[i], s));
-	pthread_mutex_unlock(&o->lock);
+	FAN_OUT(o, summary, s);
 }
 
 /* No other thread may use o once this is called (the mutex is destroyed). */
@@ -140,27 +171,119 @@ cbp_output_close(struct cbp_output *o)
 	return r;
 }
 
-int
-cbp_output_emit(FILE *fp, struct cbp_dynbuf *b)
+void
+cbp_emitter_init(struct cbp_emitter *e, FILE *fp)
 {
-	int r = CBP_EIO;
+	e->fp = fp;
+	e->failed = 0;
+	e->sys_errno = 0;
+}
 
-	/*
-	 * One fwrite of the whole record, then fflush: records from different
-	 * sinks or processes sharing the file never interleave inside a line,
-	 * and a crash loses at most the record being written.
-	 */
-	if (b->len > 0 && fwrite(b->data, 1, b->len, fp) != b->len)
+/*
+ * Part of a record (done bytes) reached a regular file before a write
+ * failed: cut the file back to where the record began.  The offset after
+ * our last write is the end of those bytes, with or without O_APPEND.
+ * Best effort: if it fails, the cut line stays and the caller still
+ * reports the failure.
+ */
+static void
+take_back(int fd, size_t done)
+{
+	struct stat st;
+	off_t end;
+
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return;
+	if ((end = lseek(fd, 0, SEEK_CUR)) < 0 || (uintmax_t)end < done)
+		return;
+	if (ftruncate(fd, end - (off_t)done) == 0)
+		(void)lseek(fd, end - (off_t)done, SEEK_SET);
+}
+
+/* All of p[0..n) with write(2), or 0 and *err set. */
+static int
+write_all(int fd, const unsigned char *p, size_t n, int *err)
+{
+	size_t done = 0;
+	ssize_t k;
+
+	while (done < n) {
+		k = write(fd, p + done, n - done);
+		if (k > 0) {
+			done += (size_t)k;
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* A descriptor someone left non-blocking: wait, don't spin. */
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			if (poll(&pfd, 1, -1) >= 0 || errno == EINTR)
+				continue;
+		}
+		*err = k < 0 ? errno : EIO;
+		if (done > 0)
+			take_back(fd, done);
+		return 0;
+	}
+	return 1;
+}
+
+int
+cbp_output_emit(struct cbp_emitter *e, struct cbp_dynbuf *b)
+{
+	int r = CBP_EIO, err = 0, fd;
+
+	if (e->failed) {
+		err = e->sys_errno;
 		goto out;
-	if (fflush(fp) != 0 || ferror(fp))
-		goto out;
+	}
+	fd = fileno(e->fp);
+	if (fd >= 0) {
+		/* Nothing should be in stdio's buffer; if a caller left
+		 * something there, it goes first, in order. */
+		if (fflush(e->fp) != 0) {
+			err = errno;
+			goto fail;
+		}
+		if (b->len > 0 && !write_all(fd, b->data, b->len, &err))
+			goto fail;
+	} else {
+		/* A memory stream: stdio is all there is. */
+		if ((b->len > 0 && fwrite(b->data, 1, b->len, e->fp) != b->len) ||
+		    fflush(e->fp) != 0 || ferror(e->fp)) {
+			err = errno != 0 ? errno : EIO;
+			goto fail;
+		}
+	}
 	r = CBP_OK;
+	goto out;
+fail:
+	e->failed = 1;
+	e->sys_errno = err != 0 ? err : EIO;
+	err = e->sys_errno;
 out:
 	if (b->alloc > CBP_OUTPUT_KEEP_MAX)
 		cbp_dynbuf_free(b);
 	else
 		cbp_dynbuf_reset(b);
+	errno = err;
 	return r;
+}
+
+int
+cbp_emitter_close(struct cbp_emitter *e)
+{
+	if (e->failed) {
+		errno = e->sys_errno;
+		return CBP_EIO;
+	}
+	if (fflush(e->fp) != 0 || ferror(e->fp)) {
+		e->failed = 1;
+		e->sys_errno = errno != 0 ? errno : EIO;
+		return CBP_EIO;
+	}
+	return CBP_OK;
 }
 
 /* ---- UTF-8 ------------------------------------------------------------ */

@@ -3,12 +3,12 @@
  * records").
  *
  * Each record is built whole in the sink's buffer by a short list of field
- * calls, in the contract's key order, then written with one fwrite and one
- * fflush (cbp_output_emit), so lines never interleave and a crash leaves
- * only whole lines.  There is one small writer per kind of field (string,
- * optional string, string array, unsigned, int, time, fixed-point); a new
- * field such as "pdq" or "known" is one more call in the record function,
- * and a nested object one more writer pair.  The writers share a sticky
+ * calls, in the contract's key order, then written whole or not at all
+ * (cbp_output_emit), so lines never interleave and a crash or a full disk
+ * leaves only whole lines.  There is one small writer per kind of field
+ * (string, optional string, string array, unsigned, int, time,
+ * fixed-point); a new field such as "pdq" or "known" is one more call in
+ * the record function, and a nested object one more writer pair.  The writers share a sticky
  * error: after the first failure the rest do nothing, so a record function
  * is a plain list of calls with a single check at the end.
  *
@@ -33,7 +33,7 @@
 
 struct jsonl_sink {
 	struct cbp_sink base;	/* first: the fan-out sees only this */
-	FILE *fp;
+	struct cbp_emitter em;	/* the stream, and whether a write to it failed */
 	struct cbp_dynbuf buf;	/* one record; reused (calls are serialised) */
 };
 
@@ -195,7 +195,7 @@ jsonl_finish(struct jsonl_sink *js, struct jw *w)
 			cbp_dynbuf_reset(&js->buf);
 		return r;
 	}
-	return cbp_output_emit(js->fp, &js->buf);
+	return cbp_output_emit(&js->em, &js->buf);
 }
 
 /* The sink's record functions: the contract's key order, field by field. */
@@ -295,10 +295,8 @@ static int
 jsonl_close(struct cbp_sink *s)
 {
 	struct jsonl_sink *js = (struct jsonl_sink *)s;
-	int r = CBP_OK;
+	int r = cbp_emitter_close(&js->em);
 
-	if (fflush(js->fp) != 0 || ferror(js->fp))
-		r = CBP_EIO;
 	cbp_dynbuf_free(&js->buf);
 	free(js);
 	return r;
@@ -320,7 +318,7 @@ cbp_sink_jsonl_new(FILE *fp)
 	if (fp == NULL || (js = calloc(1, sizeof(*js))) == NULL)
 		return NULL;
 	js->base.ops = &jsonl_ops;
-	js->fp = fp;
+	cbp_emitter_init(&js->em, fp);
 	cbp_dynbuf_init(&js->buf, CBP_OUTPUT_RECORD_MAX);
 	return &js->base;
 }

@@ -43,7 +43,7 @@
 
 struct text_sink {
 	struct cbp_sink base;	/* first: the fan-out sees only this */
-	FILE *fp;
+	struct cbp_emitter em;	/* the stream, and whether a write to it failed */
 	unsigned flags;		/* enum cbp_text_flags */
 	struct cbp_dynbuf buf;	/* one record; reused (calls are serialised) */
 };
@@ -133,7 +133,7 @@ text_finish(struct text_sink *ts, int r)
 			cbp_dynbuf_reset(&ts->buf);
 		return r;
 	}
-	return cbp_output_emit(ts->fp, &ts->buf);
+	return cbp_output_emit(&ts->em, &ts->buf);
 }
 
 static int
@@ -284,10 +284,8 @@ static int
 text_close(struct cbp_sink *s)
 {
 	struct text_sink *ts = (struct text_sink *)s;
-	int r = CBP_OK;
+	int r = cbp_emitter_close(&ts->em);
 
-	if (fflush(ts->fp) != 0 || ferror(ts->fp))
-		r = CBP_EIO;
 	cbp_dynbuf_free(&ts->buf);
 	free(ts);
 	return r;
@@ -309,7 +307,7 @@ cbp_sink_text_new(FILE *fp, unsigned flags)
 	if (fp == NULL || (ts = calloc(1, sizeof(*ts))) == NULL)
 		return NULL;
 	ts->base.ops = &text_ops;
-	ts->fp = fp;
+	cbp_emitter_init(&ts->em, fp);
 	ts->flags = flags;
 	cbp_dynbuf_init(&ts->buf, CBP_OUTPUT_RECORD_MAX);
 	return &ts->base;

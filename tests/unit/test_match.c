@@ -5,8 +5,8 @@
  *
  * Objects are built in memory (struct cbp_object with mem/mem_len), read
  * with cbp_read_head and identified with the real libmagic handles
- * (cbpscan.mgc: $CBPSCAN_MAGIC, next to the test binary's build dir, or
- * build/; the tests skip when it cannot be found).
+ * (cbpscan.mgc: $CBPSCAN_MAGIC, else next to the test binary's build dir;
+ * the tests skip when it cannot be found).
  */
 #include <stdarg.h>
 #include <setjmp.h>
@@ -787,7 +787,7 @@ test_profile_traveler(void **state)
 
 /* ---- setup ------------------------------------------------------------------------- */
 
-/* cbpscan.mgc: the usual search, then next to the build dir of this test. */
+/* cbpscan.mgc: $CBPSCAN_MAGIC (set by make unit), else the build dir of this test. */
 static struct cbp_identify *
 open_identify(void)
 {
@@ -796,7 +796,8 @@ open_identify(void)
 	char exe[4096], db[4200], *slash;
 	ssize_t n;
 
-	if ((id = cbp_identify_new(NULL, NULL, &e)) != NULL)
+	if (getenv("CBPSCAN_MAGIC") != NULL &&
+	    (id = cbp_identify_new(getenv("CBPSCAN_MAGIC"), NULL, &e)) != NULL)
 		return id;
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0)

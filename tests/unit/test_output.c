@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <setjmp.h>
 #include <cmocka.h>
@@ -838,13 +840,15 @@ test_is_violation(void **state)
 /* ---- fan-out and errors ----------------------------------------------- */
 
 /* A full disk: the write fails, the first error is kept, other sinks
- * still get the record. */
+ * still get the record; the failing sink stops, the caller's cancel flag
+ * is set, and every record it did not take is counted. */
 static void
 test_write_error_full(void **state)
 {
 	struct cbp_output o;
 	struct cbp_finding f;
 	struct capture c;
+	volatile int cancel = 0;
 	FILE *full;
 
 	(void)state;
@@ -853,24 +857,31 @@ test_write_error_full(void **state)
 	finding_with_members(&f);
 	capture_open(&c);
 	assert_int_equal(cbp_output_init(&o), CBP_OK);
+	o.cancel = &cancel;
 	assert_int_equal(cbp_output_add(&o, cbp_sink_jsonl_new(full)), CBP_OK);
 	assert_int_equal(cbp_output_add(&o, cbp_sink_jsonl_new(c.fp)), CBP_OK);
 	cbp_output_finding(&o, &f);
 	assert_int_equal(o.first_error, CBP_EIO);
+	assert_int_equal(o.write_errno, ENOSPC);
+	assert_int_equal(cancel, 1);
 	cbp_output_finding(&o, &f);
 	assert_int_equal(cbp_output_close(&o), CBP_EIO);
+	assert_int_equal(o.lost, 2);
+	assert_int_equal(o.write_errno, ENOSPC);
 	capture_close(&c);
 	assert_non_null(strstr(c.data, "}\n{\"type\":\"finding\""));
 	free(c.data);
 	fclose(full);
 }
 
-/* A reader that went away: EPIPE (SIGPIPE ignored, as main.c does). */
+/* A reader that went away: EPIPE (SIGPIPE ignored, as main.c does); the
+ * scan is cancelled so that "cbpscan scan / | head -1" stops at once. */
 static void
 test_write_error_pipe(void **state)
 {
 	struct cbp_output o;
 	struct cbp_summary s;
+	volatile int cancel = 0;
 	void (*old)(int);
 	int fds[2];
 	FILE *w;
@@ -883,11 +894,130 @@ test_write_error_pipe(void **state)
 	assert_non_null(w);
 	summary_example(&s);
 	assert_int_equal(cbp_output_init(&o), CBP_OK);
+	o.cancel = &cancel;
 	assert_int_equal(cbp_output_add(&o, cbp_sink_text_new(w, 0)), CBP_OK);
 	cbp_output_summary(&o, &s);
+	assert_int_equal(cancel, 1);
+	assert_int_equal(o.write_errno, EPIPE);
 	assert_int_equal(cbp_output_close(&o), CBP_EIO);
+	assert_int_equal(o.lost, 1);
 	fclose(w);
 	signal(SIGPIPE, old);
+}
+
+/* Every line of path a whole JSON Lines record; returns how many. */
+static int
+whole_lines(const char *path)
+{
+	char line[8192];
+	FILE *fp = fopen(path, "r");
+	int n = 0;
+
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		size_t len = strlen(line);
+		assert_true(len > 2 && line[len - 1] == '\n');
+		assert_int_equal(strncmp(line, "{\"type\":\"finding\",", 18), 0);
+		assert_int_equal(strcmp(line + len - 28, ",\"disposition\":\"violation\"}\n"), 0);
+		n++;
+	}
+	fclose(fp);
+	return n;
+}
+
+/*
+ * A regular file that fills up in the middle of a record (RLIMIT_FSIZE:
+ * the kernel writes up to the limit, then refuses with EFBIG, just as a
+ * full disk gives a short write and then ENOSPC).  The part of the record
+ * that went out is taken back, so the file ends with the last whole
+ * record; raising the limit again ("space comes back") writes nothing
+ * more, so no cut or later line can sit among the valid ones.  The text
+ * sink shares the same writer.
+ */
+static void
+test_write_partial_taken_back(void **state)
+{
+	char path[] = "/tmp/cbp-output-XXXXXX";
+	struct rlimit old_rl, rl;
+	struct cbp_output o;
+	struct cbp_finding f;
+	struct stat st;
+	volatile int cancel = 0;
+	void (*old_sig)(int);
+	FILE *fp;
+	int fd, i, lines;
+
+	(void)state;
+	finding_with_members(&f);
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_non_null(fp = fdopen(fd, "w"));
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old_rl), 0);
+	old_sig = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(cbp_output_init(&o), CBP_OK);
+	o.cancel = &cancel;
+	assert_int_equal(cbp_output_add(&o, cbp_sink_jsonl_new(fp)), CBP_OK);
+	rl = old_rl;
+	rl.rlim_cur = 1000;		/* not a multiple of a record's length */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	for (i = 0; i < 10; i++)
+		cbp_output_finding(&o, &f);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old_rl), 0);
+	for (i = 0; i < 3; i++)
+		cbp_output_finding(&o, &f);
+	assert_int_equal(cbp_output_close(&o), CBP_EIO);
+	signal(SIGXFSZ, old_sig);
+	assert_int_equal(o.write_errno, EFBIG);
+	assert_int_equal(cancel, 1);
+	assert_int_equal(fstat(fd, &st), 0);
+	lines = whole_lines(path);
+	assert_true(lines >= 1 && lines < 10);
+	assert_int_equal(o.lost, 13 - lines);
+	assert_true(st.st_size < 1000 && st.st_size % lines == 0);
+	fclose(fp);
+	unlink(path);
+}
+
+/* The same through a descriptor opened O_APPEND (--append). */
+static void
+test_write_partial_append(void **state)
+{
+	char path[] = "/tmp/cbp-output-XXXXXX";
+	struct rlimit old_rl, rl;
+	struct cbp_output o;
+	struct cbp_finding f;
+	void (*old_sig)(int);
+	FILE *fp;
+	int fd, i, lines;
+
+	(void)state;
+	finding_with_members(&f);
+	assert_true((fd = mkstemp(path)) >= 0);
+	close(fd);
+	/* One whole record already there, as from an earlier run. */
+	assert_non_null(fp = fopen(path, "a"));
+	assert_int_equal(cbp_output_init(&o), CBP_OK);
+	assert_int_equal(cbp_output_add(&o, cbp_sink_jsonl_new(fp)), CBP_OK);
+	cbp_output_finding(&o, &f);
+	assert_int_equal(cbp_output_close(&o), CBP_OK);
+	fclose(fp);
+	assert_non_null(fp = fopen(path, "a"));
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old_rl), 0);
+	old_sig = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(cbp_output_init(&o), CBP_OK);
+	assert_int_equal(cbp_output_add(&o, cbp_sink_jsonl_new(fp)), CBP_OK);
+	rl = old_rl;
+	rl.rlim_cur = 1500;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	for (i = 0; i < 10; i++)
+		cbp_output_finding(&o, &f);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old_rl), 0);
+	assert_int_equal(cbp_output_close(&o), CBP_EIO);
+	signal(SIGXFSZ, old_sig);
+	lines = whole_lines(path);
+	assert_true(lines >= 2 && lines < 11);
+	assert_int_equal(o.lost, 11 - lines);
+	fclose(fp);
+	unlink(path);
 }
 
 static void
@@ -1043,6 +1173,8 @@ main(void)
 		cmocka_unit_test(test_is_violation),
 		cmocka_unit_test(test_write_error_full),
 		cmocka_unit_test(test_write_error_pipe),
+		cmocka_unit_test(test_write_partial_taken_back),
+		cmocka_unit_test(test_write_partial_append),
 		cmocka_unit_test(test_add_limits),
 		cmocka_unit_test(test_record_cap),
 		cmocka_unit_test(test_threads),
