@@ -28,6 +28,7 @@
 #include "cbp_output.h"
 #include "cbp_rules.h"
 #include "cbp_scan.h"
+#include "cbp_yaml.h"
 
 enum cbp_exit {
 	EXIT_CLEAN = 0,		/* scan finished, no violation */
@@ -149,25 +150,6 @@ usage_error(const char *fmt, ...)
 	usage_lines(stderr);
 	fprintf(stderr, "Try '%s --help' for more information.\n", progname);
 	return EXIT_ERROR;
-}
-
-/* ---- numbers ------------------------------------------------------------- */
-
-static int
-parse_uint(const char *s, unsigned long long min, unsigned long long max,
-    unsigned long long *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 /* ---- rules ------------------------------------------------------------------ */
@@ -570,7 +552,7 @@ cmd_scan(int argc, char **argv)
 {
 	struct scan_args a;
 	struct cbp_config_diag diag = { 0 };
-	unsigned long long v;
+	uint64_t v;
 	int c, r, status;
 	/* Options are applied after the config file, so gather them first. */
 	const char *rules[CBP_CONFIG_LIST_MAX], *excludes[CBP_CONFIG_LIST_MAX];
@@ -600,12 +582,14 @@ cmd_scan(int argc, char **argv)
 			a.output = optarg;
 			break;
 		case OPT_THREADS:
-			if (parse_uint(optarg, 1, 1024, &v) != 0)
-				return usage_error("--threads: '%s' is not a number from 1 to 1024", optarg);
+			/* The grammar and range of the config's threads key. */
+			if (cbp_parse_uint(optarg, 1, 1024, &v, NULL, 0) != CBP_OK)
+				return usage_error("--threads: '%s' is not a number from 1 "
+				    "to 1024 (leave it out for one per online CPU)", optarg);
 			threads = v;
 			break;
 		case OPT_MAX_DEPTH:
-			if (parse_uint(optarg, 0, 64, &v) != 0)
+			if (cbp_parse_uint(optarg, 0, 64, &v, NULL, 0) != CBP_OK)
 				return usage_error("--max-depth: '%s' is not a number from 0 to 64", optarg);
 			depth = v;
 			a.depth_set = 1;
