@@ -50,6 +50,10 @@ void cbp_config_defaults(struct cbp_config *c);
 int cbp_config_load(struct cbp_config *c, const char *path,
     struct cbp_config_diag *diag);
 
+/* Same, from memory (the fuzz target); name is used in messages. */
+int cbp_config_load_string(struct cbp_config *c, const char *name,
+    const char *text, size_t len, struct cbp_config_diag *diag);
+
 /* Replace *list with copies of v[0..n). */
 int cbp_config_set_list(char ***list, size_t *n, const char *const *v, size_t nv);
 /* Append copies of v[0..n). */

@@ -407,16 +407,57 @@ apply_key(struct cfg_ctx *x, const struct cbp_ynode *k,
 	    cbp_yaml_shown(key, k->len, sb, sizeof(sb)));
 }
 
+/* Apply the settings in text; x->path names it in messages. */
+static int
+load_text(struct cfg_ctx *x, const struct cbp_yaml_src *src, const char *text,
+    size_t len)
+{
+	struct cbp_ynode *root = NULL;
+	size_t i;
+	int r;
+
+	if ((r = cbp_yaml_parse(src, text, len, &root)) != CBP_OK)
+		goto out;
+	if (root == NULL)
+		goto out;			/* an empty file: all defaults */
+	if (root->type != CBP_Y_MAP) {
+		r = cfg_error(x, root, "expected a mapping of settings at the "
+		    "top level, not %s", cbp_ynode_type_name(root->type));
+		goto out;
+	}
+	if ((r = check_keys(x, root, "")) != CBP_OK)
+		goto out;
+	for (i = 0; i + 1 < root->n; i += 2)
+		if ((r = apply_key(x, root->kid[i], root->kid[i + 1])) != CBP_OK)
+			goto out;
+out:
+	if (r == CBP_ENOMEM && x->diag->message[0] == '\0')
+		snprintf(x->diag->message, sizeof(x->diag->message),
+		    "%s: out of memory", x->path);
+	cbp_ynode_free(root);
+	return r;
+}
+
+int
+cbp_config_load_string(struct cbp_config *c, const char *name,
+    const char *text, size_t len, struct cbp_config_diag *diag)
+{
+	struct cfg_ctx x = { name != NULL ? name : "(string)", diag, c, 0 };
+	struct cbp_yaml_src src = { x.path, "configuration file", cfg_diag, &x };
+
+	diag->message[0] = '\0';
+	return load_text(&x, &src, text, len);
+}
+
 int
 cbp_config_load(struct cbp_config *c, const char *path,
     struct cbp_config_diag *diag)
 {
 	struct cfg_ctx x = { path, diag, c, 0 };
 	struct cbp_yaml_src src = { path, "configuration file", cfg_diag, &x };
-	struct cbp_ynode *root = NULL;
 	struct stat st;
 	char *text = NULL;
-	size_t len, i;
+	size_t len;
 	int r;
 
 	diag->message[0] = '\0';
@@ -425,31 +466,16 @@ cbp_config_load(struct cbp_config *c, const char *path,
 	/* Others could rewrite the settings a cron job runs with.  Checked
 	 * on the descriptor that was read, not on the name. */
 	if (st.st_mode & S_IWOTH) {
-		x.failed = 0;
 		snprintf(diag->message, sizeof(diag->message), "%s: refusing a "
 		    "world-writable configuration file (chmod o-w it)", path);
 		r = CBP_EPERM;
 		goto out;
 	}
-	if ((r = cbp_yaml_parse(&src, text, len, &root)) != CBP_OK)
-		goto out;
-	if (root == NULL)
-		goto out;			/* an empty file: all defaults */
-	if (root->type != CBP_Y_MAP) {
-		r = cfg_error(&x, root, "expected a mapping of settings at the "
-		    "top level, not %s", cbp_ynode_type_name(root->type));
-		goto out;
-	}
-	if ((r = check_keys(&x, root, "")) != CBP_OK)
-		goto out;
-	for (i = 0; i + 1 < root->n; i += 2)
-		if ((r = apply_key(&x, root->kid[i], root->kid[i + 1])) != CBP_OK)
-			goto out;
+	r = load_text(&x, &src, text, len);
 out:
 	if (r == CBP_ENOMEM && diag->message[0] == '\0')
 		snprintf(diag->message, sizeof(diag->message), "%s: out of memory",
 		    path);
-	cbp_ynode_free(root);
 	free(text);
 	return r;
 }
