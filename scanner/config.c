@@ -168,6 +168,15 @@ scalar(const struct cbp_ynode *n)
 	return n->s;
 }
 
+/* What n is, for "expected X, not Y". */
+static const char *
+what_is(const struct cbp_ynode *n)
+{
+	if (n->type == CBP_Y_SCALAR && strlen(n->s) != n->len)
+		return "a string with a NUL character";
+	return cbp_ynode_type_name(n->type);
+}
+
 static int
 get_bool(struct cfg_ctx *x, const struct cbp_ynode *n, const char *key, int *out)
 {
@@ -176,7 +185,7 @@ get_bool(struct cfg_ctx *x, const struct cbp_ynode *n, const char *key, int *out
 
 	if (s == NULL)
 		return cfg_error(x, n, "%s: expected true or false, not %s", key,
-		    cbp_ynode_type_name(n->type));
+		    what_is(n));
 	if (cbp_parse_bool(s, out, why, sizeof(why)) != CBP_OK)
 		return cfg_error(x, n, "%s: %s", key, why);
 	return CBP_OK;
@@ -193,7 +202,7 @@ get_uint(struct cfg_ctx *x, const struct cbp_ynode *n, const char *key,
 
 	if (s == NULL)
 		return cfg_error(x, n, "%s: expected a number, not %s", key,
-		    cbp_ynode_type_name(n->type));
+		    what_is(n));
 	r = sizes ? cbp_parse_size(s, min, max, out, why, sizeof(why)) :
 	    cbp_parse_uint(s, min, max, out, why, sizeof(why));
 	if (r != CBP_OK)
@@ -215,13 +224,13 @@ get_list(struct cfg_ctx *x, const struct cbp_ynode *n, const char *key,
 		    cfg_error(x, n, "%s: out of memory", key);
 	if (n->type != CBP_Y_SEQ)
 		return cfg_error(x, n, "%s: expected a string or a list of "
-		    "strings, not %s", key, cbp_ynode_type_name(n->type));
+		    "strings, not %s", key, what_is(n));
 	if ((r = cbp_config_set_list(list, nl, NULL, 0)) != CBP_OK)
 		return r;
 	for (i = 0; i < n->n; i++) {
 		if ((s = scalar(n->kid[i])) == NULL)
 			return cfg_error(x, n->kid[i], "%s: expected a string, "
-			    "not %s", key, cbp_ynode_type_name(n->kid[i]->type));
+			    "not %s", key, what_is(n->kid[i]));
 		if (cbp_config_add_list(list, nl, &s, 1) != CBP_OK)
 			return cfg_error(x, n->kid[i], "%s: too many entries "
 			    "(at most %d)", key, CBP_CONFIG_LIST_MAX);

@@ -265,7 +265,7 @@ test_hardened_yaml(void **state)
 	    "out of range (65536 to 4294967296 bytes)");
 	/* A NUL from an escape must not cut a value short. */
 	assert_conf_error("threads: \"2\\0x\"\n", "1:11: threads: expected a "
-	    "number, not a scalar");
+	    "number, not a string with a NUL character");
 	/* A symlink to a good file, a FIFO, a device: refused. */
 	path = write_conf("threads: 2\n", 0644);
 	snprintf(link, sizeof(link), "%s/link.yaml", tmpdir);
