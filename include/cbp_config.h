@@ -23,7 +23,7 @@ struct cbp_config {
 	size_t nrules;
 	char **excludes;
 	size_t nexcludes;
-	unsigned threads;		/* 0 = online CPUs */
+	unsigned threads;		/* 1..1024; 0 = not set: online CPUs */
 	int one_file_system;
 	int strict;
 	struct cbp_scan_caps caps;
@@ -40,21 +40,31 @@ struct cbp_config_diag {
 void cbp_config_defaults(struct cbp_config *c);
 
 /*
- * Read path into c (over the defaults).  CBP_OK, or CBP_ESYNTAX / CBP_EIO /
- * CBP_EPERM (a file others can write: a cron job must not take its rules
- * from a world-writable file) with diag->message set.
+ * Read path into c (over the defaults), through the YAML layer
+ * (cbp_yaml.h: a regular file, not a symlink, at most CBP_YAML_FILE_MAX
+ * bytes, UTF-8).  CBP_OK, or CBP_ESYNTAX / CBP_EIO / CBP_ELIMIT /
+ * CBP_ENOMEM / CBP_EPERM (a file others can write: a cron job must not
+ * take its rules from a world-writable file) with diag->message set to
+ * "file:line:col: what is wrong" (no line:col when there is no position).
  */
 int cbp_config_load(struct cbp_config *c, const char *path,
     struct cbp_config_diag *diag);
+
+/* Same, from memory (the fuzz target); name is used in messages. */
+int cbp_config_load_string(struct cbp_config *c, const char *name,
+    const char *text, size_t len, struct cbp_config_diag *diag);
 
 /* Replace *list with copies of v[0..n). */
 int cbp_config_set_list(char ***list, size_t *n, const char *const *v, size_t nv);
 /* Append copies of v[0..n). */
 int cbp_config_add_list(char ***list, size_t *n, const char *const *v, size_t nv);
 
-/* Parse "64M", "1G", "4096" (powers of 1024).  0 or CBP_EINVAL. */
+/*
+ * The grammar of cbp_parse_size / cbp_parse_duration (cbp_yaml.h), kept
+ * for callers of the old names: "64M", "1GiB", "4096" (powers of 1024);
+ * "30d", "12h", "90m", "3600s", "3600" into seconds.  0 or CBP_EINVAL.
+ */
 int cbp_config_parse_size(const char *s, unsigned long long *out);
-/* Parse "30d", "12h", "90m", "3600s", "3600" into seconds.  0 or CBP_EINVAL. */
 int cbp_config_parse_duration(const char *s, long long *out);
 
 void cbp_config_free(struct cbp_config *c);

@@ -84,6 +84,23 @@
 #define CBP_RECORD_AN_FIELDS 4096	/* tagged fields per logical record */
 #define CBP_RECORD_FIELDS 128		/* key=value fields kept per parsed record */
 
+/*
+ * YAML files (configuration, rules, lists): scanner/yaml.c.  They are
+ * written by people, a few KiB each (the shipped profile is 20 KiB); the
+ * caps only have to stop a hostile file from costing unbounded memory or
+ * time, since as root cbpscan may read a file another user could write.
+ * A file is read whole into memory, so its size is capped; libfyaml's
+ * parser and our tree cost about 150 bytes per node, so 1000000 nodes is
+ * at most ~150 MiB, and a 16 MiB file of "[1,1,1,...]" (8 million nodes)
+ * is refused at the cap instead of taking a GiB.  Nesting is capped below
+ * libfyaml's own 256 (rule conditions need about 3 levels each, 32 deep at
+ * most), and bounds the recursion that builds the tree.  Aliases are not
+ * expanded at all (an error), so no cap on expansion is needed.
+ */
+#define CBP_YAML_FILE_MAX (16 * CBP_MIB)	/* bytes of one YAML file */
+#define CBP_YAML_DEPTH 200			/* nested mappings and lists */
+#define CBP_YAML_NODES 1000000		/* scalars, mappings and lists in one file */
+
 /* Rules. */
 #define CBP_RULES_MAX 10000		/* rules in one ruleset */
 #define CBP_RULE_DEPTH 32		/* all/any/not nesting */

@@ -1,5 +1,8 @@
 /*
- * config.c — cbpscan.conf(5): a YAML mapping read with libfyaml.
+ * config.c — cbpscan.conf(5): a YAML mapping, read and parsed by the
+ * shared YAML layer (yaml.c: size cap, UTF-8 check, no aliases, positions)
+ * and checked here with the shared grammar of scalars (cbp_parse_*), the
+ * same code that judges the rules' values and the command line's numbers.
  *
  * Recognised keys (see man/cbpscan.conf.5):
  *   rules: PATH | [PATH...]          exclude: GLOB | [GLOB...]
@@ -8,21 +11,21 @@
  *   limits: {load_max, carve_max, hash_max, member_max, archive_total,
  *            archive_members, archive_ratio}
  *   authorized: [{path: GLOB, retention: DURATION}...]
- * Unknown keys are errors (a typo must not silently disable a setting);
- * every error says file:line:col.  The first error stops loading: unlike
- * rules there is one file and an auditor fixes it once.
+ * Unknown and duplicate keys are errors (a typo must not silently disable
+ * a setting); every error says file:line:col.  The first error stops
+ * loading: unlike rules there is one file and an auditor fixes it once.
  */
-#include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include <libfyaml.h>
-
 #include "cbp_config.h"
+#include "cbp_err.h"
 #include "cbp_limits.h"
+#include "cbp_yaml.h"
 
 void
 cbp_config_defaults(struct cbp_config *c)
@@ -95,226 +98,190 @@ cbp_config_set_list(char ***list, size_t *n, const char *const *v, size_t nv)
 int
 cbp_config_parse_size(const char *s, unsigned long long *out)
 {
-	char *end;
-	unsigned long long v, mul = 1;
+	uint64_t v;
+	int r;
 
-	if (s == NULL || *s < '0' || *s > '9')
-		return CBP_EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return CBP_EINVAL;
-	switch (*end) {
-	case '\0':
-		break;
-	case 'k': case 'K':
-		mul = 1ULL << 10;
-		end++;
-		break;
-	case 'm': case 'M':
-		mul = 1ULL << 20;
-		end++;
-		break;
-	case 'g': case 'G':
-		mul = 1ULL << 30;
-		end++;
-		break;
-	case 't': case 'T':
-		mul = 1ULL << 40;
-		end++;
-		break;
-	default:
-		return CBP_EINVAL;
-	}
-	if (*end == 'i' || *end == 'B')	/* accept "64MiB", "64MB" as the same */
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end != '\0' || (v != 0 && mul > ~0ULL / v))
-		return CBP_EINVAL;
-	*out = v * mul;
-	return CBP_OK;
+	if ((r = cbp_parse_size(s, 0, UINT64_MAX, &v, NULL, 0)) == CBP_OK)
+		*out = v;
+	return r == CBP_OK ? CBP_OK : CBP_EINVAL;
 }
 
 int
 cbp_config_parse_duration(const char *s, long long *out)
 {
-	char *end;
-	long long v, mul = 1;
+	int64_t v;
+	int r;
 
-	if (s == NULL || *s < '0' || *s > '9')
-		return CBP_EINVAL;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0)
-		return CBP_EINVAL;
-	switch (*end) {
-	case '\0': case 's':
-		break;
-	case 'm':
-		mul = 60;
-		break;
-	case 'h':
-		mul = 3600;
-		break;
-	case 'd':
-		mul = 86400;
-		break;
-	case 'w':
-		mul = 7 * 86400;
-		break;
-	case 'y':
-		mul = 365 * 86400;
-		break;
-	default:
-		return CBP_EINVAL;
-	}
-	if (*end != '\0')
-		end++;
-	if (*end != '\0' || (v != 0 && mul > 0x7fffffffffffffffLL / v))
-		return CBP_EINVAL;
-	*out = v * mul;
-	return CBP_OK;
+	if ((r = cbp_parse_duration(s, &v, NULL, 0)) == CBP_OK)
+		*out = v;
+	return r == CBP_OK ? CBP_OK : CBP_EINVAL;
 }
 
-/* ---- YAML walking ------------------------------------------------------------ */
+/* ---- walking the tree -------------------------------------------------------- */
 
+/*
+ * The first error stops loading (unlike rules, there is one file and an
+ * auditor fixes it once): the YAML layer's diagnostics and ours land in
+ * diag->message as "file:line:col: message".
+ */
 struct cfg_ctx {
 	const char *path;
 	struct cbp_config_diag *diag;
 	struct cbp_config *c;
+	int failed;
 };
 
-/*
- * Where a node starts.  libfyaml 0.7 keeps marks on tokens, not nodes: a
- * scalar has its token; a collection is located by its first scalar.
- */
-static const struct fy_mark *
-node_mark(struct fy_node *n, int depth)
+static void
+cfg_diag(void *arg, const char *file, int line, int col, const char *msg)
 {
-	struct fy_token *t;
-	void *iter = NULL;
-	struct fy_node_pair *p;
+	struct cfg_ctx *x = arg;
 
-	if (n == NULL || depth > 64)
-		return NULL;
-	if (fy_node_is_scalar(n))
-		return (t = fy_node_get_scalar_token(n)) ? fy_token_start_mark(t) : NULL;
-	if (fy_node_is_mapping(n))
-		return (p = fy_node_mapping_iterate(n, &iter)) ?
-		    node_mark(fy_node_pair_key(p), depth + 1) : NULL;
-	if (fy_node_is_sequence(n))
-		return node_mark(fy_node_sequence_iterate(n, &iter), depth + 1);
-	return NULL;
+	if (x->failed++)
+		return;
+	if (line > 0)
+		snprintf(x->diag->message, sizeof(x->diag->message),
+		    "%s:%d:%d: %s", file, line, col, msg);
+	else
+		snprintf(x->diag->message, sizeof(x->diag->message), "%s: %s",
+		    file, msg);
 }
 
 static int __attribute__((format(printf, 3, 4)))
-cfg_error(struct cfg_ctx *x, struct fy_node *n, const char *fmt, ...)
+cfg_error(struct cfg_ctx *x, const struct cbp_ynode *n, const char *fmt, ...)
 {
-	const struct fy_mark *m = node_mark(n, 0);
 	char msg[768];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (m != NULL)
-		snprintf(x->diag->message, sizeof(x->diag->message),
-		    "%s:%d:%d: %s", x->path, m->line + 1, m->column + 1, msg);
-	else
-		snprintf(x->diag->message, sizeof(x->diag->message), "%s: %s",
-		    x->path, msg);
+	cfg_diag(x, x->path, n != NULL ? n->line : 0, n != NULL ? n->col : 0,
+	    msg);
 	return CBP_ESYNTAX;
 }
 
+/* A scalar's text, or NULL for anything else (and for text with a NUL). */
 static const char *
-scalar(struct fy_node *n)
+scalar(const struct cbp_ynode *n)
 {
-	return fy_node_is_scalar(n) ? fy_node_get_scalar0(n) : NULL;
+	if (n == NULL || n->type != CBP_Y_SCALAR || strlen(n->s) != n->len)
+		return NULL;
+	return n->s;
+}
+
+/* What n is, for "expected X, not Y". */
+static const char *
+what_is(const struct cbp_ynode *n)
+{
+	if (n->type == CBP_Y_SCALAR && strlen(n->s) != n->len)
+		return "a string with a NUL character";
+	return cbp_ynode_type_name(n->type);
 }
 
 static int
-get_bool(struct cfg_ctx *x, struct fy_node *n, const char *key, int *out)
+get_bool(struct cfg_ctx *x, const struct cbp_ynode *n, const char *key, int *out)
 {
 	const char *s = scalar(n);
+	char why[256];
 
-	if (s != NULL && (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0))
-		*out = 1;
-	else if (s != NULL && (strcmp(s, "false") == 0 || strcmp(s, "no") == 0))
-		*out = 0;
-	else
-		return cfg_error(x, n, "%s: expected true or false", key);
+	if (s == NULL)
+		return cfg_error(x, n, "%s: expected true or false, not %s", key,
+		    what_is(n));
+	if (cbp_parse_bool(s, out, why, sizeof(why)) != CBP_OK)
+		return cfg_error(x, n, "%s: %s", key, why);
 	return CBP_OK;
 }
 
+/* A count in [min, max] (sizes: with the size grammar's suffixes). */
 static int
-get_uint(struct cfg_ctx *x, struct fy_node *n, const char *key,
-    unsigned long long min, unsigned long long max, int sizes,
-    unsigned long long *out)
+get_uint(struct cfg_ctx *x, const struct cbp_ynode *n, const char *key,
+    uint64_t min, uint64_t max, int sizes, uint64_t *out)
 {
 	const char *s = scalar(n);
-	unsigned long long v;
-	char *end;
+	char why[256];
+	int r;
 
 	if (s == NULL)
-		return cfg_error(x, n, "%s: expected a number", key);
-	if (sizes) {
-		if (cbp_config_parse_size(s, &v) != CBP_OK)
-			return cfg_error(x, n, "%s: '%s' is not a size "
-			    "(a number with an optional K, M, G or T suffix)", key, s);
-	} else {
-		errno = 0;
-		v = strtoull(s, &end, 10);
-		if (*s < '0' || *s > '9' || errno != 0 || *end != '\0')
-			return cfg_error(x, n, "%s: '%s' is not a whole number", key, s);
-	}
-	if (v < min || v > max)
-		return cfg_error(x, n, "%s: %llu is out of range (%llu to %llu)",
-		    key, v, min, max);
-	*out = v;
+		return cfg_error(x, n, "%s: expected a number, not %s", key,
+		    what_is(n));
+	r = sizes ? cbp_parse_size(s, min, max, out, why, sizeof(why)) :
+	    cbp_parse_uint(s, min, max, out, why, sizeof(why));
+	if (r != CBP_OK)
+		return cfg_error(x, n, "%s: %s", key, why);
 	return CBP_OK;
 }
 
 /* A string or a sequence of strings, into *list. */
 static int
-get_list(struct cfg_ctx *x, struct fy_node *n, const char *key, char ***list,
-    size_t *nl)
+get_list(struct cfg_ctx *x, const struct cbp_ynode *n, const char *key,
+    char ***list, size_t *nl)
 {
-	struct fy_node *it;
-	void *iter = NULL;
 	const char *s;
+	size_t i;
 	int r;
 
 	if ((s = scalar(n)) != NULL)
 		return cbp_config_set_list(list, nl, &s, 1) == CBP_OK ? CBP_OK :
 		    cfg_error(x, n, "%s: out of memory", key);
-	if (!fy_node_is_sequence(n))
-		return cfg_error(x, n, "%s: expected a string or a list of strings", key);
+	if (n->type != CBP_Y_SEQ)
+		return cfg_error(x, n, "%s: expected a string or a list of "
+		    "strings, not %s", key, what_is(n));
 	if ((r = cbp_config_set_list(list, nl, NULL, 0)) != CBP_OK)
 		return r;
-	while ((it = fy_node_sequence_iterate(n, &iter)) != NULL) {
-		if ((s = scalar(it)) == NULL)
-			return cfg_error(x, it, "%s: expected a string", key);
+	for (i = 0; i < n->n; i++) {
+		if ((s = scalar(n->kid[i])) == NULL)
+			return cfg_error(x, n->kid[i], "%s: expected a string, "
+			    "not %s", key, what_is(n->kid[i]));
 		if (cbp_config_add_list(list, nl, &s, 1) != CBP_OK)
-			return cfg_error(x, it, "%s: too many entries (at most %d)",
-			    key, CBP_CONFIG_LIST_MAX);
+			return cfg_error(x, n->kid[i], "%s: too many entries "
+			    "(at most %d)", key, CBP_CONFIG_LIST_MAX);
+	}
+	return CBP_OK;
+}
+
+/*
+ * Keys of map: strings, each once.  The YAML layer does not reject
+ * duplicate keys (libfyaml's event parser does not see them), and with a
+ * duplicate the later value would silently win.
+ */
+static int
+check_keys(struct cfg_ctx *x, const struct cbp_ynode *map, const char *what)
+{
+	size_t i, j;
+	char sb[64];
+
+	for (i = 0; i + 1 < map->n; i += 2) {
+		const struct cbp_ynode *k = map->kid[i];
+
+		if (scalar(k) == NULL)
+			return cfg_error(x, k, "%skeys must be strings", what);
+		for (j = 0; j < i; j += 2)
+			if (strcmp(map->kid[j]->s, k->s) == 0)
+				return cfg_error(x, k, "%sduplicate key '%s' "
+				    "(first at line %d; keep one)", what,
+				    cbp_yaml_shown(k->s, k->len, sb, sizeof(sb)),
+				    map->kid[j]->line);
 	}
 	return CBP_OK;
 }
 
 static int
-get_limits(struct cfg_ctx *x, struct fy_node *map)
+get_limits(struct cfg_ctx *x, const struct cbp_ynode *map)
 {
-	struct fy_node_pair *p;
-	void *iter = NULL;
-	unsigned long long v;
+	uint64_t v;
+	size_t i;
+	char sb[64];
 	int r;
 
-	if (!fy_node_is_mapping(map))
-		return cfg_error(x, map, "limits: expected a mapping");
-	while ((p = fy_node_mapping_iterate(map, &iter)) != NULL) {
-		struct fy_node *k = fy_node_pair_key(p), *val = fy_node_pair_value(p);
-		const char *key = scalar(k);
-		if (key == NULL)
-			return cfg_error(x, k, "limits: keys must be strings");
+	if (map->type != CBP_Y_MAP)
+		return cfg_error(x, map, "limits: expected a mapping, not %s",
+		    cbp_ynode_type_name(map->type));
+	if ((r = check_keys(x, map, "limits: ")) != CBP_OK)
+		return r;
+	for (i = 0; i + 1 < map->n; i += 2) {
+		const struct cbp_ynode *k = map->kid[i], *val = map->kid[i + 1];
+		const char *key = k->s;
+
 		if (strcmp(key, "load_max") == 0) {
 			if ((r = get_uint(x, val, key, 64 * 1024, 1ULL << 32, 1, &v)))
 				return r;
@@ -346,41 +313,54 @@ get_limits(struct cfg_ctx *x, struct fy_node *map)
 		} else {
 			return cfg_error(x, k, "limits: unknown key '%s' (known: "
 			    "load_max, carve_max, hash_max, member_max, archive_total, "
-			    "archive_members, archive_ratio)", key);
+			    "archive_members, archive_ratio)",
+			    cbp_yaml_shown(key, k->len, sb, sizeof(sb)));
 		}
 	}
 	return CBP_OK;
 }
 
 static int
-get_authz(struct cfg_ctx *x, struct fy_node *seq)
+get_authz(struct cfg_ctx *x, const struct cbp_ynode *seq)
 {
-	struct fy_node *it;
-	void *iter = NULL;
+	size_t i, j;
+	char sb[64];
+	int r;
 
-	if (!fy_node_is_sequence(seq))
+	if (seq->type != CBP_Y_SEQ)
 		return cfg_error(x, seq, "authorized: expected a list of "
 		    "{path: GLOB, retention: DURATION}");
-	while ((it = fy_node_sequence_iterate(seq, &iter)) != NULL) {
-		struct fy_node *pn, *rn;
+	for (i = 0; i < seq->n; i++) {
+		const struct cbp_ynode *it = seq->kid[i], *pn = NULL, *rn = NULL;
 		struct cbp_authz *na, *a;
 		const char *glob, *ret;
-		long long secs = -1;
+		int64_t secs = -1;
 
-		if (!fy_node_is_mapping(it))
+		if (it->type != CBP_Y_MAP)
 			return cfg_error(x, it, "authorized: each entry is a "
 			    "mapping with path and retention");
-		pn = fy_node_mapping_lookup_by_string(it, "path", FY_NT);
-		rn = fy_node_mapping_lookup_by_string(it, "retention", FY_NT);
+		if ((r = check_keys(x, it, "authorized: ")) != CBP_OK)
+			return r;
+		for (j = 0; j + 1 < it->n; j += 2) {
+			const struct cbp_ynode *k = it->kid[j];
+
+			if (strcmp(k->s, "path") == 0)
+				pn = it->kid[j + 1];
+			else if (strcmp(k->s, "retention") == 0)
+				rn = it->kid[j + 1];
+			else
+				return cfg_error(x, k, "authorized: unknown key "
+				    "'%s' (only 'path' and 'retention' are "
+				    "allowed in an entry)",
+				    cbp_yaml_shown(k->s, k->len, sb, sizeof(sb)));
+		}
 		if (pn == NULL || (glob = scalar(pn)) == NULL || *glob == '\0')
 			return cfg_error(x, it, "authorized: 'path' (a glob) is required");
-		if (fy_node_mapping_item_count(it) > 1 + (rn != NULL))
-			return cfg_error(x, it, "authorized: only 'path' and "
-			    "'retention' are allowed in an entry");
 		if (rn != NULL && ((ret = scalar(rn)) == NULL ||
-		    cbp_config_parse_duration(ret, &secs) != CBP_OK))
+		    cbp_parse_duration(ret, &secs, NULL, 0) != CBP_OK))
 			return cfg_error(x, rn, "authorized: retention must be a "
-			    "duration such as 30d, 12h, 90m or 3600s");
+			    "duration such as 30d, 12h, 90m or 3600s (a whole "
+			    "number with an optional s, m, h, d, w or y suffix)");
 		if (x->c->nauthz == CBP_CONFIG_AUTHZ_MAX)
 			return cfg_error(x, it, "authorized: at most %d entries",
 			    CBP_CONFIG_AUTHZ_MAX);
@@ -398,20 +378,28 @@ get_authz(struct cfg_ctx *x, struct fy_node *seq)
 }
 
 static int
-apply_key(struct cfg_ctx *x, struct fy_node *k, struct fy_node *v)
+apply_key(struct cfg_ctx *x, const struct cbp_ynode *k,
+    const struct cbp_ynode *v)
 {
-	const char *key = scalar(k);
-	unsigned long long n;
+	const char *key = k->s;
+	uint64_t n;
+	char sb[64];
 	int r;
 
-	if (key == NULL)
-		return cfg_error(x, k, "keys must be strings");
 	if (strcmp(key, "rules") == 0)
 		return get_list(x, v, key, &x->c->rules, &x->c->nrules);
 	if (strcmp(key, "exclude") == 0)
 		return get_list(x, v, key, &x->c->excludes, &x->c->nexcludes);
 	if (strcmp(key, "threads") == 0) {
-		if ((r = get_uint(x, v, key, 0, 1024, 0, &n)) == CBP_OK)
+		/*
+		 * 1 to 1024, as --threads: 0 is not a number of threads.  One
+		 * per online CPU is what leaving the key out means.
+		 */
+		if (scalar(v) != NULL &&
+		    cbp_parse_uint(v->s, 0, 0, &n, NULL, 0) == CBP_OK)
+			return cfg_error(x, v, "threads: 0 is out of range (1 to "
+			    "1024; leave threads out to use one per online CPU)");
+		if ((r = get_uint(x, v, key, 1, 1024, 0, &n)) == CBP_OK)
 			x->c->threads = (unsigned)n;
 		return r;
 	}
@@ -429,86 +417,79 @@ apply_key(struct cfg_ctx *x, struct fy_node *k, struct fy_node *v)
 	if (strcmp(key, "authorized") == 0)
 		return get_authz(x, v);
 	return cfg_error(x, k, "unknown key '%s' (known: rules, exclude, threads, "
-	    "one_file_system, strict, max_depth, limits, authorized)", key);
+	    "one_file_system, strict, max_depth, limits, authorized)",
+	    cbp_yaml_shown(key, k->len, sb, sizeof(sb)));
 }
 
-/* The first parse error libfyaml collected, as file:line:col. */
+/* Apply the settings in text; x->path names it in messages. */
 static int
-yaml_error(struct cfg_ctx *x, struct fy_diag *diag)
+load_text(struct cfg_ctx *x, const struct cbp_yaml_src *src, const char *text,
+    size_t len)
 {
-	void *iter = NULL;
-	struct fy_diag_error *e;
+	struct cbp_ynode *root = NULL;
+	size_t i;
+	int r;
 
-	if (diag != NULL && (e = fy_diag_errors_iterate(diag, &iter)) != NULL) {
-		snprintf(x->diag->message, sizeof(x->diag->message),
-		    "%s:%d:%d: YAML syntax error: %s", x->path, e->line,
-		    e->column, e->msg);	/* already 1-based, unlike node marks */
-		return CBP_ESYNTAX;
+	if ((r = cbp_yaml_parse(src, text, len, &root)) != CBP_OK)
+		goto out;
+	if (root == NULL)
+		goto out;			/* an empty file: all defaults */
+	if (root->type != CBP_Y_MAP) {
+		r = cfg_error(x, root, "expected a mapping of settings at the "
+		    "top level, not %s", cbp_ynode_type_name(root->type));
+		goto out;
 	}
-	snprintf(x->diag->message, sizeof(x->diag->message),
-	    "%s: cannot parse the file as YAML", x->path);
-	return CBP_ESYNTAX;
+	if ((r = check_keys(x, root, "")) != CBP_OK)
+		goto out;
+	for (i = 0; i + 1 < root->n; i += 2)
+		if ((r = apply_key(x, root->kid[i], root->kid[i + 1])) != CBP_OK)
+			goto out;
+out:
+	if (r == CBP_ENOMEM && x->diag->message[0] == '\0')
+		snprintf(x->diag->message, sizeof(x->diag->message),
+		    "%s: out of memory", x->path);
+	cbp_ynode_free(root);
+	return r;
+}
+
+int
+cbp_config_load_string(struct cbp_config *c, const char *name,
+    const char *text, size_t len, struct cbp_config_diag *diag)
+{
+	struct cfg_ctx x = { name != NULL ? name : "(string)", diag, c, 0 };
+	struct cbp_yaml_src src = { x.path, "configuration file", cfg_diag, &x };
+
+	diag->message[0] = '\0';
+	return load_text(&x, &src, text, len);
 }
 
 int
 cbp_config_load(struct cbp_config *c, const char *path,
     struct cbp_config_diag *diag)
 {
-	struct cfg_ctx x = { path, diag, c };
-	struct fy_diag_cfg dcfg;
-	struct fy_diag *fyd = NULL;
-	struct fy_parse_cfg pcfg;
-	struct fy_document *doc = NULL;
-	struct fy_node *root;
-	struct fy_node_pair *p;
-	void *iter = NULL;
+	struct cfg_ctx x = { path, diag, c, 0 };
+	struct cbp_yaml_src src = { path, "configuration file", cfg_diag, &x };
 	struct stat st;
-	int r = CBP_OK;
+	char *text = NULL;
+	size_t len;
+	int r;
 
-	if (stat(path, &st) != 0) {
-		snprintf(diag->message, sizeof(diag->message), "%s: cannot read "
-		    "the configuration: %s", path, strerror(errno));
-		return CBP_EIO;
-	}
-	/* Others could rewrite the rules a cron job runs with.  (Only regular
-	 * files: /dev/null or a pipe from the shell hold no settings to tamper
-	 * with later.) */
-	if (S_ISREG(st.st_mode) && (st.st_mode & S_IWOTH)) {
+	diag->message[0] = '\0';
+	if ((r = cbp_yaml_read_file(&src, &text, &len, &st)) != CBP_OK)
+		goto out;
+	/* Others could rewrite the settings a cron job runs with.  Checked
+	 * on the descriptor that was read, not on the name. */
+	if (st.st_mode & S_IWOTH) {
 		snprintf(diag->message, sizeof(diag->message), "%s: refusing a "
 		    "world-writable configuration file (chmod o-w it)", path);
-		return CBP_EPERM;
-	}
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;
-	dcfg.level = FYET_ERROR;
-	if ((fyd = fy_diag_create(&dcfg)) == NULL) {
-		snprintf(diag->message, sizeof(diag->message), "out of memory");
-		return CBP_ENOMEM;
-	}
-	fy_diag_set_collect_errors(fyd, true);
-	memset(&pcfg, 0, sizeof(pcfg));
-	pcfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
-	pcfg.diag = fyd;
-	if ((doc = fy_document_build_from_file(&pcfg, path)) == NULL) {
-		void *it = NULL;
-		/* No document and no error: an empty file means all defaults. */
-		if (fy_diag_errors_iterate(fyd, &it) == NULL)
-			goto out;
-		r = yaml_error(&x, fyd);
+		r = CBP_EPERM;
 		goto out;
 	}
-	root = fy_document_root(doc);
-	if (root == NULL)
-		goto out;			/* an empty file: all defaults */
-	if (!fy_node_is_mapping(root)) {
-		r = cfg_error(&x, root, "expected a mapping of settings at the top level");
-		goto out;
-	}
-	while ((p = fy_node_mapping_iterate(root, &iter)) != NULL)
-		if ((r = apply_key(&x, fy_node_pair_key(p), fy_node_pair_value(p))) != CBP_OK)
-			goto out;
+	r = load_text(&x, &src, text, len);
 out:
-	fy_document_destroy(doc);
-	fy_diag_destroy(fyd);
+	if (r == CBP_ENOMEM && diag->message[0] == '\0')
+		snprintf(diag->message, sizeof(diag->message), "%s: out of memory",
+		    path);
+	free(text);
 	return r;
 }

@@ -32,6 +32,7 @@
 #include "cbp_rules.h"
 #include "cbp_scan.h"
 #include "cbp_trust.h"
+#include "cbp_yaml.h"
 
 enum cbp_exit {
 	EXIT_CLEAN = 0,		/* scan finished, no violation */
@@ -157,25 +158,6 @@ usage_error(const char *fmt, ...)
 	return EXIT_ERROR;
 }
 
-/* ---- numbers ------------------------------------------------------------- */
-
-static int
-parse_uint(const char *s, unsigned long long min, unsigned long long max,
-    unsigned long long *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* ---- rules ------------------------------------------------------------------ */
 
 static void
@@ -271,12 +253,14 @@ find_data(struct data_paths *d)
 /*
  * Open path, and as root refuse it unless cbp_trust passes it, with owner
  * as the one user besides root who may own it and the directories above
- * (0: root only).  Returns
- * the name to load it by: as root the kernel's name for what was checked
- * (in real[]), so a symbolic link in a directory we did not check cannot
- * be swapped between the check and the load; otherwise path itself.
- * NULL after printing why.  A directory is checked as itself here; its
- * files are checked by the caller.
+ * (0: root only).  Returns the name to load it by: the kernel's name for
+ * what was opened (in real[]), so a symbolic link named on the command
+ * line is followed once, here, as sudo and ssh follow one to a file they
+ * then check, and cannot be swapped between the check and the load.  The
+ * YAML layer opens with O_NOFOLLOW, so links met later (inside a rules
+ * directory) are refused.  Root and other users resolve alike, so a path
+ * means the same whoever runs the scan.  NULL after printing why.  A
+ * directory is checked as itself here; its files are checked by the caller.
  */
 static const char *
 trusted_path(const char *path, char real[PATH_MAX], const char *what,
@@ -287,14 +271,13 @@ trusted_path(const char *path, char real[PATH_MAX], const char *what,
 	ssize_t n;
 	int fd;
 
-	if (geteuid() != 0)
-		return path;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
 		fprintf(stderr, "%s: %s: %s: cannot open: %s\n", progname, what,
 		    path, strerror(errno));
 		return NULL;
 	}
-	if (cbp_trust_check_fd_as(fd, path, owner, &err) != CBP_OK) {
+	if (geteuid() == 0 &&
+	    cbp_trust_check_fd_as(fd, path, owner, &err) != CBP_OK) {
 		fprintf(stderr, "%s: %s: %s\n", progname, what, err.message);
 		close(fd);
 		return NULL;
@@ -906,7 +889,7 @@ cmd_scan(int argc, char **argv)
 {
 	struct scan_args a;
 	struct cbp_config_diag diag = { 0 };
-	unsigned long long v;
+	uint64_t v;
 	int c, r, status;
 	/* Options are applied after the config file, so gather them first. */
 	const char *rules[CBP_CONFIG_LIST_MAX], *excludes[CBP_CONFIG_LIST_MAX];
@@ -940,12 +923,14 @@ cmd_scan(int argc, char **argv)
 			a.append = 1;
 			break;
 		case OPT_THREADS:
-			if (parse_uint(optarg, 1, 1024, &v) != 0)
-				return usage_error("--threads: '%s' is not a number from 1 to 1024", optarg);
+			/* The grammar and range of the config's threads key. */
+			if (cbp_parse_uint(optarg, 1, 1024, &v, NULL, 0) != CBP_OK)
+				return usage_error("--threads: '%s' is not a number from 1 "
+				    "to 1024 (leave it out for one per online CPU)", optarg);
 			threads = v;
 			break;
 		case OPT_MAX_DEPTH:
-			if (parse_uint(optarg, 0, 64, &v) != 0)
+			if (cbp_parse_uint(optarg, 0, 64, &v, NULL, 0) != CBP_OK)
 				return usage_error("--max-depth: '%s' is not a number from 0 to 64", optarg);
 			depth = v;
 			a.depth_set = 1;

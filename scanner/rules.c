@@ -1,20 +1,18 @@
 /*
  * rules.c — load YAML rule files and compile them into a ruleset.
  *
- * Design.  A file goes through three steps.  Its bytes are checked to be
- * valid UTF-8 (libfyaml 0.7.x loops or crashes on some malformed input).
- * libfyaml's event parser then reads it twice: once only to check the
- * syntax (errors are collected by a libfyaml diag object, never printed,
- * and handed to our callback with their position), then to build a small
- * private tree (struct ynode) that keeps, for every node, its 1-based line
- * and column: the document API does not expose the position of mappings
- * and sequences, and every message of `cbpscan rules check` must point
- * somewhere exact.  Finally a validator walks the tree and
- * compiles each rule: unknown keys, wrong types, bad numbers, bad regexes
- * (the column points inside the pattern when the scalar is on one line and
- * has no escapes), duplicate keys and ids, nesting depth.  After an error it
- * goes on with the next key or rule, so one run lists every problem; a file
- * with any error marks the ruleset failed (CBP_ESYNTAX).
+ * Design.  A file is read and parsed by the shared YAML layer (yaml.c,
+ * cbp_yaml.h): size cap, UTF-8 check before libfyaml sees a byte, event
+ * parsing with no alias expansion, caps on depth and nodes, and a small
+ * tree in which every node keeps its 1-based line and column, since every
+ * message of `cbpscan rules check` must point somewhere exact.  A
+ * validator then walks the tree and compiles each rule: unknown keys,
+ * wrong types, bad numbers (the grammar of cbp_parse_*, the same as the
+ * configuration's and the command line's), bad regexes (the column points
+ * inside the pattern when the scalar is on one line and has no escapes),
+ * duplicate keys and ids, nesting depth.  After an error it goes on with
+ * the next key or rule, so one run lists every problem; a file with any
+ * error marks the ruleset failed (CBP_ESYNTAX).
  *
  * Compiling means: PCRE2 with JIT where available (the interpreter
  * otherwise, silently), a literal prefilter per regex, hex signatures to
@@ -26,7 +24,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libfyaml.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,16 +39,10 @@
 #include "cbp_record.h"
 #include "cbp_rules.h"
 #include "cbp_rules_int.h"
+#include "cbp_yaml.h"
 
-/*
- * A rule file larger than this is refused: the shipped profile is a few
- * KiB, and libfyaml's tree for a hostile 1 GiB file would cost several GiB.
- */
-#define RULES_FILE_MAX (16 * CBP_MIB)
 /* Messages per file; after that one "too many errors" and silence. */
 #define RULES_ERRORS_MAX 100
-/* YAML nesting we build trees for (libfyaml itself stops at 256). */
-#define YAML_DEPTH_MAX 200
 /* Longest rule id, category or record field key we accept. */
 #define RULES_NAME_MAX 128
 
@@ -64,7 +55,6 @@ struct loader {
 	void *arg;
 	unsigned errors;
 	int oom;
-	struct fy_parser *fyp;
 };
 
 static void report(struct loader *L, int line, int col, const char *fmt, ...)
@@ -90,27 +80,6 @@ report(struct loader *L, int line, int col, const char *fmt, ...)
 	L->diag(L->arg, L->file, line > 0 ? line : 0, col > 0 ? col : 0, msg);
 }
 
-/*
- * A short printable rendering of untrusted text for a message (keys and
- * values come from the rule file and go to a terminal).
- */
-static const char *
-shown(const char *s, size_t len, char *buf, size_t bufsz)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < len && o + 4 < bufsz; i++) {
-		unsigned char c = (unsigned char)s[i];
-		buf[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	if (i < len && o + 3 < bufsz) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
 static char *
 xstrndup(struct loader *L, const char *s, size_t n)
 {
@@ -125,529 +94,26 @@ xstrndup(struct loader *L, const char *s, size_t n)
 	return p;
 }
 
-/* ---- YAML tree with positions --------------------------------------------- */
-
-enum ytype { Y_NULL, Y_SCALAR, Y_MAP, Y_SEQ, Y_BAD };
-
-struct ynode {
-	enum ytype type;
-	int line, col;		/* 1-based start; 0 = unknown */
-	int eline, ecol;	/* 1-based end of a scalar (exclusive column) */
-	char *s;		/* scalar text (NUL-terminated), "" otherwise */
-	size_t len;
-	struct ynode **kid;	/* map: key, value, key, value ...; seq: items */
-	size_t n, alloc;
-};
-
-static void
-y_free(struct ynode *n)
-{
-	size_t i;
-
-	if (n == NULL)
-		return;
-	for (i = 0; i < n->n; i++)
-		y_free(n->kid[i]);
-	free(n->kid);
-	free(n->s);
-	free(n);
-}
-
-static struct ynode *
-y_new(struct loader *L, enum ytype t, const struct fy_mark *m)
-{
-	struct ynode *n = calloc(1, sizeof(*n));
-
-	if (n == NULL) {
-		L->oom = 1;
-		return NULL;
-	}
-	n->type = t;
-	if (m != NULL && m->line >= 0) {
-		n->line = m->line + 1;
-		n->col = m->column + 1;
-	}
-	return n;
-}
-
-static int
-y_append(struct loader *L, struct ynode *p, struct ynode *k)
-{
-	struct ynode **v;
-	size_t na;
-
-	if (p->n == p->alloc) {
-		na = p->alloc ? p->alloc * 2 : 8;
-		if ((v = realloc(p->kid, na * sizeof(*v))) == NULL) {
-			L->oom = 1;
-			return -1;
-		}
-		p->kid = v;
-		p->alloc = na;
-	}
-	p->kid[p->n++] = k;
-	return 0;
-}
-
-/*
- * The scalar's text, escapes processed, into a NUL-terminated copy.  Read
- * through a token iterator rather than fy_token_get_text(): libfyaml 0.7.x
- * caches get_text's result in the token and, for some tokens (quoted
- * scalars with escapes in flow keys, or before a syntax error), never frees
- * it.  The iterator keeps no cache.
- */
-static int
-y_text(struct loader *L, struct fy_token *tok, char **out, size_t *len)
-{
-	const struct fy_iter_chunk *c = NULL;
-	struct fy_token_iter *it;
-	struct cbp_dynbuf b;
-	int err = 0, r = 0;
-
-	*out = NULL;
-	*len = 0;
-	cbp_dynbuf_init(&b, 2 * RULES_FILE_MAX);
-	if (tok != NULL) {
-		if ((it = fy_token_iter_create(tok)) == NULL) {
-			L->oom = 1;
-			return -1;
-		}
-		while (r == 0 && (c = fy_token_iter_chunk_next(it, c, &err)) != NULL)
-			r = cbp_dynbuf_add(&b, c->str, c->len);
-		fy_token_iter_destroy(it);
-		if (r != 0 || err != 0) {
-			cbp_dynbuf_free(&b);
-			L->oom = 1;
-			return -1;
-		}
-	}
-	if (b.data == NULL && cbp_dynbuf_add(&b, "", 0) != 0) {
-		L->oom = 1;
-		return -1;
-	}
-	*out = (char *)cbp_dynbuf_take(&b, len);
-	return 0;
-}
-
-static struct ynode *
-y_scalar(struct loader *L, struct fy_event *ev)
-{
-	struct fy_token *tok = ev->scalar.value;
-	const struct fy_mark *sm, *em;
-	struct ynode *n;
-
-	sm = tok != NULL ? fy_token_start_mark(tok) : NULL;
-	if ((n = y_new(L, Y_SCALAR, sm)) == NULL)
-		return NULL;
-	if (y_text(L, tok, &n->s, &n->len) != 0) {
-		free(n);
-		return NULL;
-	}
-	if (tok == NULL || (fy_token_scalar_style(tok) == FYSS_PLAIN &&
-	    (n->len == 0 || strcmp(n->s, "~") == 0 || strcmp(n->s, "null") == 0 ||
-	    strcmp(n->s, "Null") == 0 || strcmp(n->s, "NULL") == 0)))
-		n->type = Y_NULL;
-	if (tok != NULL && (em = fy_token_end_mark(tok)) != NULL &&
-	    em->line >= 0) {
-		n->eline = em->line + 1;
-		n->ecol = em->column + 1;
-	}
-	return n;
-}
-
-/* Values without a position (empty scalars) take their key's. */
-static void
-y_fix_positions(struct ynode *n)
-{
-	size_t i;
-
-	for (i = 0; i < n->n; i++) {
-		struct ynode *k = n->kid[i];
-		const struct ynode *from = n;
-
-		if (n->type == Y_MAP && i % 2 == 1)
-			from = n->kid[i - 1];
-		if (k->line == 0) {
-			k->line = from->line;
-			k->col = from->col;
-		}
-	}
-}
-
-/* Build the node that starts with ev (consumed); -1 on a stream error. */
-static int
-y_build(struct loader *L, struct fy_event *ev, int depth, struct ynode **out)
-{
-	enum fy_event_type t = ev->type, end;
-	struct ynode *n = NULL, *k;
-	struct fy_event *e;
-
-	*out = NULL;
-	if (t == FYET_SCALAR) {
-		n = y_scalar(L, ev);
-		fy_parser_event_free(L->fyp, ev);
-		*out = n;
-		return n != NULL ? 0 : -1;
-	}
-	if (t == FYET_ALIAS) {
-		n = y_new(L, Y_BAD, fy_event_start_mark(ev));
-		fy_parser_event_free(L->fyp, ev);
-		if (n == NULL)
-			return -1;
-		/* libfyaml marks the alias name; point at its '*'. */
-		if (n->col > 1)
-			n->col--;
-		report(L, n->line, n->col, "YAML aliases are not supported");
-		*out = n;
-		return 0;
-	}
-	if (t != FYET_MAPPING_START && t != FYET_SEQUENCE_START) {
-		fy_parser_event_free(L->fyp, ev);
-		return -1;
-	}
-	n = y_new(L, t == FYET_MAPPING_START ? Y_MAP : Y_SEQ,
-	    fy_event_start_mark(ev));
-	fy_parser_event_free(L->fyp, ev);
-	if (n == NULL)
-		return -1;
-	if (depth > YAML_DEPTH_MAX) {
-		report(L, n->line, n->col, "YAML nested deeper than %d levels",
-		    YAML_DEPTH_MAX);
-		goto fail;
-	}
-	end = t == FYET_MAPPING_START ? FYET_MAPPING_END : FYET_SEQUENCE_END;
-	for (;;) {
-		if ((e = fy_parser_parse(L->fyp)) == NULL)
-			goto fail;
-		if (e->type == end) {
-			fy_parser_event_free(L->fyp, e);
-			break;
-		}
-		if (y_build(L, e, depth + 1, &k) != 0)
-			goto fail;
-		if (y_append(L, n, k) != 0) {
-			y_free(k);
-			goto fail;
-		}
-	}
-	y_fix_positions(n);
-	*out = n;
-	return 0;
-fail:
-	y_free(n);
-	return -1;
-}
-
-/* Expect the next event to be of type t; consumes it. */
-static int
-y_expect(struct loader *L, enum fy_event_type t, struct fy_event **keep)
-{
-	struct fy_event *e = fy_parser_parse(L->fyp);
-
-	if (e == NULL)
-		return -1;
-	if (e->type != t) {
-		if (keep != NULL) {
-			*keep = e;
-			return 1;
-		}
-		fy_parser_event_free(L->fyp, e);
-		return 1;
-	}
-	fy_parser_event_free(L->fyp, e);
-	return 0;
-}
-
-/* Hand libfyaml's collected errors to the callback. */
-static void
-y_report_diag(struct loader *L, struct fy_diag *d)
-{
-	struct fy_diag_error *de;
-	void *it = NULL;
-	unsigned before = L->errors;
-
-	while ((de = fy_diag_errors_iterate(d, &it)) != NULL) {
-		if (de->type < FYET_ERROR)
-			continue;
-		report(L, de->line, de->column, "YAML syntax error: %s",
-		    de->msg != NULL ? de->msg : "unknown");
-	}
-	if (L->errors == before)
-		report(L, 0, 0, "YAML syntax error");
-}
-
-/*
- * Length of the valid UTF-8 sequence at t[0..n), or 0: strict (no
- * overlong forms, no surrogates, nothing above U+10FFFF).
- */
-static size_t
-utf8_seq(const unsigned char *t, size_t n)
-{
-	unsigned char c = t[0];
-	size_t len, i;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2, cp = c & 0x1F;
-	else if (c >= 0xE0 && c <= 0xEF)
-		len = 3, cp = c & 0x0F;
-	else if (c >= 0xF0 && c <= 0xF4)
-		len = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((t[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (t[i] & 0x3F);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-		return 0;
-	return len;
-}
-
-/*
- * YAML is UTF-8 here, and the libfyaml we build against (0.7.x) loops or
- * crashes on some malformed sequences, so the text is checked before
- * libfyaml sees it.  Reports the first bad byte; -1 if there is one.
- */
-static int
-check_utf8(struct loader *L, const char *text, size_t len)
-{
-	const unsigned char *t = (const unsigned char *)text;
-	size_t i = 0, k;
-	int line = 1, col = 1;
-
-	while (i < len) {
-		if ((k = utf8_seq(t + i, len - i)) == 0) {
-			report(L, line, col, "invalid UTF-8 (rule files must "
-			    "be UTF-8 text)");
-			return -1;
-		}
-		if (t[i] == '\n') {
-			line++;
-			col = 1;
-		} else
-			col++;
-		i += k;
-	}
-	return 0;
-}
-
-/* A parser over text whose errors are collected in *d, never printed. */
-static int
-y_open(struct loader *L, const char *text, size_t len, struct fy_diag **d)
-{
-	struct fy_diag_cfg dc;
-	struct fy_parse_cfg pc;
-
-	fy_diag_cfg_default(&dc);
-	dc.fp = NULL;
-	dc.output_fn = NULL;
-	dc.colorize = false;
-	if ((*d = fy_diag_create(&dc)) == NULL) {
-		L->oom = 1;
-		return -1;
-	}
-	fy_diag_set_collect_errors(*d, true);
-	memset(&pc, 0, sizeof(pc));
-	pc.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
-	pc.diag = *d;
-	if ((L->fyp = fy_parser_create(&pc)) == NULL ||
-	    fy_parser_set_string(L->fyp, text, len) != 0) {
-		L->oom = 1;
-		return -1;
-	}
-	return 0;
-}
-
-static void
-y_close(struct loader *L, struct fy_diag *d)
-{
-	if (L->fyp != NULL)
-		fy_parser_destroy(L->fyp);
-	L->fyp = NULL;
-	if (d != NULL)
-		fy_diag_destroy(d);
-}
-
-/*
- * Pass 1 bookkeeping: one frame per open mapping or sequence; a mapping
- * frame knows whether its next node is a key.
- */
-struct y_frame {
-	unsigned char map, want_key;
-};
-
-/* Track event e; -1 (reported) on a non-scalar key or too much nesting. */
-static int
-y_track(struct loader *L, struct y_frame *st, int *depth,
-    struct fy_event *e)
-{
-	const struct fy_mark *m = fy_event_start_mark(e);
-	struct y_frame *top = *depth > 0 ? &st[*depth - 1] : NULL;
-	int open = e->type == FYET_MAPPING_START ||
-	    e->type == FYET_SEQUENCE_START;
-
-	if (e->type == FYET_MAPPING_END || e->type == FYET_SEQUENCE_END) {
-		(*depth)--;
-		return 0;
-	}
-	if (!open && e->type != FYET_SCALAR && e->type != FYET_ALIAS)
-		return 0;
-	if (top != NULL && top->map && top->want_key && open) {
-		report(L, m != NULL ? m->line + 1 : 0, m != NULL ?
-		    m->column + 1 : 0, "mapping keys must be strings");
-		return -1;
-	}
-	if (top != NULL && top->map)
-		top->want_key = !top->want_key;
-	if (!open)
-		return 0;
-	if (*depth >= YAML_DEPTH_MAX) {
-		report(L, m != NULL ? m->line + 1 : 0, m != NULL ?
-		    m->column + 1 : 0, "YAML nested deeper than %d levels",
-		    YAML_DEPTH_MAX);
-		return -1;
-	}
-	st[*depth].map = e->type == FYET_MAPPING_START;
-	st[*depth].want_key = 1;
-	(*depth)++;
-	return 0;
-}
-
-/*
- * Pass 1: is the stream well formed?  Reports libfyaml's errors, too deep
- * nesting and complex (non-scalar) mapping keys, which rule files never
- * need.  Only then is the tree built (pass 2), so the builder sees no
- * syntax errors and libfyaml's error paths, where 0.7.x has leaked token
- * memory, are taken with no scalar text fetched.
- */
-static int
-y_check(struct loader *L, const char *text, size_t len)
-{
-	struct y_frame st[YAML_DEPTH_MAX];
-	struct fy_diag *d = NULL;
-	struct fy_event *e;
-	int end = 0, depth = 0, bad = 0, r = -1;
-
-	if (y_open(L, text, len, &d) != 0)
-		goto out;
-	while (!bad && (e = fy_parser_parse(L->fyp)) != NULL) {
-		end = e->type == FYET_STREAM_END;
-		bad = y_track(L, st, &depth, e) != 0;
-		fy_parser_event_free(L->fyp, e);
-	}
-	if (bad)
-		goto out;
-	if (end && !fy_parser_get_stream_error(L->fyp))
-		r = 0;
-	else
-		y_report_diag(L, d);
-out:
-	y_close(L, d);
-	return r;
-}
-
-/*
- * Pass 2: parse text into *root (NULL for an empty stream).  Returns 0, or
- * -1 after reporting an error (or on allocation failure, L->oom).
- */
-static int
-y_parse(struct loader *L, const char *text, size_t len, struct ynode **root)
-{
-	struct fy_diag *d = NULL;
-	struct fy_event *e = NULL, *doc2 = NULL;
-	unsigned before = L->errors;
-	int r = -1, x;
-
-	*root = NULL;
-	if (y_check(L, text, len) != 0)
-		return -1;
-	if (y_open(L, text, len, &d) != 0)
-		goto out;
-	if (y_expect(L, FYET_STREAM_START, NULL) != 0)
-		goto syntax;
-	if ((x = y_expect(L, FYET_DOCUMENT_START, &e)) < 0)
-		goto syntax;
-	if (x == 1) {
-		/* No document: an empty file (STREAM_END). */
-		x = e->type == FYET_STREAM_END ? 0 : -1;
-		fy_parser_event_free(L->fyp, e);
-		if (x != 0)
-			goto syntax;
-		r = 0;
-		goto out;
-	}
-	if ((e = fy_parser_parse(L->fyp)) == NULL)
-		goto syntax;
-	if (y_build(L, e, 0, root) != 0)
-		goto syntax;
-	if (y_expect(L, FYET_DOCUMENT_END, NULL) != 0)
-		goto syntax;
-	if ((x = y_expect(L, FYET_STREAM_END, &doc2)) < 0)
-		goto syntax;
-	if (x == 1) {
-		const struct fy_mark *m = fy_event_start_mark(doc2);
-
-		report(L, m != NULL ? m->line + 1 : 0, m != NULL ? m->column + 1 : 0,
-		    "a rule file holds one YAML document");
-		fy_parser_event_free(L->fyp, doc2);
-		goto fail;
-	}
-	r = 0;
-	goto out;
-syntax:
-	/* Pass 1 found no error, so this is ours (depth) or memory. */
-	if (!L->oom && L->errors == before)
-		y_report_diag(L, d);
-fail:
-	y_free(*root);
-	*root = NULL;
-out:
-	y_close(L, d);
-	return r;
-}
-
 /* ---- scalar helpers ------------------------------------------------------ */
 
-static const char *
-type_name(enum ytype t)
-{
-	switch (t) {
-	case Y_MAP:
-		return "a mapping";
-	case Y_SEQ:
-		return "a list";
-	case Y_NULL:
-		return "nothing";
-	default:
-		return "a scalar";
-	}
-}
-
-/* Check n's type; Y_BAD (already reported) fails silently. */
+/* Check n's type; CBP_Y_BAD (already reported) fails silently. */
 static int
-want(struct loader *L, const struct ynode *n, enum ytype t, const char *what)
+want(struct loader *L, const struct cbp_ynode *n, enum cbp_ytype t, const char *what)
 {
 	if (n->type == t)
 		return 0;
-	if (n->type != Y_BAD)
+	if (n->type != CBP_Y_BAD)
 		report(L, n->line, n->col, "'%s' must be %s, not %s", what,
-		    t == Y_SCALAR ? "a string" : type_name(t),
-		    type_name(n->type));
+		    t == CBP_Y_SCALAR ? "a string" : cbp_ynode_type_name(t),
+		    cbp_ynode_type_name(n->type));
 	return -1;
 }
 
 /* A non-empty string scalar (borrowed). */
 static int
-want_str(struct loader *L, const struct ynode *n, const char *what)
+want_str(struct loader *L, const struct cbp_ynode *n, const char *what)
 {
-	if (want(L, n, Y_SCALAR, what) != 0)
+	if (want(L, n, CBP_Y_SCALAR, what) != 0)
 		return -1;
 	if (n->len == 0 || memchr(n->s, '\0', n->len) != NULL) {
 		report(L, n->line, n->col, "'%s' must be a non-empty string",
@@ -657,85 +123,61 @@ want_str(struct loader *L, const struct ynode *n, const char *what)
 	return 0;
 }
 
-static int
-want_bool(struct loader *L, const struct ynode *n, const char *what, int *out)
+/*
+ * Scalar text for the grammar functions: a NUL from an escape ("1\0x")
+ * would end the C string early and pass for a number, so such text is
+ * given as "" (which no grammar accepts).
+ */
+static const char *
+grammar_text(const struct cbp_ynode *n)
 {
-	if (want(L, n, Y_SCALAR, what) != 0)
+	return strlen(n->s) == n->len ? n->s : "";
+}
+
+/* A boolean, in the grammar of cbp_parse_bool (true or false). */
+static int
+want_bool(struct loader *L, const struct cbp_ynode *n, const char *what, int *out)
+{
+	char why[256];
+
+	if (want(L, n, CBP_Y_SCALAR, what) != 0)
 		return -1;
-	if (strcasecmp(n->s, "true") == 0)
-		*out = 1;
-	else if (strcasecmp(n->s, "false") == 0)
-		*out = 0;
-	else {
-		report(L, n->line, n->col, "'%s' must be true or false", what);
+	if (cbp_parse_bool(grammar_text(n), out, why, sizeof(why)) != CBP_OK) {
+		report(L, n->line, n->col, "'%s': %s", what, why);
 		return -1;
 	}
 	return 0;
 }
 
 /*
- * An unsigned integer: decimal (or 0x hex) with an optional k/K, M or G
- * suffix (powers of 1024), at most lim.
+ * A number of bytes (or pixels), in the grammar of cbp_parse_size: an
+ * integer, decimal or 0x hex, or decimal with a K, M, G or T suffix, at
+ * most lim.
  */
 static int
-want_num(struct loader *L, const struct ynode *n, const char *what,
+want_num(struct loader *L, const struct cbp_ynode *n, const char *what,
     uint64_t lim, uint64_t *out)
 {
-	char buf[64], *end;
-	unsigned long long v;
-	uint64_t mul = 1;
-	int base = 10;
-	size_t len;
+	char why[256];
 
-	if (want(L, n, Y_SCALAR, what) != 0)
+	if (want(L, n, CBP_Y_SCALAR, what) != 0)
 		return -1;
-	len = n->len;
-	if (len == 0 || len >= sizeof(buf) || !isdigit((unsigned char)n->s[0]))
-		goto bad;
-	memcpy(buf, n->s, len);
-	buf[len] = '\0';
-	switch (buf[len - 1]) {
-	case 'k': case 'K':
-		mul = 1024;
-		break;
-	case 'M':
-		mul = 1024 * 1024;
-		break;
-	case 'G':
-		mul = 1024 * 1024 * 1024;
-		break;
-	}
-	if (mul > 1)
-		buf[--len] = '\0';
-	if (len > 2 && buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X'))
-		base = 16;
-	if (len == 0 || (base == 16 && mul > 1))
-		goto bad;
-	errno = 0;
-	v = strtoull(buf, &end, base);
-	if (end == buf || *end != '\0')
-		goto bad;
-	if (errno == ERANGE || v > UINT64_MAX / mul || v * mul > lim) {
-		report(L, n->line, n->col, "'%s' out of range (at most %llu)",
-		    what, (unsigned long long)lim);
+	if (cbp_parse_size(grammar_text(n), 0, lim, out, why,
+	    sizeof(why)) != CBP_OK) {
+		report(L, n->line, n->col, "'%s': %s", what, why);
 		return -1;
 	}
-	*out = (uint64_t)v * mul;
 	return 0;
-bad:
-	report(L, n->line, n->col, "'%s' must be a non-negative integer, "
-	    "optionally with a k, M or G suffix", what);
-	return -1;
 }
 
 static int
-want_double(struct loader *L, const struct ynode *n, const char *what,
+want_double(struct loader *L, const struct cbp_ynode *n, const char *what,
     double *out)
 {
 	char *end;
 	double v;
 
-	if (want(L, n, Y_SCALAR, what) != 0)
+	if (want(L, n, CBP_Y_SCALAR, what) != 0)
 		return -1;
 	errno = 0;
 	v = strtod(n->s, &end);
@@ -767,7 +209,7 @@ chars(const char *s, size_t n)
  * no folding); otherwise the scalar's own column.
  */
 static int
-scalar_col(const struct ynode *n, size_t off)
+scalar_col(const struct cbp_ynode *n, size_t off)
 {
 	size_t c = chars(n->s, n->len);
 
@@ -785,8 +227,8 @@ scalar_col(const struct ynode *n, size_t off)
  * duplicate and non-scalar keys.  Returns the number of errors.
  */
 static int
-map_fields(struct loader *L, const struct ynode *map, const char *what,
-    const char *const *names, size_t nnames, struct ynode **vals)
+map_fields(struct loader *L, const struct cbp_ynode *map, const char *what,
+    const char *const *names, size_t nnames, struct cbp_ynode **vals)
 {
 	char allowed[512], sb[64];
 	size_t i, j, o;
@@ -795,10 +237,10 @@ map_fields(struct loader *L, const struct ynode *map, const char *what,
 	for (j = 0; j < nnames; j++)
 		vals[j] = NULL;
 	for (i = 0; i + 1 < map->n; i += 2) {
-		const struct ynode *k = map->kid[i];
+		const struct cbp_ynode *k = map->kid[i];
 
-		if (k->type != Y_SCALAR) {
-			if (k->type != Y_BAD)
+		if (k->type != CBP_Y_SCALAR) {
+			if (k->type != CBP_Y_BAD)
 				report(L, k->line, k->col,
 				    "keys in %s must be strings", what);
 			bad++;
@@ -814,7 +256,7 @@ map_fields(struct loader *L, const struct ynode *map, const char *what,
 				    "%s%s", j ? ", " : "", names[j]);
 			report(L, k->line, k->col,
 			    "unknown key '%s' in %s (allowed: %s)",
-			    shown(k->s, k->len, sb, sizeof(sb)), what, allowed);
+			    cbp_yaml_shown(k->s, k->len, sb, sizeof(sb)), what, allowed);
 			bad++;
 			continue;
 		}
@@ -830,7 +272,7 @@ map_fields(struct loader *L, const struct ynode *map, const char *what,
 }
 
 static int
-require(struct loader *L, const struct ynode *map, struct ynode *v,
+require(struct loader *L, const struct cbp_ynode *map, struct cbp_ynode *v,
     const char *key, const char *what)
 {
 	if (v != NULL)
@@ -928,7 +370,7 @@ regex_unit(struct cbp_regex *re, const char *p, size_t len, int caseless)
 
 /* Compile scalar n as a PCRE2 pattern (bytes, no UTF). */
 static struct cbp_regex *
-regex_compile(struct loader *L, const struct ynode *n, int caseless,
+regex_compile(struct loader *L, const struct cbp_ynode *n, int caseless,
     const char *what)
 {
 	struct cbp_regex *re;
@@ -936,7 +378,7 @@ regex_compile(struct loader *L, const struct ynode *n, int caseless,
 	PCRE2_SIZE eoff = 0;
 	int ec = 0, g;
 
-	if (want(L, n, Y_SCALAR, what) != 0)
+	if (want(L, n, CBP_Y_SCALAR, what) != 0)
 		return NULL;
 	if ((re = calloc(1, sizeof(*re))) == NULL) {
 		L->oom = 1;
@@ -968,16 +410,16 @@ regex_compile(struct loader *L, const struct ynode *n, int caseless,
 
 /* A regex: a string, or {regex: R, caseless: BOOL}. */
 static struct cbp_regex *
-want_regex(struct loader *L, const struct ynode *n, const char *what,
+want_regex(struct loader *L, const struct cbp_ynode *n, const char *what,
     int caseless)
 {
 	static const char *const names[] = { "regex", "caseless" };
-	struct ynode *v[2];
+	struct cbp_ynode *v[2];
 
-	if (n->type == Y_SCALAR)
+	if (n->type == CBP_Y_SCALAR)
 		return regex_compile(L, n, caseless, what);
-	if (n->type != Y_MAP) {
-		if (n->type != Y_BAD)
+	if (n->type != CBP_Y_MAP) {
+		if (n->type != CBP_Y_BAD)
 			report(L, n->line, n->col, "'%s' must be a regex: a "
 			    "string, or a mapping with regex and caseless",
 			    what);
@@ -1005,25 +447,25 @@ globs_free(struct cbp_globs *g)
 
 /* One string or a non-empty list of strings. */
 static int
-want_globs(struct loader *L, const struct ynode *n, const char *what,
+want_globs(struct loader *L, const struct cbp_ynode *n, const char *what,
     struct cbp_globs *g)
 {
-	const struct ynode *const *items = (const struct ynode *const *)&n;
+	const struct cbp_ynode *const *items = (const struct cbp_ynode *const *)&n;
 	size_t i, cnt = 1;
 	int bad = 0;
 
 	g->v = NULL;
 	g->n = 0;
-	if (n->type == Y_SEQ) {
-		items = (const struct ynode *const *)n->kid;
+	if (n->type == CBP_Y_SEQ) {
+		items = (const struct cbp_ynode *const *)n->kid;
 		cnt = n->n;
 		if (cnt == 0) {
 			report(L, n->line, n->col, "'%s' must not be empty",
 			    what);
 			return -1;
 		}
-	} else if (n->type != Y_SCALAR) {
-		if (n->type != Y_BAD)
+	} else if (n->type != CBP_Y_SCALAR) {
+		if (n->type != CBP_Y_BAD)
 			report(L, n->line, n->col, "'%s' must be a string or "
 			    "a list of strings", what);
 		return -1;
@@ -1061,7 +503,7 @@ hexval(unsigned char c)
 
 /* "46 41 43 00", "464143??00": pairs of hex digits or "??", spaces between. */
 static int
-want_hex(struct loader *L, const struct ynode *n, struct cbp_cond *c)
+want_hex(struct loader *L, const struct cbp_ynode *n, struct cbp_cond *c)
 {
 	unsigned char *pat = NULL, *care = NULL;
 	size_t i = 0, o = 0, fixed = 0;
@@ -1118,9 +560,9 @@ fail:
 }
 
 static int
-want_scope(struct loader *L, const struct ynode *n, enum cbp_scope *out)
+want_scope(struct loader *L, const struct cbp_ynode *n, enum cbp_scope *out)
 {
-	if (want(L, n, Y_SCALAR, "scope") != 0)
+	if (want(L, n, CBP_Y_SCALAR, "scope") != 0)
 		return -1;
 	if (strcmp(n->s, "head") == 0)
 		*out = CBP_SCOPE_HEAD;
@@ -1135,16 +577,16 @@ want_scope(struct loader *L, const struct ynode *n, enum cbp_scope *out)
 
 /* {min: N, max: N}, at least one; min <= max. */
 static int
-want_range(struct loader *L, const struct ynode *n, const char *what,
+want_range(struct loader *L, const struct cbp_ynode *n, const char *what,
     uint64_t lim, uint64_t *min, uint64_t *max)
 {
 	static const char *const names[] = { "min", "max" };
-	struct ynode *v[2];
+	struct cbp_ynode *v[2];
 	char ctx[64];
 
 	*min = 0;
 	*max = lim;
-	if (want(L, n, Y_MAP, what) != 0)
+	if (want(L, n, CBP_Y_MAP, what) != 0)
 		return -1;
 	snprintf(ctx, sizeof(ctx), "'%s'", what);
 	if (map_fields(L, n, ctx, names, 2, v) != 0)
@@ -1286,18 +728,18 @@ cond_list(struct loader *L, enum cbp_cond_kind kind, struct cbp_cond **v,
 	return c;
 }
 
-static struct cbp_cond *parse_cond(struct loader *L, const struct ynode *n,
+static struct cbp_cond *parse_cond(struct loader *L, const struct cbp_ynode *n,
     int depth);
 
 static struct cbp_cond *
-p_list(struct loader *L, enum cbp_cond_kind kind, const struct ynode *n,
+p_list(struct loader *L, enum cbp_cond_kind kind, const struct cbp_ynode *n,
     int depth)
 {
 	struct cbp_cond **v, *c;
 	size_t i, got = 0;
 	int bad = 0;
 
-	if (want(L, n, Y_SEQ, cond_names[kind]) != 0)
+	if (want(L, n, CBP_Y_SEQ, cond_names[kind]) != 0)
 		return NULL;
 	if (n->n == 0) {
 		report(L, n->line, n->col, "'%s' needs at least one condition",
@@ -1324,19 +766,19 @@ p_list(struct loader *L, enum cbp_cond_kind kind, const struct ynode *n,
 }
 
 static struct cbp_cond *
-p_all(struct loader *L, const struct ynode *n, int depth)
+p_all(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	return p_list(L, CBP_C_ALL, n, depth);
 }
 
 static struct cbp_cond *
-p_any(struct loader *L, const struct ynode *n, int depth)
+p_any(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	return p_list(L, CBP_C_ANY, n, depth);
 }
 
 static struct cbp_cond *
-p_not(struct loader *L, const struct ynode *n, int depth)
+p_not(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	struct cbp_cond *child, *c;
 
@@ -1351,7 +793,7 @@ p_not(struct loader *L, const struct ynode *n, int depth)
 }
 
 static struct cbp_cond *
-p_mime(struct loader *L, const struct ynode *n, int depth)
+p_mime(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	struct cbp_cond *c;
 	struct cbp_globs g;
@@ -1368,7 +810,7 @@ p_mime(struct loader *L, const struct ynode *n, int depth)
 
 static struct cbp_cond *
 p_regex_leaf(struct loader *L, enum cbp_cond_kind kind, enum cbp_cost cost,
-    const struct ynode *n)
+    const struct cbp_ynode *n)
 {
 	struct cbp_regex *re;
 	struct cbp_cond *c;
@@ -1384,25 +826,25 @@ p_regex_leaf(struct loader *L, enum cbp_cond_kind kind, enum cbp_cost cost,
 }
 
 static struct cbp_cond *
-p_magic(struct loader *L, const struct ynode *n, int depth)
+p_magic(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	return p_regex_leaf(L, CBP_C_MAGIC, CBP_COST_MAGIC, n);
 }
 
 static struct cbp_cond *
-p_name(struct loader *L, const struct ynode *n, int depth)
+p_name(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	return p_regex_leaf(L, CBP_C_NAME, CBP_COST_FREE, n);
 }
 
 static struct cbp_cond *
-p_path(struct loader *L, const struct ynode *n, int depth)
+p_path(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	return p_regex_leaf(L, CBP_C_PATH, CBP_COST_FREE, n);
 }
 
 static struct cbp_cond *
-p_size(struct loader *L, const struct ynode *n, int depth)
+p_size(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	uint64_t min, max;
 	struct cbp_cond *c;
@@ -1425,18 +867,18 @@ scope_cost(enum cbp_scope scope, size_t max)
 }
 
 static struct cbp_cond *
-p_content(struct loader *L, const struct ynode *n, int depth)
+p_content(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	static const char *const names[] = { "regex", "scope", "max",
 	    "caseless" };
 	enum cbp_scope scope = CBP_SCOPE_FILE;
 	uint64_t max = CBP_CONTENT_MAX;
-	struct ynode *v[4];
+	struct cbp_ynode *v[4];
 	struct cbp_regex *re;
 	struct cbp_cond *c;
 	int caseless = 0, bad;
 
-	if (want(L, n, Y_MAP, "content") != 0)
+	if (want(L, n, CBP_Y_MAP, "content") != 0)
 		return NULL;
 	bad = map_fields(L, n, "'content'", names, 4, v);
 	bad += require(L, n, v[0], "regex", "'content'") != 0;
@@ -1460,17 +902,17 @@ p_content(struct loader *L, const struct ynode *n, int depth)
 }
 
 static struct cbp_cond *
-p_bytes(struct loader *L, const struct ynode *n, int depth)
+p_bytes(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	static const char *const names[] = { "hex", "offset", "anywhere",
 	    "scope", "max" };
-	struct ynode *v[5];
+	struct cbp_ynode *v[5];
 	struct cbp_cond *c;
 	uint64_t off = 0, max = CBP_CONTENT_MAX;
 	enum cbp_scope scope = CBP_SCOPE_FILE;
 	int anywhere = 0, bad;
 
-	if (want(L, n, Y_MAP, "bytes") != 0)
+	if (want(L, n, CBP_Y_MAP, "bytes") != 0)
 		return NULL;
 	bad = map_fields(L, n, "'bytes'", names, 5, v);
 	bad += require(L, n, v[0], "hex", "'bytes'") != 0;
@@ -1486,7 +928,7 @@ p_bytes(struct loader *L, const struct ynode *n, int depth)
 		return NULL;
 	}
 	if (!anywhere && (v[3] != NULL || v[4] != NULL)) {
-		const struct ynode *w = v[3] != NULL ? v[3] : v[4];
+		const struct cbp_ynode *w = v[3] != NULL ? v[3] : v[4];
 
 		report(L, w->line, w->col,
 		    "'scope' and 'max' apply only with 'anywhere: true'");
@@ -1517,11 +959,11 @@ p_bytes(struct loader *L, const struct ynode *n, int depth)
 
 /* flags: [caseless] */
 static int
-want_flags(struct loader *L, const struct ynode *n, int *caseless)
+want_flags(struct loader *L, const struct cbp_ynode *n, int *caseless)
 {
 	size_t i;
 
-	if (want(L, n, Y_SEQ, "flags") != 0)
+	if (want(L, n, CBP_Y_SEQ, "flags") != 0)
 		return -1;
 	for (i = 0; i < n->n; i++) {
 		if (want_str(L, n->kid[i], "flags") != 0)
@@ -1537,17 +979,17 @@ want_flags(struct loader *L, const struct ynode *n, int *caseless)
 }
 
 static struct cbp_cond *
-p_meta(struct loader *L, const struct ynode *n, int depth)
+p_meta(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	static const char *const names[] = { "fields", "regex", "flags",
 	    "caseless" };
 	struct cbp_globs g = { NULL, 0 };
-	struct ynode *v[4];
+	struct cbp_ynode *v[4];
 	struct cbp_regex *re = NULL;
 	struct cbp_cond *c;
 	int caseless = 0, bad;
 
-	if (want(L, n, Y_MAP, "meta") != 0)
+	if (want(L, n, CBP_Y_MAP, "meta") != 0)
 		return NULL;
 	bad = map_fields(L, n, "'meta'", names, 4, v);
 	bad += require(L, n, v[1], "regex", "'meta'") != 0;
@@ -1569,7 +1011,7 @@ p_meta(struct loader *L, const struct ynode *n, int depth)
 }
 
 static int
-want_formats(struct loader *L, const struct ynode *n, unsigned *out)
+want_formats(struct loader *L, const struct cbp_ynode *n, unsigned *out)
 {
 	static const struct { const char *name; enum cbp_image_format f; } fm[] = {
 		{ "jpeg", CBP_IMG_JPEG }, { "png", CBP_IMG_PNG },
@@ -1588,12 +1030,12 @@ want_formats(struct loader *L, const struct ynode *n, unsigned *out)
 			if (strcmp(g.v[i], fm[j].name) == 0)
 				break;
 		if (j == sizeof(fm) / sizeof(fm[0])) {
-			const struct ynode *at = n->type == Y_SEQ ? n->kid[i] : n;
+			const struct cbp_ynode *at = n->type == CBP_Y_SEQ ? n->kid[i] : n;
 			char sb[64];
 
 			report(L, at->line, at->col, "unknown image format '%s' "
 			    "(allowed: jpeg, png, tiff, jp2, j2k)",
-			    shown(g.v[i], strlen(g.v[i]), sb, sizeof(sb)));
+			    cbp_yaml_shown(g.v[i], strlen(g.v[i]), sb, sizeof(sb)));
 			bad++;
 			continue;
 		}
@@ -1604,14 +1046,14 @@ want_formats(struct loader *L, const struct ynode *n, unsigned *out)
 }
 
 static int
-want_aspect(struct loader *L, const struct ynode *n, double *min, double *max)
+want_aspect(struct loader *L, const struct cbp_ynode *n, double *min, double *max)
 {
 	static const char *const names[] = { "min", "max" };
-	struct ynode *v[2];
+	struct cbp_ynode *v[2];
 
 	*min = 0;
 	*max = HUGE_VAL;
-	if (want(L, n, Y_MAP, "aspect") != 0 ||
+	if (want(L, n, CBP_Y_MAP, "aspect") != 0 ||
 	    map_fields(L, n, "'aspect'", names, 2, v) != 0)
 		return -1;
 	if (v[0] == NULL && v[1] == NULL) {
@@ -1629,15 +1071,15 @@ want_aspect(struct loader *L, const struct ynode *n, double *min, double *max)
 }
 
 static struct cbp_cond *
-p_image(struct loader *L, const struct ynode *n, int depth)
+p_image(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	static const char *const names[] = { "format", "width", "height",
 	    "aspect" };
-	struct ynode *v[4];
+	struct cbp_ynode *v[4];
 	struct cbp_cond *c;
 	int bad;
 
-	if (want(L, n, Y_MAP, "image") != 0 ||
+	if (want(L, n, CBP_Y_MAP, "image") != 0 ||
 	    (c = cond_new(L, CBP_C_IMAGE, CBP_COST_META)) == NULL)
 		return NULL;
 	bad = map_fields(L, n, "'image'", names, 4, v);
@@ -1666,9 +1108,9 @@ p_image(struct loader *L, const struct ynode *n, int depth)
 }
 
 static int
-want_rec_kind(struct loader *L, const struct ynode *n, int *out)
+want_rec_kind(struct loader *L, const struct cbp_ynode *n, int *out)
 {
-	if (want(L, n, Y_SCALAR, "type") != 0)
+	if (want(L, n, CBP_Y_SCALAR, "type") != 0)
 		return -1;
 	if (strcmp(n->s, "iso19794-5") == 0)
 		*out = CBP_REC_ISO19794_5;
@@ -1685,9 +1127,9 @@ want_rec_kind(struct loader *L, const struct ynode *n, int *out)
 }
 
 static int
-want_where(struct loader *L, const struct ynode *n, unsigned *out)
+want_where(struct loader *L, const struct cbp_ynode *n, unsigned *out)
 {
-	if (want(L, n, Y_SCALAR, "where") != 0)
+	if (want(L, n, CBP_Y_SCALAR, "where") != 0)
 		return -1;
 	if (strcmp(n->s, "standalone") == 0)
 		*out = CBP_WHERE_STANDALONE;
@@ -1705,12 +1147,12 @@ want_where(struct loader *L, const struct ynode *n, unsigned *out)
 
 /* fields: {KEY: regex, ...} of a record condition. */
 static int
-want_rec_fields(struct loader *L, const struct ynode *n, struct cbp_cond *c)
+want_rec_fields(struct loader *L, const struct cbp_ynode *n, struct cbp_cond *c)
 {
 	size_t i, j, np = n->n / 2;
 	int bad = 0;
 
-	if (want(L, n, Y_MAP, "fields") != 0)
+	if (want(L, n, CBP_Y_MAP, "fields") != 0)
 		return -1;
 	if (np == 0 || np > CBP_RULE_REC_FIELDS) {
 		report(L, n->line, n->col, "'fields' needs 1 to %d entries",
@@ -1722,7 +1164,7 @@ want_rec_fields(struct loader *L, const struct ynode *n, struct cbp_cond *c)
 		return -1;
 	}
 	for (i = 0; i < np; i++) {
-		const struct ynode *k = n->kid[2 * i], *v = n->kid[2 * i + 1];
+		const struct cbp_ynode *k = n->kid[2 * i], *v = n->kid[2 * i + 1];
 		struct cbp_rec_field *f = &c->u.record.f[c->u.record.nf];
 
 		if (want_str(L, k, "record field name") != 0) {
@@ -1756,14 +1198,14 @@ want_rec_fields(struct loader *L, const struct ynode *n, struct cbp_cond *c)
 }
 
 static struct cbp_cond *
-p_record(struct loader *L, const struct ynode *n, int depth)
+p_record(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	static const char *const names[] = { "type", "where", "fields" };
-	struct ynode *v[3];
+	struct cbp_ynode *v[3];
 	struct cbp_cond *c;
 	int bad;
 
-	if (want(L, n, Y_MAP, "record") != 0 ||
+	if (want(L, n, CBP_Y_MAP, "record") != 0 ||
 	    (c = cond_new(L, CBP_C_RECORD, CBP_COST_RECORD)) == NULL)
 		return NULL;
 	c->u.record.kind = CBP_REC_NONE;
@@ -1783,13 +1225,13 @@ p_record(struct loader *L, const struct ynode *n, int depth)
 
 /* One require entry: {keys: [K, ...], value: R}. */
 static int
-want_kv_req(struct loader *L, const struct ynode *n, struct cbp_kv_req *r)
+want_kv_req(struct loader *L, const struct cbp_ynode *n, struct cbp_kv_req *r)
 {
 	static const char *const names[] = { "keys", "value" };
-	struct ynode *v[2];
+	struct cbp_ynode *v[2];
 	struct cbp_globs g;
 
-	if (want(L, n, Y_MAP, "require") != 0 ||
+	if (want(L, n, CBP_Y_MAP, "require") != 0 ||
 	    map_fields(L, n, "a require entry", names, 2, v) != 0 ||
 	    require(L, n, v[0], "keys", "require entry") != 0 ||
 	    want_globs(L, v[0], "keys", &g) != 0)
@@ -1802,21 +1244,21 @@ want_kv_req(struct loader *L, const struct ynode *n, struct cbp_kv_req *r)
 }
 
 static struct cbp_cond *
-p_kv(struct loader *L, const struct ynode *n, int depth)
+p_kv(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	static const char *const names[] = { "fields", "require" };
-	struct ynode *v[2];
+	struct cbp_ynode *v[2];
 	struct cbp_cond *c;
 	size_t i;
 	int bad;
 
-	if (want(L, n, Y_MAP, "kv") != 0 ||
+	if (want(L, n, CBP_Y_MAP, "kv") != 0 ||
 	    (c = cond_new(L, CBP_C_KV, CBP_COST_META)) == NULL)
 		return NULL;
 	bad = map_fields(L, n, "'kv'", names, 2, v);
 	bad += require(L, n, v[1], "require", "'kv'") != 0;
 	bad += v[0] != NULL && want_globs(L, v[0], "fields", &c->u.kv.fields) != 0;
-	if (bad || want(L, v[1], Y_SEQ, "require") != 0)
+	if (bad || want(L, v[1], CBP_Y_SEQ, "require") != 0)
 		goto fail;
 	if (v[1]->n == 0 || v[1]->n > CBP_RULE_KV_REQUIRE) {
 		report(L, v[1]->line, v[1]->col,
@@ -1838,7 +1280,7 @@ fail:
 	return NULL;
 }
 
-typedef struct cbp_cond *(*cond_parser)(struct loader *, const struct ynode *,
+typedef struct cbp_cond *(*cond_parser)(struct loader *, const struct cbp_ynode *,
     int);
 
 /* The table of condition kinds: name (cond_names) and parser. */
@@ -1852,17 +1294,17 @@ static const cond_parser cond_parsers[CBP_C_KINDS] = {
  * all/any/not levels above n.
  */
 static struct cbp_cond *
-parse_cond(struct loader *L, const struct ynode *n, int depth)
+parse_cond(struct loader *L, const struct cbp_ynode *n, int depth)
 {
 	struct cbp_cond **v, *c;
-	struct ynode *vals[CBP_C_KINDS];
+	struct cbp_ynode *vals[CBP_C_KINDS];
 	size_t i, got = 0;
 	int bad;
 
-	if (n->type != Y_MAP) {
-		if (n->type != Y_BAD)
+	if (n->type != CBP_Y_MAP) {
+		if (n->type != CBP_Y_BAD)
 			report(L, n->line, n->col, "a condition must be a "
-			    "mapping, not %s", type_name(n->type));
+			    "mapping, not %s", cbp_ynode_type_name(n->type));
 		return NULL;
 	}
 	if (depth > CBP_RULE_DEPTH) {
@@ -1881,10 +1323,10 @@ parse_cond(struct loader *L, const struct ynode *n, int depth)
 	}
 	/* Keep the file's order; cond_list sorts by cost. */
 	for (i = 0; i + 1 < n->n; i += 2) {
-		const struct ynode *k = n->kid[i];
+		const struct cbp_ynode *k = n->kid[i];
 		size_t kind;
 
-		if (k->type != Y_SCALAR)
+		if (k->type != CBP_Y_SCALAR)
 			continue;
 		for (kind = 0; kind < CBP_C_KINDS; kind++)
 			if (strcmp(k->s, cond_names[kind]) == 0)
@@ -1970,7 +1412,7 @@ id_grow(struct cbp_ruleset *rs)
 
 /* Register id; report it when it is taken.  -1 on a duplicate. */
 static int
-id_claim(struct loader *L, const struct ynode *n)
+id_claim(struct loader *L, const struct cbp_ynode *n)
 {
 	struct cbp_ruleset *rs = L->rs;
 	struct cbp_rule_id *e;
@@ -1999,14 +1441,14 @@ id_claim(struct loader *L, const struct ynode *n)
 }
 
 static int
-want_severity(struct loader *L, const struct ynode *n, enum cbp_severity *out)
+want_severity(struct loader *L, const struct cbp_ynode *n, enum cbp_severity *out)
 {
 	static const char *const sev[] = { "info", "low", "medium", "high",
 	    "critical" };
 	char sb[64];
 	size_t i;
 
-	if (want(L, n, Y_SCALAR, "severity") != 0)
+	if (want(L, n, CBP_Y_SCALAR, "severity") != 0)
 		return -1;
 	for (i = 0; i < sizeof(sev) / sizeof(sev[0]); i++) {
 		if (strcmp(n->s, sev[i]) == 0) {
@@ -2015,7 +1457,7 @@ want_severity(struct loader *L, const struct ynode *n, enum cbp_severity *out)
 		}
 	}
 	report(L, n->line, n->col, "bad severity '%s' (expected info, low, "
-	    "medium, high or critical)", shown(n->s, n->len, sb, sizeof(sb)));
+	    "medium, high or critical)", cbp_yaml_shown(n->s, n->len, sb, sizeof(sb)));
 	return -1;
 }
 
@@ -2051,27 +1493,27 @@ rules_push(struct loader *L, struct cbp_rule *r)
 }
 
 static int
-copy_str(struct loader *L, const struct ynode *n, char **out)
+copy_str(struct loader *L, const struct cbp_ynode *n, char **out)
 {
 	return (*out = xstrndup(L, n->s, n->len)) != NULL ? 0 : -1;
 }
 
 static void
-parse_rule(struct loader *L, const struct ynode *n)
+parse_rule(struct loader *L, const struct cbp_ynode *n)
 {
 	static const char *const names[] = { "id", "title", "category",
 	    "severity", "description", "enabled", "when" };
 	static const char *const req[] = { "id", "title", "category",
 	    "severity", NULL, NULL, "when" };
 	struct cbp_rule r;
-	struct ynode *v[7];
+	struct cbp_ynode *v[7];
 	char sb[64];
 	size_t i;
 	int bad;
 
 	memset(&r, 0, sizeof(r));
 	r.enabled = 1;
-	if (want(L, n, Y_MAP, "rules entry") != 0)
+	if (want(L, n, CBP_Y_MAP, "rules entry") != 0)
 		return;
 	bad = map_fields(L, n, "a rule", names, 7, v);
 	for (i = 0; i < 7; i++)
@@ -2081,7 +1523,7 @@ parse_rule(struct loader *L, const struct ynode *n)
 		if (!name_ok(v[0]->s, v[0]->len, "._-")) {
 			report(L, v[0]->line, v[0]->col, "bad rule id '%s' "
 			    "(use a-z, 0-9, '.', '_' and '-', at most %d)",
-			    shown(v[0]->s, v[0]->len, sb, sizeof(sb)),
+			    cbp_yaml_shown(v[0]->s, v[0]->len, sb, sizeof(sb)),
 			    RULES_NAME_MAX);
 			bad++;
 		} else if (id_claim(L, v[0]) != 0)
@@ -2097,7 +1539,7 @@ parse_rule(struct loader *L, const struct ynode *n)
 		if (!name_ok(v[2]->s, v[2]->len, "_-")) {
 			report(L, v[2]->line, v[2]->col, "bad category '%s' "
 			    "(use a-z, 0-9, '_' and '-')",
-			    shown(v[2]->s, v[2]->len, sb, sizeof(sb)));
+			    cbp_yaml_shown(v[2]->s, v[2]->len, sb, sizeof(sb)));
 			bad++;
 		} else
 			bad += copy_str(L, v[2], &r.category) != 0;
@@ -2106,7 +1548,7 @@ parse_rule(struct loader *L, const struct ynode *n)
 	if (v[3] != NULL)
 		bad += want_severity(L, v[3], &r.severity) != 0;
 	if (v[4] != NULL)
-		bad += want(L, v[4], Y_SCALAR, "description") != 0 ||
+		bad += want(L, v[4], CBP_Y_SCALAR, "description") != 0 ||
 		    copy_str(L, v[4], &r.description) != 0;
 	if (v[5] != NULL)
 		bad += want_bool(L, v[5], "enabled", &r.enabled) != 0;
@@ -2121,7 +1563,7 @@ parse_rule(struct loader *L, const struct ynode *n)
 }
 
 static int
-add_mask_key(struct loader *L, const struct ynode *n)
+add_mask_key(struct loader *L, const struct cbp_ynode *n)
 {
 	struct cbp_ruleset *rs = L->rs;
 	char **v;
@@ -2146,14 +1588,14 @@ add_mask_key(struct loader *L, const struct ynode *n)
 }
 
 static void
-parse_mask_keys(struct loader *L, const struct ynode *n)
+parse_mask_keys(struct loader *L, const struct cbp_ynode *n)
 {
 	size_t i, j;
 
-	if (want(L, n, Y_SEQ, "mask_keys") != 0)
+	if (want(L, n, CBP_Y_SEQ, "mask_keys") != 0)
 		return;
 	for (i = 0; i < n->n; i++) {
-		const struct ynode *k = n->kid[i];
+		const struct cbp_ynode *k = n->kid[i];
 
 		if (want_str(L, k, "mask_keys") != 0)
 			continue;
@@ -2174,10 +1616,10 @@ parse_mask_keys(struct loader *L, const struct ynode *n)
 }
 
 static void
-parse_file(struct loader *L, const struct ynode *root)
+parse_file(struct loader *L, const struct cbp_ynode *root)
 {
 	static const char *const names[] = { "version", "mask_keys", "rules" };
-	struct ynode *v[3];
+	struct cbp_ynode *v[3];
 	size_t i;
 
 	if (root == NULL) {
@@ -2185,22 +1627,22 @@ parse_file(struct loader *L, const struct ynode *root)
 		    "'rules')");
 		return;
 	}
-	if (root->type != Y_MAP) {
-		if (root->type != Y_BAD)
+	if (root->type != CBP_Y_MAP) {
+		if (root->type != CBP_Y_BAD)
 			report(L, root->line, root->col, "a rule file must be "
 			    "a mapping with 'rules', not %s",
-			    type_name(root->type));
+			    cbp_ynode_type_name(root->type));
 		return;
 	}
 	(void)map_fields(L, root, "the rule file", names, 3, v);
-	if (v[0] != NULL && want(L, v[0], Y_SCALAR, "version") == 0 &&
+	if (v[0] != NULL && want(L, v[0], CBP_Y_SCALAR, "version") == 0 &&
 	    strcmp(v[0]->s, "1") != 0)
 		report(L, v[0]->line, v[0]->col, "unsupported version "
 		    "(expected 1)");
 	if (v[1] != NULL)
 		parse_mask_keys(L, v[1]);
 	if (require(L, root, v[2], "rules", "rule file") != 0 ||
-	    want(L, v[2], Y_SEQ, "rules") != 0)
+	    want(L, v[2], CBP_Y_SEQ, "rules") != 0)
 		return;
 	for (i = 0; i < v[2]->n && !L->oom; i++)
 		parse_rule(L, v[2]->kid[i]);
@@ -2235,12 +1677,22 @@ cbp_ruleset_free(struct cbp_ruleset *rs)
 	free(rs);
 }
 
+/* The YAML layer's messages go through report(), counted and capped. */
+static void
+yaml_diag(void *arg, const char *file, int line, int col, const char *msg)
+{
+	(void)file;
+	report(arg, line, col, "%s", msg);
+}
+
 int
 cbp_ruleset_load_string(struct cbp_ruleset *rs, const char *name,
     const char *text, size_t len, cbp_rules_diag_fn diag, void *arg)
 {
 	struct loader L;
-	struct ynode *root = NULL;
+	struct cbp_yaml_src src;
+	struct cbp_ynode *root = NULL;
+	int r;
 
 	if (rs == NULL || rs->compiled || (text == NULL && len > 0))
 		return CBP_EINVAL;
@@ -2251,10 +1703,18 @@ cbp_ruleset_load_string(struct cbp_ruleset *rs, const char *name,
 	L.arg = arg;
 	if (text == NULL)
 		text = "";
-	if (check_utf8(&L, text, len) == 0 &&
-	    y_parse(&L, text, len, &root) == 0 && !L.oom)
+	src.file = L.file;
+	src.kind = "rule file";
+	src.diag = yaml_diag;
+	src.arg = &L;
+	/* On CBP_ESYNTAX a tree may still come back (an alias is a CBP_Y_BAD
+	 * node): check it too, so one run lists every problem. */
+	r = cbp_yaml_parse(&src, text, len, &root);
+	if (r == CBP_ENOMEM)
+		L.oom = 1;
+	else if (root != NULL || r == CBP_OK)
 		parse_file(&L, root);
-	y_free(root);
+	cbp_ynode_free(root);
 	if (L.oom) {
 		rs->failed = 1;
 		return CBP_ENOMEM;
@@ -2278,70 +1738,16 @@ io_diag(cbp_rules_diag_fn diag, void *arg, const char *path, const char *what,
 	diag(arg, path, 0, 0, msg);
 }
 
-/* Read a whole rule file (regular, at most RULES_FILE_MAX bytes). */
-static int
-read_file(const char *path, char **text, size_t *len, cbp_rules_diag_fn diag,
-    void *arg)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	ssize_t n;
-	int fd, r = CBP_EIO;
-
-	*text = NULL;
-	*len = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
-		io_diag(diag, arg, path, "cannot open", errno);
-		return errno == EACCES || errno == EPERM ? CBP_EPERM : CBP_EIO;
-	}
-	if (fstat(fd, &st) != 0) {
-		io_diag(diag, arg, path, "cannot stat", errno);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > RULES_FILE_MAX) {
-		if (diag != NULL)
-			diag(arg, path, 0, 0, !S_ISREG(st.st_mode) ?
-			    "not a regular file" : "rule file too large");
-		goto out;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		r = CBP_ENOMEM;
-		goto out;
-	}
-	/* Read what is there now, never more than the size seen by fstat. */
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			io_diag(diag, arg, path, "cannot read", errno);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*text = buf;
-	*len = got;
-	buf = NULL;
-	r = CBP_OK;
-out:
-	free(buf);
-	close(fd);
-	return r;
-}
-
 static int
 load_file(struct cbp_ruleset *rs, const char *path, cbp_rules_diag_fn diag,
     void *arg)
 {
+	struct cbp_yaml_src src = { path, "rule file", diag, arg };
 	char *text;
 	size_t len;
 	int r;
 
-	if ((r = read_file(path, &text, &len, diag, arg)) != CBP_OK) {
+	if ((r = cbp_yaml_read_file(&src, &text, &len, NULL)) != CBP_OK) {
 		rs->failed = 1;
 		return r;
 	}

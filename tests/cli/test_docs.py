@@ -36,6 +36,7 @@ MAN_TO_C = {
     "meta_inflate": "CBP_META_INFLATE_MAX", "ifd_entries": "CBP_META_IFD_ENTRIES",
     "record_faces": "CBP_RECORD_FACES", "carve_records": "CBP_CARVE_MAX_RECORDS",
     "rules": "CBP_RULES_MAX", "regex_steps": "CBP_PCRE2_MATCH_LIMIT",
+    "yaml_file": "CBP_YAML_FILE_MAX", "yaml_depth": "CBP_YAML_DEPTH", "yaml_nodes": "CBP_YAML_NODES",
 }
 
 

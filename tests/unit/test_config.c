@@ -91,7 +91,7 @@ test_full_file(void **state)
 	    "exclude: '*.iso'\n"
 	    "threads: 3\n"
 	    "one_file_system: true\n"
-	    "strict: yes\n"
+	    "strict: True\n"
 	    "max_depth: 2\n"
 	    "limits:\n"
 	    "  load_max: 2M\n"
@@ -136,12 +136,13 @@ test_errors_name_line_and_column(void **state)
 	assert_conf_error("threads: 5000\n", "1:10: threads: 5000 is out of range");
 	assert_conf_error("limits:\n  load_max: 12Q\n", "2:13: load_max: '12Q' is not a size");
 	assert_conf_error("limits:\n  bogus: 1\n", "2:3: limits: unknown key 'bogus'");
-	assert_conf_error("strict: maybe\n", "1:9: strict: expected true or false");
+	assert_conf_error("strict: maybe\n", "1:9: strict: 'maybe' is not true or false");
 	assert_conf_error("authorized:\n  - path: /x\n    retention: soon\n",
 	    "3:16: authorized: retention must be a duration");
 	assert_conf_error("authorized:\n  - retention: 1d\n", "2:5: authorized: 'path' (a glob) is required");
-	assert_conf_error("rules: [a, [b]]\n", "1:13: rules: expected a string");
-	assert_conf_error("- a\n- b\n", "1:3: expected a mapping");
+	/* A node's position is where it starts: the '[' or the '-'. */
+	assert_conf_error("rules: [a, [b]]\n", "1:12: rules: expected a string");
+	assert_conf_error("- a\n- b\n", "1:1: expected a mapping");
 	/* A YAML syntax error: unterminated flow sequence. */
 	assert_conf_error("threads: 2\nrules: [a, b\n", "");
 }
@@ -189,7 +190,6 @@ test_empty_file_is_defaults(void **state)
 	assert_int_equal(cbp_config_load(&c, path, &d), CBP_OK);
 	path = write_conf("# nothing set\n", 0644);
 	assert_int_equal(cbp_config_load(&c, path, &d), CBP_OK);
-	assert_int_equal(cbp_config_load(&c, "/dev/null", &d), CBP_OK);
 	assert_int_equal(c.caps.load_max, CBP_LOAD_MAX);
 	cbp_config_free(&c);
 }
@@ -232,6 +232,67 @@ test_sizes_and_durations(void **state)
 	assert_int_equal(cbp_config_parse_duration("d", &s), CBP_EINVAL);
 }
 
+/* Issue 7: the config goes through the shared YAML layer and grammar. */
+static void
+test_hardened_yaml(void **state)
+{
+	struct cbp_config c;
+	struct cbp_config_diag d = { { 0 } };
+	char link[160], want[300];
+	const char *path;
+
+	/* The bytes that made libfyaml loop for ever: refused, positioned. */
+	assert_conf_error("threads: 2\n%x: \xbb\n", "2:5: invalid UTF-8 "
+	    "(byte 0xBB): a configuration file must be UTF-8 text");
+	assert_conf_error("a: &x 1\nthreads: *x\n", "2:10: YAML aliases are "
+	    "not supported");
+	assert_conf_error("threads: 2\nstrict: true\nthreads: 3\n",
+	    "3:1: duplicate key 'threads' (first at line 1; keep one)");
+	assert_conf_error("authorized:\n  - path: /a\n    path: /b\n",
+	    "3:5: authorized: duplicate key 'path'");
+	assert_conf_error("threads: 2\n---\nthreads: 3\n",
+	    "2:1: a configuration file holds one YAML document");
+	/* threads: 0 is refused, as --threads 0 is. */
+	assert_conf_error("threads: 0\n", "1:10: threads: 0 is out of range (1 to "
+	    "1024; leave threads out to use one per online CPU)");
+	assert_conf_error("threads: 00\n", "1:10: threads: 0 is out of range");
+	assert_conf_error("strict: yes\n", "1:9: strict: 'yes' is not true or false");
+	assert_conf_error("one_file_system: [true]\n", "1:18: one_file_system: "
+	    "expected true or false, not a list");
+	assert_conf_error("max_depth: 65\n", "1:12: max_depth: 65 is out of range "
+	    "(0 to 64)");
+	assert_conf_error("limits:\n  load_max: 63K\n", "2:13: load_max: 63K is "
+	    "out of range (65536 to 4294967296 bytes)");
+	/* A NUL from an escape must not cut a value short. */
+	assert_conf_error("threads: \"2\\0x\"\n", "1:11: threads: expected a "
+	    "number, not a string with a NUL character");
+	/* A symlink to a good file, a FIFO, a device: refused. */
+	path = write_conf("threads: 2\n", 0644);
+	snprintf(link, sizeof(link), "%s/link.yaml", tmpdir);
+	assert_int_equal(symlink(path, link), 0);
+	cbp_config_defaults(&c);
+	assert_int_equal(cbp_config_load(&c, link, &d), CBP_EPERM);
+	snprintf(want, sizeof(want), "%s: refusing a symbolic link as the "
+	    "configuration file", link);
+	assert_true(strncmp(d.message, want, strlen(want)) == 0);
+	snprintf(link, sizeof(link), "%s/fifo.yaml", tmpdir);
+	assert_int_equal(mkfifo(link, 0600), 0);
+	assert_int_equal(cbp_config_load(&c, link, &d), CBP_EIO);
+	assert_non_null(strstr(d.message, "is not a regular file"));
+	assert_int_equal(cbp_config_load(&c, "/dev/null", &d), CBP_EIO);
+	assert_int_equal(c.threads, 0);
+	/* From memory, as the fuzz target loads it. */
+	assert_int_equal(cbp_config_load_string(&c, "m.yaml", "threads: 7\n", 11,
+	    &d), CBP_OK);
+	assert_int_equal(c.threads, 7);
+	assert_int_equal(cbp_config_load_string(&c, "m.yaml", "x: 1\n", 5, &d),
+	    CBP_ESYNTAX);
+	assert_string_equal(d.message, "m.yaml:1:1: unknown key 'x' (known: rules, "
+	    "exclude, threads, one_file_system, strict, max_depth, limits, "
+	    "authorized)");
+	cbp_config_free(&c);
+}
+
 static void
 test_command_line_lists(void **state)
 {
@@ -266,6 +327,7 @@ main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_sizes_and_durations),
 		cmocka_unit_test(test_command_line_lists),
+		cmocka_unit_test(test_hardened_yaml),
 	};
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }

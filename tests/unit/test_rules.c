@@ -183,17 +183,21 @@ test_bad_values(void **state)
 	assert_rule_error(RULE("{mime: {a: b}}"),
 	    "x.yaml:6:18: 'mime' must be a string or a list of strings");
 	assert_rule_error(RULE("{size: {min: 10Q}}"),
-	    "x.yaml:6:24: 'min' must be a non-negative integer, optionally "
-	    "with a k, M or G suffix");
+	    "x.yaml:6:24: 'min': '10Q' is not a size (a whole number with an "
+	    "optional K, M, G or T suffix, powers of 1024: 64M, 64MiB and 64MB "
+	    "are the same)");
 	assert_rule_error(RULE("{size: {max: 99999999999999999999}}"),
-	    "x.yaml:6:24: 'max' out of range (at most 18446744073709551615)");
+	    "x.yaml:6:24: 'max': 99999999999999999999 is out of range (0 to "
+	    "18446744073709551615 bytes)");
 	assert_rule_error(RULE("{size: {min: -1}}"),
-	    "x.yaml:6:24: 'min' must be a non-negative integer, optionally "
-	    "with a k, M or G suffix");
+	    "x.yaml:6:24: 'min': '-1' is not a size (a whole number with an "
+	    "optional K, M, G or T suffix, powers of 1024: 64M, 64MiB and 64MB "
+	    "are the same)");
 	assert_rule_error(RULE("{size: {min: 2k, max: 1k}}"),
 	    "x.yaml:6:18: 'size': min is greater than max");
 	assert_rule_error(RULE("{image: {width: {min: 5000000000}}}"),
-	    "x.yaml:6:33: 'min' out of range (at most 4294967295)");
+	    "x.yaml:6:33: 'min': 5000000000 is out of range (0 to 4294967295 "
+	    "bytes)");
 	assert_rule_error(RULE("{image: {aspect: {min: 2.5x}}}"),
 	    "x.yaml:6:34: 'min' must be a non-negative number");
 	assert_rule_error(RULE("{bytes: {hex: '46 4 1'}}"),
@@ -280,7 +284,7 @@ test_yaml_syntax(void **state)
 	assert_rule_error("rules: {a: 1\n",
 	    "x.yaml:2:1: YAML syntax error: missing comma in flow mapping");
 	assert_rule_error("a: &x [1]\nrules: *x\n",
-	    "x.yaml:2:8: YAML aliases are not supported");
+	    "x.yaml:2:8: YAML aliases are not supported (write the value out)");
 	assert_rule_error("rules: []\n---\nrules: []\n",
 	    "x.yaml:2:1: a rule file holds one YAML document");
 	assert_rule_error("", "x.yaml:1:1: empty rule file (expected a mapping "
@@ -294,13 +298,17 @@ test_yaml_syntax(void **state)
 	    "be strings");
 	/* Malformed UTF-8 never reaches libfyaml (0.7.x hangs or crashes). */
 	assert_rule_error("rules: []\n%x\xbb\n",
-	    "x.yaml:2:3: invalid UTF-8 (rule files must be UTF-8 text)");
+	    "x.yaml:2:3: invalid UTF-8 (byte 0xBB):"
+	    " a rule file must be UTF-8 text (convert it, e.g. with iconv)");
 	assert_rule_error("a: \xc3\xa9\xed\xa0\x80\n",
-	    "x.yaml:1:5: invalid UTF-8 (rule files must be UTF-8 text)");
+	    "x.yaml:1:5: invalid UTF-8 (byte 0xED):"
+	    " a rule file must be UTF-8 text (convert it, e.g. with iconv)");
 	assert_rule_error("a: \xf4\x90\x80\x80\n",
-	    "x.yaml:1:4: invalid UTF-8 (rule files must be UTF-8 text)");
+	    "x.yaml:1:4: invalid UTF-8 (byte 0xF4):"
+	    " a rule file must be UTF-8 text (convert it, e.g. with iconv)");
 	assert_rule_error("a: \xc0\xaf\n",
-	    "x.yaml:1:4: invalid UTF-8 (rule files must be UTF-8 text)");
+	    "x.yaml:1:4: invalid UTF-8 (byte 0xC0):"
+	    " a rule file must be UTF-8 text (convert it, e.g. with iconv)");
 }
 
 /* Build a rule whose condition nests `levels` not: around a name. */
@@ -363,8 +371,9 @@ test_three_errors(void **state)
 	    "x.yaml:5:15: bad severity 'hihg' (expected info, low, medium, high "
 	    "or critical)\n"
 	    "x.yaml:11:21: bad regex: missing closing parenthesis\n"
-	    "x.yaml:16:24: 'min' must be a non-negative integer, optionally "
-	    "with a k, M or G suffix");
+	    "x.yaml:16:24: 'min': '1X' is not a size (a whole number with an "
+	    "optional K, M, G or T suffix, powers of 1024: 64M, 64MiB and 64MB "
+	    "are the same)");
 }
 
 /* ---- compiling -------------------------------------------------------------------- */
