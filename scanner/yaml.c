@@ -149,14 +149,13 @@ cbp_yaml_read_file(const struct cbp_yaml_src *src, char **text, size_t *len,
 		goto out;
 	}
 	/*
-	 * TRUST CHECK GOES HERE.  When cbpscan runs as root, the file must not
-	 * be writable by anyone but root (owner, mode, and the directories
-	 * above it): one call on this descriptor, after fstat and before a
-	 * byte is read, e.g.
-	 *     if (cbp_trust_check_fd(fd, src->file, &err) != CBP_OK) ...
-	 * (scanner/trust.c, a separate change).  Checking the opened
-	 * descriptor, not the name, means a swap after the check cannot slip
-	 * past it.
+	 * Ownership is not checked here: main.c runs cbp_trust (trust.c) on
+	 * every config and rule file before loading it, on the opened
+	 * descriptor and every directory above, and hands us the real path it
+	 * checked.  Those directories can then be changed by root alone, so
+	 * this second open reaches the same file.  Keeping the check in one
+	 * place lets main.c apply the one exception (a build tree owned by
+	 * the binary's owner) that only it knows about.
 	 */
 	if ((uint64_t)st.st_size > CBP_YAML_FILE_MAX) {
 		r = io_error(src, CBP_ELIMIT, "the %s is too large (%jd bytes; "
