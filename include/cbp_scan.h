@@ -45,6 +45,14 @@ struct cbp_scan_opts {
 	const struct cbp_authz *authz;
 	size_t nauthz;
 	const char *magic_db;		/* NULL: default search */
+	/*
+	 * Called from any worker thread for each root (PATH on the command
+	 * line) that could not be scanned at all, after its unscannable
+	 * record, so main.c can say so on stderr; may be NULL.
+	 */
+	void (*root_failed)(void *arg, const char *path, enum cbp_reason reason,
+	    const char *detail);
+	void *root_failed_arg;
 };
 
 struct cbp_scan_stats {

@@ -417,6 +417,36 @@ open_outputs(struct cbp_output *out, const struct scan_args *a, FILE **fpp)
 	return EXIT_CLEAN;
 }
 
+/*
+ * A PATH that could not be scanned at all: said on stderr whatever the
+ * output format or --quiet, since a typo in a cron job must not read as a
+ * clean host.  Runs on a worker thread (one fprintf: one line).
+ */
+static void
+report_root(void *arg, const char *path, enum cbp_reason reason,
+    const char *detail)
+{
+	const char *hint;
+
+	(void)arg;
+	switch (reason) {
+	case CBP_REASON_PERMISSION:
+		hint = "run cbpscan as a user allowed to read it (root)";
+		break;
+	case CBP_REASON_CHANGED:
+		hint = "it changed while being opened; scan it again";
+		break;
+	case CBP_REASON_NOMEM:
+		hint = "free memory or lower limits.member_max";
+		break;
+	default:
+		hint = "check that the path exists and can be read";
+		break;
+	}
+	fprintf(stderr, "%s: %s: not scanned: %s; %s (exit status 2)\n",
+	    progname, path, detail, hint);
+}
+
 static int
 run_scan(struct scan_args *a, char **roots, size_t nroots)
 {
@@ -458,6 +488,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	so.expand = a->cfg.expand;
 	so.authz = a->cfg.authz;
 	so.nauthz = a->cfg.nauthz;
+	so.root_failed = report_root;
 	if (cbp_scan_new(&so, rs, &out, &scan, &err) != CBP_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.message);
 		goto out;

@@ -1,12 +1,28 @@
 /*
  * read.c — open files safely and read them head-first.
  *
- * The walk hands us a directory fd and a name.  We open relative to that fd
- * with O_NOFOLLOW (a symlink swapped in after readdir is refused, not
- * followed), O_NONBLOCK (a FIFO or device swapped in cannot block the open)
- * and O_NOATIME (auditing must not change access times; the kernel allows
- * it only to the owner or CAP_FOWNER, so EPERM retries without it), then
- * fstat the fd and scan only regular files.
+ * Opening.  The walk hands us a directory fd, a name, and what readdir saw
+ * there (type, inode).  Between readdir and open a hostile user can swap
+ * the name (rename, RENAME_EXCHANGE) for a symlink, a FIFO, a device or
+ * another file.  Opening such a name for reading would follow the link, or
+ * call a device driver's open (a tape rewinds, a watchdog arms) with our
+ * privileges.  So a name is first opened with O_PATH|O_NOFOLLOW, which
+ * calls no driver, cannot block on a FIFO and does not follow the link;
+ * fstat says what it is now.  Only when that is still the type (and inode)
+ * the walk listed is the very same inode opened for reading, through the
+ * O_PATH descriptor ("/proc/self/fd/N", a reopen of the inode the
+ * descriptor holds, not a second lookup of the name), and fstat'd again to
+ * confirm.  Anything else is CBP_ECHANGED ("changed"), a name that is gone
+ * CBP_ENOTFOUND (vanished, normal on a busy host).
+ *
+ * Without a usable /proc (a chroot or a container without it), the name is
+ * opened a second time with O_NOFOLLOW|O_NONBLOCK and the result compared
+ * with the O_PATH descriptor: a swap is still reported as "changed", but
+ * in the window between the two opens a device node could be opened.
+ * Mount /proc to close it (see cbpscan(1), SECURITY CONSIDERATIONS).
+ *
+ * O_NOATIME: auditing must not change access times; the kernel allows it
+ * only to the owner or CAP_FOWNER, so EPERM retries without it.
  *
  * All reads are pread() at explicit offsets, so nothing depends on the fd's
  * file position.  A file that returns fewer bytes than fstat promised has
@@ -15,8 +31,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -46,38 +68,286 @@ cbp_object_release(struct cbp_object *o)
 	o->data_complete = 0;
 }
 
-int
-cbp_read_open(int dirfd, const char *name, int *fdp, struct stat *st,
-    struct cbp_error *err)
+/* ---- opening ------------------------------------------------------------ */
+
+/*
+ * "/proc/self/fd" opened once (O_PATH), so a reopen is one openat of a
+ * number relative to it instead of a lookup of /proc, self and fd per file
+ * (1 us of the 4 us a reopen costs).  Checked to be procfs, so nothing
+ * mounted or planted there can stand in for it.  A forked child would still
+ * hold the parent's fd directory: the child handler forgets it.
+ */
+static pthread_mutex_t proc_mu = PTHREAD_MUTEX_INITIALIZER;
+static int proc_state;		/* 0 not tried yet, 1 proc_fd usable, -1 no /proc */
+static int proc_fd = -1;
+
+static void
+proc_forget(void)
 {
-	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+	if (proc_fd >= 0)
+		close(proc_fd);
+	proc_fd = -1;
+	proc_state = 0;
+}
+
+static int
+proc_fd_dir(void)
+{
+	static int registered;
+	struct statfs sfs;
 	int fd;
 
-	*fdp = -1;
+	if (__atomic_load_n(&proc_state, __ATOMIC_ACQUIRE) != 0)
+		return proc_fd;
+	pthread_mutex_lock(&proc_mu);
+	if (proc_state == 0) {
+		if (!registered && pthread_atfork(NULL, NULL, proc_forget) == 0)
+			registered = 1;
+		fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0 && (fstatfs(fd, &sfs) != 0 ||
+		    (unsigned long)sfs.f_type != PROC_SUPER_MAGIC)) {
+			close(fd);
+			fd = -1;
+		}
+		proc_fd = fd;
+		__atomic_store_n(&proc_state, fd >= 0 ? 1 : -1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&proc_mu);
+	return proc_fd;
+}
+
+/* Open for reading the inode the O_PATH descriptor pfd holds. */
+static int
+reopen(int pfd, int dirfd, const char *name, int flags)
+{
+	char num[16];
+	int dir = proc_fd_dir(), fd;
+
+	if (dir >= 0) {
+		/* The magic link is the point: following it, not O_NOFOLLOW. */
+		flags &= ~O_NOFOLLOW;
+		snprintf(num, sizeof(num), "%d", pfd);
+		fd = openat(dir, num, flags | O_NOATIME);
+		if (fd < 0 && errno == EPERM)
+			fd = openat(dir, num, flags);
+		return fd;
+	}
+	/* No /proc: by name again; the caller compares dev/ino (see above). */
 	fd = openat(dirfd, name, flags | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
 		fd = openat(dirfd, name, flags);
-	if (fd < 0) {
-		if (errno == EACCES || errno == EPERM)
-			return cbp_error_set(err, CBP_EPERM, errno,
-			    "cannot open: %s", strerror(errno));
-		if (errno == ELOOP || errno == ENXIO || errno == ENODEV)
-			return CBP_EUNSUPPORTED;	/* now a symlink, socket or device */
-		return cbp_error_set(err, CBP_EIO, errno, "cannot open: %s",
-		    strerror(errno));
+	return fd;
+}
+
+static const char *
+type_name(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFREG:
+		return "a regular file";
+	case S_IFDIR:
+		return "a directory";
+	case S_IFLNK:
+		return "a symbolic link";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	default:
+		return "of an unknown type";
 	}
-	if (fstat(fd, st) != 0) {
-		int e = errno;
-		close(fd);
-		return cbp_error_set(err, CBP_EIO, e, "cannot stat: %s",
+}
+
+static int
+open_failed(int e, struct cbp_error *err)
+{
+	if (e == EACCES || e == EPERM)
+		return cbp_error_set(err, CBP_EPERM, e, "cannot open: %s",
 		    strerror(e));
-	}
-	if (!S_ISREG(st->st_mode)) {
-		close(fd);
-		return CBP_EUNSUPPORTED;
-	}
-	*fdp = fd;
+	if (e == ENOENT)
+		return cbp_error_set(err, CBP_ENOTFOUND, e,
+		    "vanished before it could be opened: %s", strerror(e));
+	if (e == ENOMEM)
+		return cbp_error_set(err, CBP_ENOMEM, e, "cannot open: %s",
+		    strerror(e));
+	return cbp_error_set(err, CBP_EIO, e, "cannot open: %s", strerror(e));
+}
+
+/* Is st still what the walk saw (want)?  CBP_OK or CBP_ECHANGED. */
+static int
+same_object(const struct stat *st, const struct cbp_open_want *want,
+    struct cbp_error *err)
+{
+	if ((st->st_mode & S_IFMT) != (want->type & S_IFMT))
+		return cbp_error_set(err, CBP_ECHANGED, 0,
+		    "was %s when listed, %s when opened: not opened",
+		    type_name(want->type), type_name(st->st_mode));
+	/*
+	 * Below a root the inode is compared only on the directory's own
+	 * device: a file bind-mounted over a name has another device and an
+	 * inode readdir does not show, while a rename (the attack) cannot
+	 * cross devices.
+	 */
+	if (want->ino != 0 && (want->root ? (st->st_dev != want->dev ||
+	    st->st_ino != want->ino) : (st->st_dev == want->dev &&
+	    st->st_ino != want->ino)))
+		return cbp_error_set(err, CBP_ECHANGED, 0,
+		    "replaced by another file (inode %llu, listed as %llu): "
+		    "not scanned", (unsigned long long)st->st_ino,
+		    (unsigned long long)want->ino);
 	return CBP_OK;
+}
+
+int
+cbp_read_open(int dirfd, const char *name, const struct cbp_open_want *want,
+    int *fdp, struct stat *st, struct cbp_error *err)
+{
+	int nofollow = want->root ? 0 : O_NOFOLLOW;
+	int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | nofollow;
+	struct stat st2;
+	int pfd, fd = -1, r, fl;
+
+	*fdp = -1;
+	if ((pfd = openat(dirfd, name, O_PATH | O_CLOEXEC | nofollow)) < 0)
+		return open_failed(errno, err);
+	if (fstat(pfd, st) != 0) {
+		r = cbp_error_set(err, CBP_EIO, errno, "cannot stat: %s",
+		    strerror(errno));
+		goto out;
+	}
+	if ((r = same_object(st, want, err)) != CBP_OK)
+		goto out;
+	if ((fd = reopen(pfd, dirfd, name, flags)) < 0) {
+		r = errno == ELOOP || errno == ENXIO ? cbp_error_set(err,
+		    CBP_ECHANGED, errno, "replaced while being opened: %s",
+		    strerror(errno)) : open_failed(errno, err);
+		goto out;
+	}
+	if (fstat(fd, &st2) != 0) {
+		r = cbp_error_set(err, CBP_EIO, errno, "cannot stat: %s",
+		    strerror(errno));
+		goto out;
+	}
+	/* Through /proc this is the same inode by construction; by name not. */
+	if (st2.st_dev != st->st_dev || st2.st_ino != st->st_ino ||
+	    (st2.st_mode & S_IFMT) != (st->st_mode & S_IFMT)) {
+		r = cbp_error_set(err, CBP_ECHANGED, 0,
+		    "replaced while being opened: not scanned");
+		goto out;
+	}
+	/* A stream named on purpose is read blocking; the open never was. */
+	if (!S_ISREG(st2.st_mode) && ((fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)) {
+		r = cbp_error_set(err, CBP_EIO, errno, "cannot set up reading: %s",
+		    strerror(errno));
+		goto out;
+	}
+	*st = st2;
+	*fdp = fd;
+	fd = -1;
+	r = CBP_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	close(pfd);
+	return r;
+}
+
+/* Bytes copied from a stream per read (a pipe gives at most 64 KiB). */
+#define STREAM_CHUNK (256 * 1024)
+
+/* read(), waiting with poll() when the descriptor is non-blocking. */
+static ssize_t
+read_wait(int fd, unsigned char *buf, size_t len, volatile int *cancel)
+{
+	for (;;) {
+		ssize_t n = read(fd, buf, len);
+
+		if (n >= 0)
+			return n;
+		if (errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (cancel != NULL && __atomic_load_n(cancel, __ATOMIC_RELAXED)) {
+			errno = EINTR;
+			return -1;
+		}
+		if (errno == EAGAIN) {
+			/* Standard input may come non-blocking from the caller. */
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+
+			(void)poll(&p, 1, 1000);
+		}
+	}
+}
+
+int
+cbp_read_stream(int fd, size_t cap, volatile int *cancel, int *memfdp,
+    uint64_t *lenp, int *morep, struct cbp_error *err)
+{
+	unsigned char *buf = NULL;
+	uint64_t total = 0;
+	int mfd, r, eof = 0;
+	ssize_t n, w;
+
+	*memfdp = -1;
+	*lenp = 0;
+	*morep = 0;
+	if ((mfd = memfd_create("cbpscan-stream", MFD_CLOEXEC)) < 0)
+		return cbp_error_set(err, errno == ENOMEM || errno == EMFILE ||
+		    errno == ENFILE ? CBP_ENOMEM : CBP_EIO, errno,
+		    "cannot buffer the stream in memory: %s", strerror(errno));
+	if ((buf = malloc(STREAM_CHUNK)) == NULL) {
+		r = cbp_error_set(err, CBP_ENOMEM, 0, "out of memory");
+		goto fail;
+	}
+	while (total < cap) {
+		size_t want = cap - total < STREAM_CHUNK ? (size_t)(cap - total) :
+		    STREAM_CHUNK;
+		size_t done = 0;
+
+		if ((n = read_wait(fd, buf, want, cancel)) < 0) {
+			if (errno == EINTR) {	/* cancelled: scan what we have */
+				*morep = 1;
+				break;
+			}
+			r = cbp_error_set(err, CBP_EIO, errno,
+			    "read error after %llu bytes: %s",
+			    (unsigned long long)total, strerror(errno));
+			goto fail;
+		}
+		if (n == 0) {
+			eof = 1;
+			break;
+		}
+		while (done < (size_t)n) {
+			if ((w = write(mfd, buf + done, (size_t)n - done)) < 0) {
+				if (errno == EINTR)
+					continue;
+				r = cbp_error_set(err, errno == ENOSPC ||
+				    errno == ENOMEM ? CBP_ENOMEM : CBP_EIO, errno,
+				    "cannot buffer the stream in memory: %s",
+				    strerror(errno));
+				goto fail;
+			}
+			done += (size_t)w;
+		}
+		total += (uint64_t)n;
+	}
+	/* At the cap: one byte more says whether anything was left unread. */
+	if (!eof && !*morep && read_wait(fd, buf, 1, cancel) != 0)
+		*morep = 1;
+	free(buf);
+	*memfdp = mfd;
+	*lenp = total;
+	return CBP_OK;
+fail:
+	free(buf);
+	close(mfd);
+	return r;
 }
 
 /* Read exactly len bytes at off unless EOF comes first; *got says how many. */
