@@ -71,6 +71,8 @@ struct cbp_open_want {
 	ino_t ino;		/* inode readdir or stat gave; 0: not known, not checked */
 	int root;		/* named on the command line: a symlink is followed and
 				   dev/ino must match exactly */
+	int direct;		/* nobody but root or us can swap the name (the walk's
+				   safe_dir): one plain open, checked after */
 };
 
 /*

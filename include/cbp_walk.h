@@ -58,6 +58,8 @@ struct cbp_walk_file {
 	ino_t ino;			/* inode the listing saw; 0 when not known */
 	int root;			/* named on the command line (follow a symlink; a
 					   failure means the root could not be scanned) */
+	int safe_dir;			/* only root or the scanning user can change the
+					   directory's entries: nobody else can swap the name */
 	int fd;				/* stream already open (standard input for "-"), else -1 */
 };
 

@@ -15,6 +15,15 @@
  * confirm.  Anything else is CBP_ECHANGED ("changed"), a name that is gone
  * CBP_ENOTFOUND (vanished, normal on a busy host).
  *
+ * That reopen costs 4 us a file (a third of a small file's whole scan), and
+ * only guards against a swap by someone who may write the directory.  When
+ * the walk says nobody but root or the scanning user can (want->direct:
+ * the directory is theirs and not writable by group or others, as in
+ * /usr or /etc), the name is opened once, O_NOFOLLOW|O_NONBLOCK, and the
+ * same checks run on that descriptor: nothing but the owner could have
+ * put a device or a FIFO there.  Measured on a copy of /usr/share (57k
+ * files): plain open 5.7 us a file with its read, O_PATH and reopen 9.7.
+ *
  * Without a usable /proc (a chroot or a container without it), the name is
  * opened a second time with O_NOFOLLOW|O_NONBLOCK and the result compared
  * with the O_PATH descriptor: a swap is still reported as "changed", but
@@ -202,6 +211,38 @@ same_object(const struct stat *st, const struct cbp_open_want *want,
 	return CBP_OK;
 }
 
+/*
+ * One open where nobody else can swap the name (see the top): the same
+ * checks as the O_PATH route, on the descriptor itself.
+ */
+static int
+open_direct(int dirfd, const char *name, const struct cbp_open_want *want,
+    int flags, int *fdp, struct stat *st, struct cbp_error *err)
+{
+	int fd, r;
+
+	fd = openat(dirfd, name, flags | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dirfd, name, flags);
+	if (fd < 0) {
+		/* A symlink (O_NOFOLLOW) or a socket now: not what was listed. */
+		if (errno == ELOOP || errno == ENXIO)
+			return cbp_error_set(err, CBP_ECHANGED, errno,
+			    "was %s when listed, not when opened: not scanned",
+			    type_name(want->type));
+		return open_failed(errno, err);
+	}
+	if (fstat(fd, st) != 0)
+		r = cbp_error_set(err, CBP_EIO, errno, "cannot stat: %s",
+		    strerror(errno));
+	else if ((r = same_object(st, want, err)) == CBP_OK) {
+		*fdp = fd;
+		return CBP_OK;
+	}
+	close(fd);
+	return r;
+}
+
 int
 cbp_read_open(int dirfd, const char *name, const struct cbp_open_want *want,
     int *fdp, struct stat *st, struct cbp_error *err)
@@ -212,6 +253,8 @@ cbp_read_open(int dirfd, const char *name, const struct cbp_open_want *want,
 	int pfd, fd = -1, r, fl;
 
 	*fdp = -1;
+	if (want->direct && !want->root)
+		return open_direct(dirfd, name, want, flags, fdp, st, err);
 	if ((pfd = openat(dirfd, name, O_PATH | O_CLOEXEC | nofollow)) < 0)
 		return open_failed(errno, err);
 	if (fstat(pfd, st) != 0) {

@@ -480,7 +480,9 @@ on_file(void *arg, unsigned worker, const struct cbp_walk_file *wf)
 {
 	struct cbp_scan *s = arg;
 	struct cbp_worker *w = &s->workers[worker];
-	struct cbp_open_want want = { wf->type, wf->dev, wf->ino, wf->root };
+	struct cbp_open_want want = {
+		wf->type, wf->dev, wf->ino, wf->root, wf->safe_dir
+	};
 	struct cbp_object o;
 	struct cbp_error e = { 0 };
 	struct stat st;
@@ -523,7 +525,7 @@ on_stream(void *arg, unsigned worker, const struct cbp_walk_file *wf)
 {
 	struct cbp_scan *s = arg;
 	struct cbp_worker *w = &s->workers[worker];
-	struct cbp_open_want want = { wf->type, wf->dev, wf->ino, 1 };
+	struct cbp_open_want want = { wf->type, wf->dev, wf->ino, 1, 0 };
 	struct cbp_object o;
 	struct cbp_error e = { 0 };
 	struct stat st;

@@ -113,6 +113,7 @@ struct wnode {
 	ino_t ino;		/* inode readdir listed (0: not known, not checked) */
 	unsigned char dino_ok;	/* this filesystem's d_ino equals st_ino (files) */
 	unsigned char dino_dir_ok;	/* ... for directories too */
+	unsigned char safe;	/* only root or we can change its entries */
 	size_t path_len;	/* length of the display path */
 	size_t name_len;
 	unsigned char is_root;
@@ -505,6 +506,7 @@ push_child(struct worker *k, struct wnode *n, const char *name,
 	c->ino = ino;
 	c->dino_ok = n->dino_ok;
 	c->dino_dir_ok = n->dino_dir_ok;
+	c->safe = 0;
 	c->path_len = path_len;
 	c->name_len = name_len;
 	c->is_root = 0;
@@ -637,6 +639,7 @@ read_dir(struct worker *k, struct wnode *n)
 			f.path_len = plen;
 			f.type = S_IFREG;
 			f.root = 0;
+			f.safe_dir = n->safe;
 			f.fd = -1;
 			w->ops->file(w->arg, k->index, &f);
 		} else
@@ -694,6 +697,14 @@ do_dir(struct worker *k, struct wnode *n)
 		return;
 	}
 	n->dev = st.st_dev;
+	/*
+	 * Can anyone but root or the scanning user rename entries here?  If
+	 * not, nobody else can swap a listed name (cbp_read_open then opens
+	 * it directly, cheaper).  A POSIX ACL granting write shows in the
+	 * group bits (the mask), so those cover it.
+	 */
+	n->safe = (st.st_uid == 0 || st.st_uid == geteuid()) &&
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
 	if (root) {
 		n->root_dev = st.st_dev;
 		if (fstatfs(fd, &sfs) == 0) {
@@ -866,6 +877,7 @@ root_node(const char *root)
 	n->ino = 0;
 	n->dino_ok = 0;
 	n->dino_dir_ok = 0;
+	n->safe = 0;
 	n->path_len = len;
 	n->name_len = len;
 	n->is_root = 1;

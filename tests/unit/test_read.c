@@ -185,6 +185,45 @@ test_open_checks_the_inode_listed(void **state)
 	close(fd);
 }
 
+/*
+ * Where only root or we can change the directory (want.direct), one plain
+ * open, then the same checks: a swap is still "changed", a name gone still
+ * vanished.
+ */
+static void
+test_open_direct_checks_the_same(void **state)
+{
+	struct cbp_open_want w;
+	struct stat st;
+	struct cbp_error e = { 0 };
+	int fd;
+
+	make_file("d-a", 10);
+	make_file("d-b", 20);
+	w = listed("d-a");
+	w.direct = 1;
+	cbp_error_clear(&e);
+	assert_int_equal(cbp_read_open(dfd, "d-a", &w, &fd, &st, &e), CBP_OK);
+	assert_int_equal(st.st_size, 10);
+	close(fd);
+	assert_int_equal(renameat(dfd, "d-b", dfd, "d-a"), 0);
+	cbp_error_clear(&e);
+	assert_int_equal(cbp_read_open(dfd, "d-a", &w, &fd, &st, &e), CBP_ECHANGED);
+	assert_int_equal(fd, -1);
+	assert_int_equal(unlinkat(dfd, "d-a", 0), 0);
+	assert_int_equal(symlinkat("/etc/passwd", dfd, "d-a"), 0);
+	cbp_error_clear(&e);
+	assert_int_equal(cbp_read_open(dfd, "d-a", &w, &fd, &st, &e), CBP_ECHANGED);
+	assert_int_equal(unlinkat(dfd, "d-a", 0), 0);
+	assert_int_equal(mkfifoat(dfd, "d-a", 0644), 0);
+	cbp_error_clear(&e);
+	assert_int_equal(cbp_read_open(dfd, "d-a", &w, &fd, &st, &e), CBP_ECHANGED);
+	assert_non_null(strstr(e.message, "a FIFO when opened"));
+	assert_int_equal(unlinkat(dfd, "d-a", 0), 0);
+	cbp_error_clear(&e);
+	assert_int_equal(cbp_read_open(dfd, "d-a", &w, &fd, &st, &e), CBP_ENOTFOUND);
+}
+
 static void
 test_open_root_follows_symlink(void **state)
 {
@@ -497,6 +536,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_refuses_special_files),
 		cmocka_unit_test(test_open_checks_the_inode_listed),
+		cmocka_unit_test(test_open_direct_checks_the_same),
 		cmocka_unit_test(test_open_root_follows_symlink),
 		cmocka_unit_test(test_open_named_fifo_is_blocking),
 		cmocka_unit_test(test_stream_buffered_up_to_cap),

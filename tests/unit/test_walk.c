@@ -55,6 +55,7 @@ struct wstream {
 struct collect {
 	pthread_mutex_t mu;
 	char **paths;
+	unsigned char *safe;	/* safe_dir of each path */
 	size_t n, cap;
 	struct werr *errs;
 	size_t nerr, errcap;
@@ -145,9 +146,11 @@ on_file(void *arg, unsigned worker, const struct cbp_walk_file *f)
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 64;
 		c->paths = realloc(c->paths, c->cap * sizeof(*c->paths));
-		if (c->paths == NULL)
+		c->safe = realloc(c->safe, c->cap);
+		if (c->paths == NULL || c->safe == NULL)
 			abort();
 	}
+	c->safe[c->n] = (unsigned char)f->safe_dir;
 	c->paths[c->n++] = xstrdup(f->path);
 	n = c->n;
 	if (f->dirfd == AT_FDCWD && !c->saw_root_file) {
@@ -235,6 +238,7 @@ collect_free(struct collect *c)
 	for (i = 0; i < c->nstreams; i++)
 		free(c->streams[i].path);
 	free(c->paths);
+	free(c->safe);
 	free(c->errs);
 	free((char *)c->first_root.name);
 	free((char *)c->first_root.path);
@@ -1439,6 +1443,57 @@ t_dir_swapped_is_changed(void **state)
 	rmtree(base);
 }
 
+/* safe_dir of the file at base/rel, as the walk delivered it. */
+static int
+safe_of(const struct collect *c, const char *base, const char *rel)
+{
+	char *p = join(base, rel);
+	size_t i;
+	int r = -1;
+
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->paths[i], p) == 0)
+			r = c->safe[i];
+	free(p);
+	return r;
+}
+
+/*
+ * safe_dir (names only root or we can swap, opened directly) only for
+ * directories owned by root or us and writable by nobody else.
+ */
+static void
+t_safe_dir(void **state)
+{
+	static const char *const dirs[] = { "a", "b", "c", "d" };
+	static const mode_t modes[] = { 0755, 0777, 01777, 0775 };
+	char *base = mktree();
+	const char *roots[1];
+	struct collect c;
+	size_t i;
+
+	put(base, "a/x");
+	put(base, "b/x");
+	put(base, "c/x");
+	put(base, "d/x");
+	for (i = 0; i < 4; i++) {
+		char *p = join(base, dirs[i]);
+
+		assert_int_equal(chmod(p, modes[i]), 0);
+		free(p);
+	}
+	roots[0] = base;
+	collect_init(&c);
+	walk(&c, roots, 1, 2, NULL);
+	assert_int_equal(c.n, 4);
+	assert_int_equal(safe_of(&c, base, "a/x"), 1);
+	assert_int_equal(safe_of(&c, base, "b/x"), 0);
+	assert_int_equal(safe_of(&c, base, "c/x"), 0);
+	assert_int_equal(safe_of(&c, base, "d/x"), 0);
+	collect_free(&c);
+	rmtree(base);
+}
+
 static void
 t_bad_args(void **state)
 {
@@ -1483,6 +1538,7 @@ main(void)
 		cmocka_unit_test(t_emfile),
 		cmocka_unit_test(t_skip_counts),
 		cmocka_unit_test(t_dir_swapped_is_changed),
+		cmocka_unit_test(t_safe_dir),
 		cmocka_unit_test(t_bad_args),
 	};
 
