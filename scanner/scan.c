@@ -12,6 +12,7 @@
  * is printed here: findings and problems go to the outputs, which serialise
  * themselves.
  */
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -539,7 +540,12 @@ on_stream(void *arg, unsigned worker, const struct cbp_walk_file *wf)
 	atomic_fetch_add(&s->stats.files, 1);
 	if (fd < 0)
 		r = cbp_read_open(wf->dirfd, wf->name, &want, &fd, &st, &e);
+	else if (fstat(fd, &st) != 0)
+		r = cbp_error_set(&e, CBP_EIO, errno, "cannot stat: %s",
+		    strerror(errno));
 	if (r == CBP_OK) {
+		/* A FIFO's or a pipe's last write: when the data was made. */
+		o.mtime = (int64_t)st.st_mtime;
 		r = cbp_read_stream(fd, s->opts.expand.member_max, s->walk.cancel,
 		    &mfd, &len, &more, &e);
 		if (fd != wf->fd)

@@ -52,6 +52,10 @@
  * directories over several filesystems differ; there a swap for another
  * file of the same type goes unseen, a swap for another type still not.
  * At a mount point d_ino is the covered directory's: not compared either.
+ *
+ * Each directory also records whether anyone but root or the scanning user
+ * can rename entries in it (safe); cbp_read_open takes the cheaper direct
+ * open only where nobody else can swap a name (see read.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -134,6 +138,7 @@ struct walk {
 	unsigned waiting;	/* workers sleeping on work_cv */
 	unsigned long fd_closes;
 	atomic_uint fd_waiters;
+	uid_t euid;		/* the scanning user, for safe directories */
 };
 
 struct worker {
@@ -703,7 +708,7 @@ do_dir(struct worker *k, struct wnode *n)
 	 * it directly, cheaper).  A POSIX ACL granting write shows in the
 	 * group bits (the mask), so those cover it.
 	 */
-	n->safe = (st.st_uid == 0 || st.st_uid == geteuid()) &&
+	n->safe = (st.st_uid == 0 || st.st_uid == w->euid) &&
 	    (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
 	if (root) {
 		n->root_dev = st.st_dev;
@@ -913,6 +918,7 @@ cbp_walk_run(const char *const *roots, size_t nroots,
 	w.opts = opts;
 	w.ops = ops;
 	w.arg = arg;
+	w.euid = geteuid();
 	atomic_init(&w.fd_waiters, 0);
 	rc = CBP_ENOMEM;
 	if (pthread_mutex_init(&w.mu, NULL) != 0)

@@ -215,3 +215,21 @@ def test_other_filesystem_counted_with_x(tree, lpr_jpeg):
         assert len(r.findings) == 2 and r.summary["skipped"]["other_fs"] == 0, r
     finally:
         subprocess.run(["umount", str(t / "mnt")], check=False)
+
+
+def test_atime_kept_on_both_open_routes(tree, lpr_jpeg):
+    """Files are read with O_NOATIME whether opened directly (a directory
+    only root can change) or through O_PATH and /proc (one others can
+    write).  relatime would update an atime older than a day."""
+    if os.geteuid() != 0:
+        pytest.skip("O_NOATIME on others' files needs root (CAP_FOWNER)")
+    t = tree({"own/x.jpg": lpr_jpeg, "shared/y.jpg": lpr_jpeg + b"\0y"})
+    os.chmod(t / "own", 0o755)
+    os.chmod(t / "shared", 0o1777)
+    old = 1_000_000_000
+    for f in ("own/x.jpg", "shared/y.jpg"):
+        os.utime(t / f, (old, os.stat(t / f).st_mtime))
+    r = scan(t)
+    assert len(r.findings) == 2, r
+    for f in ("own/x.jpg", "shared/y.jpg"):
+        assert os.stat(t / f).st_atime == old, f
