@@ -69,10 +69,10 @@ struct cbp_open_want {
 	mode_t type;		/* S_IFREG; S_IFIFO, S_IFCHR or S_IFBLK for a named stream */
 	dev_t dev;		/* device of the directory listing it (of the file for a root) */
 	ino_t ino;		/* inode readdir or stat gave; 0: not known, not checked */
-	int root;		/* named on the command line: a symlink is followed and
-				   dev/ino must match exactly */
-	int direct;		/* nobody but root or us can swap the name (the walk's
-				   safe_dir): one plain open, checked after */
+	int root;		/* named on the command line: dev/ino must match exactly */
+	int follow;		/* a root: a symlink as the last component is followed */
+	int direct;		/* below a root, nobody but root or us can swap the name
+				   (the walk's safe_dir): one plain open, checked after */
 };
 
 /*
@@ -91,9 +91,10 @@ int cbp_read_open(int dirfd, const char *name, const struct cbp_open_want *want,
 /*
  * Copy a stream (FIFO, device, standard input) into a new memfd, at most
  * cap bytes.  *memfd gets the copy (size *len); *more is set when the
- * stream held more than cap bytes (the rest is not read).  Stops early,
- * with *more set, when *cancel becomes non-zero.  CBP_ENOMEM when memory
- * runs out, CBP_EIO on a read error.
+ * stream held more than cap bytes (the rest is not read).  Waits for a
+ * slow writer, but gives up with CBP_EIO within a second of *cancel
+ * becoming non-zero.  CBP_ENOMEM when memory runs out, CBP_EIO on a read
+ * error.
  */
 int cbp_read_stream(int fd, size_t cap, volatile int *cancel, int *memfd,
     uint64_t *len, int *more, struct cbp_error *err);

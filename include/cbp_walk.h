@@ -59,7 +59,8 @@ struct cbp_walk_file {
 	int root;			/* named on the command line (follow a symlink; a
 					   failure means the root could not be scanned) */
 	int safe_dir;			/* only root or the scanning user can change the
-					   directory's entries: nobody else can swap the name */
+					   directory's entries: nobody else can swap the name
+					   (for a stream root: the directory holding it) */
 	int fd;				/* stream already open (standard input for "-"), else -1 */
 };
 

@@ -247,7 +247,7 @@ int
 cbp_read_open(int dirfd, const char *name, const struct cbp_open_want *want,
     int *fdp, struct stat *st, struct cbp_error *err)
 {
-	int nofollow = want->root ? 0 : O_NOFOLLOW;
+	int nofollow = want->follow ? 0 : O_NOFOLLOW;
 	int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | nofollow;
 	struct stat st2;
 	int pfd, fd = -1, r, fl;
@@ -303,27 +303,30 @@ out:
 /* Bytes copied from a stream per read (a pipe gives at most 64 KiB). */
 #define STREAM_CHUNK (256 * 1024)
 
-/* read(), waiting with poll() when the descriptor is non-blocking. */
+/*
+ * read(), but never stuck past a cancel: a FIFO whose writer never writes
+ * (or standard input left non-blocking by the caller) is polled a second at
+ * a time, so SIGINT/SIGTERM stop the scan within a second whichever thread
+ * the signal reached.  One poll per chunk: nothing next to the copy.
+ */
 static ssize_t
 read_wait(int fd, unsigned char *buf, size_t len, volatile int *cancel)
 {
-	for (;;) {
-		ssize_t n = read(fd, buf, len);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
 
-		if (n >= 0)
-			return n;
-		if (errno != EAGAIN && errno != EINTR)
-			return -1;
+	for (;;) {
+		ssize_t n;
+
 		if (cancel != NULL && __atomic_load_n(cancel, __ATOMIC_RELAXED)) {
 			errno = EINTR;
 			return -1;
 		}
-		if (errno == EAGAIN) {
-			/* Standard input may come non-blocking from the caller. */
-			struct pollfd p = { .fd = fd, .events = POLLIN };
-
-			(void)poll(&p, 1, 1000);
-		}
+		if (poll(&p, 1, 1000) == 0)
+			continue;	/* nothing yet: look at cancel again */
+		if ((n = read(fd, buf, len)) >= 0)
+			return n;
+		if (errno != EAGAIN && errno != EINTR)
+			return -1;
 	}
 }
 
@@ -353,9 +356,11 @@ cbp_read_stream(int fd, size_t cap, volatile int *cancel, int *memfdp,
 		size_t done = 0;
 
 		if ((n = read_wait(fd, buf, want, cancel)) < 0) {
-			if (errno == EINTR) {	/* cancelled: scan what we have */
-				*morep = 1;
-				break;
+			if (errno == EINTR) {	/* cancelled: the run is over */
+				r = cbp_error_set(err, CBP_EIO, EINTR,
+				    "interrupted after %llu bytes: not scanned",
+				    (unsigned long long)total);
+				goto fail;
 			}
 			r = cbp_error_set(err, CBP_EIO, errno,
 			    "read error after %llu bytes: %s",
@@ -381,7 +386,7 @@ cbp_read_stream(int fd, size_t cap, volatile int *cancel, int *memfdp,
 		total += (uint64_t)n;
 	}
 	/* At the cap: one byte more says whether anything was left unread. */
-	if (!eof && !*morep && read_wait(fd, buf, 1, cancel) != 0)
+	if (!eof && read_wait(fd, buf, 1, cancel) != 0)
 		*morep = 1;
 	free(buf);
 	*memfdp = mfd;

@@ -481,8 +481,10 @@ on_file(void *arg, unsigned worker, const struct cbp_walk_file *wf)
 {
 	struct cbp_scan *s = arg;
 	struct cbp_worker *w = &s->workers[worker];
+	/* A root named as a symlink to a regular file is followed (find -H). */
 	struct cbp_open_want want = {
-		wf->type, wf->dev, wf->ino, wf->root, wf->safe_dir
+		.type = wf->type, .dev = wf->dev, .ino = wf->ino,
+		.root = wf->root, .follow = wf->root, .direct = wf->safe_dir,
 	};
 	struct cbp_object o;
 	struct cbp_error e = { 0 };
@@ -526,7 +528,14 @@ on_stream(void *arg, unsigned worker, const struct cbp_walk_file *wf)
 {
 	struct cbp_scan *s = arg;
 	struct cbp_worker *w = &s->workers[worker];
-	struct cbp_open_want want = { wf->type, wf->dev, wf->ino, 1, 0 };
+	/*
+	 * A symlink to a device is followed only where nobody else could
+	 * have put it (the walk checked the directory holding the name).
+	 */
+	struct cbp_open_want want = {
+		.type = wf->type, .dev = wf->dev, .ino = wf->ino,
+		.root = 1, .follow = wf->safe_dir,
+	};
 	struct cbp_object o;
 	struct cbp_error e = { 0 };
 	struct stat st;
@@ -553,7 +562,9 @@ on_stream(void *arg, unsigned worker, const struct cbp_walk_file *wf)
 	}
 	if (r != CBP_OK) {
 		emit_problem(s, &o, NULL, cbp_reason_from_err(r), e.message);
-		root_failed(s, wf->path, cbp_reason_from_err(r), e.message);
+		/* Interrupted: the run already says it did not finish. */
+		if (e.sys_errno != EINTR)
+			root_failed(s, wf->path, cbp_reason_from_err(r), e.message);
 		return;
 	}
 	o.fd = mfd;

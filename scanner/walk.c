@@ -278,6 +278,15 @@ errcode(int e)
 	return (e == EACCES || e == EPERM) ? CBP_EPERM : CBP_EIO;
 }
 
+/* Can only root or the scanning user change the entries of st's directory? */
+static int
+safe_dir(const struct walk *w, const struct stat *st)
+{
+	/* A POSIX ACL granting write shows in the group bits (the mask). */
+	return (st->st_uid == 0 || st->st_uid == w->euid) &&
+	    (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
 /* Drop a memory reference; free the node and, in turn, unreferenced parents. */
 static void
 mem_release(struct wnode *n)
@@ -705,11 +714,9 @@ do_dir(struct worker *k, struct wnode *n)
 	/*
 	 * Can anyone but root or the scanning user rename entries here?  If
 	 * not, nobody else can swap a listed name (cbp_read_open then opens
-	 * it directly, cheaper).  A POSIX ACL granting write shows in the
-	 * group bits (the mask), so those cover it.
+	 * it directly, cheaper).
 	 */
-	n->safe = (st.st_uid == 0 || st.st_uid == w->euid) &&
-	    (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+	n->safe = safe_dir(w, &st);
 	if (root) {
 		n->root_dev = st.st_dev;
 		if (fstatfs(fd, &sfs) == 0) {
@@ -760,6 +767,26 @@ do_dir(struct worker *k, struct wnode *n)
 	fd_release(w, n);
 }
 
+/* Is the directory holding the root path safe (see safe_dir)? */
+static int
+root_parent_safe(const struct walk *w, const char *path, size_t len)
+{
+	const char *slash = memrchr(path, '/', len);
+	struct stat st;
+	char *parent;
+	int r;
+
+	if (slash == NULL)
+		return stat(".", &st) == 0 && safe_dir(w, &st);
+	if (slash == path)
+		return stat("/", &st) == 0 && safe_dir(w, &st);
+	if ((parent = strndup(path, (size_t)(slash - path))) == NULL)
+		return 0;
+	r = stat(parent, &st) == 0 && safe_dir(w, &st);
+	free(parent);
+	return r;
+}
+
 /*
  * A root: stat it (following a symlink, like find -H) and dispatch.  A root
  * is never dropped silently: what cannot be scanned goes to the error
@@ -806,9 +833,27 @@ do_root(struct worker *k, struct wnode *n)
 	else if (S_ISREG(st.st_mode))
 		ops->file(k->w->arg, k->index, &f);
 	else if ((S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) ||
-	    S_ISBLK(st.st_mode)) && ops->stream != NULL)
+	    S_ISBLK(st.st_mode)) && ops->stream != NULL) {
+		struct stat lst;
+
+		/*
+		 * Reading a device calls its driver.  A symlink to one, in a
+		 * directory others can write (cbpscan scan /tmp/\*), may have
+		 * been planted there: not followed (and the stream callback
+		 * opens with O_NOFOLLOW, so a symlink swapped in after this
+		 * check is refused too).  /dev/stdin (in /dev) is followed.
+		 */
+		f.safe_dir = root_parent_safe(k->w, n->name, n->path_len);
+		if (!f.safe_dir && lstat(n->name, &lst) == 0 &&
+		    S_ISLNK(lst.st_mode)) {
+			report(k, n->name, CBP_EPERM, 1, "a symbolic link to %s "
+			    "in a directory others can write: not followed; "
+			    "name the FIFO or device itself",
+			    S_ISFIFO(st.st_mode) ? "a FIFO" : "a device");
+			return;
+		}
 		ops->stream(k->w->arg, k->index, &f);
-	else {
+	} else {
 		if (S_ISSOCK(st.st_mode))
 			skipped(k, CBP_WALK_SKIP_SOCKET);
 		report(k, n->name, CBP_EIO, 1, "%s cannot be read; name a file, "

@@ -233,3 +233,42 @@ def test_atime_kept_on_both_open_routes(tree, lpr_jpeg):
     assert len(r.findings) == 2, r
     for f in ("own/x.jpg", "shared/y.jpg"):
         assert os.stat(t / f).st_atime == old, f
+
+
+def test_symlink_to_device_root_only_from_a_safe_directory(tmp_path):
+    """`cbpscan scan /tmp/*` must not let a user's planted symlink make root
+    open a device: a symlink to a device or FIFO named as a root is followed
+    only in a directory nobody but root (or the scanning user) can write."""
+    hostile, own = tmp_path / "hostile", tmp_path / "own"
+    hostile.mkdir()
+    own.mkdir()
+    os.chmod(hostile, 0o1777)
+    os.chmod(own, 0o755)
+    for d in (hostile, own):
+        os.symlink("/dev/zero", d / "z.jpg")
+    r = scan(hostile / "z.jpg", args=small_cap(tmp_path), check=False)
+    failed_root(r, hostile / "z.jpg", "permission")
+    assert "not followed" in r.problems[0]["detail"], r
+    r = scan(own / "z.jpg", args=small_cap(tmp_path), check=False)
+    assert [(p["path"], p["reason"]) for p in r.problems] == [(str(own / "z.jpg"), "limit")], r
+    assert (r.rc, r.summary["bytes"]) == (0, 64 * 1024), r
+
+
+def test_sigterm_stops_a_fifo_that_never_writes(tmp_path):
+    """A named FIFO whose writer holds it open and never writes: the scan
+    waits for it, but SIGTERM ends the run (exit 2, complete:false)."""
+    import signal
+    import time
+    fifo = tmp_path / "slow"
+    os.mkfifo(fifo)
+    wfd = os.open(fifo, os.O_RDWR)          # a writer that never writes
+    try:
+        p = subprocess.Popen([str(CBPSCAN), "scan", "--format", "jsonl", str(fifo)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+    finally:
+        os.close(wfd)
+    recs = [json.loads(x) for x in out.decode().splitlines()]
+    assert p.returncode == 2 and recs[-1]["complete"] is False, (recs, err)
