@@ -78,7 +78,7 @@ struct cbp_open_want {
 /*
  * Open name relative to dirfd (AT_FDCWD for a root) for reading, only if it
  * is still what the walk listed (want).  Returns CBP_OK with *fd (blocking
- * for a stream, O_NONBLOCK otherwise) and *st set; CBP_ENOTFOUND when the
+ * for a device, O_NONBLOCK otherwise) and *st set; CBP_ENOTFOUND when the
  * name is gone (vanished); CBP_ECHANGED when it is now of another type
  * (symlink, directory, device, FIFO, socket) or another inode -- nothing but
  * an O_PATH descriptor was ever opened on it; CBP_EPERM on EACCES/EPERM;

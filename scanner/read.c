@@ -282,8 +282,15 @@ cbp_read_open(int dirfd, const char *name, const struct cbp_open_want *want,
 		    "replaced while being opened: not scanned");
 		goto out;
 	}
-	/* A stream named on purpose is read blocking; the open never was. */
-	if (!S_ISREG(st2.st_mode) && ((fl = fcntl(fd, F_GETFL)) < 0 ||
+	/*
+	 * A device named on purpose is read blocking; the open never was.  A
+	 * FIFO stays non-blocking: a read with no writer is then EOF, not a
+	 * wait for a writer that may never come, and one with a silent
+	 * writer is EAGAIN, on which cbp_read_stream polls a second at a
+	 * time, so a cancel (SIGTERM) is still seen.
+	 */
+	if ((S_ISCHR(st2.st_mode) || S_ISBLK(st2.st_mode)) &&
+	    ((fl = fcntl(fd, F_GETFL)) < 0 ||
 	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)) {
 		r = cbp_error_set(err, CBP_EIO, errno, "cannot set up reading: %s",
 		    strerror(errno));
@@ -305,12 +312,15 @@ out:
 
 /*
  * read(), but never stuck past a cancel: a FIFO whose writer never writes
- * (or standard input left non-blocking by the caller) is polled a second at
- * a time, so SIGINT/SIGTERM stop the scan within a second whichever thread
- * the signal reached.  One poll per chunk: nothing next to the copy.
+ * (EAGAIN: it stays non-blocking) or a blocking pipe or terminal is polled
+ * a second at a time, so SIGINT/SIGTERM stop the scan within a second
+ * whichever thread the signal reached.  A blocking descriptor is polled
+ * before the read, a non-blocking one after EAGAIN, so that a FIFO with no
+ * writer at all reads as EOF at once.  One poll per chunk at most.
  */
 static ssize_t
-read_wait(int fd, unsigned char *buf, size_t len, volatile int *cancel)
+read_wait(int fd, int nonblock, unsigned char *buf, size_t len,
+    volatile int *cancel)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 
@@ -321,11 +331,13 @@ read_wait(int fd, unsigned char *buf, size_t len, volatile int *cancel)
 			errno = EINTR;
 			return -1;
 		}
-		if (poll(&p, 1, 1000) == 0)
+		if (!nonblock && poll(&p, 1, 1000) == 0)
 			continue;	/* nothing yet: look at cancel again */
 		if ((n = read(fd, buf, len)) >= 0)
 			return n;
-		if (errno != EAGAIN && errno != EINTR)
+		if (errno == EAGAIN)
+			(void)poll(&p, 1, 1000);
+		else if (errno != EINTR)
 			return -1;
 	}
 }
@@ -336,7 +348,7 @@ cbp_read_stream(int fd, size_t cap, volatile int *cancel, int *memfdp,
 {
 	unsigned char *buf = NULL;
 	uint64_t total = 0;
-	int mfd, r, eof = 0;
+	int mfd, r, eof = 0, fl, nonblock;
 	ssize_t n, w;
 
 	*memfdp = -1;
@@ -350,12 +362,13 @@ cbp_read_stream(int fd, size_t cap, volatile int *cancel, int *memfdp,
 		r = cbp_error_set(err, CBP_ENOMEM, 0, "out of memory");
 		goto fail;
 	}
+	nonblock = (fl = fcntl(fd, F_GETFL)) >= 0 && (fl & O_NONBLOCK);
 	while (total < cap) {
 		size_t want = cap - total < STREAM_CHUNK ? (size_t)(cap - total) :
 		    STREAM_CHUNK;
 		size_t done = 0;
 
-		if ((n = read_wait(fd, buf, want, cancel)) < 0) {
+		if ((n = read_wait(fd, nonblock, buf, want, cancel)) < 0) {
 			if (errno == EINTR) {	/* cancelled: the run is over */
 				r = cbp_error_set(err, CBP_EIO, EINTR,
 				    "interrupted after %llu bytes: not scanned",
@@ -386,7 +399,7 @@ cbp_read_stream(int fd, size_t cap, volatile int *cancel, int *memfdp,
 		total += (uint64_t)n;
 	}
 	/* At the cap: one byte more says whether anything was left unread. */
-	if (!eof && read_wait(fd, buf, 1, cancel) != 0)
+	if (!eof && read_wait(fd, nonblock, buf, 1, cancel) != 0)
 		*morep = 1;
 	free(buf);
 	*memfdp = mfd;
