@@ -186,9 +186,26 @@ open_failed(int e, struct cbp_error *err)
 	return cbp_error_set(err, CBP_EIO, e, "cannot open: %s", strerror(e));
 }
 
-/* Is st still what the walk saw (want)?  CBP_OK or CBP_ECHANGED. */
+/*
+ * Is fd the root of a mount?  A directory or file bind-mounted over a name
+ * on the same filesystem keeps the device but not the inode readdir gave
+ * (d_ino is the covered one's): not a swap.  Only mounting makes one, so an
+ * unprivileged user cannot use it to hide a swap.  (Kept identical in
+ * walk.c and read.c.)
+ */
 static int
-same_object(const struct stat *st, const struct cbp_open_want *want,
+mount_root(int fd)
+{
+	struct statx stx;
+
+	return statx(fd, "", AT_EMPTY_PATH, 0, &stx) == 0 &&
+	    (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+/* Is st (of fd) still what the walk saw (want)?  CBP_OK or CBP_ECHANGED. */
+static int
+same_object(int fd, const struct stat *st, const struct cbp_open_want *want,
     struct cbp_error *err)
 {
 	if ((st->st_mode & S_IFMT) != (want->type & S_IFMT))
@@ -197,13 +214,13 @@ same_object(const struct stat *st, const struct cbp_open_want *want,
 		    type_name(want->type), type_name(st->st_mode));
 	/*
 	 * Below a root the inode is compared only on the directory's own
-	 * device: a file bind-mounted over a name has another device and an
-	 * inode readdir does not show, while a rename (the attack) cannot
-	 * cross devices.
+	 * device, and not at a mount root: a file mounted over a name shows
+	 * an inode readdir does not (the covered one's), while a rename (the
+	 * attack) neither crosses devices nor makes a mount.
 	 */
 	if (want->ino != 0 && (want->root ? (st->st_dev != want->dev ||
 	    st->st_ino != want->ino) : (st->st_dev == want->dev &&
-	    st->st_ino != want->ino)))
+	    st->st_ino != want->ino && !mount_root(fd))))
 		return cbp_error_set(err, CBP_ECHANGED, 0,
 		    "replaced by another file (inode %llu, listed as %llu): "
 		    "not scanned", (unsigned long long)st->st_ino,
@@ -235,7 +252,7 @@ open_direct(int dirfd, const char *name, const struct cbp_open_want *want,
 	if (fstat(fd, st) != 0)
 		r = cbp_error_set(err, CBP_EIO, errno, "cannot stat: %s",
 		    strerror(errno));
-	else if ((r = same_object(st, want, err)) == CBP_OK) {
+	else if ((r = same_object(fd, st, want, err)) == CBP_OK) {
 		*fdp = fd;
 		return CBP_OK;
 	}
@@ -262,7 +279,7 @@ cbp_read_open(int dirfd, const char *name, const struct cbp_open_want *want,
 		    strerror(errno));
 		goto out;
 	}
-	if ((r = same_object(st, want, err)) != CBP_OK)
+	if ((r = same_object(pfd, st, want, err)) != CBP_OK)
 		goto out;
 	if ((fd = reopen(pfd, dirfd, name, flags)) < 0) {
 		r = errno == ELOOP || errno == ENXIO ? cbp_error_set(err,

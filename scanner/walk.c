@@ -287,6 +287,23 @@ safe_dir(const struct walk *w, const struct stat *st)
 	    (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
+/*
+ * Is fd the root of a mount?  A directory or file bind-mounted over a name
+ * on the same filesystem keeps the device but not the inode readdir gave
+ * (d_ino is the covered one's): not a swap.  Only mounting makes one, so an
+ * unprivileged user cannot use it to hide a swap.  (Kept identical in
+ * walk.c and read.c.)
+ */
+static int
+mount_root(int fd)
+{
+	struct statx stx;
+
+	return statx(fd, "", AT_EMPTY_PATH, 0, &stx) == 0 &&
+	    (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
 /* Drop a memory reference; free the node and, in turn, unreferenced parents. */
 static void
 mem_release(struct wnode *n)
@@ -725,7 +742,7 @@ do_dir(struct worker *k, struct wnode *n)
 		}
 	} else if (st.st_dev == parent->dev) {
 		/* Another directory swapped in under the listed name. */
-		if (n->ino != 0 && st.st_ino != n->ino) {
+		if (n->ino != 0 && st.st_ino != n->ino && !mount_root(fd)) {
 			report(k, k->buf, CBP_ECHANGED, 0, "replaced by another "
 			    "directory since it was listed: not scanned");
 			close(fd);

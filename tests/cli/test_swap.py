@@ -121,3 +121,33 @@ def test_swap_race_never_loses_a_file_nor_opens_a_device(tmp_path, lpr_jpeg, mod
         f"{len(losses)} silent losses in {RUNS} runs ({changed} changed records); " \
         f"the swapped-in {kinds} opened {opened // 16} times; first loss: {losses[:1]}"
 
+
+
+def test_bind_mounts_are_not_changes(tmp_path, lpr_jpeg):
+    """A directory or file bind-mounted over a name on the same filesystem
+    has another inode than readdir lists (the covered one): a mount, not a
+    swap, so no 'changed' record."""
+    if os.geteuid() != 0:
+        pytest.skip("bind mounts need root")
+    t = tmp_path / "t"
+    (t / "a/sub").mkdir(parents=True)
+    (t / "a/z.jpg").write_bytes(b"covered")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "y.jpg").write_bytes(lpr_jpeg)
+    mounted = []
+    try:
+        for what, where in ((src, t / "a/sub"), (src / "y.jpg", t / "a/z.jpg")):
+            if subprocess.run(["mount", "--bind", str(what), str(where)],
+                              capture_output=True).returncode != 0:
+                pytest.skip("cannot bind-mount here")
+            mounted.append(where)
+        for mode in (0o755, 0o1777):        # both open routes
+            os.chmod(t / "a", mode)
+            r = scan(t)
+            assert sorted(f["path"] for f in r.findings) == [
+                str(t / "a/sub/y.jpg"), str(t / "a/z.jpg")], r
+            assert not r.problems, r
+    finally:
+        for where in reversed(mounted):
+            subprocess.run(["umount", str(where)], check=False)
