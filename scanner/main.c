@@ -426,7 +426,8 @@ static void
 report_root(void *arg, const char *path, enum cbp_reason reason,
     const char *detail)
 {
-	const char *hint;
+	const char *hint, *shown = "\"\"";	/* the empty path */
+	struct cbp_dynbuf b;
 
 	(void)arg;
 	switch (reason) {
@@ -443,8 +444,13 @@ report_root(void *arg, const char *path, enum cbp_reason reason,
 		hint = "check that the path exists and can be read";
 		break;
 	}
+	/* A name from a shell glob can be a user's: never raw to a terminal. */
+	cbp_dynbuf_init(&b, 4 * strlen(path) + 16);	/* \xNN per byte at most */
+	if (cbp_text_escape(&b, path, strlen(path)) == CBP_OK && b.data != NULL)
+		shown = (const char *)b.data;	/* NUL-terminated */
 	fprintf(stderr, "%s: %s: not scanned: %s; %s (exit status 2)\n",
-	    progname, path, detail, hint);
+	    progname, shown, detail, hint);
+	cbp_dynbuf_free(&b);
 }
 
 static int

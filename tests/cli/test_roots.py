@@ -42,6 +42,11 @@ def test_missing_root_fails_the_run_but_not_the_other_roots(tree, lpr_jpeg, tmp_
     assert "check that the path exists" in r.err, r
     assert [f["path"] for f in r.findings] == [str(t / "x.jpg")], r   # still scanned
 
+    # A name from a glob may be a user's: escaped on stderr, as in text output.
+    odd = tmp_path / "no\x1b[31mred"
+    r = run(["scan", "--format", "jsonl", odd])
+    assert r.rc == 2 and "no\\x1b[31mred: not scanned" in r.err and "\x1b" not in r.err, r
+
     # --quiet text prints no unscannable lines: stderr and the status say it.
     q = run(["scan", "--quiet", "--format", "text", missing, t])
     assert q.rc == 2, q
