@@ -131,7 +131,8 @@ help(void)
 			printf("  %-28s  %s\n", left, d->help);
 	}
 	printf("\nExit status: 0 no violation, 1 violation found, 2 usage, "
-	    "configuration or rule error\n(or the scan could not finish), "
+	    "configuration or rule error\n(or the scan could not finish, or a "
+	    "PATH could not be scanned), "
 	    "3 reports spooled, not delivered.\n"
 	    "See cbpscan(1), cbpscan-rules(5), cbpscan.conf(5).\n");
 }
