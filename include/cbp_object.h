@@ -6,11 +6,15 @@
  * way the scan sees it the same way: a head read first, whole content only
  * when a rule needs it (cheap-first evaluation).
  *
- * Disk files are read with pread() on an fd opened by cbp_read_open():
- * relative to the directory fd, O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC and
- * O_NOATIME where the kernel allows it, then fstat() to confirm a regular
- * file — so FIFOs, sockets and devices are never read and never block, and
- * a symlink swapped in after readdir() is never followed.
+ * Disk files are read with pread() on an fd opened by cbp_read_open(),
+ * which opens exactly the file the walk listed: O_PATH first (no driver is
+ * called, a FIFO cannot block), fstat to check its type and inode against
+ * what readdir saw, then a reopen of that same inode for reading -- so a
+ * name swapped for a symlink, a device or another file after readdir() is
+ * reported as "changed" and never opened for reading.  A FIFO or device
+ * named on the command line (or standard input) is a stream: it is copied
+ * into a memfd up to a cap by cbp_read_stream() and scanned from there,
+ * since later stages read an object more than once.
  */
 #ifndef CBP_OBJECT_H
 #define CBP_OBJECT_H
@@ -60,14 +64,40 @@ void cbp_object_init(struct cbp_object *o);
 /* Free what the read stage allocated (head and load buffers); does not close fd. */
 void cbp_object_release(struct cbp_object *o);
 
+/* What the walk saw of an entry, to be checked again on the opened file. */
+struct cbp_open_want {
+	mode_t type;		/* S_IFREG; S_IFIFO, S_IFCHR or S_IFBLK for a named stream */
+	dev_t dev;		/* device of the directory listing it (of the file for a root) */
+	ino_t ino;		/* inode readdir or stat gave; 0: not known, not checked */
+	int root;		/* named on the command line: dev/ino must match exactly */
+	int follow;		/* a root: a symlink as the last component is followed */
+	int direct;		/* below a root, nobody but root or us can swap the name
+				   (the walk's safe_dir): one plain open, checked after */
+};
+
 /*
- * Open name relative to dirfd (AT_FDCWD for a path) safely and fstat it.
- * Returns CBP_OK with *fd and *st set; CBP_EUNSUPPORTED when it is not a
- * regular file (nothing to scan, fd not left open); CBP_EPERM on
- * EACCES/EPERM; CBP_EIO otherwise (vanished, I/O error).  err gets the text.
+ * Open name relative to dirfd (AT_FDCWD for a root) for reading, only if it
+ * is still what the walk listed (want).  Returns CBP_OK with *fd (blocking
+ * for a device, O_NONBLOCK otherwise) and *st set; CBP_ENOTFOUND when the
+ * name is gone (vanished); CBP_ECHANGED when it is now of another type
+ * (symlink, directory, device, FIFO, socket) or another inode -- nothing but
+ * an O_PATH descriptor was ever opened on it; CBP_EPERM on EACCES/EPERM;
+ * CBP_EIO otherwise.  err gets the text.  Never blocks, never changes atime
+ * where the kernel allows O_NOATIME.
  */
-int cbp_read_open(int dirfd, const char *name, int *fd, struct stat *st,
-    struct cbp_error *err);
+int cbp_read_open(int dirfd, const char *name, const struct cbp_open_want *want,
+    int *fd, struct stat *st, struct cbp_error *err);
+
+/*
+ * Copy a stream (FIFO, device, standard input) into a new memfd, at most
+ * cap bytes.  *memfd gets the copy (size *len); *more is set when the
+ * stream held more than cap bytes (the rest is not read).  Waits for a
+ * slow writer, but gives up with CBP_EIO within a second of *cancel
+ * becoming non-zero.  CBP_ENOMEM when memory runs out, CBP_EIO on a read
+ * error.
+ */
+int cbp_read_stream(int fd, size_t cap, volatile int *cancel, int *memfd,
+    uint64_t *len, int *more, struct cbp_error *err);
 
 /*
  * Read up to cap bytes from the start into o->head.  For a disk file a read

@@ -48,6 +48,14 @@ struct cbp_scan_opts {
 	/* Tests only: the nth allocation scan.c makes fails (0: never), to
 	 * show each such failure gives a "nomem" record. */
 	unsigned long fail_alloc;
+	/*
+	 * Called from any worker thread for each root (PATH on the command
+	 * line) that could not be scanned at all, after its unscannable
+	 * record, so main.c can say so on stderr; may be NULL.
+	 */
+	void (*root_failed)(void *arg, const char *path, enum cbp_reason reason,
+	    const char *detail);
+	void *root_failed_arg;
 };
 
 struct cbp_scan_stats {

@@ -6,12 +6,19 @@
  * syscall ever sees a full path.  Symlinks are never followed below the
  * roots (like find -P; a root that is itself a symlink is followed, like
  * find -H), so loops are impossible.  Only regular files reach the file
- * callback; FIFOs, sockets and devices are not opened at all.  With
- * one_fs, directories on another device are not entered; pseudo
- * filesystems (proc, sysfs, cgroup, debugfs, tracefs, securityfs, pstore,
- * bpf, configfs, devpts, mqueue, hugetlbfs, fusectl, binfmt_misc ...) are
- * skipped by statfs type unless named as a root.  An error on one directory
- * or file is reported through the error callback and the walk goes on.
+ * callback; FIFOs, sockets, devices and symlinks found below a root are
+ * never opened, only counted (skip callback).  A root that is a FIFO, a
+ * character or block device, or "-" (standard input) goes to the stream
+ * callback instead.  With one_fs, directories on another device are not
+ * entered; pseudo filesystems (proc, sysfs, cgroup, debugfs, tracefs,
+ * securityfs, pstore, bpf, configfs, devpts, mqueue, hugetlbfs, fusectl,
+ * binfmt_misc ...) are skipped by statfs type unless named as a root.  An
+ * error on one directory or file is reported through the error callback
+ * and the walk goes on.
+ *
+ * What readdir saw of each entry (its inode, where the filesystem's readdir
+ * inodes are those fstat gives) travels with it, so that whoever opens it
+ * can tell a listed file from one swapped in since (cbp_read_open).
  *
  * The file callback runs on the worker thread that found the file, so the
  * scan of the file happens there too: every core walks and scans.
@@ -30,11 +37,31 @@ struct cbp_walk_opts {
 	volatile int *cancel;		/* when non-NULL and set, stop early */
 };
 
+/* Why an entry found by the walk was not scanned (the summary's "skipped"). */
+enum cbp_walk_skip {
+	CBP_WALK_SKIP_SYMLINK,		/* a symbolic link below a root */
+	CBP_WALK_SKIP_FIFO,		/* a FIFO below a root */
+	CBP_WALK_SKIP_SOCKET,		/* a socket (below a root or named) */
+	CBP_WALK_SKIP_DEVICE,		/* a character or block device below a root */
+	CBP_WALK_SKIP_EXCLUDED,		/* a file or directory matching --exclude */
+	CBP_WALK_SKIP_OTHER_FS,		/* a directory on another filesystem (-x) or a pseudo filesystem */
+	CBP_WALK_SKIP_VANISHED,		/* gone between listing and opening */
+};
+
 struct cbp_walk_file {
 	int dirfd;			/* directory holding the file (AT_FDCWD for a root given as a path) */
 	const char *name;		/* name to openat() relative to dirfd */
 	const char *path;		/* display path, raw bytes, NUL-terminated */
 	size_t path_len;
+	mode_t type;			/* S_IFREG, or for a stream S_IFIFO, S_IFCHR or S_IFBLK */
+	dev_t dev;			/* the directory's device (the file's own for a root) */
+	ino_t ino;			/* inode the listing saw; 0 when not known */
+	int root;			/* named on the command line (follow a symlink; a
+					   failure means the root could not be scanned) */
+	int safe_dir;			/* only root or the scanning user can change the
+					   directory's entries: nobody else can swap the name
+					   (for a stream root: the directory holding it) */
+	int fd;				/* stream already open (standard input for "-"), else -1 */
 };
 
 struct cbp_walk_ops {
@@ -42,16 +69,28 @@ struct cbp_walk_ops {
 	void (*file)(void *arg, unsigned worker, const struct cbp_walk_file *f);
 	/*
 	 * A directory or root that could not be read: code is CBP_EPERM
-	 * (permission) or CBP_EIO (anything else), detail a short text
-	 * including strerror.  May run on any worker thread.
+	 * (permission), CBP_ECHANGED (a directory replaced by a symlink, a
+	 * file or another directory since it was listed) or CBP_EIO
+	 * (anything else), detail a short text including strerror.  root is
+	 * set when the path is a root named on the command line, which then
+	 * could not be scanned at all.  May run on any worker thread.
 	 */
 	void (*error)(void *arg, unsigned worker, const char *path, int code,
-	    const char *detail);
+	    const char *detail, int root);
+	/* An entry not scanned, and why (may be NULL). */
+	void (*skip)(void *arg, unsigned worker, enum cbp_walk_skip why);
+	/*
+	 * A root that is a FIFO, a character or block device, or "-"
+	 * (f->fd = standard input), to be read as one object (may be NULL:
+	 * then such a root is reported through error, as not scannable).
+	 */
+	void (*stream)(void *arg, unsigned worker, const struct cbp_walk_file *f);
 };
 
 /*
  * Walk every root.  A root that is a regular file goes straight to the
- * file callback.  Exclusion: a glob without '/' is matched against each
+ * file callback, a FIFO, device or "-" to the stream callback, and one that
+ * is missing, unreadable or a socket to the error callback with root set.  Exclusion: a glob without '/' is matched against each
  * entry's name, one with '/' against its whole display path (fnmatch,
  * FNM_PATHNAME off); an excluded directory is not entered.  Returns CBP_OK
  * when the walk finished (even with per-object errors), CBP_ENOMEM or

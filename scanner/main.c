@@ -138,7 +138,8 @@ help(void)
 			printf("  %-28s  %s\n", left, d->help);
 	}
 	printf("\nExit status: 0 no violation, 1 violation found, 2 usage, "
-	    "configuration or rule error\n(or the scan could not finish), "
+	    "configuration or rule error\n(or the scan could not finish, or a "
+	    "PATH could not be scanned), "
 	    "3 reports spooled, not delivered.\n"
 	    "See cbpscan(1), cbpscan-rules(5), cbpscan.conf(5).\n");
 }
@@ -705,6 +706,42 @@ report_output(const struct cbp_output *o, const char *output)
 		    "size cap" : cbp_strerror(o->first_error));
 }
 
+/*
+ * A PATH that could not be scanned at all: said on stderr whatever the
+ * output format or --quiet, since a typo in a cron job must not read as a
+ * clean host.  Runs on a worker thread (one fprintf: one line).
+ */
+static void
+report_root(void *arg, const char *path, enum cbp_reason reason,
+    const char *detail)
+{
+	const char *hint, *shown = "\"\"";	/* the empty path */
+	struct cbp_dynbuf b;
+
+	(void)arg;
+	switch (reason) {
+	case CBP_REASON_PERMISSION:
+		hint = "run cbpscan as a user allowed to read it (root)";
+		break;
+	case CBP_REASON_CHANGED:
+		hint = "it changed while being opened; scan it again";
+		break;
+	case CBP_REASON_NOMEM:
+		hint = "free memory or lower limits.member_max";
+		break;
+	default:
+		hint = "check that the path exists and can be read";
+		break;
+	}
+	/* A name from a shell glob can be a user's: never raw to a terminal. */
+	cbp_dynbuf_init(&b, 4 * strlen(path) + 16);	/* \xNN per byte at most */
+	if (cbp_text_escape(&b, path, strlen(path)) == CBP_OK && b.data != NULL)
+		shown = (const char *)b.data;	/* NUL-terminated */
+	fprintf(stderr, "%s: %s: not scanned: %s; %s (exit status 2)\n",
+	    progname, shown, detail, hint);
+	cbp_dynbuf_free(&b);
+}
+
 static int
 run_scan(struct scan_args *a, char **roots, size_t nroots)
 {
@@ -768,6 +805,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	so.authz = a->cfg.authz;
 	so.nauthz = a->cfg.nauthz;
 	so.magic_db = magic;
+	so.root_failed = report_root;
 	if (cbp_scan_new(&so, rs, &out, &scan, &err) != CBP_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.message);
 		goto out;

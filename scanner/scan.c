@@ -12,6 +12,7 @@
  * is printed here: findings and problems go to the outputs, which serialise
  * themselves.
  */
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -570,27 +571,53 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 
 /* ---- walk callbacks -------------------------------------------------------- */
 
+/* A root that could not be scanned at all: exit 2, complete:false. */
+static void
+root_failed(struct cbp_scan *s, const char *path, enum cbp_reason reason,
+    const char *detail)
+{
+	atomic_fetch_add(&s->stats.roots_failed, 1);
+	if (s->opts.root_failed != NULL)
+		s->opts.root_failed(s->opts.root_failed_arg, path, reason, detail);
+}
+
+static const char *
+base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL && slash[1] != '\0' ? slash + 1 : path;
+}
+
 static void
 on_file(void *arg, unsigned worker, const struct cbp_walk_file *wf)
 {
 	struct cbp_scan *s = arg;
 	struct cbp_worker *w = &s->workers[worker];
+	/* A root named as a symlink to a regular file is followed (find -H). */
+	struct cbp_open_want want = {
+		.type = wf->type, .dev = wf->dev, .ino = wf->ino,
+		.root = wf->root, .follow = wf->root, .direct = wf->safe_dir,
+	};
 	struct cbp_object o;
 	struct cbp_error e = { 0 };
 	struct stat st;
-	const char *slash;
 	int fd, r;
 
 	cbp_object_init(&o);
 	o.path = wf->path;
-	slash = strrchr(wf->path, '/');
-	o.name = slash != NULL && slash[1] != '\0' ? slash + 1 : wf->path;
-	r = cbp_read_open(wf->dirfd, wf->name, &fd, &st, &e);
-	if (r == CBP_EUNSUPPORTED)
-		return;			/* not a regular file (any more): nothing to scan */
+	o.name = base_name(wf->path);
+	r = cbp_read_open(wf->dirfd, wf->name, &want, &fd, &st, &e);
+	if (r == CBP_ENOTFOUND && !wf->root) {
+		/* Deleted since it was listed: normal on a live host. */
+		atomic_fetch_add(&s->stats.skip_vanished, 1);
+		return;
+	}
 	atomic_fetch_add(&s->stats.files, 1);
 	if (r != CBP_OK) {
 		emit_problem(s, &o, NULL, cbp_reason_from_err(r), e.message);
+		if (wf->root)
+			root_failed(s, wf->path, cbp_reason_from_err(r), e.message);
 		return;
 	}
 	o.fd = fd;
@@ -604,9 +631,74 @@ on_file(void *arg, unsigned worker, const struct cbp_walk_file *wf)
 	close(fd);
 }
 
+/*
+ * A root that is a FIFO, a device or "-": read once into a memfd, up to
+ * member_max (a stream cannot be read twice, and later stages do), then
+ * scanned like a file.  A longer stream is scanned that far: a limit record.
+ */
+static void
+on_stream(void *arg, unsigned worker, const struct cbp_walk_file *wf)
+{
+	struct cbp_scan *s = arg;
+	struct cbp_worker *w = &s->workers[worker];
+	/*
+	 * A symlink to a device is followed only where nobody else could
+	 * have put it (the walk checked the directory holding the name).
+	 */
+	struct cbp_open_want want = {
+		.type = wf->type, .dev = wf->dev, .ino = wf->ino,
+		.root = 1, .follow = wf->safe_dir,
+	};
+	struct cbp_object o;
+	struct cbp_error e = { 0 };
+	struct stat st;
+	uint64_t len = 0;
+	int fd = wf->fd, mfd = -1, more = 0, r = CBP_OK;
+	char detail[192];
+
+	cbp_object_init(&o);
+	o.path = wf->path;
+	o.name = base_name(wf->path);
+	atomic_fetch_add(&s->stats.files, 1);
+	if (fd < 0)
+		r = cbp_read_open(wf->dirfd, wf->name, &want, &fd, &st, &e);
+	else if (fstat(fd, &st) != 0)
+		r = cbp_error_set(&e, CBP_EIO, errno, "cannot stat: %s",
+		    strerror(errno));
+	if (r == CBP_OK) {
+		/* A FIFO's or a pipe's last write: when the data was made. */
+		o.mtime = (int64_t)st.st_mtime;
+		r = cbp_read_stream(fd, s->opts.expand.member_max, s->walk.cancel,
+		    &mfd, &len, &more, &e);
+		if (fd != wf->fd)
+			close(fd);
+	}
+	if (r != CBP_OK) {
+		emit_problem(s, &o, NULL, cbp_reason_from_err(r), e.message);
+		/* Interrupted: the run already says it did not finish. */
+		if (e.sys_errno != EINTR)
+			root_failed(s, wf->path, cbp_reason_from_err(r), e.message);
+		return;
+	}
+	o.fd = mfd;
+	o.size = len;
+	o.head_store = w->head_buf;
+	atomic_fetch_add(&s->stats.bytes, o.size);
+	scan_object(w, &o, NULL);
+	o.head_store = NULL;
+	if (more) {
+		snprintf(detail, sizeof(detail), "a stream longer than member_max "
+		    "(%zu bytes): only its first %llu bytes were scanned",
+		    s->opts.expand.member_max, (unsigned long long)len);
+		emit_problem(s, &o, NULL, CBP_REASON_LIMIT, detail);
+	}
+	cbp_object_release(&o);
+	close(mfd);
+}
+
 static void
 on_walk_error(void *arg, unsigned worker, const char *path, int code,
-    const char *detail)
+    const char *detail, int root)
 {
 	struct cbp_scan *s = arg;
 	struct cbp_object o;
@@ -614,6 +706,38 @@ on_walk_error(void *arg, unsigned worker, const char *path, int code,
 	cbp_object_init(&o);
 	o.path = path;
 	emit_problem(s, &o, NULL, cbp_reason_from_err(code), detail);
+	if (root)
+		root_failed(s, path, cbp_reason_from_err(code), detail);
+}
+
+static void
+on_skip(void *arg, unsigned worker, enum cbp_walk_skip why)
+{
+	struct cbp_scan_stats *st = &((struct cbp_scan *)arg)->stats;
+
+	switch (why) {
+	case CBP_WALK_SKIP_SYMLINK:
+		atomic_fetch_add(&st->skip_symlink, 1);
+		break;
+	case CBP_WALK_SKIP_FIFO:
+		atomic_fetch_add(&st->skip_fifo, 1);
+		break;
+	case CBP_WALK_SKIP_SOCKET:
+		atomic_fetch_add(&st->skip_socket, 1);
+		break;
+	case CBP_WALK_SKIP_DEVICE:
+		atomic_fetch_add(&st->skip_device, 1);
+		break;
+	case CBP_WALK_SKIP_EXCLUDED:
+		atomic_fetch_add(&st->skip_excluded, 1);
+		break;
+	case CBP_WALK_SKIP_OTHER_FS:
+		atomic_fetch_add(&st->skip_other_fs, 1);
+		break;
+	case CBP_WALK_SKIP_VANISHED:
+		atomic_fetch_add(&st->skip_vanished, 1);
+		break;
+	}
 }
 
 /* ---- setup ------------------------------------------------------------------- */
@@ -661,7 +785,9 @@ fail:
 int
 cbp_scan_run(struct cbp_scan *s, volatile int *cancel)
 {
-	static const struct cbp_walk_ops ops = { on_file, on_walk_error };
+	static const struct cbp_walk_ops ops = {
+		on_file, on_walk_error, on_skip, on_stream
+	};
 
 	s->walk.cancel = cancel;
 	return cbp_walk_run(s->opts.roots, s->opts.nroots, &s->walk, &ops, s);

@@ -35,11 +35,27 @@
  *
  * Safety model (as OpenBSD du/fts -P): every openat below the roots has
  * O_NOFOLLOW and O_DIRECTORY, so a symlink is never followed and a directory
- * swapped for a symlink or a file after readdir fails with ELOOP/ENOTDIR and
- * is skipped.  Only directories are ever opened here; regular files go to
- * the file callback, everything else (symlinks, FIFOs, sockets, devices) is
- * ignored without a syscall when readdir gives d_type.  Errors go to the
- * error callback and the walk goes on; this module never prints.
+ * swapped for a symlink, a file or a device after readdir fails with
+ * ELOOP/ENOTDIR before any driver is called.  That, and a directory whose
+ * inode is not the one readdir listed (swapped for another directory, with
+ * RENAME_EXCHANGE, to hide a subtree), is reported as CBP_ECHANGED: never
+ * a silent loss.  A directory that is simply gone (ENOENT) is counted as
+ * vanished.  Only directories are ever opened here; regular files go to
+ * the file callback with the inode readdir gave (cbp_read_open checks it),
+ * everything else (symlinks, FIFOs, sockets, devices) is counted through
+ * the skip callback without a syscall when readdir gives d_type.  Errors go
+ * to the error callback and the walk goes on; this module never prints.
+ *
+ * readdir's d_ino is compared with fstat's st_ino only on filesystems where
+ * the two agree (dino_consistent): on vfat an uncached inode gets a fresh
+ * number in readdir, FUSE daemons report what they like, and overlayfs
+ * directories over several filesystems differ; there a swap for another
+ * file of the same type goes unseen, a swap for another type still not.
+ * At a mount point d_ino is the covered directory's: not compared either.
+ *
+ * Each directory also records whether anyone but root or the scanning user
+ * can rename entries in it (safe); cbp_read_open takes the cheaper direct
+ * open only where nobody else can swap a name (see read.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -73,6 +89,9 @@
 #ifndef FUSECTL_SUPER_MAGIC
 #define FUSECTL_SUPER_MAGIC 0x65735543
 #endif
+#ifndef ZFS_SUPER_MAGIC
+#define ZFS_SUPER_MAGIC 0x2fc12fc1
+#endif
 
 /*
  * EMFILE/ENFILE: wait this long for another worker to close a directory,
@@ -95,6 +114,10 @@ struct wnode {
 	int fd;			/* dirfd(dir) */
 	dev_t dev;		/* st_dev of this directory */
 	dev_t root_dev;		/* st_dev of its root, for one_file_system */
+	ino_t ino;		/* inode readdir listed (0: not known, not checked) */
+	unsigned char dino_ok;	/* this filesystem's d_ino equals st_ino (files) */
+	unsigned char dino_dir_ok;	/* ... for directories too */
+	unsigned char safe;	/* only root or we can change its entries */
 	size_t path_len;	/* length of the display path */
 	size_t name_len;
 	unsigned char is_root;
@@ -115,6 +138,7 @@ struct walk {
 	unsigned waiting;	/* workers sleeping on work_cv */
 	unsigned long fd_closes;
 	atomic_uint fd_waiters;
+	uid_t euid;		/* the scanning user, for safe directories */
 };
 
 struct worker {
@@ -159,6 +183,29 @@ cbp_walk_pseudo_fs(unsigned long f_type)
 	}
 }
 
+/*
+ * Filesystems whose readdir d_ino is the st_ino fstat gives (for
+ * directories when dir is set).  Others are not compared: see the top.
+ */
+static int
+dino_consistent(unsigned long f_type, int dir)
+{
+	switch ((uint32_t)f_type) {
+	case EXT4_SUPER_MAGIC:		/* ext2, ext3 and ext4 share it */
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+	case TMPFS_MAGIC:
+	case F2FS_SUPER_MAGIC:
+	case ZFS_SUPER_MAGIC:
+		return 1;
+	case OVERLAYFS_SUPER_MAGIC:
+		/* Documentation/filesystems/overlayfs.rst, "Inode properties". */
+		return !dir;
+	default:
+		return 0;
+	}
+}
+
 int
 cbp_walk_excluded(const struct cbp_walk_opts *opts, const char *path,
     const char *name)
@@ -193,11 +240,12 @@ cancelled(const struct walk *w)
 	    __atomic_load_n(w->opts->cancel, __ATOMIC_RELAXED) != 0;
 }
 
-static void report(struct worker *k, const char *path, int code,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void report(struct worker *k, const char *path, int code, int root,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static void
-report(struct worker *k, const char *path, int code, const char *fmt, ...)
+report(struct worker *k, const char *path, int code, int root,
+    const char *fmt, ...)
 {
 	char detail[256];
 	va_list ap;
@@ -207,7 +255,14 @@ report(struct worker *k, const char *path, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	k->w->ops->error(k->w->arg, k->index, path, code, detail);
+	k->w->ops->error(k->w->arg, k->index, path, code, detail, root);
+}
+
+static void
+skipped(struct worker *k, enum cbp_walk_skip why)
+{
+	if (k->w->ops->skip != NULL)
+		k->w->ops->skip(k->w->arg, k->index, why);
 }
 
 /* strerror is not required to be thread-safe; this is. */
@@ -221,6 +276,32 @@ static int
 errcode(int e)
 {
 	return (e == EACCES || e == EPERM) ? CBP_EPERM : CBP_EIO;
+}
+
+/* Can only root or the scanning user change the entries of st's directory? */
+static int
+safe_dir(const struct walk *w, const struct stat *st)
+{
+	/* A POSIX ACL granting write shows in the group bits (the mask). */
+	return (st->st_uid == 0 || st->st_uid == w->euid) &&
+	    (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+/*
+ * Is fd the root of a mount?  A directory or file bind-mounted over a name
+ * on the same filesystem keeps the device but not the inode readdir gave
+ * (d_ino is the covered one's): not a swap.  Only mounting makes one, so an
+ * unprivileged user cannot use it to hide a swap.  (Kept identical in
+ * walk.c and read.c.)
+ */
+static int
+mount_root(int fd)
+{
+	struct statx stx;
+
+	return statx(fd, "", AT_EMPTY_PATH, 0, &stx) == 0 &&
+	    (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
 
 /* Drop a memory reference; free the node and, in turn, unreferenced parents. */
@@ -436,12 +517,12 @@ open_dir(struct walk *w, int parent_fd, const char *name, int is_root)
 
 static void
 push_child(struct worker *k, struct wnode *n, const char *name,
-    size_t name_len, int sep, size_t path_len)
+    size_t name_len, int sep, size_t path_len, ino_t ino)
 {
 	struct wnode *c;
 
 	if ((c = malloc(sizeof(*c) + name_len + 1)) == NULL) {
-		report(k, k->buf, CBP_EIO, "cannot queue directory: %s",
+		report(k, k->buf, CBP_ENOMEM, 0, "cannot queue directory: %s",
 		    "out of memory");
 		return;
 	}
@@ -453,6 +534,10 @@ push_child(struct worker *k, struct wnode *n, const char *name,
 	c->fd = -1;
 	c->dev = 0;
 	c->root_dev = n->root_dev;
+	c->ino = ino;
+	c->dino_ok = n->dino_ok;
+	c->dino_dir_ok = n->dino_dir_ok;
+	c->safe = 0;
 	c->path_len = path_len;
 	c->name_len = name_len;
 	c->is_root = 0;
@@ -496,7 +581,7 @@ read_dir(struct worker *k, struct wnode *n)
 				int e = errno;
 
 				k->buf[n->path_len] = '\0';
-				report(k, k->buf, CBP_EIO,
+				report(k, k->buf, CBP_EIO, 0,
 				    "cannot read directory: %s",
 				    errtext(e, eb, sizeof(eb)));
 			}
@@ -507,8 +592,27 @@ read_dir(struct worker *k, struct wnode *n)
 		    (name[1] == '.' && name[2] == '\0')))
 			continue;
 		type = de->d_type;
-		if (type != DT_DIR && type != DT_REG && type != DT_UNKNOWN)
+		switch (type) {
+		case DT_DIR:
+		case DT_REG:
+		case DT_UNKNOWN:
+			break;
+		case DT_LNK:
+			skipped(k, CBP_WALK_SKIP_SYMLINK);
 			continue;
+		case DT_FIFO:
+			skipped(k, CBP_WALK_SKIP_FIFO);
+			continue;
+		case DT_SOCK:
+			skipped(k, CBP_WALK_SKIP_SOCKET);
+			continue;
+		case DT_CHR:
+		case DT_BLK:
+			skipped(k, CBP_WALK_SKIP_DEVICE);
+			continue;
+		default:		/* DT_WHT and the like: nothing to read */
+			continue;
+		}
 
 		nlen = strlen(name);
 		if (nlen > SIZE_MAX - prefix - 1 ||
@@ -517,7 +621,7 @@ read_dir(struct worker *k, struct wnode *n)
 			char c = k->buf[n->path_len];
 
 			k->buf[n->path_len] = '\0';
-			report(k, k->buf, CBP_EIO, "cannot list entry: %s",
+			report(k, k->buf, CBP_ENOMEM, 0, "cannot list entry: %s",
 			    "out of memory");
 			k->buf[n->path_len] = c;
 			continue;
@@ -525,36 +629,53 @@ read_dir(struct worker *k, struct wnode *n)
 		memcpy(k->buf + prefix, name, nlen + 1);
 		plen = prefix + nlen;
 
-		if (o->nexcludes > 0 && cbp_walk_excluded(o, k->buf, name))
+		if (o->nexcludes > 0 && cbp_walk_excluded(o, k->buf, name)) {
+			skipped(k, CBP_WALK_SKIP_EXCLUDED);
 			continue;
+		}
 
+		f.dev = n->dev;
 		if (type == DT_UNKNOWN) {
 			/* Some filesystems do not fill d_type: ask, never follow. */
 			if (fstatat(n->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 				int e = errno;
 
-				if (e != ENOENT)
-					report(k, k->buf, errcode(e),
+				if (e == ENOENT)
+					skipped(k, CBP_WALK_SKIP_VANISHED);
+				else
+					report(k, k->buf, errcode(e), 0,
 					    "cannot stat: %s",
 					    errtext(e, eb, sizeof(eb)));
 				continue;
 			}
-			if (S_ISDIR(st.st_mode))
-				type = DT_DIR;
-			else if (S_ISREG(st.st_mode))
-				type = DT_REG;
-			else
+			if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+				skipped(k, S_ISLNK(st.st_mode) ?
+				    CBP_WALK_SKIP_SYMLINK : S_ISFIFO(st.st_mode) ?
+				    CBP_WALK_SKIP_FIFO : S_ISSOCK(st.st_mode) ?
+				    CBP_WALK_SKIP_SOCKET : CBP_WALK_SKIP_DEVICE);
 				continue;
-		}
+			}
+			type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+			/* fstatat's own inode: comparable on any filesystem. */
+			f.dev = st.st_dev;
+			f.ino = st.st_ino;
+		} else
+			f.ino = (type == DT_DIR ? n->dino_dir_ok : n->dino_ok) ?
+			    de->d_ino : 0;
 
 		if (type == DT_REG) {
 			f.dirfd = n->fd;
 			f.name = name;
 			f.path = k->buf;
 			f.path_len = plen;
+			f.type = S_IFREG;
+			f.root = 0;
+			f.safe_dir = n->safe;
+			f.fd = -1;
 			w->ops->file(w->arg, k->index, &f);
 		} else
-			push_child(k, n, name, nlen, sep, plen);
+			push_child(k, n, name, nlen, sep, plen,
+			    f.dev == n->dev ? f.ino : 0);
 	}
 }
 
@@ -567,43 +688,69 @@ do_dir(struct worker *k, struct wnode *n)
 	struct statfs sfs;
 	struct stat st;
 	DIR *dir;
-	int fd, e;
+	int fd, e, root = n->is_root;
 	char eb[128];
 
 	if (build_path(k, n) != 0) {
-		report(k, n->name, CBP_EIO, "cannot open directory: %s",
+		report(k, n->name, CBP_ENOMEM, root, "cannot open directory: %s",
 		    "out of memory");
 		fd_release(w, parent);
 		return;
 	}
-	fd = open_dir(w, parent ? parent->fd : AT_FDCWD, n->name, n->is_root);
+	fd = open_dir(w, parent ? parent->fd : AT_FDCWD, n->name, root);
 	e = errno;
 	/* The child is open (or failed): the parent's fd is not needed for it. */
 	fd_release(w, parent);
 	if (fd < 0) {
-		/*
-		 * Gone, or no longer a directory (replaced by a symlink or a
-		 * file since readdir): nothing to scan there any more.
-		 */
-		if (!n->is_root && (e == ENOENT || e == ELOOP || e == ENOTDIR))
+		if (!root && e == ENOENT) {
+			skipped(k, CBP_WALK_SKIP_VANISHED);
 			return;
-		report(k, k->buf, errcode(e), "cannot open directory: %s",
+		}
+		/*
+		 * Listed as a directory, now a symlink, a file or a device:
+		 * what was there is not scanned, and must be said.
+		 */
+		if (!root && (e == ELOOP || e == ENOTDIR)) {
+			report(k, k->buf, CBP_ECHANGED, 0, "listed as a directory, "
+			    "no longer one when opened: not scanned");
+			return;
+		}
+		report(k, k->buf, errcode(e), root, "cannot open directory: %s",
 		    errtext(errcode(e) == CBP_EPERM ? EACCES : e, eb,
 		    sizeof(eb)));
 		return;
 	}
 	if (fstat(fd, &st) != 0) {
 		e = errno;
-		report(k, k->buf, CBP_EIO, "cannot stat directory: %s",
+		report(k, k->buf, CBP_EIO, root, "cannot stat directory: %s",
 		    errtext(e, eb, sizeof(eb)));
 		close(fd);
 		return;
 	}
 	n->dev = st.st_dev;
-	if (n->is_root)
+	/*
+	 * Can anyone but root or the scanning user rename entries here?  If
+	 * not, nobody else can swap a listed name (cbp_read_open then opens
+	 * it directly, cheaper).
+	 */
+	n->safe = safe_dir(w, &st);
+	if (root) {
 		n->root_dev = st.st_dev;
-	else {
+		if (fstatfs(fd, &sfs) == 0) {
+			n->dino_ok = dino_consistent((unsigned long)sfs.f_type, 0);
+			n->dino_dir_ok = dino_consistent((unsigned long)sfs.f_type, 1);
+		}
+	} else if (st.st_dev == parent->dev) {
+		/* Another directory swapped in under the listed name. */
+		if (n->ino != 0 && st.st_ino != n->ino && !mount_root(fd)) {
+			report(k, k->buf, CBP_ECHANGED, 0, "replaced by another "
+			    "directory since it was listed: not scanned");
+			close(fd);
+			return;
+		}
+	} else {
 		if (w->opts->one_file_system && st.st_dev != n->root_dev) {
+			skipped(k, CBP_WALK_SKIP_OTHER_FS);
 			close(fd);
 			return;
 		}
@@ -612,16 +759,21 @@ do_dir(struct worker *k, struct wnode *n)
 		 * is needed only where the device changes.  Inside a pseudo
 		 * filesystem named as a root, the device stays the same.
 		 */
-		if (st.st_dev != parent->dev && fstatfs(fd, &sfs) == 0 &&
-		    cbp_walk_pseudo_fs((unsigned long)sfs.f_type)) {
-			close(fd);
-			return;
+		n->dino_ok = n->dino_dir_ok = 0;
+		if (fstatfs(fd, &sfs) == 0) {
+			if (cbp_walk_pseudo_fs((unsigned long)sfs.f_type)) {
+				skipped(k, CBP_WALK_SKIP_OTHER_FS);
+				close(fd);
+				return;
+			}
+			n->dino_ok = dino_consistent((unsigned long)sfs.f_type, 0);
+			n->dino_dir_ok = dino_consistent((unsigned long)sfs.f_type, 1);
 		}
 	}
 	if ((dir = fdopendir(fd)) == NULL) {
 		e = errno;
-		report(k, k->buf, CBP_EIO, "cannot read directory: %s",
-		    errtext(e, eb, sizeof(eb)));
+		report(k, k->buf, e == ENOMEM ? CBP_ENOMEM : CBP_EIO, root,
+		    "cannot read directory: %s", errtext(e, eb, sizeof(eb)));
 		close(fd);
 		return;
 	}
@@ -632,31 +784,99 @@ do_dir(struct worker *k, struct wnode *n)
 	fd_release(w, n);
 }
 
-/* A root: stat it (following a symlink, like find -H) and dispatch. */
+/* Is the directory holding the root path safe (see safe_dir)? */
+static int
+root_parent_safe(const struct walk *w, const char *path, size_t len)
+{
+	const char *slash = memrchr(path, '/', len);
+	struct stat st;
+	char *parent;
+	int r;
+
+	if (slash == NULL)
+		return stat(".", &st) == 0 && safe_dir(w, &st);
+	if (slash == path)
+		return stat("/", &st) == 0 && safe_dir(w, &st);
+	if ((parent = strndup(path, (size_t)(slash - path))) == NULL)
+		return 0;
+	r = stat(parent, &st) == 0 && safe_dir(w, &st);
+	free(parent);
+	return r;
+}
+
+/*
+ * A root: stat it (following a symlink, like find -H) and dispatch.  A root
+ * is never dropped silently: what cannot be scanned goes to the error
+ * callback with root set.
+ */
 static void
 do_root(struct worker *k, struct wnode *n)
 {
+	const struct cbp_walk_ops *ops = k->w->ops;
 	struct cbp_walk_file f;
 	struct stat st;
 	char eb[128];
 
+	memset(&f, 0, sizeof(f));
+	f.dirfd = AT_FDCWD;
+	f.name = n->name;
+	f.path = n->name;
+	f.path_len = n->path_len;
+	f.root = 1;
+	f.fd = -1;
+	if (strcmp(n->name, "-") == 0) {
+		/* Standard input, as one object named "-" (./- is a file). */
+		f.fd = STDIN_FILENO;
+		f.type = S_IFIFO;
+		if (ops->stream != NULL)
+			ops->stream(k->w->arg, k->index, &f);
+		else
+			report(k, n->name, CBP_EIO, 1, "%s",
+			    "standard input cannot be scanned here");
+		return;
+	}
 	if (stat(n->name, &st) != 0) {
 		int e = errno;
 
-		report(k, n->name, errcode(e), "%s",
+		report(k, n->name, errcode(e), 1, "%s",
 		    errtext(e, eb, sizeof(eb)));
 		return;
 	}
+	f.type = st.st_mode & S_IFMT;
+	f.dev = st.st_dev;
+	f.ino = st.st_ino;
 	if (S_ISDIR(st.st_mode))
 		do_dir(k, n);
-	else if (S_ISREG(st.st_mode)) {
-		f.dirfd = AT_FDCWD;
-		f.name = n->name;
-		f.path = n->name;
-		f.path_len = n->path_len;
-		k->w->ops->file(k->w->arg, k->index, &f);
+	else if (S_ISREG(st.st_mode))
+		ops->file(k->w->arg, k->index, &f);
+	else if ((S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) ||
+	    S_ISBLK(st.st_mode)) && ops->stream != NULL) {
+		struct stat lst;
+
+		/*
+		 * Reading a device calls its driver.  A symlink to one, in a
+		 * directory others can write (cbpscan scan /tmp/\*), may have
+		 * been planted there: not followed (and the stream callback
+		 * opens with O_NOFOLLOW, so a symlink swapped in after this
+		 * check is refused too).  /dev/stdin (in /dev) is followed.
+		 */
+		f.safe_dir = root_parent_safe(k->w, n->name, n->path_len);
+		if (!f.safe_dir && lstat(n->name, &lst) == 0 &&
+		    S_ISLNK(lst.st_mode)) {
+			report(k, n->name, CBP_EPERM, 1, "a symbolic link to %s "
+			    "in a directory others can write: not followed; "
+			    "name the FIFO or device itself",
+			    S_ISFIFO(st.st_mode) ? "a FIFO" : "a device");
+			return;
+		}
+		ops->stream(k->w->arg, k->index, &f);
+	} else {
+		if (S_ISSOCK(st.st_mode))
+			skipped(k, CBP_WALK_SKIP_SOCKET);
+		report(k, n->name, CBP_EIO, 1, "%s cannot be read; name a file, "
+		    "a directory, a FIFO or a device", S_ISSOCK(st.st_mode) ?
+		    "a socket" : "this type of file");
 	}
-	/* FIFOs, sockets and devices named as roots are not scanned. */
 }
 
 static void *
@@ -721,6 +941,10 @@ root_node(const char *root)
 	n->fd = -1;
 	n->dev = 0;
 	n->root_dev = 0;
+	n->ino = 0;
+	n->dino_ok = 0;
+	n->dino_dir_ok = 0;
+	n->safe = 0;
 	n->path_len = len;
 	n->name_len = len;
 	n->is_root = 1;
@@ -756,6 +980,7 @@ cbp_walk_run(const char *const *roots, size_t nroots,
 	w.opts = opts;
 	w.ops = ops;
 	w.arg = arg;
+	w.euid = geteuid();
 	atomic_init(&w.fd_waiters, 0);
 	rc = CBP_ENOMEM;
 	if (pthread_mutex_init(&w.mu, NULL) != 0)

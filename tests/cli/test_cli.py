@@ -277,9 +277,10 @@ def test_several_roots_and_file_root(tree, lpr_jpeg):
 
 
 def test_missing_root(tmp_path):
-    r = scan(tmp_path / "does-not-exist")
+    r = scan(tmp_path / "does-not-exist", check=False)
     (p,) = r.problems
     assert (p["path"], p["reason"]) == (str(tmp_path / "does-not-exist"), "io"), r
+    assert (r.rc, r.summary["complete"]) == (2, False), r    # never reads as clean
 
 
 # ---- archive depth -------------------------------------------------------------------

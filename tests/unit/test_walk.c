@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -41,11 +42,20 @@ struct werr {
 	char *path;
 	int code;
 	char *detail;
+	int root;
+};
+
+struct wstream {
+	char *path;
+	mode_t type;
+	int fd;
+	int root;
 };
 
 struct collect {
 	pthread_mutex_t mu;
 	char **paths;
+	unsigned char *safe;	/* safe_dir of each path */
 	size_t n, cap;
 	struct werr *errs;
 	size_t nerr, errcap;
@@ -59,6 +69,13 @@ struct collect {
 	volatile int *cancel;
 	struct cbp_walk_file first_root;	/* copy of a dirfd == AT_FDCWD call */
 	int saw_root_file;
+	unsigned long skips[8];		/* by enum cbp_walk_skip (atomic builtins) */
+	struct wstream streams[8];
+	size_t nstreams;
+	const char *swap_on;		/* file name whose callback ... */
+	const char *swap_a, *swap_b;	/* ... exchanges these two paths */
+	char *swap_away;		/* or, when set, renames swap_a to it */
+	int bad_listing;		/* a file callback without the listed inode */
 };
 
 static char *
@@ -99,6 +116,22 @@ on_file(void *arg, unsigned worker, const struct cbp_walk_file *f)
 	}
 	if (strlen(f->path) != f->path_len)
 		__atomic_store_n(&c->bad_len, 1, __ATOMIC_RELAXED);
+	if (f->type != S_IFREG || f->fd != -1 || (f->root != (f->dirfd == AT_FDCWD)))
+		__atomic_store_n(&c->bad_listing, 1, __ATOMIC_RELAXED);
+	if (c->verify_open && f->ino != 0) {
+		struct stat st;
+
+		/* What the walk says readdir listed is what is there. */
+		if (fstatat(f->dirfd, f->name, &st, f->root ? 0 :
+		    AT_SYMLINK_NOFOLLOW) != 0 || st.st_ino != f->ino ||
+		    (!f->root && st.st_dev != f->dev))
+			__atomic_store_n(&c->bad_listing, 1, __ATOMIC_RELAXED);
+	}
+	if (c->swap_on != NULL && strcmp(f->name, c->swap_on) == 0 &&
+	    (c->swap_away != NULL ? rename(c->swap_a, c->swap_away) :
+	    renameat2(AT_FDCWD, c->swap_a, AT_FDCWD, c->swap_b,
+	    RENAME_EXCHANGE)) != 0)
+		fail_msg("rename: %s", strerror(errno));
 	if (c->verify_open) {
 		int fd = openat(f->dirfd, f->name,
 		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -113,9 +146,11 @@ on_file(void *arg, unsigned worker, const struct cbp_walk_file *f)
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 64;
 		c->paths = realloc(c->paths, c->cap * sizeof(*c->paths));
-		if (c->paths == NULL)
+		c->safe = realloc(c->safe, c->cap);
+		if (c->paths == NULL || c->safe == NULL)
 			abort();
 	}
+	c->safe[c->n] = (unsigned char)f->safe_dir;
 	c->paths[c->n++] = xstrdup(f->path);
 	n = c->n;
 	if (f->dirfd == AT_FDCWD && !c->saw_root_file) {
@@ -134,7 +169,7 @@ on_file(void *arg, unsigned worker, const struct cbp_walk_file *f)
 
 static void
 on_error(void *arg, unsigned worker, const char *path, int code,
-    const char *detail)
+    const char *detail, int root)
 {
 	struct collect *c = arg;
 
@@ -150,11 +185,37 @@ on_error(void *arg, unsigned worker, const char *path, int code,
 	c->errs[c->nerr].path = xstrdup(path);
 	c->errs[c->nerr].code = code;
 	c->errs[c->nerr].detail = xstrdup(detail);
+	c->errs[c->nerr].root = root;
 	c->nerr++;
 	pthread_mutex_unlock(&c->mu);
 }
 
-static const struct cbp_walk_ops ops = { on_file, on_error };
+static void
+on_skip(void *arg, unsigned worker, enum cbp_walk_skip why)
+{
+	struct collect *c = arg;
+
+	if ((unsigned)why < 8)
+		__atomic_fetch_add(&c->skips[why], 1, __ATOMIC_RELAXED);
+}
+
+static void
+on_stream(void *arg, unsigned worker, const struct cbp_walk_file *f)
+{
+	struct collect *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->nstreams < 8) {
+		c->streams[c->nstreams].path = xstrdup(f->path);
+		c->streams[c->nstreams].type = f->type;
+		c->streams[c->nstreams].fd = f->fd;
+		c->streams[c->nstreams].root = f->root;
+		c->nstreams++;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+static const struct cbp_walk_ops ops = { on_file, on_error, on_skip, on_stream };
 
 static void
 collect_init(struct collect *c)
@@ -174,7 +235,10 @@ collect_free(struct collect *c)
 		free(c->errs[i].path);
 		free(c->errs[i].detail);
 	}
+	for (i = 0; i < c->nstreams; i++)
+		free(c->streams[i].path);
 	free(c->paths);
+	free(c->safe);
 	free(c->errs);
 	free((char *)c->first_root.name);
 	free((char *)c->first_root.path);
@@ -229,6 +293,7 @@ walk(struct collect *c, const char *const *roots, size_t nroots,
 	assert_false(c->bad_worker);
 	assert_false(c->bad_len);
 	assert_false(c->bad_open);
+	assert_false(c->bad_listing);
 }
 
 /* Compare the collected set with expect[] (paths relative to base). */
@@ -451,15 +516,41 @@ t_fifo_socket(void **state)
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(s >= 0);
 	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	/* A FIFO named as a root is ignored too (and never opened). */
+	/*
+	 * Below a root they are counted, never opened; a FIFO named as a root
+	 * goes to the stream callback (the walk itself never opens it).
+	 */
 	roots[0] = base;
 	roots[1] = fifo;
 	collect_init(&c);
 	walk(&c, roots, 2, 2, NULL);
-	close(s);
 	expect_set(&c, base, files, 2);
 	assert_int_equal(c.nerr, 0);
+	assert_int_equal(c.skips[CBP_WALK_SKIP_FIFO], 1);
+	assert_int_equal(c.skips[CBP_WALK_SKIP_SOCKET], 1);
+	assert_int_equal(c.nstreams, 1);
+	assert_string_equal(c.streams[0].path, fifo);
+	assert_int_equal(c.streams[0].type, S_IFIFO);
+	assert_int_equal(c.streams[0].fd, -1);
+	assert_true(c.streams[0].root);
 	collect_free(&c);
+
+	/* A socket named as a root cannot be read: a root error, counted. */
+	roots[0] = sockp;
+	roots[1] = "-";
+	collect_init(&c);
+	walk(&c, roots, 2, 1, NULL);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(c.nerr, 1);
+	assert_string_equal(c.errs[0].path, sockp);
+	assert_true(c.errs[0].root);
+	assert_int_equal(c.skips[CBP_WALK_SKIP_SOCKET], 1);
+	/* "-" is standard input, already open. */
+	assert_int_equal(c.nstreams, 1);
+	assert_string_equal(c.streams[0].path, "-");
+	assert_int_equal(c.streams[0].fd, STDIN_FILENO);
+	collect_free(&c);
+	close(s);
 	free(fifo);
 	free(sockp);
 	rmtree(base);
@@ -747,6 +838,20 @@ perm_child(void)
 	else if (strcmp(c.errs[0].detail,
 	    "cannot open directory: Permission denied") != 0)
 		rc = 15;
+	else if (c.errs[0].root)
+		rc = 16;	/* below a root: not a failed root */
+	collect_free(&c);
+	if (rc != 0)
+		return rc;
+	/* The same directory named as a root: a failed root. */
+	roots[0] = "forbidden";
+	collect_init(&c);
+	c.nthreads = 2;
+	if (cbp_walk_run(roots, 1, &o, &ops, &c) != CBP_OK)
+		rc = 17;
+	else if (c.n != 0 || c.nerr != 1 || !c.errs[0].root ||
+	    c.errs[0].code != CBP_EPERM)
+		rc = 18;
 	collect_free(&c);
 	return rc;
 }
@@ -842,6 +947,7 @@ t_roots(void **state)
 	assert_int_equal(c.first_root.path_len, strlen(file));
 	assert_int_equal(c.nerr, 1);
 	assert_string_equal(c.errs[0].path, missing);
+	assert_true(c.errs[0].root);	/* a root that could not be scanned */
 	assert_int_equal(c.errs[0].code, CBP_EIO);
 	assert_string_equal(c.errs[0].detail, "No such file or directory");
 	want = join(base, "a/x");
@@ -1010,6 +1116,7 @@ t_one_fs_mount(void **state)
 	walk(&c, roots, 1, 2, &o);
 	for (i = 0; i < c.n; i++)
 		assert_false(strncmp(c.paths[i], "/dev/shm/", 9) == 0);
+	assert_true(c.skips[CBP_WALK_SKIP_OTHER_FS] >= 1);	/* said, not silent */
 	collect_free(&c);
 	free(file);
 	rmtree(xstrdup(tmpl));
@@ -1186,12 +1293,213 @@ t_emfile(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* Every kind of entry the walk does not scan is counted, by kind. */
+static void
+t_skip_counts(void **state)
+{
+	static const char *const files[] = { "keep.jpg", "d/keep2" };
+	char *base = mktree();
+	const char *roots[1];
+	const char *ex[] = { "*.tmp", "skipdir" };
+	struct cbp_walk_opts o;
+	struct collect c;
+	char *p;
+
+	put(base, "keep.jpg");
+	put(base, "d/keep2");
+	put(base, "x.tmp");
+	put(base, "skipdir/inner");
+	p = join(base, "d/l1");
+	assert_int_equal(symlink("keep2", p), 0);
+	free(p);
+	p = join(base, "l2");
+	assert_int_equal(symlink("/etc", p), 0);
+	free(p);
+	p = join(base, "d/f");
+	assert_int_equal(mkfifo(p, 0644), 0);
+	free(p);
+	p = join(base, "dev");
+	/* A device node needs CAP_MKNOD; without it the count stays 0. */
+	int have_dev = mknod(p, S_IFCHR | 0600, makedev(1, 3)) == 0;
+	free(p);
+	memset(&o, 0, sizeof(o));
+	o.excludes = ex;
+	o.nexcludes = 2;
+	roots[0] = base;
+	collect_init(&c);
+	c.verify_open = 1;
+	walk(&c, roots, 1, 2, &o);
+	expect_set(&c, base, files, 2);
+	assert_int_equal(c.nerr, 0);
+	assert_int_equal(c.skips[CBP_WALK_SKIP_SYMLINK], 2);
+	assert_int_equal(c.skips[CBP_WALK_SKIP_FIFO], 1);
+	assert_int_equal(c.skips[CBP_WALK_SKIP_DEVICE], have_dev);
+	assert_int_equal(c.skips[CBP_WALK_SKIP_EXCLUDED], 2);
+	assert_int_equal(c.skips[CBP_WALK_SKIP_SOCKET], 0);
+	assert_int_equal(c.skips[CBP_WALK_SKIP_VANISHED], 0);
+	collect_free(&c);
+	rmtree(base);
+}
+
+/* Is dir on a filesystem whose readdir d_ino is fstat's st_ino? */
+static int
+dino_trusted(const char *dir)
+{
+	struct statfs sfs;
+
+	if (statfs(dir, &sfs) != 0)
+		return 0;
+	switch ((uint32_t)sfs.f_type) {
+	case 0xEF53:		/* ext2/3/4 */
+	case 0x58465342:	/* xfs */
+	case 0x9123683E:	/* btrfs */
+	case 0x01021994:	/* tmpfs */
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * A directory listed by readdir, then swapped (RENAME_EXCHANGE) for another
+ * directory or a symlink before it is opened: "changed", never a silent
+ * loss of the subtree.  Deterministic: glibc reads the whole small directory
+ * in one getdents call before the first callback, and the callback of
+ * "trigger" does the swap, before any child directory is opened.
+ */
+static void
+t_dir_swapped_is_changed(void **state)
+{
+	static const char *const files[] = { "trigger" };
+	char *base = mktree();
+	char *sub, *other, *lnk, *want;
+	const char *roots[1];
+	struct collect c;
+	size_t i;
+
+	if (!dino_trusted(base)) {
+		rmtree(base);
+		skip();
+	}
+	put(base, "trigger");
+	put(base, "sub/s1");
+	put(base, "other/o1");
+	sub = join(base, "sub");
+	other = join(base, "other");
+	lnk = join(base, "lnk");
+	assert_int_equal(symlink("/etc", lnk), 0);
+
+	/* Two directories exchanged: each opens as the other's inode. */
+	roots[0] = base;
+	collect_init(&c);
+	c.swap_on = "trigger";
+	c.swap_a = sub;
+	c.swap_b = other;
+	walk(&c, roots, 1, 1, NULL);
+	expect_set(&c, base, files, 1);
+	assert_int_equal(c.nerr, 2);
+	for (i = 0; i < c.nerr; i++) {
+		assert_int_equal(c.errs[i].code, CBP_ECHANGED);
+		assert_false(c.errs[i].root);
+		assert_true(strcmp(c.errs[i].path, sub) == 0 ||
+		    strcmp(c.errs[i].path, other) == 0);
+	}
+	collect_free(&c);
+
+	/* A directory exchanged with a symlink: never followed, "changed". */
+	collect_init(&c);
+	c.swap_on = "trigger";
+	c.swap_a = sub;
+	c.swap_b = lnk;
+	walk(&c, roots, 1, 1, NULL);
+	want = join(base, "other/s1");	/* the first exchange moved it */
+	assert_int_equal(c.n, 2);
+	assert_true(has_path(&c, want));
+	free(want);
+	assert_int_equal(c.nerr, 1);
+	assert_string_equal(c.errs[0].path, sub);
+	assert_int_equal(c.errs[0].code, CBP_ECHANGED);
+	assert_int_equal(c.skips[CBP_WALK_SKIP_SYMLINK], 1);	/* listed as one */
+	collect_free(&c);
+
+	/* A directory renamed away after listing: vanished, counted, no error. */
+	assert_int_equal(renameat2(AT_FDCWD, sub, AT_FDCWD, lnk,
+	    RENAME_EXCHANGE), 0);		/* back to the start */
+	collect_init(&c);
+	c.swap_on = "trigger";
+	c.swap_a = sub;
+	c.swap_b = "/nonexistent";	/* plain rename to outside the tree */
+	c.swap_away = join(base, "../gone-cbpwalk");
+	walk(&c, roots, 1, 1, NULL);
+	assert_int_equal(c.nerr, 0);
+	assert_int_equal(c.skips[CBP_WALK_SKIP_VANISHED], 1);
+	assert_int_equal(rename(c.swap_away, sub), 0);
+	free(c.swap_away);
+	collect_free(&c);
+
+	free(sub);
+	free(other);
+	free(lnk);
+	rmtree(base);
+}
+
+/* safe_dir of the file at base/rel, as the walk delivered it. */
+static int
+safe_of(const struct collect *c, const char *base, const char *rel)
+{
+	char *p = join(base, rel);
+	size_t i;
+	int r = -1;
+
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->paths[i], p) == 0)
+			r = c->safe[i];
+	free(p);
+	return r;
+}
+
+/*
+ * safe_dir (names only root or we can swap, opened directly) only for
+ * directories owned by root or us and writable by nobody else.
+ */
+static void
+t_safe_dir(void **state)
+{
+	static const char *const dirs[] = { "a", "b", "c", "d" };
+	static const mode_t modes[] = { 0755, 0777, 01777, 0775 };
+	char *base = mktree();
+	const char *roots[1];
+	struct collect c;
+	size_t i;
+
+	put(base, "a/x");
+	put(base, "b/x");
+	put(base, "c/x");
+	put(base, "d/x");
+	for (i = 0; i < 4; i++) {
+		char *p = join(base, dirs[i]);
+
+		assert_int_equal(chmod(p, modes[i]), 0);
+		free(p);
+	}
+	roots[0] = base;
+	collect_init(&c);
+	walk(&c, roots, 1, 2, NULL);
+	assert_int_equal(c.n, 4);
+	assert_int_equal(safe_of(&c, base, "a/x"), 1);
+	assert_int_equal(safe_of(&c, base, "b/x"), 0);
+	assert_int_equal(safe_of(&c, base, "c/x"), 0);
+	assert_int_equal(safe_of(&c, base, "d/x"), 0);
+	collect_free(&c);
+	rmtree(base);
+}
+
 static void
 t_bad_args(void **state)
 {
 	const char *roots[] = { "/nonexistent" };
 	struct cbp_walk_opts o;
-	struct cbp_walk_ops no_file = { NULL, on_error };
+	struct cbp_walk_ops no_file = { NULL, on_error, NULL, NULL };
 
 	memset(&o, 0, sizeof(o));
 	assert_int_equal(cbp_walk_run(roots, 1, &o, &ops, NULL), CBP_EINVAL);
@@ -1228,6 +1536,9 @@ main(void)
 		cmocka_unit_test(t_pseudo),
 		cmocka_unit_test(t_pseudo_mount_skipped),
 		cmocka_unit_test(t_emfile),
+		cmocka_unit_test(t_skip_counts),
+		cmocka_unit_test(t_dir_swapped_is_changed),
+		cmocka_unit_test(t_safe_dir),
 		cmocka_unit_test(t_bad_args),
 	};
 
