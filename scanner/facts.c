@@ -138,7 +138,8 @@ cbp_facts_meta(struct cbp_facts *f, const struct cbp_meta **out)
 			    "corrupt %s image: %s",
 			    cbp_image_format_name(f->meta.format),
 			    f->meta.corrupt_detail ? f->meta.corrupt_detail : "malformed");
-		else if (!complete)
+		else if (!complete && !f->obj->mem_partial)
+			/* (A member expand.c cut short has its own record.) */
 			cbp_error_set(&f->problem, CBP_ELIMIT, 0,
 			    "image larger than %zu bytes: metadata read from the "
 			    "first %zu bytes only", f->caps->load_max, n);

@@ -205,7 +205,7 @@ static int
 expand_file_ex(const char *path, int use_fd, const struct cbp_expand_limits *lim,
     struct rec *r, uint64_t size_override)
 {
-	struct cbp_expand_budget budget = { 0, 0, 0 };
+	struct cbp_expand_budget budget = { 0 };
 	struct cbp_object o;
 	const char *slash = strrchr(path, '/');
 	unsigned char *mem = NULL, head[CBP_HEAD_BYTES];
@@ -1090,8 +1090,10 @@ test_ratio_and_total(void **state)
 		assert_int_equal(r.nm, 1);
 		assert_int_equal(r.m[0].partial, 1);
 		assert_int_equal(r.m[0].size, 10485760);
+		/* Overshot by at most one of libarchive's blocks (zip
+		 * inflates into 256 KiB). */
 		assert_true(r.m[0].len > 2 * CBP_MIB &&
-		    r.m[0].len <= 2 * CBP_MIB + 64 * CBP_KIB);
+		    r.m[0].len <= 2 * CBP_MIB + 256 * CBP_KIB);
 		rec_free(&r);
 
 		lim = default_limits();
@@ -1313,7 +1315,7 @@ static void
 test_bad_arguments(void **state)
 {
 	struct cbp_expand_limits lim = default_limits();
-	struct cbp_expand_budget b = { 0, 0, 0 };
+	struct cbp_expand_budget b = { 0 };
 	struct cbp_object o;
 	struct rec r;
 
