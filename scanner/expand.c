@@ -173,6 +173,7 @@ struct mread {
 	int spent;		/* a shared budget ran out while reading */
 	int la;			/* libarchive error that ended the read, or 0 */
 	int direct;		/* data is a block inside x->o->mem, not copied */
+	int keep;		/* the data is wanted (else only counted) */
 	char warn[160];		/* libarchive's first warning, "" if none */
 };
 
@@ -1025,7 +1026,7 @@ member_hole(struct xctx *x, struct mread *m, size_t cap, uint64_t to)
 	size_t end = to < cap ? (size_t)to : cap;
 	int r;
 
-	if (to > cap)
+	if (to > cap && m->keep)
 		m->cap_hit = 1;
 	if (end <= m->len)
 		return CBP_OK;
@@ -1075,7 +1076,7 @@ member_block(struct xctx *x, struct mread *m, size_t cap, const void *buf,
 	count_bytes(x, size);
 	m->total = off + size;
 	if (off >= cap) {
-		m->cap_hit = 1;
+		m->cap_hit = m->keep;
 		return CBP_OK;
 	}
 	n = size < cap - (size_t)off ? size : cap - (size_t)off;
@@ -1118,6 +1119,7 @@ read_entry_data(struct xctx *x, int keep, struct mread *m)
 
 	memset(m, 0, sizeof *m);
 	m->data = empty_member;
+	m->keep = keep;
 	for (;;) {
 		const void *buf;
 		size_t size;

@@ -306,3 +306,32 @@ def test_compression_nested_past_the_layer_limit_is_a_limit(tmp_path):
     ((m, reason, detail),) = problems_of(res, tmp_path / "deep.jpg.gz")
     assert (m, reason) == ((), "limit"), res
     assert "layer" in detail and re.search(r"\b2[56]\b", detail), detail
+
+
+def tar_header_size(tar, at, size):
+    """Rewrite the size field of the ustar header at offset `at`, checksum too."""
+    h = bytearray(tar[at:at + 512])
+    h[124:136] = b"%011o\0" % size
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\0 " % sum(h)
+    return tar[:at] + bytes(h) + tar[at + 512:]
+
+
+def test_size_of_entries_not_scanned_is_not_a_limit(tmp_path):
+    """A directory or hard-link entry whose header declares a size with no
+    data after it (old tars do; libarchive's compat tests have them) is not
+    a member to scan: the size libarchive reports at its end is no "member
+    larger than" limit, and no hole to fill."""
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        d = tarfile.TarInfo("lane07")
+        d.type, d.mode = tarfile.DIRTYPE, 0o755
+        tf.addfile(d)
+        f = tarfile.TarInfo("lane07/0001.jpg")
+        f.size, f.mode = len(LPR_JPG), 0o644
+        tf.addfile(f, io.BytesIO(LPR_JPG))
+    p = tmp_path / "old.tar"
+    p.write_bytes(tar_header_size(b.getvalue(), 0, 300 * 1024 * 1024))
+    res = scan(tmp_path)
+    assert not res.problems, res
+    assert res.rules(p, ["lane07/0001.jpg"]) == {LPR}, res
