@@ -221,10 +221,13 @@ def test_member_names_do_not_depend_on_the_callers_locale(tmp_path):
 
 # ---- sparse members ------------------------------------------------------------
 
-def test_sparse_member_comes_out_whole(tmp_path):
+@pytest.mark.parametrize("where", ["top", "nested"])
+def test_sparse_member_comes_out_whole(tmp_path, where):
     """A GNU sparse tar member -- data, a hole, data, a trailing hole -- is
     delivered with its holes as zeros and its full length: size and sha256
-    are those of the file that was archived."""
+    are those of the file that was archived.  Nested, the tar is read from
+    memory, where the first block is taken without a copy and the hole
+    after it makes it a copy."""
     src = tmp_path / "src"
     src.mkdir()
     body = LPR_JPG + bytes(300 * 1024) + b"tail data" + bytes(200 * 1024)
@@ -235,12 +238,45 @@ def test_sparse_member_comes_out_whole(tmp_path):
         fp.truncate(len(body))
     out = tmp_path / "scan"
     out.mkdir()
-    subprocess.run(["tar", "-cSf", str(out / "sparse.tar"), "-C", str(src), "lane.jpg"], check=True)
-    assert (out / "sparse.tar").stat().st_size < len(body) // 2      # really sparse
+    subprocess.run(["tar", "-cSf", str(tmp_path / "sparse.tar"), "-C", str(src), "lane.jpg"],
+                   check=True)
+    sparse = (tmp_path / "sparse.tar").read_bytes()
+    assert len(sparse) < len(body) // 2      # really sparse
+    if where == "top":
+        p, chain = out / "sparse.tar", ["lane.jpg"]
+        p.write_bytes(sparse)
+    else:
+        p, chain = out / "backup.tar.gz", ["old/sparse.tar", "lane.jpg"]
+        F.make_tar([("old/sparse.tar", sparse)], "w:gz", p)
     res = scan(out)
-    (f,) = res.at(out / "sparse.tar", ["lane.jpg"])
+    (f,) = res.at(p, chain)
     assert (f["rule"], f["size"], f["sha256"]) == (LPR[0], len(body), sha256(body)), f
     assert not res.problems, res
+
+
+def test_members_of_archives_in_memory(tmp_path):
+    """Members of an archive that is itself a member (read from memory):
+    stored ones are taken from that memory without a copy, compressed ones
+    are copied; both come out byte for byte."""
+    big = LPR_JPG + random_bytes(3 * 1024 * 1024 + 17)    # a JPEG with a long tail
+    members = [("lane07/0001.jpg", LPR_JPG), ("big.bin", big), ("plain.jpg", PLAIN)]
+    inner_tar = tar_bytes(members)
+    inner_zip = raw_zip([dict(name=n, data=d, method=m) for (n, d), m in zip(members, (0, 8, 0))])
+    F.make_tar([("x/inner.tar", inner_tar), ("x/inner.zip", inner_zip)], "w:gz", tmp_path / "b.tgz")
+    (tmp_path / "z.zip").write_bytes(raw_zip([dict(name="inner.tar", data=inner_tar)]))
+    res = scan(tmp_path)
+    assert not res.problems, res
+    for p, chain in ((tmp_path / "b.tgz", ["x/inner.tar"]), (tmp_path / "b.tgz", ["x/inner.zip"]),
+                     (tmp_path / "z.zip", ["inner.tar"])):
+        for name, data in (("lane07/0001.jpg", LPR_JPG), ("big.bin", big)):
+            (f,) = res.at(p, chain + [name])
+            assert (f["size"], f["sha256"]) == (len(data), sha256(data)), f
+    assert res.summary["members"] == 2 + 3 + 3 + 1 + 3
+
+
+def random_bytes(n, seed=5):
+    import random
+    return random.Random(seed).randbytes(n)
 
 
 # ---- records per archive --------------------------------------------------------
