@@ -1311,6 +1311,255 @@ test_hostile_names(void **state)
 	assert_int_equal(access(p, F_OK), -1);
 }
 
+/* ---- libarchive warnings and the record cap ----------------------------- */
+
+static uint32_t
+crc32_of(const unsigned char *p, size_t n)
+{
+	uint32_t c = 0xFFFFFFFFu;
+	size_t i;
+	int k;
+
+	for (i = 0; i < n; i++) {
+		c ^= p[i];
+		for (k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
+	}
+	return ~c;
+}
+
+static unsigned char *
+put16(unsigned char *p, unsigned v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	return p + 2;
+}
+
+static unsigned char *
+put32(unsigned char *p, uint32_t v)
+{
+	p = put16(p, v & 0xFFFF);
+	return put16(p, v >> 16);
+}
+
+/* One stored zip member as written: its header may lie. */
+struct zmember {
+	const char *name;
+	const unsigned char *data;
+	size_t len;
+	uint32_t crc;		/* as declared */
+	uint32_t usize;		/* uncompressed size as declared */
+};
+
+/*
+ * A zip of stored members, field by field (APPNOTE 4.3.7, 4.3.12, 4.3.16),
+ * so that a header can declare a CRC or a size the data does not have.
+ * Returns a malloc'd buffer of *len bytes.
+ */
+static unsigned char *
+raw_zip(const struct zmember *zm, size_t n, size_t *len)
+{
+	size_t total = 22, i, off = 0;
+	unsigned char *buf, *p, *cd;
+
+	for (i = 0; i < n; i++)
+		total += 30 + 46 + 2 * strlen(zm[i].name) + zm[i].len;
+	buf = malloc(total);
+	assert_non_null(buf);
+	p = buf;
+	for (i = 0; i < n; i++) {
+		size_t nl = strlen(zm[i].name);
+
+		p = put32(p, 0x04034B50);
+		p = put16(p, 20);
+		p = put16(p, 0);		/* flags */
+		p = put16(p, 0);		/* stored */
+		p = put32(p, 0x4EBF0000);	/* DOS time and date */
+		p = put32(p, zm[i].crc);
+		p = put32(p, (uint32_t)zm[i].len);
+		p = put32(p, zm[i].usize);
+		p = put16(p, (unsigned)nl);
+		p = put16(p, 0);
+		memcpy(p, zm[i].name, nl);
+		p += nl;
+		memcpy(p, zm[i].data, zm[i].len);
+		p += zm[i].len;
+	}
+	cd = p;
+	for (i = 0; i < n; i++) {
+		size_t nl = strlen(zm[i].name);
+
+		p = put32(p, 0x02014B50);
+		p = put16(p, 20);
+		p = put16(p, 20);
+		p = put16(p, 0);
+		p = put16(p, 0);
+		p = put32(p, 0x4EBF0000);
+		p = put32(p, zm[i].crc);
+		p = put32(p, (uint32_t)zm[i].len);
+		p = put32(p, zm[i].usize);
+		p = put16(p, (unsigned)nl);
+		memset(p, 0, 12);		/* extra, comment, disk, attributes */
+		p += 12;
+		p = put32(p, (uint32_t)off);
+		memcpy(p, zm[i].name, nl);
+		p += nl;
+		off += 30 + nl + zm[i].len;
+	}
+	off = (size_t)(p - cd);			/* the central directory's size */
+	p = put32(p, 0x06054B50);
+	p = put32(p, 0);			/* disk numbers */
+	p = put16(p, (unsigned)n);
+	p = put16(p, (unsigned)n);
+	p = put32(p, (uint32_t)off);
+	p = put32(p, (uint32_t)(cd - buf));
+	p = put16(p, 0);
+	assert_int_equal((size_t)(p - buf), total);
+	*len = total;
+	return buf;
+}
+
+static void
+test_zip_warnings_are_member_problems(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	unsigned char a[3000], b[700];
+	struct zmember zm[3];
+	unsigned char *zip;
+	size_t zlen;
+	char p[256];
+	int mode;
+
+	pattern(a, sizeof a, 1);
+	pattern(b, sizeof b, 2);
+	zm[0] = (struct zmember){ "bad-crc.bin", a, sizeof a, 1, sizeof a };
+	/* libarchive's size_exceeds_declared: 10 bytes declared, 700 held. */
+	zm[1] = (struct zmember){ "longer.bin", b, sizeof b, crc32_of(b, sizeof b), 10 };
+	zm[2] = (struct zmember){ "good.bin", b, sizeof b, crc32_of(b, sizeof b), sizeof b };
+	zip = raw_zip(zm, 3, &zlen);
+	write_file(f, "w.zip", zip, zlen);
+	free(zip);
+	pth(f, "w.zip", p, sizeof p);
+	for (mode = 0; mode < 2; mode++) {
+		const struct rec_member *m;
+		struct rec r;
+
+		memset(&r, 0, sizeof r);
+		assert_int_equal(expand_file(p, mode, &lim, &r), CBP_OK);
+		assert_int_equal(r.np, 2);
+		assert_string_equal(r.p[0].chain, "bad-crc.bin");
+		assert_int_equal(r.p[0].reason, CBP_REASON_CORRUPT);
+		assert_non_null(strstr(r.p[0].detail, "CRC"));
+		assert_string_equal(r.p[1].chain, "longer.bin");
+		assert_int_equal(r.p[1].reason, CBP_REASON_CORRUPT);
+		assert_null(strchr(r.p[1].detail, '\n'));
+		/* The bytes are scanned all the same: every one of them. */
+		assert_int_equal(r.nm, 3);
+		m = find_member(&r, "bad-crc.bin");
+		assert_non_null(m);
+		assert_int_equal(m->len, sizeof a);
+		assert_memory_equal(m->data, a, sizeof a);
+		m = find_member(&r, "longer.bin");
+		assert_non_null(m);
+		assert_int_equal(m->len, sizeof b);
+		assert_int_equal(m->size, sizeof b);
+		assert_int_equal(m->partial, 0);
+		assert_memory_equal(m->data, b, sizeof b);
+		rec_free(&r);
+	}
+}
+
+struct counts {
+	uint64_t problems, members;
+	char last[256];
+	enum cbp_reason last_reason;
+	int last_has_member;
+};
+
+static int
+count_member(void *arg, struct cbp_object *m)
+{
+	((struct counts *)arg)->members++;
+	return 0;
+}
+
+static void
+count_problem(void *arg, const struct cbp_object *where, const char *member_name,
+    enum cbp_reason reason, const char *detail)
+{
+	struct counts *c = arg;
+
+	c->problems++;
+	c->last_reason = reason;
+	c->last_has_member = member_name != NULL;
+	snprintf(c->last, sizeof c->last, "%s", detail);
+}
+
+static void
+test_problem_cap(void **state)
+{
+	static const struct cbp_expand_ops ops = { count_member, count_problem };
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	struct cbp_expand_budget b = { 0 };
+	size_t n = CBP_ARCHIVE_PROBLEMS + 123, i, zlen;
+	struct zmember *zm = calloc(n, sizeof *zm);
+	char (*names)[16] = calloc(n, sizeof *names), want[160];
+	struct cbp_object o;
+	struct counts c = { 0 };
+	unsigned char *zip;
+	int mode;
+
+	assert_non_null(zm);
+	assert_non_null(names);
+	/* Not counted: a plain file has no archive budget. */
+	assert_int_equal(cbp_expand_budget_problem(NULL), 1);
+	for (i = 0; i < n; i++) {
+		snprintf(names[i], sizeof names[i], "m%05zu", i);
+		zm[i] = (struct zmember){ names[i], (const unsigned char *)"x", 1, 0, 1 };
+	}
+	zip = raw_zip(zm, n, &zlen);
+	snprintf(want, sizeof want, "123 more unscannable records about this "
+	    "archive were not written (at most %d per archive)",
+	    CBP_ARCHIVE_PROBLEMS);
+	for (mode = 0; mode < 2; mode++) {
+		memset(&o, 0, sizeof o);
+		memset(&b, 0, sizeof b);
+		memset(&c, 0, sizeof c);
+		o.fd = -1;
+		o.path = "many.zip";
+		o.name = "many.zip";
+		o.mem = zip;
+		o.mem_len = zlen;
+		o.size = zlen;
+		o.head = zip;
+		o.head_len = zlen < CBP_HEAD_BYTES ? zlen : CBP_HEAD_BYTES;
+		if (mode == 1) {
+			/* Records the scan makes about members share the cap:
+			 * the archive's own then find it nearly spent. */
+			for (i = 0; i < CBP_ARCHIVE_PROBLEMS - 10; i++)
+				assert_int_equal(cbp_expand_budget_problem(&b), 1);
+		}
+		assert_int_equal(cbp_expand_object(&o, &lim, &b, &ops, &c), CBP_OK);
+		assert_int_equal(c.members, n);
+		assert_int_equal(c.problems, mode == 0 ? CBP_ARCHIVE_PROBLEMS + 1 : 11);
+		assert_int_equal(c.last_reason, CBP_REASON_LIMIT);
+		assert_int_equal(c.last_has_member, 0);
+		if (mode == 0)
+			assert_string_equal(c.last, want);
+		assert_int_equal(b.active, 0);
+		assert_int_equal(b.problems_dropped, 0);
+		/* Past the cap, the budget says no. */
+		assert_int_equal(cbp_expand_budget_problem(&b), 0);
+	}
+	(void)f;
+	free(zip);
+	free(zm);
+	free(names);
+}
+
 static void
 test_bad_arguments(void **state)
 {
@@ -1355,6 +1604,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_callback_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tar_links_not_followed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zip_warnings_are_member_problems, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_problem_cap, setup, teardown),
 		cmocka_unit_test(test_bad_arguments),
 	};
 
