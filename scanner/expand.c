@@ -114,8 +114,16 @@
  * this is how much garbage (here 512 KiB) we wade through to resynchronise.
  */
 #define EXPAND_MAX_HDR_RETRIES 1024
-/* Calls to read_data_block in a row that give no bytes and no end. */
+/* Calls to read_data_block in a row that give ARCHIVE_RETRY or a warning
+ * with no bytes. */
 #define EXPAND_MAX_DATA_RETRIES 16
+/*
+ * ... and that give ARCHIVE_OK with no bytes.  RAR5 answers so while a
+ * filter waits for its whole range (up to 4 MiB of window) to be decoded,
+ * at least one byte per call, so a sound member never comes near this;
+ * it only stops a reader that has stopped making progress.
+ */
+#define EXPAND_MAX_EMPTY_BLOCKS ((uint64_t)1 << 24)
 /*
  * libarchive stacks at most this many filters (MAX_NUMBER_FILTERS in its
  * archive_read.c, not exported) and then fails the open with "Input
@@ -1115,6 +1123,7 @@ static int
 read_entry_data(struct xctx *x, int keep, struct mread *m)
 {
 	size_t cap = keep ? x->lim->member_max : 0;
+	uint64_t empty = 0;
 	int idle = 0, r;
 
 	memset(m, 0, sizeof *m);
@@ -1147,8 +1156,10 @@ read_entry_data(struct xctx *x, int keep, struct mread *m)
 			break;
 		}
 		if (buf == NULL || size == 0) {
-			/* ARCHIVE_RETRY, or a warning with no data. */
-			if (++idle > EXPAND_MAX_DATA_RETRIES) {
+			/* ARCHIVE_RETRY, or no data yet (archive_read_data()
+			 * loops on those too). */
+			if ((st == ARCHIVE_OK ? ++empty > EXPAND_MAX_EMPTY_BLOCKS :
+			    ++idle > EXPAND_MAX_DATA_RETRIES)) {
 				archive_set_error(x->a, EXPAND_ERRNO_FILE_FORMAT,
 				    "member data makes no progress");
 				m->la = ARCHIVE_FAILED;
@@ -1157,6 +1168,7 @@ read_entry_data(struct xctx *x, int keep, struct mread *m)
 			continue;
 		}
 		idle = 0;
+		empty = 0;
 		/* Offsets come from headers (sparse maps): check them. */
 		if (off < 0 || (uint64_t)off < m->total ||
 		    size > (uint64_t)INT64_MAX - (uint64_t)off) {
