@@ -715,8 +715,15 @@ gz_report(struct xctx *x, const char *member)
 	if (member == NULL && raw)
 		member = x->raw_name;
 	if (!x->gz_reported) {
+		char detail[512];
+
 		x->gz_reported = 1;
-		problem(x, member, CBP_REASON_CORRUPT, cbp_gunzip_error(x->gz));
+		/* An archive inside: nothing after the damage can be read. */
+		snprintf(detail, sizeof detail, "%s%s", cbp_gunzip_error(x->gz),
+		    raw ? "" : member != NULL ? "; the rest of the archive after "
+		    "this member is not read" : "; the rest of the archive is "
+		    "not read");
+		problem(x, member, CBP_REASON_CORRUPT, detail);
 	}
 	return CBP_ECORRUPT;
 }

@@ -199,7 +199,9 @@ cbp_facts_record(struct cbp_facts *f, const struct cbp_record **out)
 			return f->rec_rc = r;
 		r = cbp_record_parse(p, n, &f->rec);
 		f->rec_rc = r;
-		if (r == CBP_ETRUNC && !complete)
+		if (r == CBP_ETRUNC && !complete && f->obj->mem_partial)
+			;	/* a member expand.c cut short: reported there */
+		else if (r == CBP_ETRUNC && !complete)
 			cbp_error_set(&f->problem, CBP_ELIMIT, 0,
 			    "biometric record larger than %zu bytes: parsed "
 			    "the first %zu bytes only", f->caps->load_max, n);

@@ -166,6 +166,24 @@ def test_truncated_member_data_names_member_and_the_rest(tmp_path):
     assert REST in detail and "not read" in detail, detail
 
 
+def test_cut_tar_gz_names_member_and_the_rest(tmp_path):
+    """A tar.gz cut short: the gzip damage is reported once, on the member
+    it cut, saying the rest of the archive was not read; that member's
+    readable start is scanned, and is not also called "larger than" a
+    limit (it is not)."""
+    face = F.iso19794_5_010(F.jpeg(480, 640, seed=72))
+    t = F.make_tar([("lane07/0001.jpg", LPR_JPG), ("faces/face.bin", face),
+                    ("lane07/0003.jpg", LPR_JPG)], "w:gz")
+    p = tmp_path / "cut.tar.gz"
+    p.write_bytes(t[:len(t) * 2 // 3])
+    res = scan(tmp_path)
+    assert res.rules(p, ["lane07/0001.jpg"]) == {LPR}, res
+    top = [(m, r, d) for m, r, d in problems_of(res, p) if len(m) == 1]
+    assert [(m, r) for m, r, _ in top] == [(("faces/face.bin",), "corrupt")], res
+    assert REST in top[0][2] and "gzip" in top[0][2], top
+    assert not [d for _, _, d in problems_of(res, p) if "larger than" in d], res
+
+
 def test_broken_header_after_members_names_last_member(tmp_path):
     """An LHA archive whose third header is damaged: the two members before
     it are scanned, and the record says after which member the rest was not
