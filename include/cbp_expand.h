@@ -26,9 +26,10 @@
  * many were left out.  The scan counts the problems it reports about
  * members through the same budget (cbp_expand_budget_problem).
  *
- * Member names come from libarchive converted to the locale's character
- * set; main() fixes LC_CTYPE to C.UTF-8 so that names (and the ids built
- * from them) are the same however the scan was started.
+ * Member names come from libarchive converted to UTF-8 under a fixed
+ * C.UTF-8 character type (this thread's, for the libarchive calls only;
+ * callbacks run in the caller's locale), so that names, and the ids built
+ * from them, are the same however the scan was started.
  */
 #ifndef CBP_EXPAND_H
 #define CBP_EXPAND_H

@@ -64,8 +64,19 @@
  * enclosing levels know it was spent and already reported, and stop
  * without a second report.
  *
+ * Member names: libarchive converts them through the character type of
+ * the calling thread's locale, and in the C locale (the process's, and
+ * cron's) UTF-8 names become "?" and LHA names in CP932 or UTF-16 fail.
+ * So every libarchive call runs under a fixed C.UTF-8 character type,
+ * whatever the caller's environment says, set for this thread with
+ * uselocale() and put back around each callback: the rest of the scan
+ * keeps the C locale, where fnmatch() and libmagic work byte by byte (a
+ * process-wide UTF-8 LC_CTYPE made fnmatch() convert every name to wide
+ * characters: 9% more instructions on a tree of jars).
+ *
  * No static or global mutable state: the member callback calls us again
- * for archives inside archives, and scan workers run in parallel.
+ * for archives inside archives, and scan workers run in parallel.  (The
+ * one exception, that locale, is created once and never changes.)
  *
  * Return codes (cbp_expand.h): CBP_OK when the archive was read to its end
  * or the member callback asked to stop.  CBP_ELIMIT, CBP_ECORRUPT, CBP_EIO
@@ -79,6 +90,8 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <limits.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +182,8 @@ struct xctx {
 	size_t mbuf_alloc;
 	char *last;			/* name of the last member read (owned) */
 	size_t last_alloc;
+	locale_t names;			/* C.UTF-8 for libarchive, or 0 */
+	locale_t caller;		/* the thread's locale when we were called */
 };
 
 /* What reading one entry's data produced. */
@@ -584,6 +599,31 @@ rd_seek(struct archive *a, void *cd, la_int64_t offset, int whence)
 
 /* ---- problems and budgets ------------------------------------------- */
 
+/* ---- the character type for names ----------------------------------- */
+
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+static locale_t names_locale;		/* written once, by names_init */
+
+static void
+names_init(void)
+{
+	static const char *const utf8[] = { "C.UTF-8", "C.utf8", "en_US.UTF-8" };
+	size_t i;
+
+	/* Without any UTF-8 locale installed, names stay as C gives them. */
+	for (i = 0; i < sizeof(utf8) / sizeof(utf8[0]) &&
+	    names_locale == (locale_t)0; i++)
+		names_locale = newlocale(LC_CTYPE_MASK, utf8[i], (locale_t)0);
+}
+
+/* Around a callback (enter = 1) the caller's locale, after it ours. */
+static void
+callback_locale(const struct xctx *x, int enter)
+{
+	if (x->names != (locale_t)0)
+		(void)uselocale(enter ? x->caller : x->names);
+}
+
 int
 cbp_expand_budget_problem(struct cbp_expand_budget *b)
 {
@@ -614,7 +654,9 @@ problem(struct xctx *x, const char *member, enum cbp_reason reason,
 			trimmed[--n] = '\0';
 		detail = trimmed;
 	}
+	callback_locale(x, 1);
 	x->ops->problem(x->arg, x->o, member, reason, detail);
+	callback_locale(x, 0);
 }
 
 static uint64_t
@@ -1227,7 +1269,9 @@ deliver_mem(struct xctx *x, const char *name, const unsigned char *mem,
 	mo.mem_partial = partial;
 	mo.size = size;
 
+	callback_locale(x, 1);
 	*stop = x->ops->member(x->arg, &mo) != 0;
+	callback_locale(x, 0);
 	free(chain);
 	return CBP_OK;
 }
@@ -1498,6 +1542,10 @@ cbp_expand_object(struct cbp_object *o, const struct cbp_expand_limits *lim,
 	if (budget->top_size == 0 && o->depth == 0)
 		budget->top_size = o->size;
 	budget->active++;
+	(void)pthread_once(&names_once, names_init);
+	x.names = names_locale;
+	if (x.names != (locale_t)0)
+		x.caller = uselocale(x.names);
 	/* Spent at an inner level: already reported there. */
 	if (budget_spent(&x)) {
 		ret = CBP_ELIMIT;
@@ -1615,6 +1663,8 @@ out:
 	free(x.mbuf);
 	free(x.last);
 	free(x.rd.buf);
+	if (x.names != (locale_t)0)
+		(void)uselocale(x.caller);
 	/* The top-level archive is done: count what the cap left out. */
 	if (--budget->active == 0 && budget->problems_dropped > 0) {
 		char more[160];

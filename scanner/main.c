@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <locale.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -700,16 +699,6 @@ main(int argc, char **argv)
 	 */
 	if (getenv("TZ") == NULL)
 		(void)setenv("TZ", ":/etc/localtime", 0);
-	/*
-	 * libarchive converts member names through the character type of the
-	 * locale: in the C locale (cron's) UTF-8 names become "?" and LHA
-	 * names in CP932 or UTF-16 fail.  A fixed UTF-8 character type, never
-	 * the caller's, keeps names and ids the same however the scan was
-	 * started.  Without a UTF-8 locale installed, C stays.
-	 */
-	if (setlocale(LC_CTYPE, "C.UTF-8") == NULL &&
-	    setlocale(LC_CTYPE, "C.utf8") == NULL)
-		(void)setlocale(LC_CTYPE, "en_US.UTF-8");
 	if (argc < 2)
 		return usage_error("%s", "no command given");
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {

@@ -12,6 +12,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -1560,6 +1561,107 @@ test_problem_cap(void **state)
 	free(names);
 }
 
+/*
+ * LHA level-2, stored, one member named in CP932 ("\x8a\xbf\x8e\x9a.txt",
+ * kanji "kanji" + .txt) with the code page extended header (0x46 = 932),
+ * as libarchive's lha reader parses it (header CRC-16 in extended header 0).
+ */
+static unsigned
+crc16_arc(const unsigned char *p, size_t n, unsigned crc)
+{
+	size_t i;
+	int k;
+
+	for (i = 0; i < n; i++) {
+		crc ^= p[i];
+		for (k = 0; k < 8; k++)
+			crc = crc & 1 ? (crc >> 1) ^ 0xA001 : crc >> 1;
+	}
+	return crc & 0xFFFF;
+}
+
+static size_t
+lha_cp932(unsigned char *out, const unsigned char *data, size_t len)
+{
+	static const unsigned char name[] = "\x8a\xbf\x8e\x9a.txt";
+	unsigned char *p = out, *crc_at;
+	size_t hl;
+
+	p += 2;					/* header size, below */
+	memcpy(p, "-lh0-", 5);
+	p += 5;
+	p = put32(p, (uint32_t)len);
+	p = put32(p, (uint32_t)len);
+	p = put32(p, 1500000000);
+	*p++ = 0x20;
+	*p++ = 2;				/* level */
+	p = put16(p, crc16_arc(data, len, 0));
+	*p++ = 'U';
+	p = put16(p, 6);			/* header CRC */
+	*p++ = 0x00;
+	crc_at = p;
+	p = put16(p, 0);
+	*p++ = 0;
+	p = put16(p, 3 + 4);			/* code page */
+	*p++ = 0x46;
+	p = put32(p, 932);
+	p = put16(p, (unsigned)(3 + sizeof name - 1));
+	*p++ = 0x01;				/* file name */
+	memcpy(p, name, sizeof name - 1);
+	p += sizeof name - 1;
+	p = put16(p, 0);			/* end of extended headers */
+	hl = (size_t)(p - out);
+	put16(out, (unsigned)hl);
+	put16(crc_at, crc16_arc(out, hl, 0));
+	memcpy(p, data, len);
+	p += len;
+	*p++ = 0;				/* end of archive */
+	return (size_t)(p - out);
+}
+
+static int
+member_sees_caller_locale(void *arg, struct cbp_object *m)
+{
+	/* The scan's own work runs in the caller's locale, not ours. */
+	assert_true(uselocale((locale_t)0) == LC_GLOBAL_LOCALE);
+	return on_member(arg, m);
+}
+
+static void
+test_names_in_utf8_whatever_the_locale(void **state)
+{
+	static const struct cbp_expand_ops ops = { member_sees_caller_locale,
+	    on_problem };
+	struct cbp_expand_limits lim = default_limits();
+	struct cbp_expand_budget b = { 0 };
+	unsigned char lzh[256];
+	struct cbp_object o;
+	struct rec r;
+	size_t n;
+
+	/* This process never set a locale: it runs in C, as cron's scan. */
+	assert_true(uselocale((locale_t)0) == LC_GLOBAL_LOCALE);
+	n = lha_cp932(lzh, (const unsigned char *)"hello\n", 6);
+	memset(&o, 0, sizeof o);
+	memset(&r, 0, sizeof r);
+	o.fd = -1;
+	o.path = "names.lzh";
+	o.name = "names.lzh";
+	o.mem = lzh;
+	o.mem_len = n;
+	o.size = n;
+	o.head = lzh;
+	o.head_len = n;
+	assert_int_equal(cbp_expand_object(&o, &lim, &b, &ops, &r), CBP_OK);
+	assert_int_equal(r.np, 0);
+	assert_int_equal(r.nm, 1);
+	assert_string_equal(r.m[0].chain, "\xe6\xbc\xa2\xe5\xad\x97.txt");
+	check_member(&r, "\xe6\xbc\xa2\xe5\xad\x97.txt", "hello\n", 6);
+	/* ... and is left in it. */
+	assert_true(uselocale((locale_t)0) == LC_GLOBAL_LOCALE);
+	rec_free(&r);
+}
+
 static void
 test_bad_arguments(void **state)
 {
@@ -1606,6 +1708,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zip_warnings_are_member_problems, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_problem_cap, setup, teardown),
+		cmocka_unit_test(test_names_in_utf8_whatever_the_locale),
 		cmocka_unit_test(test_bad_arguments),
 	};
 
