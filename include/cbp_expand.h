@@ -15,7 +15,21 @@
  * expanded per top-level archive, and the expanded/compressed ratio that
  * marks a bomb.  A budget hit, an encrypted member or archive, and a corrupt
  * or truncated archive each become a problem for the problem callback (and
- * expansion goes on where it can).
+ * expansion goes on where it can).  libarchive's warnings (a member's bad
+ * CRC, data longer than its header says) are problems too, "corrupt", on
+ * the member, whose bytes are still delivered.  An error that ends the
+ * archive early says which member it hit and that the rest was not read.
+ *
+ * Problems about one top-level archive are capped (CBP_ARCHIVE_PROBLEMS,
+ * shared by every nesting level through the budget): past the cap they are
+ * counted, and when the top-level expansion ends, one more problem says how
+ * many were left out.  The scan counts the problems it reports about
+ * members through the same budget (cbp_expand_budget_problem).
+ *
+ * Member names come from libarchive converted to UTF-8 under a fixed
+ * C.UTF-8 character type (this thread's, for the libarchive calls only;
+ * callbacks run in the caller's locale), so that names, and the ids built
+ * from them, are the same however the scan was started.
  */
 #ifndef CBP_EXPAND_H
 #define CBP_EXPAND_H
@@ -39,6 +53,9 @@ struct cbp_expand_budget {
 	uint64_t members;		/* members seen so far */
 	uint64_t bytes;			/* bytes expanded so far */
 	uint64_t top_size;		/* size of the top-level archive on disk */
+	uint64_t problems;		/* problems reported about it so far */
+	uint64_t problems_dropped;	/* ... and left out past the cap */
+	unsigned active;		/* levels of cbp_expand_object running */
 };
 
 struct cbp_expand_ops {
@@ -67,6 +84,14 @@ int cbp_expand_is_archive(const char *mime, const unsigned char *head,
  * CBP_EENCRYPTED / CBP_ELIMIT / CBP_EIO when it could not be opened or
  * read at all (also reported via ops->problem), CBP_ENOMEM.
  */
+/*
+ * Count one problem about a member of the archive that budget belongs to
+ * (budget may be NULL: a plain file, not counted).  Returns 1 when it may
+ * be reported, 0 when the per-archive cap is reached: then it is counted
+ * in the one record that the top-level expansion writes at its end.
+ */
+int cbp_expand_budget_problem(struct cbp_expand_budget *budget);
+
 int cbp_expand_object(struct cbp_object *o, const struct cbp_expand_limits *lim,
     struct cbp_expand_budget *budget, const struct cbp_expand_ops *ops,
     void *arg);

@@ -66,6 +66,15 @@
 #define CBP_MEMBER_MAX (256 * CBP_MIB)		/* one member held in memory */
 #define CBP_ARCHIVE_TOTAL ((size_t)8192 * CBP_MIB) /* bytes expanded per top-level archive */
 #define CBP_ARCHIVE_RATIO 200			/* expanded/compressed before "bomb" */
+/*
+ * Unscannable records about one top-level archive (its members, at every
+ * nesting level), then one record with the count of the rest.  A damaged
+ * archive of real members rarely has more than a few dozen bad ones, and an
+ * auditor wants each of them named; past a thousand the archive is hostile
+ * or garbage and the count is what matters (one 103-byte RAR5 made 100,001
+ * records, 18 MB of JSON Lines).  A thousand records are about 200 KB.
+ */
+#define CBP_ARCHIVE_PROBLEMS 1000
 
 /* Image metadata parsing. */
 #define CBP_META_FIELDS 256		/* text fields kept per image */

@@ -29,17 +29,30 @@
  * which yields the decompressed stream as one member, named after the
  * object minus its compression suffixes.
  *
- * Each member is read into a buffer that grows as bytes arrive (never from
- * the size a header declares), up to member_max; beyond that the rest is
- * still read and counted but not kept, so the budgets see every byte that
- * was decompressed and a bomb hidden behind a large member is still caught.
- * Members are never written anywhere; their names are display strings.
+ * Member data is read with archive_read_data_block(), as bsdtar does:
+ * archive_read_data() drops the bytes of a call that ends in a warning (a
+ * stored zip member longer than its header says came out empty) and reads
+ * freed memory on a RAR5 test file of libarchive's.  Each block is copied
+ * into a buffer that grows as bytes arrive (never from the size a header
+ * declares), up to member_max, at the offset the block names: the holes of
+ * a sparse member are zeros, filled only as far as member_max.  Beyond
+ * member_max the rest is still read and counted but not copied, so the
+ * budgets see every byte that was decompressed and a bomb hidden behind a
+ * large member is still caught.  A member of an archive held in memory
+ * whose data is one block inside that memory (stored, uncompressed) is
+ * delivered from there, with no copy.  Members are never written anywhere;
+ * their names are display strings.
  *
- * Errors follow bsdtar's read loop: ARCHIVE_WARN is noted and ignored,
- * ARCHIVE_FAILED costs the current entry (reported, then on to the next),
- * ARCHIVE_FATAL ends the archive (reported).  Every problem goes to
- * ops->problem exactly once; members read before the damage are delivered,
- * and the damaged member's first bytes too (mem_partial).
+ * Errors follow bsdtar's read loop: ARCHIVE_WARN is reported ("corrupt",
+ * on the member: a bad CRC, data longer than declared) and the bytes it came
+ * with are kept, ARCHIVE_FAILED costs the current entry (reported, then on
+ * to the next), ARCHIVE_FATAL ends the archive (reported, naming the member
+ * it hit or the last one read, and saying the rest was not read).  Every
+ * problem goes to ops->problem exactly once; members read before the damage
+ * are delivered, and the damaged member's first bytes too (mem_partial).
+ * Problems about one top-level archive are capped (CBP_ARCHIVE_PROBLEMS in
+ * the shared budget); the outermost level ends with one record counting
+ * those left out.
  *
  * Budgets are shared by every nesting level of one top-level archive
  * (budget->top_size is taken from the object when it is 0 at depth 0; the
@@ -51,8 +64,19 @@
  * enclosing levels know it was spent and already reported, and stop
  * without a second report.
  *
+ * Member names: libarchive converts them through the character type of
+ * the calling thread's locale, and in the C locale (the process's, and
+ * cron's) UTF-8 names become "?" and LHA names in CP932 or UTF-16 fail.
+ * So every libarchive call runs under a fixed C.UTF-8 character type,
+ * whatever the caller's environment says, set for this thread with
+ * uselocale() and put back around each callback: the rest of the scan
+ * keeps the C locale, where fnmatch() and libmagic work byte by byte (a
+ * process-wide UTF-8 LC_CTYPE made fnmatch() convert every name to wide
+ * characters: 9% more instructions on a tree of jars).
+ *
  * No static or global mutable state: the member callback calls us again
- * for archives inside archives, and scan workers run in parallel.
+ * for archives inside archives, and scan workers run in parallel.  (The
+ * one exception, that locale, is created once and never changes.)
  *
  * Return codes (cbp_expand.h): CBP_OK when the archive was read to its end
  * or the member callback asked to stop.  CBP_ELIMIT, CBP_ECORRUPT, CBP_EIO
@@ -66,6 +90,8 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <limits.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,12 +105,10 @@
 
 /* Bytes asked of pread() per libarchive read callback. */
 #define EXPAND_READ_BUF (64 * CBP_KIB)
-/*
- * Bytes asked of archive_read_data() per call.  Small enough that a budget
- * is overshot by at most this much, large enough that the per-call cost
- * is nothing next to decompression.
- */
+/* First size of the member buffer; it doubles from there. */
 #define EXPAND_CHUNK (64 * CBP_KIB)
+/* Zeros filled into a sparse member's hole between budget checks. */
+#define EXPAND_HOLE_CHUNK CBP_MIB
 /* Decompressed gzip bytes per libarchive read callback: under glibc's
  * mmap threshold, so the buffer is not a fresh mapping for every .gz. */
 #define EXPAND_GZ_OUT (64 * CBP_KIB)
@@ -103,8 +127,22 @@
  * this is how much garbage (here 512 KiB) we wade through to resynchronise.
  */
 #define EXPAND_MAX_HDR_RETRIES 1024
-/* ARCHIVE_WARN / ARCHIVE_RETRY from read_data in a row with no bytes. */
+/* Calls to read_data_block in a row that give ARCHIVE_RETRY or a warning
+ * with no bytes. */
 #define EXPAND_MAX_DATA_RETRIES 16
+/*
+ * ... and that give ARCHIVE_OK with no bytes.  RAR5 answers so while a
+ * filter waits for its whole range (up to 4 MiB of window) to be decoded,
+ * at least one byte per call, so a sound member never comes near this;
+ * it only stops a reader that has stopped making progress.
+ */
+#define EXPAND_MAX_EMPTY_BLOCKS ((uint64_t)1 << 24)
+/*
+ * libarchive stacks at most this many filters (MAX_NUMBER_FILTERS in its
+ * archive_read.c, not exported) and then fails the open with "Input
+ * requires too many filters"; our own gzip decoder adds one layer.
+ */
+#define EXPAND_LA_MAX_FILTERS 25
 
 /*
  * archive.h leaves ARCHIVE_ERRNO_FILE_FORMAT private; on POSIX systems it
@@ -140,19 +178,26 @@ struct xctx {
 	int raw;			/* opened as a single compressed stream */
 	char *raw_name;			/* member name in raw mode (owned) */
 
-	unsigned char *scratch;		/* EXPAND_CHUNK: bytes read but not kept */
 	unsigned char *mbuf;		/* the current member (owned, reused) */
 	size_t mbuf_alloc;
+	char *last;			/* name of the last member read (owned) */
+	size_t last_alloc;
+	locale_t names;			/* C.UTF-8 for libarchive, or 0 */
+	locale_t caller;		/* the thread's locale when we were called */
 };
 
 /* What reading one entry's data produced. */
 struct mread {
-	size_t len;		/* bytes kept in x->mbuf */
-	uint64_t total;		/* bytes libarchive produced */
+	const unsigned char *data;	/* the bytes kept: x->mbuf, or direct */
+	size_t len;		/* bytes kept (data and filled holes) */
+	uint64_t total;		/* the member's length: end of its last block */
 	int end;		/* the entry's data was read to its end */
 	int cap_hit;		/* more than member_max bytes: only len kept */
 	int spent;		/* a shared budget ran out while reading */
 	int la;			/* libarchive error that ended the read, or 0 */
+	int direct;		/* data is a block inside x->o->mem, not copied */
+	int keep;		/* the data is wanted (else only counted) */
+	char warn[160];		/* libarchive's first warning, "" if none */
 };
 
 static const unsigned char empty_member[1];
@@ -554,11 +599,64 @@ rd_seek(struct archive *a, void *cd, la_int64_t offset, int whence)
 
 /* ---- problems and budgets ------------------------------------------- */
 
+/* ---- the character type for names ----------------------------------- */
+
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+static locale_t names_locale;		/* written once, by names_init */
+
+static void
+names_init(void)
+{
+	static const char *const utf8[] = { "C.UTF-8", "C.utf8", "en_US.UTF-8" };
+	size_t i;
+
+	/* Without any UTF-8 locale installed, names stay as C gives them. */
+	for (i = 0; i < sizeof(utf8) / sizeof(utf8[0]) &&
+	    names_locale == (locale_t)0; i++)
+		names_locale = newlocale(LC_CTYPE_MASK, utf8[i], (locale_t)0);
+}
+
+/* Around a callback (enter = 1) the caller's locale, after it ours. */
+static void
+callback_locale(const struct xctx *x, int enter)
+{
+	if (x->names != (locale_t)0)
+		(void)uselocale(enter ? x->caller : x->names);
+}
+
+int
+cbp_expand_budget_problem(struct cbp_expand_budget *b)
+{
+	if (b == NULL)
+		return 1;
+	if (b->problems >= CBP_ARCHIVE_PROBLEMS) {
+		b->problems_dropped++;
+		return 0;
+	}
+	b->problems++;
+	return 1;
+}
+
 static void
 problem(struct xctx *x, const char *member, enum cbp_reason reason,
     const char *detail)
 {
+	char trimmed[512];
+	size_t n = strlen(detail);
+
+	if (!cbp_expand_budget_problem(x->budget))
+		return;
+	/* Some of libarchive's messages end in a newline. */
+	if (n > 0 && n < sizeof trimmed && (detail[n - 1] == '\n' ||
+	    detail[n - 1] == ' ')) {
+		memcpy(trimmed, detail, n + 1);
+		while (n > 0 && (trimmed[n - 1] == '\n' || trimmed[n - 1] == ' '))
+			trimmed[--n] = '\0';
+		detail = trimmed;
+	}
+	callback_locale(x, 1);
 	x->ops->problem(x->arg, x->o, member, reason, detail);
+	callback_locale(x, 0);
 }
 
 static uint64_t
@@ -604,6 +702,13 @@ icontains(const char *s, const char *w)
 	return s != NULL && strcasestr(s, w) != NULL;
 }
 
+/* Compression nested deeper than libarchive stacks filters: a limit. */
+static int
+too_many_filters(struct xctx *x)
+{
+	return icontains(archive_error_string(x->a), "too many filters");
+}
+
 /*
  * Map the archive's current error to a reason and a code.  Our own read
  * error wins (the archive is fine, the file is not); libarchive has no
@@ -630,7 +735,7 @@ classify(struct xctx *x, enum cbp_reason *reason, int first_header)
 		*reason = CBP_REASON_ENCRYPTED;
 		return CBP_EENCRYPTED;
 	}
-	if (archive_errno(x->a) == ENOMEM) {
+	if (archive_errno(x->a) == ENOMEM || too_many_filters(x)) {
 		*reason = CBP_REASON_LIMIT;
 		return CBP_ELIMIT;
 	}
@@ -652,8 +757,15 @@ gz_report(struct xctx *x, const char *member)
 	if (member == NULL && raw)
 		member = x->raw_name;
 	if (!x->gz_reported) {
+		char detail[512];
+
 		x->gz_reported = 1;
-		problem(x, member, CBP_REASON_CORRUPT, cbp_gunzip_error(x->gz));
+		/* An archive inside: nothing after the damage can be read. */
+		snprintf(detail, sizeof detail, "%s%s", cbp_gunzip_error(x->gz),
+		    raw ? "" : member != NULL ? "; the rest of the archive after "
+		    "this member is not read" : "; the rest of the archive is "
+		    "not read");
+		problem(x, member, CBP_REASON_CORRUPT, detail);
 	}
 	return CBP_ECORRUPT;
 }
@@ -672,9 +784,48 @@ report_error(struct xctx *x, const char *member, int first_header)
 		return gz_report(x, member);
 	code = classify(x, &reason, first_header);
 
+	if (too_many_filters(x)) {
+		char detail[160];
+
+		snprintf(detail, sizeof detail, "more than %d nested compression "
+		    "layers (the layer limit): not decompressed",
+		    EXPAND_LA_MAX_FILTERS + x->use_gz);
+		problem(x, member, reason, detail);
+		return code;
+	}
 	if (msg == NULL || *msg == '\0')
 		msg = "archive is damaged";
 	problem(x, member, reason, msg);
+	return code;
+}
+
+/*
+ * Report the error that ended the archive before its end, after members
+ * were read: on the member it hit (member != NULL) or, when the next header
+ * could not be read, on the archive naming the last member read.  Either
+ * way the record says the rest was not read.
+ */
+static int
+report_fatal(struct xctx *x, const char *member)
+{
+	enum cbp_reason reason;
+	const char *msg = x->rd.err != 0 ? x->rd.msg : archive_error_string(x->a);
+	char detail[512];
+	int code;
+
+	if (x->gz_failed && x->rd.err == 0)
+		return gz_report(x, member);
+	code = classify(x, &reason, 0);
+	if (msg == NULL || *msg == '\0')
+		msg = "archive is damaged";
+	if (member != NULL)
+		snprintf(detail, sizeof detail, "%s; the rest of the archive "
+		    "after this member is not read", msg);
+	else
+		snprintf(detail, sizeof detail, "%s, after member \"%s\"; the "
+		    "rest of the archive is not read", msg,
+		    x->last != NULL ? x->last : "?");
+	problem(x, member, reason, detail);
 	return code;
 }
 
@@ -873,21 +1024,22 @@ entry_name(struct xctx *x, struct archive_entry *e)
 	return *p != '\0' ? p : "?";
 }
 
-/* Make room for at least one more byte in the member buffer. */
+/* Room for need bytes (need <= member_max) in the member buffer. */
 static int
-grow_member_buf(struct xctx *x, size_t len)
+member_room(struct xctx *x, size_t need)
 {
-	size_t cap = x->lim->member_max, want;
+	size_t want;
 	unsigned char *p;
 
-	if (len < x->mbuf_alloc)
+	if (need <= x->mbuf_alloc)
 		return CBP_OK;
-	want = x->mbuf_alloc < EXPAND_CHUNK ? EXPAND_CHUNK :
-	    x->mbuf_alloc > SIZE_MAX / 2 ? SIZE_MAX : x->mbuf_alloc * 2;
-	if (want > cap)
-		want = cap;
-	if (want <= len)
-		return CBP_ELIMIT;	/* caller checks the cap first; defensive */
+	want = x->mbuf_alloc < EXPAND_CHUNK ? EXPAND_CHUNK : x->mbuf_alloc;
+	while (want < need)
+		want = want > SIZE_MAX / 2 ? SIZE_MAX : want * 2;
+	if (want > x->lim->member_max)
+		want = x->lim->member_max;
+	if (want < need)
+		return CBP_ELIMIT;	/* callers stay under the cap; defensive */
 	if ((p = realloc(x->mbuf, want)) == NULL)
 		return CBP_ENOMEM;
 	x->mbuf = p;
@@ -895,55 +1047,187 @@ grow_member_buf(struct xctx *x, size_t len)
 	return CBP_OK;
 }
 
+/* The member so far was delivered from the archive's memory: copy it. */
+static int
+member_undirect(struct xctx *x, struct mread *m)
+{
+	int r;
+
+	if (!m->direct)
+		return CBP_OK;
+	if ((r = member_room(x, m->len)) != CBP_OK)
+		return r;
+	memcpy(x->mbuf, m->data, m->len);
+	m->data = x->mbuf;
+	m->direct = 0;
+	return CBP_OK;
+}
+
+static void
+count_bytes(struct xctx *x, uint64_t n)
+{
+	x->budget->bytes = x->budget->bytes > UINT64_MAX - n ? UINT64_MAX :
+	    x->budget->bytes + n;
+}
+
 /*
- * Read the current entry's data.  With keep, up to member_max bytes go to
- * x->mbuf; everything else is read into scratch and dropped, but counted,
- * because that is what decompression cost.  Stops at the end of the data,
- * at an error (m->la) or when a shared budget runs out (m->spent).
+ * Zeros for a hole of a sparse member, from m->len up to offset `to`, kept
+ * only as far as cap.  Filled zeros count as expanded bytes (they cost
+ * memory and every later stage reads them), a chunk at a time so that a
+ * budget stops the filling (m->spent); a hole past the cap costs nothing
+ * and is not counted.
+ */
+static int
+member_hole(struct xctx *x, struct mread *m, size_t cap, uint64_t to)
+{
+	size_t end = to < cap ? (size_t)to : cap;
+	int r;
+
+	if (to > cap && m->keep)
+		m->cap_hit = 1;
+	if (end <= m->len)
+		return CBP_OK;
+	if ((r = member_undirect(x, m)) != CBP_OK)
+		return r;
+	while (m->len < end) {
+		size_t n = end - m->len < EXPAND_HOLE_CHUNK ? end - m->len :
+		    EXPAND_HOLE_CHUNK;
+
+		if ((r = member_room(x, m->len + n)) != CBP_OK)
+			return r;
+		memset(x->mbuf + m->len, 0, n);
+		count_bytes(x, n);
+		m->len += n;
+		m->data = x->mbuf;
+		if (budget_spent(x)) {
+			m->spent = 1;
+			break;
+		}
+	}
+	return CBP_OK;
+}
+
+/* Is p[0..n) inside the memory libarchive reads this archive from? */
+static int
+in_object_mem(const struct xctx *x, const void *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p, lo = (uintptr_t)x->o->mem;
+
+	return x->o->mem != NULL && !x->use_gz && a >= lo &&
+	    a - lo <= x->o->mem_len && n <= x->o->mem_len - (a - lo);
+}
+
+/*
+ * One block of member data at offset off (off >= m->total, checked by the
+ * caller).  With cap > 0, bytes below cap are kept.
+ */
+static int
+member_block(struct xctx *x, struct mread *m, size_t cap, const void *buf,
+    size_t size, uint64_t off)
+{
+	size_t n;
+	int r;
+
+	if ((r = member_hole(x, m, cap, off)) != CBP_OK || m->spent)
+		return r;
+	count_bytes(x, size);
+	m->total = off + size;
+	if (off >= cap) {
+		m->cap_hit = m->keep;
+		return CBP_OK;
+	}
+	n = size < cap - (size_t)off ? size : cap - (size_t)off;
+	if (n < size)
+		m->cap_hit = 1;
+	/* The whole member so far is this block, inside our memory. */
+	if (m->len == 0 && off == 0 && in_object_mem(x, buf, n)) {
+		m->data = buf;
+		m->len = n;
+		m->direct = 1;
+		return CBP_OK;
+	}
+	if ((r = member_undirect(x, m)) != CBP_OK ||
+	    (r = member_room(x, (size_t)off + n)) != CBP_OK)
+		return r;
+	memcpy(x->mbuf + off, buf, n);
+	m->len = (size_t)off + n;
+	m->data = x->mbuf;
+	return CBP_OK;
+}
+
+static int
+is_format(const struct xctx *x, int base)
+{
+	return (archive_format(x->a) & ARCHIVE_FORMAT_BASE_MASK) == base;
+}
+
+/*
+ * Read the current entry's data, block by block.  With keep, up to
+ * member_max bytes are kept (m->data, m->len); everything else is only
+ * counted, because that is what decompression cost.  Stops at the end of
+ * the data, at an error (m->la) or when a shared budget runs out
+ * (m->spent).  A warning is noted in m->warn and reading goes on.
  */
 static int
 read_entry_data(struct xctx *x, int keep, struct mread *m)
 {
-	int retries = 0;
+	size_t cap = keep ? x->lim->member_max : 0;
+	uint64_t empty = 0;
+	int idle = 0, r;
 
 	memset(m, 0, sizeof *m);
+	m->data = empty_member;
+	m->keep = keep;
 	for (;;) {
-		unsigned char *dst;
-		size_t want;
-		la_ssize_t n;
-		int r;
+		const void *buf;
+		size_t size;
+		la_int64_t off;
+		int st = archive_read_data_block(x->a, &buf, &size, &off);
 
-		if (keep && m->len < x->lim->member_max) {
-			if ((r = grow_member_buf(x, m->len)) != CBP_OK)
-				return r;
-			dst = x->mbuf + m->len;
-			want = x->mbuf_alloc - m->len;
-			if (want > EXPAND_CHUNK)
-				want = EXPAND_CHUNK;
-		} else {
-			dst = x->scratch;
-			want = EXPAND_CHUNK;
-		}
-		n = archive_read_data(x->a, dst, want);
-		if (n == 0) {
-			m->end = 1;
+		if (st == ARCHIVE_EOF) {
+			/* tar names where a sparse file ends: a last hole. */
+			if (is_format(x, ARCHIVE_FORMAT_TAR) && off > 0 &&
+			    (uint64_t)off > m->total) {
+				if ((r = member_hole(x, m, cap, (uint64_t)off)) != CBP_OK)
+					return r;
+				m->total = (uint64_t)off;
+			}
+			m->end = !m->spent;
 			break;
 		}
-		if (n < 0) {
-			if ((n == ARCHIVE_WARN || n == ARCHIVE_RETRY) &&
-			    ++retries <= EXPAND_MAX_DATA_RETRIES)
-				continue;
-			m->la = n == ARCHIVE_FATAL ? ARCHIVE_FATAL : ARCHIVE_FAILED;
+		if (st == ARCHIVE_WARN && m->warn[0] == '\0') {
+			const char *w = archive_error_string(x->a);
+
+			snprintf(m->warn, sizeof m->warn, "%s",
+			    w != NULL && *w != '\0' ? w : "damaged member data");
+		} else if (st < ARCHIVE_WARN) {
+			m->la = st == ARCHIVE_FATAL ? ARCHIVE_FATAL : ARCHIVE_FAILED;
 			break;
 		}
-		retries = 0;
-		m->total += (uint64_t)n;
-		x->budget->bytes = x->budget->bytes > UINT64_MAX - (uint64_t)n ?
-		    UINT64_MAX : x->budget->bytes + (uint64_t)n;
-		if (dst != x->scratch)
-			m->len += (size_t)n;
-		else if (keep)
-			m->cap_hit = 1;
+		if (buf == NULL || size == 0) {
+			/* ARCHIVE_RETRY, or no data yet (archive_read_data()
+			 * loops on those too). */
+			if ((st == ARCHIVE_OK ? ++empty > EXPAND_MAX_EMPTY_BLOCKS :
+			    ++idle > EXPAND_MAX_DATA_RETRIES)) {
+				archive_set_error(x->a, EXPAND_ERRNO_FILE_FORMAT,
+				    "member data makes no progress");
+				m->la = ARCHIVE_FAILED;
+				break;
+			}
+			continue;
+		}
+		idle = 0;
+		empty = 0;
+		/* Offsets come from headers (sparse maps): check them. */
+		if (off < 0 || (uint64_t)off < m->total ||
+		    size > (uint64_t)INT64_MAX - (uint64_t)off) {
+			archive_set_error(x->a, EXPAND_ERRNO_FILE_FORMAT,
+			    "member data blocks out of order");
+			m->la = ARCHIVE_FAILED;
+			break;
+		}
+		if ((r = member_block(x, m, cap, buf, size, (uint64_t)off)) != CBP_OK)
+			return r;
 		if (budget_spent(x)) {
 			m->spent = 1;
 			break;
@@ -985,12 +1269,14 @@ deliver_mem(struct xctx *x, const char *name, const unsigned char *mem,
 	mo.mem_partial = partial;
 	mo.size = size;
 
+	callback_locale(x, 1);
 	*stop = x->ops->member(x->arg, &mo) != 0;
+	callback_locale(x, 0);
 	free(chain);
 	return CBP_OK;
 }
 
-/* Hand one archive entry's data (x->mbuf) to the callback. */
+/* Hand one archive entry's data (m->data) to the callback. */
 static int
 deliver(struct xctx *x, const char *name, struct archive_entry *e,
     const struct mread *m, int *stop)
@@ -1009,7 +1295,7 @@ deliver(struct xctx *x, const char *name, struct archive_entry *e,
 		size = m->total;
 	else
 		size = (uint64_t)declared;
-	return deliver_mem(x, name, x->mbuf, m->len, size,
+	return deliver_mem(x, name, m->data, m->len, size,
 	    !m->end || m->cap_hit, mtime, stop);
 }
 
@@ -1112,6 +1398,25 @@ is_deliverable(struct archive_entry *e)
 	return type == AE_IFREG || type == 0;
 }
 
+/* Keep a copy of the member's name: the entry is cleared by the next
+ * header, whose failure names the last member read. */
+static int
+remember_name(struct xctx *x, const char *name)
+{
+	size_t n = strlen(name) + 1;
+
+	if (n > x->last_alloc) {
+		char *p = realloc(x->last, n < 256 ? 256 : n);
+
+		if (p == NULL)
+			return CBP_ENOMEM;
+		x->last = p;
+		x->last_alloc = n < 256 ? 256 : n;
+	}
+	memcpy(x->last, name, n);
+	return CBP_OK;
+}
+
 /*
  * Process the current entry.  *stop is set when this archive must not go
  * on; the return is the code for that (or CBP_OK).
@@ -1122,7 +1427,7 @@ do_entry(struct xctx *x, struct archive_entry *e, int hdr, int *stop)
 	const char *name = entry_name(x, e);
 	struct mread m;
 	char msg[160];
-	int keep, r, code = CBP_OK;
+	int keep, r, code = CBP_OK, warned = 0;
 
 	*stop = 0;
 	/* The (max+1)th member is counted so enclosing levels see "spent". */
@@ -1140,6 +1445,16 @@ do_entry(struct xctx *x, struct archive_entry *e, int hdr, int *stop)
 		/* This entry is unusable; the next may be fine. */
 		(void)report_error(x, name, 0);
 		return CBP_OK;
+	}
+	if ((r = remember_name(x, name)) != CBP_OK) {
+		*stop = 1;
+		return r;
+	}
+	if (hdr == ARCHIVE_WARN && !x->gz_failed) {
+		/* A damaged header that still named the member: say so, and
+		 * scan what it holds.  One such record per member. */
+		(void)report_error(x, name, 0);
+		warned = 1;
 	}
 	if (archive_entry_is_encrypted(e)) {
 		/* No passphrase: report, and let libarchive skip the data. */
@@ -1166,12 +1481,18 @@ do_entry(struct xctx *x, struct archive_entry *e, int hdr, int *stop)
 		    "the first %zu", x->lim->member_max, x->lim->member_max);
 		problem(x, name, CBP_REASON_LIMIT, msg);
 	}
-	if (m.la != 0) {
-		code = report_error(x, name, 0);
-		if (m.la == ARCHIVE_FATAL)
-			*stop = 1;
+	if (m.la == ARCHIVE_FATAL) {
+		code = report_fatal(x, name);
+		*stop = 1;
+	} else if (m.la != 0) {
+		(void)report_error(x, name, 0);	/* only this entry was lost */
+	} else if (m.warn[0] != '\0' && !warned) {
+		/* A bad CRC, more data than declared ...: the bytes are
+		 * scanned all the same, and the member is named as damaged. */
+		if (x->gz_failed && x->rd.err == 0)
+			(void)gz_report(x, name);
 		else
-			code = CBP_OK;	/* only this entry was lost */
+			problem(x, name, CBP_REASON_CORRUPT, m.warn);
 	}
 	/* Complete members, and the readable start of broken or cut ones. */
 	if (keep && (m.end || m.len > 0)) {
@@ -1220,18 +1541,25 @@ cbp_expand_object(struct cbp_object *o, const struct cbp_expand_limits *lim,
 
 	if (budget->top_size == 0 && o->depth == 0)
 		budget->top_size = o->size;
+	budget->active++;
+	(void)pthread_once(&names_once, names_init);
+	x.names = names_locale;
+	if (x.names != (locale_t)0)
+		x.caller = uselocale(x.names);
 	/* Spent at an inner level: already reported there. */
-	if (budget_spent(&x))
-		return CBP_ELIMIT;
+	if (budget_spent(&x)) {
+		ret = CBP_ELIMIT;
+		goto out;
+	}
 	if (o->depth >= lim->max_depth) {
 		snprintf(msg, sizeof msg, "archive nesting deeper than %u",
 		    lim->max_depth);
 		problem(&x, NULL, CBP_REASON_LIMIT, msg);
-		return CBP_ELIMIT;
+		ret = CBP_ELIMIT;
+		goto out;
 	}
 
-	if ((x.scratch = malloc(EXPAND_CHUNK)) == NULL ||
-	    (o->mem == NULL && (x.rd.buf = malloc(EXPAND_READ_BUF)) == NULL)) {
+	if (o->mem == NULL && (x.rd.buf = malloc(EXPAND_READ_BUF)) == NULL) {
 		ret = CBP_ENOMEM;
 		goto out;
 	}
@@ -1284,13 +1612,19 @@ raw:
 			if (retries++ == 0)
 				(void)report_error(&x, NULL, 0);
 			if (retries > EXPAND_MAX_HDR_RETRIES) {
-				ret = CBP_ECORRUPT;
+				archive_set_error(x.a, EXPAND_ERRNO_FILE_FORMAT,
+				    "more than %d damaged blocks in a row",
+				    EXPAND_MAX_HDR_RETRIES);
+				ret = x.last != NULL ? report_fatal(&x, NULL) :
+				    report_error(&x, NULL, 0);
 				break;
 			}
 			continue;
 		}
 		if (r == ARCHIVE_FATAL) {
-			ret = report_error(&x, NULL, headers == 0);
+			/* After members were read, the rest is lost: say so. */
+			ret = x.last != NULL ? report_fatal(&x, NULL) :
+			    report_error(&x, NULL, headers == 0);
 			break;
 		}
 		retries = 0;
@@ -1327,7 +1661,20 @@ out:
 	free(x.gz_out);
 	free(x.raw_name);
 	free(x.mbuf);
+	free(x.last);
 	free(x.rd.buf);
-	free(x.scratch);
+	if (x.names != (locale_t)0)
+		(void)uselocale(x.caller);
+	/* The top-level archive is done: count what the cap left out. */
+	if (--budget->active == 0 && budget->problems_dropped > 0) {
+		char more[160];
+
+		snprintf(more, sizeof more, "%llu more unscannable records about "
+		    "this archive were not written (at most %d per archive)",
+		    (unsigned long long)budget->problems_dropped,
+		    CBP_ARCHIVE_PROBLEMS);
+		budget->problems_dropped = 0;
+		ops->problem(arg, o, NULL, CBP_REASON_LIMIT, more);
+	}
 	return ret;
 }

@@ -127,6 +127,17 @@ cbp_facts_content(struct cbp_facts *f, size_t cap, const unsigned char **p,
 	return CBP_OK;
 }
 
+/*
+ * n bytes seen are all a member has that expand.c cut short (damage or
+ * member_max): it has its own record, and "larger than load_max" would be
+ * wrong.
+ */
+static int
+cut_by_expand(const struct cbp_facts *f, size_t n)
+{
+	return f->obj->mem_partial && n >= f->obj->mem_len;
+}
+
 int
 cbp_facts_meta(struct cbp_facts *f, const struct cbp_meta **out)
 {
@@ -154,7 +165,7 @@ cbp_facts_meta(struct cbp_facts *f, const struct cbp_meta **out)
 			    "corrupt %s image: %s",
 			    cbp_image_format_name(f->meta.format),
 			    f->meta.corrupt_detail ? f->meta.corrupt_detail : "malformed");
-		else if (!complete)
+		else if (!complete && !cut_by_expand(f, n))
 			cbp_error_set(&f->problem, CBP_ELIMIT, 0,
 			    "image larger than %zu bytes: metadata read from the "
 			    "first %zu bytes only", f->caps->load_max, n);
@@ -214,7 +225,9 @@ cbp_facts_record(struct cbp_facts *f, const struct cbp_record **out)
 			return f->rec_rc = r;
 		r = cbp_record_parse(p, n, &f->rec);
 		f->rec_rc = r;
-		if (r == CBP_ETRUNC && !complete)
+		if (r == CBP_ETRUNC && !complete && cut_by_expand(f, n))
+			;	/* reported by expand.c */
+		else if (r == CBP_ETRUNC && !complete)
 			cbp_error_set(&f->problem, CBP_ELIMIT, 0,
 			    "biometric record larger than %zu bytes: parsed "
 			    "the first %zu bytes only", f->caps->load_max, n);

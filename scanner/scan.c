@@ -557,8 +557,9 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 		    "out of memory while matching rules");
 	}
 	scan_children(&c);
-	/* A member cut at the size limit was already reported by expand.c. */
-	if (facts.problem.code != CBP_OK)
+	/* A member cut at the size limit was already reported by expand.c.
+	 * Records about one archive's members are capped (cbp_expand.h). */
+	if (facts.problem.code != CBP_OK && cbp_expand_budget_problem(budget))
 		emit_problem(s, o, NULL, cbp_reason_from_err(facts.problem.code),
 		    facts.problem.message);
 	/* Memory that ran out after an earlier problem: said all the same. */

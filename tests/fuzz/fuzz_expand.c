@@ -90,7 +90,7 @@ on_problem(void *arg, const struct cbp_object *where, const char *member_name,
 static void
 run(struct cbp_object *o, const struct cbp_expand_limits *lim)
 {
-	struct cbp_expand_budget budget = { 0, 0, o->size };
+	struct cbp_expand_budget budget = { .top_size = o->size };
 	struct fz z;
 	int r;
 

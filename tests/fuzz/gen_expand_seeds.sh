@@ -35,6 +35,16 @@ have tar && {
 	ln -s a.txt link
 	tar --format=ustar -b 1 -cf ../tar-symlink.tar a.txt link
 	rm link
+	# Sparse members: data, a hole, data, a trailing hole (read by offset).
+	printf 'head' > ../sparse.bin
+	printf 'tail' | dd of=../sparse.bin bs=1 seek=40000 conv=notrunc 2>/dev/null
+	truncate -s 70000 ../sparse.bin
+	touch -d @1500000000 ../sparse.bin
+	have gzip && {
+		tar -C .. --format=gnu -S -b 1 -cf - sparse.bin | gzip -n -9 > ../tar-sparse-gnu.tar.gz
+		tar -C .. --format=pax -S -b 1 -cf - sparse.bin | gzip -n -9 > ../tar-sparse-pax.tar.gz
+	}
+	rm ../sparse.bin
 	have gzip && tar -b 1 -cf - a.txt dir | gzip -n -9 > ../tar.tar.gz
 	have xz && tar -b 1 -cf - a.txt | xz -9 > ../tar.tar.xz
 	have zstd && tar -b 1 -cf - a.txt | zstd -q -19 > ../tar.tar.zst
@@ -68,6 +78,58 @@ have genisoimage && have xz && {
 }
 cd ..
 : > empty.bin
+
+# Archives whose headers lie, built byte by byte (issue 7): a stored zip
+# member with a bad CRC and one longer than declared (libarchive warns),
+# LHA level-2 names in CP932 and UTF-16 (converted under C.UTF-8), a tar
+# cut inside a member, and gzip nested 30 deep (past libarchive's 25
+# filters).
+/usr/bin/python3 - <<'PY'
+import gzip, struct, zlib
+
+def zip_stored(entries):
+    out, cd = b"", b""
+    for name, data, crc, usize in entries:
+        n = name.encode()
+        off = len(out)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x4EBF, crc,
+                           len(data), usize, len(n), 0) + n + data
+        cd += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, 0, 0x4EBF,
+                          crc, len(data), usize, len(n), 0, 0, 0, 0, 0, off) + n
+    return out + cd + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries),
+                                  len(entries), len(cd), len(out), 0)
+
+def crc16(data, crc=0):
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+def lha2(members):
+    out = b""
+    for exts, data in members:
+        ext = struct.pack("<HBHB", 6, 0, 0, 0)
+        ext += b"".join(struct.pack("<HB", len(d) + 3, t) + d for t, d in exts) + b"\0\0"
+        hdr = struct.pack("<H5sIIIBBHB", 24 + len(ext), b"-lh0-", len(data), len(data),
+                          1500000000, 0x20, 2, crc16(data), ord("U")) + ext
+        out += hdr[:27] + struct.pack("<H", crc16(hdr)) + hdr[29:] + data
+    return out + b"\0"
+
+a, b = b"hello\n", b"COM: LPR;PLATE=7A12323\n"
+open("zip-bad-crc.zip", "wb").write(zip_stored([("a.txt", a, 1, len(a)),
+                                                ("b.txt", b, zlib.crc32(b), len(b))]))
+open("zip-longer-than-declared.zip", "wb").write(zip_stored([("a.txt", b, zlib.crc32(b), 4),
+                                                             ("b.txt", a, zlib.crc32(a), len(a))]))
+open("lha-cp932.lzh", "wb").write(lha2([([(0x46, struct.pack("<I", 932)),
+                                          (0x01, "漢字.txt".encode("cp932"))], b)]))
+open("lha-utf16.lzh", "wb").write(lha2([([(0x44, "テスト.txt".encode("utf-16-le"))], a)]))
+d = b
+for _ in range(30):
+    d = gzip.compress(d, mtime=0)
+open("gzip-30-layers.gz", "wb").write(d)
+PY
+[ -f tar.tar ] && head -c 1100 tar.tar > tar-cut.tar
 
 for f in *; do
 	[ -f "$f" ] || continue
