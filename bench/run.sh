@@ -5,10 +5,11 @@
 #
 #   sh bench/run.sh [TREE]      (TREE defaults to bench/tree, built if missing)
 #
-# CBPSCAN_BEFORE=/path/to/older/cbpscan adds that binary to the same run
-# ("cbpscan before"), so a change is measured against its parent under the
-# same load and cache: build the parent in a worktree (git worktree add
-# /tmp/before HEAD~1 && make -C /tmp/before all) and point this at it.
+# CBPSCAN_BEFORE="/path/to/older/cbpscan ..." adds those binaries to the
+# same run ("cbpscan before 1", ...), so a change is measured against its
+# parents under the same load and cache: build a parent in a worktree
+# (git worktree add /tmp/before HEAD~1 && make -C /tmp/before all) and
+# point this at its build/cbpscan.
 #
 # Every tool gets the same warm page cache and two workers where it can
 # use them (xargs -P2, yara -p 2, cbpscan --threads 2); each command runs
@@ -47,9 +48,11 @@ t() {	# name, command...: the best of $repeat runs (the machine is shared)
 t "find -type f"            find "$tree" -type f
 t "head floor (16 KiB)"     sh -c "find '$tree' -type f -print0 | xargs -0 -P2 -n 256 head -c 16384"
 t "cbpscan scan"            "$cbp" scan --threads 2 --format jsonl --output /dev/null "$tree"
-if [ -n "${CBPSCAN_BEFORE:-}" ]; then
-	t "cbpscan before"      "$CBPSCAN_BEFORE" scan --threads 2 --format jsonl --output /dev/null "$tree"
-fi
+nb=0
+for before in ${CBPSCAN_BEFORE:-}; do
+	nb=$((nb + 1))
+	t "cbpscan before $nb"  "$before" scan --threads 2 --format jsonl --output /dev/null "$tree"
+done
 t "cbpscan (no carving)"    sh -c "printf 'limits:\n  carve_max: 0\n' > /tmp/cbp-bench.conf && '$cbp' scan --threads 2 --config /tmp/cbp-bench.conf --format jsonl --output /dev/null '$tree'"
 t "sha256sum"               sh -c "find '$tree' -type f -print0 | xargs -0 -P2 -n 256 sha256sum"
 t "yara -r -p 2"            yara -r -p 2 "$rule" "$tree"
