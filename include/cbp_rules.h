@@ -34,6 +34,13 @@ void cbp_ruleset_free(struct cbp_ruleset *rs);
 int cbp_ruleset_load(struct cbp_ruleset *rs, const char *path,
     cbp_rules_diag_fn diag, void *arg);
 
+/*
+ * 1 if a directory entry of this name is a rule file that
+ * cbp_ruleset_load would read from a directory (*.yaml, *.yml, not a dot
+ * file): main.c checks the ownership of exactly those files.
+ */
+int cbp_rules_is_rule_file(const char *name);
+
 /* Same, from memory; name is used in diagnostics. */
 int cbp_ruleset_load_string(struct cbp_ruleset *rs, const char *name,
     const char *text, size_t len, cbp_rules_diag_fn diag, void *arg);

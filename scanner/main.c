@@ -295,18 +295,6 @@ trusted_path(const char *path, char real[PATH_MAX], const char *what,
 	return real;
 }
 
-/* The names rules.c loads from a directory (load_dir): *.yaml, *.yml, no dot files. */
-static int
-is_rule_file(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (name[0] == '.')
-		return 0;
-	return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
-	    (n > 4 && strcmp(name + n - 4, ".yml") == 0);
-}
-
 /*
  * As root, every rule file a directory would give must pass cbp_trust too:
  * a root-owned directory may still hold a file another user owns or can
@@ -326,7 +314,7 @@ trusted_rule_dir(const char *dir, uid_t owner)
 	if ((d = opendir(dir)) == NULL)
 		return 0;	/* rules.c reports why it cannot be read */
 	while (!bad && (de = readdir(d)) != NULL) {
-		if (!is_rule_file(de->d_name))
+		if (!cbp_rules_is_rule_file(de->d_name))
 			continue;
 		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= sizeof(p))
 			continue;	/* rules.c reports it */

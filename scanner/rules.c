@@ -1756,8 +1756,8 @@ load_file(struct cbp_ruleset *rs, const char *path, cbp_rules_diag_fn diag,
 	return r;
 }
 
-static int
-is_rule_file(const char *name)
+int
+cbp_rules_is_rule_file(const char *name)
 {
 	size_t n = strlen(name);
 
@@ -1798,7 +1798,7 @@ load_dir(struct cbp_ruleset *rs, const char *path, cbp_rules_diag_fn diag,
 		return CBP_EIO;
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (!is_rule_file(de->d_name))
+		if (!cbp_rules_is_rule_file(de->d_name))
 			continue;
 		if (n == alloc) {
 			alloc = alloc ? alloc * 2 : 16;
