@@ -25,6 +25,25 @@
 #include "cbp_limits.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char *__asan_default_options(void);
+
+/*
+ * libarchive 3.6's 7-Zip reader callocs whatever a crafted header asks
+ * (5 GB for a 308-byte input, seed 7z-huge-calloc).  The scan's workers
+ * run under a data cap where that calloc fails and the archive is
+ * reported; here ASan would instead poison 650 MB of shadow for it and
+ * take tens of seconds on a busy machine, past -timeout (44 s seen in a
+ * CI run on a loaded machine; 0.1 s refused).  Single allocations over
+ * 4 GiB get NULL, as under the cap; smaller ones are still allowed, as
+ * before, up to run.sh's -malloc_limit_mb.  (Not lower: libarchive calls
+ * exit() when some allocations fail, e.g. converting a member name, which
+ * the scan's worker processes survive but a fuzzer does not.)
+ */
+const char *
+__asan_default_options(void)
+{
+	return "allocator_may_return_null=1:max_allocation_size_mb=4096";
+}
 
 struct fz {
 	const struct cbp_expand_limits *lim;
