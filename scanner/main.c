@@ -689,26 +689,42 @@ status_redraw(struct status *st)
 
 /*
  * Replace the line with text, cut to the terminal's width less one
- * column: a line that wrapped could not be erased from its start.
+ * column: a line that wrapped could not be erased from its start.  The
+ * new text is written over the old in one write, not after erasing it,
+ * so the line does not flicker; on a dumb terminal a shorter text is
+ * padded with spaces to cover the old one.
  */
 static void
 status_set(struct status *st, const char *text)
 {
 	struct winsize ws;
-	size_t width = 80;
+	size_t width = 80, n = strlen(text), k = 0;
+	char buf[sizeof(st->line) + 8];
 
 	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
 		width = ws.ws_col;
+	if (n > width - 1)
+		n = width - 1;
+	if (n > sizeof(st->line))
+		n = sizeof(st->line);
 	pthread_mutex_lock(&st->lock);
 	if (st->active) {
-		status_erase(st);
-		st->len = strlen(text);
-		if (st->len > width - 1)
-			st->len = width - 1;
-		if (st->len > sizeof(st->line))
-			st->len = sizeof(st->line);
-		memcpy(st->line, text, st->len);
-		status_redraw(st);
+		memcpy(st->line, text, n);
+		if (!st->ansi && st->shown && n < st->len) {
+			memset(st->line + n, ' ', st->len - n);
+			n = st->len;
+		}
+		if (st->shown)
+			buf[k++] = '\r';
+		memcpy(buf + k, st->line, n);
+		k += n;
+		if (st->ansi && st->shown) {
+			memcpy(buf + k, "\033[K", 3);
+			k += 3;
+		}
+		write_all(STDERR_FILENO, buf, k);
+		st->len = n;
+		st->shown = n > 0;
 	}
 	pthread_mutex_unlock(&st->lock);
 }

@@ -12,6 +12,7 @@ import re
 import select
 import shutil
 import subprocess
+import threading
 import time
 import tty
 
@@ -183,18 +184,23 @@ def test_rules_list_broken_rules(tmp_path):
 
 # ---- colour and progress on a terminal ---------------------------------------------
 
-def run_pty(args, env=None, stderr="pty"):
+def run_pty(args, env=None, stderr="pty", feed=None):
     """Run cbpscan with standard output on a pty (standard error too, or a
-    pipe with stderr="pipe").  Returns (status, terminal bytes, stderr text)."""
+    pipe with stderr="pipe").  feed, if given, is called on a thread with
+    the child's standard input (a pipe), which it must close.  Returns
+    (status, terminal bytes, stderr text)."""
     master, slave = os.openpty()
     tty.setraw(slave)
     e = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     e["TERM"] = "xterm-256color"
     e.update(env or {})
     err = subprocess.PIPE if stderr == "pipe" else slave
-    p = subprocess.Popen([str(CBPSCAN), *map(str, args)], stdin=subprocess.DEVNULL, stdout=slave,
+    p = subprocess.Popen([str(CBPSCAN), *map(str, args)],
+                         stdin=subprocess.PIPE if feed else subprocess.DEVNULL, stdout=slave,
                          stderr=err, env=e)
     os.close(slave)
+    if feed:
+        threading.Thread(target=feed, args=(p.stdin,), daemon=True).start()
     out, deadline = bytearray(), time.monotonic() + TIMEOUT
     try:
         while time.monotonic() < deadline:
@@ -318,6 +324,26 @@ def test_progress_never_runs_into_a_record(lpr_tree, fmt):
     assert len(recs) == 9, shown
     # Every line drawn before a record was erased; the last one stays, ended.
     assert len([x for x in shown if PROGRESS.match(x)]) == 1, shown
+
+
+@pytest.mark.parametrize("term", ["xterm", "dumb"])
+def test_progress_redrawn_while_a_record_waits(lpr_tree, lpr_jpeg, term):
+    """A scan that outlasts a few redraws (standard input, written after
+    2.5 s): the line is rewritten in place every second, and still every
+    record lands on a line of its own, and one progress line stays."""
+    def feed(fp):
+        time.sleep(2.5)
+        fp.write(lpr_jpeg)
+        fp.close()
+    rc, out, _ = run_pty(["scan", "--progress", "--no-color", "--threads", "1", lpr_tree, "-"],
+                         {"TERM": term}, feed=feed)
+    assert rc == 1, out
+    shown = screen_lines(out)
+    recs = [x for x in shown if re.match(r"(high +cbp\.plate\.lpr-record|unscannable) ", x)]
+    assert len(recs) == 8, shown
+    assert [x for x in recs if re.match(r"high +cbp\.plate\.lpr-record +-  COM: LPR;", x)], shown
+    assert len([x for x in shown if PROGRESS.search(x)]) == 1, shown
+    assert all(PROGRESS.match(x) for x in shown if PROGRESS.search(x)), shown
 
 
 def test_progress_on_a_dumb_terminal(lpr_tree):
