@@ -1287,8 +1287,10 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	if (fstat(watch.fd, &ost) == 0 && (S_ISFIFO(ost.st_mode) || S_ISSOCK(ost.st_mode)))
 		have_watch = pthread_create(&wtid, NULL, reader_watch_thread, &watch) == 0;
 	if (cbp_scan_run(scan, &cancel_flag) != CBP_OK) {
+		status_hide(sl);
 		fprintf(stderr, "%s: the scan could not run (out of memory?)\n",
 		    progname);
+		status_show(sl);
 		cancel_flag = 1;
 	}
 	if (have_watch) {
