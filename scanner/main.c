@@ -80,7 +80,7 @@ static const struct opt_doc scan_opts[] = {
 	{ { "config", required_argument, NULL, OPT_CONFIG }, "FILE",
 	  "configuration file (cbpscan.conf(5))" },
 	{ { "one-file-system", no_argument, NULL, OPT_ONE_FS }, NULL,
-	  "do not descend into directories on other filesystems (-x)" },
+	  "do not descend into directories on other filesystems" },
 	{ { "exclude", required_argument, NULL, OPT_EXCLUDE }, "GLOB",
 	  "skip names (GLOB without /) or paths (GLOB with /) matching GLOB (repeatable)" },
 	{ { "max-depth", required_argument, NULL, OPT_MAX_DEPTH }, "N",
@@ -147,7 +147,8 @@ help(void)
 	    "configuration or rule error\n(or the scan could not finish, or a "
 	    "PATH could not be scanned), "
 	    "3 reports spooled, not delivered.\n"
-	    "See cbpscan(1), cbpscan-rules(5), cbpscan.conf(5).\n");
+	    "The rules commands: %s rules --help.  "
+	    "See cbpscan(1), cbpscan-rules(5), cbpscan.conf(5).\n", progname);
 }
 
 static int __attribute__((format(printf, 1, 2)))
