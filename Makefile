@@ -179,6 +179,7 @@ install: all
 	install -m 755 $(B)/cbpscan $(DESTDIR)$(BINDIR)/cbpscan
 	install -m 644 $(B)/cbpscan.mgc $(DESTDIR)$(DATADIR)/cbpscan.mgc
 	install -m 644 rules/*.yaml $(DESTDIR)$(DATADIR)/rules/
+	install -m 644 contrib/cbpscan.conf $(DESTDIR)$(DATADIR)/cbpscan.conf.sample
 	install -m 644 man/cbpscan.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 

@@ -72,7 +72,7 @@ int cbp_output_close(struct cbp_output *o);
 struct cbp_sink *cbp_sink_jsonl_new(FILE *fp);
 
 enum cbp_text_flags {
-	CBP_TEXT_COLOR = 1 << 0,	/* ANSI colours (a terminal without NO_COLOR) */
+	CBP_TEXT_COLOR = 1 << 0,	/* ANSI colours; main.c decides (use_color) */
 	CBP_TEXT_QUIET = 1 << 1,	/* findings only: no problems, no summary */
 };
 /*

@@ -51,6 +51,22 @@ int cbp_ruleset_compile(struct cbp_ruleset *rs, cbp_rules_diag_fn diag,
 
 size_t cbp_ruleset_count(const struct cbp_ruleset *rs);
 
+/* What `cbpscan rules list` shows of one rule; strings owned by the ruleset. */
+struct cbp_rule_info {
+	const char *id, *category, *title;
+	enum cbp_severity severity;
+	int enabled;		/* 0: enabled: false in its file, never evaluated */
+};
+
+/*
+ * The i-th rule of a compiled ruleset, in load order (files in the order
+ * given, a directory's files in name order), disabled ones included.
+ * CBP_OK, or CBP_EINVAL when i is past the last rule (or rs is not
+ * compiled).
+ */
+int cbp_ruleset_rule(const struct cbp_ruleset *rs, size_t i,
+    struct cbp_rule_info *out);
+
 /* What the compiled rules may ask for (bitmask), so the scan can plan. */
 enum cbp_ruleset_need {
 	CBP_NEED_DESCRIPTION = 1 << 0,	/* full libmagic description */

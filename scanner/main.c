@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -45,12 +46,14 @@ static const char *progname = "cbpscan";
 
 /* ---- option table: parser and --help from one place ---------------------- */
 
+/* Options with a short form use its letter; the others count from 256. */
 enum opt_id {
+	OPT_ONE_FS = 'x', OPT_QUIET = 'q', OPT_HELP = 'h',
 	OPT_RULES = 256, OPT_KNOWN, OPT_FORMAT, OPT_OUTPUT, OPT_THREADS,
-	OPT_ENDPOINT, OPT_CONFIG, OPT_EXCLUDE, OPT_MAX_DEPTH, OPT_QUIET,
+	OPT_ENDPOINT, OPT_CONFIG, OPT_EXCLUDE, OPT_MAX_DEPTH,
 	OPT_PROGRESS, OPT_STRICT, OPT_ENDPOINT_FORMAT, OPT_TOKEN_FILE,
-	OPT_CA_FILE, OPT_CLIENT_CERT, OPT_CLIENT_KEY, OPT_SPOOL, OPT_HELP,
-	OPT_VERSION, OPT_APPEND, OPT_ONE_FS = 'x',
+	OPT_CA_FILE, OPT_CLIENT_CERT, OPT_CLIENT_KEY, OPT_SPOOL,
+	OPT_APPEND, OPT_NO_COLOR,
 };
 
 struct opt_doc {
@@ -77,7 +80,7 @@ static const struct opt_doc scan_opts[] = {
 	{ { "config", required_argument, NULL, OPT_CONFIG }, "FILE",
 	  "configuration file (cbpscan.conf(5))" },
 	{ { "one-file-system", no_argument, NULL, OPT_ONE_FS }, NULL,
-	  "do not descend into directories on other filesystems (-x)" },
+	  "do not descend into directories on other filesystems" },
 	{ { "exclude", required_argument, NULL, OPT_EXCLUDE }, "GLOB",
 	  "skip names (GLOB without /) or paths (GLOB with /) matching GLOB (repeatable)" },
 	{ { "max-depth", required_argument, NULL, OPT_MAX_DEPTH }, "N",
@@ -85,7 +88,9 @@ static const struct opt_doc scan_opts[] = {
 	{ { "quiet", no_argument, NULL, OPT_QUIET }, NULL,
 	  "findings only: no summary, no unscannable lines in text, no progress" },
 	{ { "progress", no_argument, NULL, OPT_PROGRESS }, NULL,
-	  "show progress on standard error" },
+	  "show a progress line on standard error, when it is a terminal" },
+	{ { "no-color", no_argument, NULL, OPT_NO_COLOR }, NULL,
+	  "no colours in text output (also NO_COLOR set, or TERM=dumb)" },
 	{ { "strict", no_argument, NULL, OPT_STRICT }, NULL,
 	  "unscannable objects count as violations (exit 1)" },
 	{ { "endpoint-format", required_argument, NULL, OPT_ENDPOINT_FORMAT },
@@ -111,9 +116,10 @@ usage_lines(FILE *fp)
 	    "usage: %s scan [OPTIONS] PATH...\n"
 	    "       %s hash [OPTIONS] FILE...\n"
 	    "       %s rules check [PATH...]\n"
+	    "       %s rules list [PATH...]\n"
 	    "       %s flush [OPTIONS]\n"
 	    "       %s --version | --help\n",
-	    progname, progname, progname, progname, progname);
+	    progname, progname, progname, progname, progname, progname);
 }
 
 static void
@@ -141,7 +147,8 @@ help(void)
 	    "configuration or rule error\n(or the scan could not finish, or a "
 	    "PATH could not be scanned), "
 	    "3 reports spooled, not delivered.\n"
-	    "See cbpscan(1), cbpscan-rules(5), cbpscan.conf(5).\n");
+	    "The rules commands: %s rules --help.  "
+	    "See cbpscan(1), cbpscan-rules(5), cbpscan.conf(5).\n", progname);
 }
 
 static int __attribute__((format(printf, 1, 2)))
@@ -157,6 +164,61 @@ usage_error(const char *fmt, ...)
 	usage_lines(stderr);
 	fprintf(stderr, "Try '%s --help' for more information.\n", progname);
 	return EXIT_ERROR;
+}
+
+/*
+ * The one message for an option getopt_long refused.  getopt's own
+ * messages are off (opterr = 0 and a leading ':' in every optstring):
+ * they came first and ours, which could not tell a missing argument from
+ * an unknown option, said the wrong thing second.  Here c is what
+ * getopt_long returned (':' for a missing argument, '?' otherwise),
+ * optopt and argv[optind - 1] what it left behind:
+ *   ':'                    the option named by optopt lacks its argument;
+ *   '?', optopt in table   a long option given an argument it does not take;
+ *   '?', other optopt      an unknown short option;
+ *   '?', optopt 0          an unknown or ambiguous long option (glibc has
+ *                          stepped past it, so it is argv[optind - 1]).
+ */
+static int
+option_error(const char *cmd, const struct opt_doc *table, int c, int argc,
+    char **argv)
+{
+	const struct opt_doc *d, *found = NULL;
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+	char given[64], list[512];
+	size_t n, len = 0, matches = 0;
+
+	for (d = table; d->opt.name != NULL; d++)
+		if (optopt != 0 && d->opt.val == optopt)
+			found = d;
+	if (c == ':' && found != NULL)
+		return usage_error("%s: option '--%s' requires an argument (%s)",
+		    cmd, found->opt.name, found->arg != NULL ? found->arg : "a value");
+	if (c == ':')
+		return usage_error("%s: option '-%c' requires an argument", cmd, optopt);
+	if (found != NULL)
+		return usage_error("%s: option '--%s' takes no argument", cmd,
+		    found->opt.name);
+	if (optopt != 0)
+		return usage_error("%s: unrecognized option '-%c'", cmd, optopt);
+	/* A long option: the name as typed, without any =VALUE. */
+	if (strncmp(arg, "--", 2) != 0)
+		return usage_error("%s: unrecognized option '%s'", cmd, arg);
+	n = strcspn(arg + 2, "=");
+	snprintf(given, sizeof(given), "--%.*s%s", n > 40 ? 40 : (int)n, arg + 2,
+	    n > 40 ? "..." : "");
+	list[0] = '\0';
+	for (d = table; d->opt.name != NULL; d++) {
+		if (n == 0 || strncmp(d->opt.name, arg + 2, n) != 0)
+			continue;
+		if (len < sizeof(list))
+			len += (size_t)snprintf(list + len, sizeof(list) - len,
+			    "%s--%s", matches ? ", " : "", d->opt.name);
+		matches++;
+	}
+	if (matches > 1)
+		return usage_error("%s: option '%s' is ambiguous: %s", cmd, given, list);
+	return usage_error("%s: unrecognized option '%s'", cmd, given);
 }
 
 /* ---- rules ------------------------------------------------------------------ */
@@ -362,21 +424,32 @@ load_rules(struct cbp_ruleset **rsp, const char *const *paths, size_t n,
 		return CBP_ENOMEM;
 	}
 	for (i = 0; i < n; i++) {
-		int lr;
+		int lr, before = errors;
 
-		/* Missing or unreadable: rules.c says so with its own words. */
-		use = paths[i];
-		if (stat(paths[i], &st) == 0) {
-			if ((use = trusted_path(paths[i], real, "rules", owner)) == NULL ||
-			    (S_ISDIR(st.st_mode) && trusted_rule_dir(use, owner) != 0)) {
-				cbp_ruleset_free(rs);
-				return CBP_EPERM;
-			}
+		/*
+		 * A path that is not there is a mistyped name, not an error in
+		 * the rules: say that, and not "fix them and run rules check".
+		 */
+		if (stat(paths[i], &st) != 0) {
+			if (errno == ENOENT)
+				fprintf(stderr, "%s: rules: %s: no such file or "
+				    "directory\n", progname, paths[i]);
+			else
+				fprintf(stderr, "%s: rules: %s: cannot read: %s\n",
+				    progname, paths[i], strerror(errno));
+			if (r == CBP_OK)
+				r = CBP_EIO;
+			continue;
+		}
+		if ((use = trusted_path(paths[i], real, "rules", owner)) == NULL ||
+		    (S_ISDIR(st.st_mode) && trusted_rule_dir(use, owner) != 0)) {
+			cbp_ruleset_free(rs);
+			return CBP_EPERM;
 		}
 		lr = cbp_ruleset_load(rs, use, print_diag, &errors);
 		if (lr != CBP_OK && r == CBP_OK)
 			r = lr;
-		if (lr == CBP_EIO && errors == 0)
+		if (lr == CBP_EIO && errors == before)
 			fprintf(stderr, "%s: %s: cannot read rules: %s\n",
 			    progname, paths[i], strerror(errno));
 	}
@@ -394,29 +467,116 @@ load_rules(struct cbp_ruleset **rsp, const char *const *paths, size_t n,
 	return CBP_OK;
 }
 
+static const struct opt_doc rules_opts[] = {
+	{ { "help", no_argument, NULL, OPT_HELP }, NULL, "show this help" },
+	{ { NULL, 0, NULL, 0 }, NULL, NULL },
+};
+
+static void
+rules_help(void)
+{
+	printf("usage: %s rules check [PATH...]\n"
+	    "       %s rules list [PATH...]\n"
+	    "\n"
+	    "  check  compile rule files or directories and report every error "
+	    "as file:line:col\n"
+	    "  list   one line per rule in force: id, category, severity, title "
+	    "(tab-separated)\n"
+	    "\n"
+	    "With no PATH, the default rules (those scan uses without --rules).\n"
+	    "See cbpscan-rules(5).\n", progname, progname);
+}
+
+/*
+ * The rules in force, one a line: id, category, severity and title
+ * separated by tabs, so that `cut -f1` gives the ids.  Disabled rules
+ * (enabled: false) are left out, as they are from the count `rules check`
+ * prints.  The strings come from rule files, so they are escaped as names
+ * are in text output: a tab or an escape sequence in a title shows as \xNN
+ * and cannot shift a column or drive the terminal.
+ */
+static int
+list_rules(const struct cbp_ruleset *rs)
+{
+	struct cbp_rule_info ri;
+	struct cbp_dynbuf b;
+	size_t i;
+	int r = CBP_OK;
+
+	cbp_dynbuf_init(&b, 64 * 1024);
+	for (i = 0; r == CBP_OK && cbp_ruleset_rule(rs, i, &ri) == CBP_OK; i++) {
+		if (!ri.enabled)
+			continue;
+		cbp_dynbuf_reset(&b);
+		if ((r = cbp_text_escape(&b, ri.id, strlen(ri.id))) != CBP_OK ||
+		    (r = cbp_dynbuf_addc(&b, '\t')) != CBP_OK ||
+		    (r = cbp_text_escape(&b, ri.category, strlen(ri.category))) != CBP_OK ||
+		    (r = cbp_dynbuf_printf(&b, "\t%s\t",
+		    cbp_severity_name(ri.severity))) != CBP_OK ||
+		    (r = cbp_text_escape(&b, ri.title, strlen(ri.title))) != CBP_OK ||
+		    (r = cbp_dynbuf_addc(&b, '\n')) != CBP_OK)
+			break;
+		if (fwrite(b.data, 1, b.len, stdout) != b.len)
+			r = CBP_EIO;
+	}
+	cbp_dynbuf_free(&b);
+	if (r == CBP_OK && fflush(stdout) != 0)
+		r = CBP_EIO;
+	if (r != CBP_OK)
+		fprintf(stderr, "%s: rules list: %s\n", progname,
+		    r == CBP_EIO ? strerror(errno) : cbp_strerror(r));
+	return r;
+}
+
 static int
 cmd_rules(int argc, char **argv)
 {
 	struct cbp_ruleset *rs;
 	struct data_paths data;
+	struct option lo[2] = { rules_opts[0].opt, { NULL, 0, NULL, 0 } };
+	const char *sub;
+	int c, status = EXIT_CLEAN, list;
 
-	if (argc < 2 || strcmp(argv[1], "check") != 0)
-		return usage_error("rules: unknown subcommand '%s' (expected 'check')",
-		    argc < 2 ? "" : argv[1]);
-	if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
-		printf("usage: %s rules check [PATH...]\n"
-		    "Compile rule files or directories and report every error "
-		    "as file:line:col.\n", progname);
+	/* `rules --help` and `rules -h`, before any subcommand. */
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
+		if (c != OPT_HELP)
+			return option_error("rules", rules_opts, c, argc, argv);
+		rules_help();
+		return EXIT_CLEAN;
+	}
+	if (optind >= argc)
+		return usage_error("rules: no subcommand given (expected 'check' "
+		    "or 'list')");
+	sub = argv[optind];
+	if (strcmp(sub, "check") != 0 && strcmp(sub, "list") != 0)
+		return usage_error("rules: unknown subcommand '%s' (expected "
+		    "'check' or 'list')", sub);
+	list = sub[0] == 'l';
+	argc -= optind;
+	argv += optind;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
+		char cmd[16];
+
+		snprintf(cmd, sizeof(cmd), "rules %s", sub);
+		if (c != OPT_HELP)
+			return option_error(cmd, rules_opts, c, argc, argv);
+		rules_help();
 		return EXIT_CLEAN;
 	}
 	find_data(&data);
-	if (load_rules(&rs, (const char *const *)argv + 2, (size_t)(argc - 2),
-	    &data) != CBP_OK)
+	if (load_rules(&rs, (const char *const *)argv + optind,
+	    (size_t)(argc - optind), &data) != CBP_OK)
 		return EXIT_ERROR;
-	printf("%zu rule%s compiled, no errors\n", cbp_ruleset_count(rs),
-	    cbp_ruleset_count(rs) == 1 ? "" : "s");
+	if (list)
+		status = list_rules(rs) == CBP_OK ? EXIT_CLEAN : EXIT_ERROR;
+	else
+		printf("%zu rule%s compiled, no errors\n", cbp_ruleset_count(rs),
+		    cbp_ruleset_count(rs) == 1 ? "" : "s");
 	cbp_ruleset_free(rs);
-	return EXIT_CLEAN;
+	return status;
 }
 
 /* ---- scan ------------------------------------------------------------------- */
@@ -426,7 +586,7 @@ struct scan_args {
 	const char *format;
 	const char *output;
 	const char *config_path;
-	int quiet, progress, append;
+	int quiet, progress, append, no_color;
 	int threads_set, depth_set, strict_set, onefs_set;
 };
 
@@ -439,8 +599,268 @@ on_signal(int sig)
 	cancel_flag = 1;
 }
 
+/* ---- progress on a terminal ---------------------------------------------- */
+
+/*
+ * --progress keeps one status line on standard error, and only when that
+ * is a terminal: in a log file or a pipe a line redrawn every second is
+ * noise.  Records may go to the same terminal (text output is the default
+ * there), and so do report_root's messages; neither may start in the
+ * middle of the status line.  So the line is erased before each of them
+ * and drawn again after, all under one lock, st->lock, which the progress
+ * thread takes to redraw:
+ *   records: the output fan-out's lock, then st->lock (status_sink);
+ *   report_root and the progress thread: st->lock alone.
+ * Nothing takes them the other way round, so they cannot deadlock.
+ * Writes go straight to the descriptor with write(2): no stdio buffer can
+ * hold half a line past the unlock.
+ */
+struct status {
+	pthread_mutex_t lock;
+	int active;		/* a line is kept: redraw after each record */
+	int ansi;		/* the terminal knows \033[K (TERM is not dumb) */
+	int shown;		/* the line is on the screen now */
+	size_t len;		/* bytes of line */
+	char line[256];		/* the last text drawn, cut to the width */
+};
+
+static void
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;		/* a closed terminal: nothing to tell */
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/*
+ * Erase the line, cursor back to its start.  A dumb terminal has no
+ * "erase to end of line" (\033[K), so it is overwritten with spaces.
+ * st->lock held.
+ */
+static void
+status_erase(struct status *st)
+{
+	static const char spaces[] = "                                ";
+	size_t n, k;
+
+	if (!st->shown)
+		return;
+	if (st->ansi) {
+		write_all(STDERR_FILENO, "\r\033[K", 4);
+	} else {
+		write_all(STDERR_FILENO, "\r", 1);
+		for (n = st->len; n > 0; n -= k) {
+			k = n < sizeof(spaces) - 1 ? n : sizeof(spaces) - 1;
+			write_all(STDERR_FILENO, spaces, k);
+		}
+		write_all(STDERR_FILENO, "\r", 1);
+	}
+	st->shown = 0;
+}
+
+/* Draw st->line, the cursor left at its end.  st->lock held. */
+static void
+status_redraw(struct status *st)
+{
+	if (st->active && !st->shown && st->len > 0) {
+		write_all(STDERR_FILENO, st->line, st->len);
+		st->shown = 1;
+	}
+}
+
+/*
+ * Replace the line with text, cut to the terminal's width less one
+ * column: a line that wrapped could not be erased from its start.  The
+ * new text is written over the old in one write, not after erasing it,
+ * so the line does not flicker; on a dumb terminal a shorter text is
+ * padded with spaces to cover the old one.
+ */
+static void
+status_set(struct status *st, const char *text)
+{
+	struct winsize ws;
+	size_t width = 80, n = strlen(text), k = 0;
+	char buf[sizeof(st->line) + 8];
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
+		width = ws.ws_col;
+	if (n > width - 1)
+		n = width - 1;
+	if (n > sizeof(st->line))
+		n = sizeof(st->line);
+	pthread_mutex_lock(&st->lock);
+	if (st->active) {
+		memcpy(st->line, text, n);
+		if (!st->ansi && st->shown && n < st->len) {
+			memset(st->line + n, ' ', st->len - n);
+			n = st->len;
+		}
+		if (st->shown)
+			buf[k++] = '\r';
+		memcpy(buf + k, st->line, n);
+		k += n;
+		if (st->ansi && st->shown) {
+			memcpy(buf + k, "\033[K", 3);
+			k += 3;
+		}
+		write_all(STDERR_FILENO, buf, k);
+		st->len = n;
+		st->shown = n > 0;
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* Around anything else written to the terminal: erase, write, redraw. */
+static void
+status_hide(struct status *st)
+{
+	if (st == NULL)
+		return;
+	pthread_mutex_lock(&st->lock);
+	status_erase(st);
+}
+
+static void
+status_show(struct status *st)
+{
+	int e = errno;		/* the fan-out reads a failed sink's errno */
+
+	if (st == NULL)
+		return;
+	status_redraw(st);
+	pthread_mutex_unlock(&st->lock);
+	errno = e;
+}
+
+/* The last line stays on the screen, ended: the summary follows it. */
+static void
+status_finish(struct status *st, const char *text)
+{
+	status_set(st, text);
+	pthread_mutex_lock(&st->lock);
+	if (st->active && st->shown)
+		write_all(STDERR_FILENO, "\n", 1);
+	st->active = st->shown = 0;
+	pthread_mutex_unlock(&st->lock);
+}
+
+/*
+ * A sink in front of one that writes to the status line's terminal: the
+ * records it passes on are written with the line erased.
+ */
+struct status_sink {
+	struct cbp_sink base;
+	struct cbp_sink *inner;
+	struct status *st;
+};
+
+static int
+status_sink_finding(struct cbp_sink *s, const struct cbp_finding *f)
+{
+	struct status_sink *ss = (struct status_sink *)s;
+	int r;
+
+	if (ss->inner->ops->finding == NULL)
+		return CBP_OK;
+	status_hide(ss->st);
+	r = ss->inner->ops->finding(ss->inner, f);
+	status_show(ss->st);
+	return r;
+}
+
+static int
+status_sink_problem(struct cbp_sink *s, const struct cbp_problem *p)
+{
+	struct status_sink *ss = (struct status_sink *)s;
+	int r;
+
+	if (ss->inner->ops->problem == NULL)
+		return CBP_OK;
+	status_hide(ss->st);
+	r = ss->inner->ops->problem(ss->inner, p);
+	status_show(ss->st);
+	return r;
+}
+
+static int
+status_sink_summary(struct cbp_sink *s, const struct cbp_summary *sum)
+{
+	struct status_sink *ss = (struct status_sink *)s;
+	int r;
+
+	if (ss->inner->ops->summary == NULL)
+		return CBP_OK;
+	status_hide(ss->st);
+	r = ss->inner->ops->summary(ss->inner, sum);
+	status_show(ss->st);
+	return r;
+}
+
+static int
+status_sink_close(struct cbp_sink *s)
+{
+	struct status_sink *ss = (struct status_sink *)s;
+	int r = ss->inner->ops->close(ss->inner);
+
+	free(ss);
+	return r;
+}
+
+static const struct cbp_sink_ops status_sink_ops = {
+	.finding = status_sink_finding,
+	.problem = status_sink_problem,
+	.summary = status_sink_summary,
+	.close = status_sink_close,
+};
+
+/* inner, or inner behind a status_sink; NULL (inner closed) if memory is short. */
+static struct cbp_sink *
+status_sink_new(struct cbp_sink *inner, struct status *st)
+{
+	struct status_sink *ss;
+
+	if (inner == NULL || st == NULL)
+		return inner;
+	if ((ss = calloc(1, sizeof(*ss))) == NULL) {
+		inner->ops->close(inner);
+		return NULL;
+	}
+	ss->base.ops = &status_sink_ops;
+	ss->inner = inner;
+	ss->st = st;
+	return &ss->base;
+}
+
+/* Whether descriptors a and b are the same terminal. */
+static int
+same_terminal(int a, int b)
+{
+	struct stat sa, sb;
+
+	return isatty(a) && isatty(b) && fstat(a, &sa) == 0 &&
+	    fstat(b, &sb) == 0 && sa.st_rdev == sb.st_rdev;
+}
+
+/* TERM unset or "dumb": a terminal that shows escape sequences as text. */
+static int
+dumb_terminal(void)
+{
+	const char *t = getenv("TERM");
+
+	return t == NULL || *t == '\0' || strcmp(t, "dumb") == 0;
+}
+
 struct progress_ctx {
 	const struct cbp_scan_stats *stats;
+	struct status *st;
 	volatile int stop;
 	double start;
 	pthread_mutex_t lock;
@@ -471,15 +891,19 @@ progress_line(struct progress_ctx *p, int final)
 	double el = mono_s() - p->start;
 	unsigned long long files = atomic_load(&p->stats->files);
 	unsigned long long bytes = atomic_load(&p->stats->bytes);
+	char text[256];
 
-	fprintf(stderr, "\r%llu files, %.1f MB, %llu archives, %llu findings, "
-	    "%llu unscannable, %.0f files/s, %.1f s%s",
+	snprintf(text, sizeof(text), "%llu files, %.1f MB, %llu archives, "
+	    "%llu findings, %llu unscannable, %.0f files/s, %.1f s",
 	    files, (double)bytes / 1e6,
 	    (unsigned long long)atomic_load(&p->stats->archives),
 	    (unsigned long long)atomic_load(&p->stats->findings),
 	    (unsigned long long)atomic_load(&p->stats->unscannable),
-	    el > 0 ? (double)files / el : 0.0, el, final ? "\n" : "  ");
-	fflush(stderr);
+	    el > 0 ? (double)files / el : 0.0, el);
+	if (final)
+		status_finish(p->st, text);
+	else
+		status_set(p->st, text);
 }
 
 static void *
@@ -632,8 +1056,25 @@ fail:
 	return NULL;
 }
 
+/*
+ * Colour is for a person at a terminal that shows it: never into a file or
+ * a pipe, and not with --no-color, with NO_COLOR set to anything but ""
+ * (no-color.org), or on a terminal that prints escape sequences as text
+ * (TERM=dumb, as in an editor's shell buffer, or TERM unset).
+ */
 static int
-open_outputs(struct cbp_output *out, const struct scan_args *a, FILE **fpp)
+use_color(int fd, const struct scan_args *a)
+{
+	const char *nc = getenv("NO_COLOR");
+
+	return !a->no_color && (nc == NULL || *nc == '\0') && !dumb_terminal() &&
+	    isatty(fd);
+}
+
+/* st: the progress line, or NULL when there is none. */
+static int
+open_outputs(struct cbp_output *out, const struct scan_args *a, FILE **fpp,
+    struct status *st)
 {
 	FILE *fp = stdout;
 	int text;
@@ -651,8 +1092,7 @@ open_outputs(struct cbp_output *out, const struct scan_args *a, FILE **fpp)
 		fmt = isatty(fileno(fp)) ? "text" : "jsonl";
 	text = strcmp(fmt, "text") == 0;
 	if (text) {
-		const char *nc = getenv("NO_COLOR");
-		if (isatty(fileno(fp)) && (nc == NULL || *nc == '\0'))
+		if (use_color(fileno(fp), a))
 			flags |= CBP_TEXT_COLOR;
 		if (a->quiet)
 			flags |= CBP_TEXT_QUIET;
@@ -660,6 +1100,9 @@ open_outputs(struct cbp_output *out, const struct scan_args *a, FILE **fpp)
 	} else {
 		sink = cbp_sink_jsonl_new(fp);
 	}
+	/* Records on the progress line's terminal (text or JSON): erase it first. */
+	if (st != NULL && same_terminal(fileno(fp), STDERR_FILENO))
+		sink = status_sink_new(sink, st);
 	if (sink == NULL || cbp_output_add(out, sink) != CBP_OK) {
 		fprintf(stderr, "%s: out of memory\n", progname);
 		return EXIT_ERROR;
@@ -704,9 +1147,9 @@ report_root(void *arg, const char *path, enum cbp_reason reason,
     const char *detail)
 {
 	const char *hint, *shown = "\"\"";	/* the empty path */
+	struct status *st = arg;	/* the progress line, or NULL */
 	struct cbp_dynbuf b;
 
-	(void)arg;
 	switch (reason) {
 	case CBP_REASON_PERMISSION:
 		hint = "run cbpscan as a user allowed to read it (root)";
@@ -725,8 +1168,10 @@ report_root(void *arg, const char *path, enum cbp_reason reason,
 	cbp_dynbuf_init(&b, 4 * strlen(path) + 16);	/* \xNN per byte at most */
 	if (cbp_text_escape(&b, path, strlen(path)) == CBP_OK && b.data != NULL)
 		shown = (const char *)b.data;	/* NUL-terminated */
+	status_hide(st);
 	fprintf(stderr, "%s: %s: not scanned: %s; %s (exit status 2)\n",
 	    progname, shown, detail, hint);
+	status_show(st);
 	cbp_dynbuf_free(&b);
 }
 
@@ -743,6 +1188,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	struct cbp_summary sum = { 0 };
 	struct cbp_error err = { 0 };
 	struct progress_ctx prog = { 0 };
+	struct status sline = { 0 }, *sl = NULL;
 	const struct cbp_scan_stats *st;
 	pthread_t ptid;
 	int have_prog = 0, status = EXIT_ERROR, outputs = 0;
@@ -776,7 +1222,14 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	outputs = 1;
 	/* A failed write stops the scan (cbp_output.h). */
 	out.cancel = &cancel_flag;
-	if ((status = open_outputs(&out, a, &outfp)) != EXIT_CLEAN)
+	/* A progress line only on a terminal (see struct status). */
+	if (a->progress && !a->quiet && isatty(STDERR_FILENO) &&
+	    pthread_mutex_init(&sline.lock, NULL) == 0) {
+		sline.active = 1;
+		sline.ansi = !dumb_terminal();
+		sl = &sline;
+	}
+	if ((status = open_outputs(&out, a, &outfp, sl)) != EXIT_CLEAN)
 		goto out;
 	status = EXIT_ERROR;
 
@@ -794,6 +1247,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	so.nauthz = a->cfg.nauthz;
 	so.magic_db = magic;
 	so.root_failed = report_root;
+	so.root_failed_arg = sl;
 	if (cbp_scan_new(&so, rs, &out, &scan, &err) != CBP_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.message);
 		goto out;
@@ -808,19 +1262,24 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	st = cbp_scan_stats(scan);
 	t0 = now_s();
 	m0 = mono_s();
-	if (a->progress && !a->quiet) {
+	if (sl != NULL) {
 		prog.stats = st;
+		prog.st = sl;
 		prog.start = m0;
 		pthread_mutex_init(&prog.lock, NULL);
 		pthread_cond_init(&prog.cond, NULL);
+		/* Drawn before the first record, so that each record finds it. */
+		progress_line(&prog, 0);
 		have_prog = pthread_create(&ptid, NULL, progress_thread, &prog) == 0;
 	}
 	watch.fd = outfp != NULL ? fileno(outfp) : STDOUT_FILENO;
 	if (fstat(watch.fd, &ost) == 0 && (S_ISFIFO(ost.st_mode) || S_ISSOCK(ost.st_mode)))
 		have_watch = pthread_create(&wtid, NULL, reader_watch_thread, &watch) == 0;
 	if (cbp_scan_run(scan, &cancel_flag) != CBP_OK) {
+		status_hide(sl);
 		fprintf(stderr, "%s: the scan could not run (out of memory?)\n",
 		    progname);
+		status_show(sl);
 		cancel_flag = 1;
 	}
 	if (have_watch) {
@@ -833,7 +1292,11 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 		pthread_cond_signal(&prog.cond);
 		pthread_mutex_unlock(&prog.lock);
 		pthread_join(ptid, NULL);
+	}
+	if (sl != NULL) {
 		progress_line(&prog, 1);
+		pthread_mutex_destroy(&prog.lock);
+		pthread_cond_destroy(&prog.cond);
 	}
 
 	make_uuid(sum.scan_id);
@@ -883,6 +1346,8 @@ out:
 		fprintf(stderr, "%s: %s: %s\n", progname, a->output, strerror(errno));
 		status = EXIT_ERROR;
 	}
+	if (sl != NULL)
+		pthread_mutex_destroy(&sline.lock);	/* its sink is closed */
 	cbp_scan_free(scan);
 	cbp_ruleset_free(rs);
 	return status;
@@ -910,6 +1375,27 @@ long_options(void)
 	return opts;
 }
 
+/*
+ * "+:" then the short forms in the table: stop at the first PATH (a file
+ * may be named like an option after it), and ':' tells a missing argument
+ * apart from an unknown option (option_error).
+ */
+static const char *
+short_options(void)
+{
+	static char opts[16];
+	const struct opt_doc *d;
+	size_t n = 0;
+
+	opts[n++] = '+';
+	opts[n++] = ':';
+	for (d = scan_opts; d->opt.name != NULL && n + 1 < sizeof(opts); d++)
+		if (d->opt.val < 256)
+			opts[n++] = (char)d->opt.val;
+	opts[n] = '\0';
+	return opts;
+}
+
 static int
 cmd_scan(int argc, char **argv)
 {
@@ -925,21 +1411,23 @@ cmd_scan(int argc, char **argv)
 
 	memset(&a, 0, sizeof(a));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+x", long_options(), NULL)) != -1) {
+	opterr = 0;		/* option_error says it, once */
+	while ((c = getopt_long(argc, argv, short_options(), long_options(),
+	    NULL)) != -1) {
 		switch (c) {
 		case OPT_RULES:
 			if (nrules == CBP_CONFIG_LIST_MAX)
-				return usage_error("too many --rules (at most %s)", "64");
+				return usage_error("scan: too many --rules (at most %s)", "64");
 			rules[nrules++] = optarg;
 			break;
 		case OPT_EXCLUDE:
 			if (nexcludes == CBP_CONFIG_LIST_MAX)
-				return usage_error("too many --exclude (at most %s)", "64");
+				return usage_error("scan: too many --exclude (at most %s)", "64");
 			excludes[nexcludes++] = optarg;
 			break;
 		case OPT_FORMAT:
 			if (strcmp(optarg, "text") != 0 && strcmp(optarg, "jsonl") != 0)
-				return usage_error("--format: '%s' is not text or jsonl", optarg);
+				return usage_error("scan: --format: '%s' is not text or jsonl", optarg);
 			a.format = optarg;
 			break;
 		case OPT_OUTPUT:
@@ -951,13 +1439,13 @@ cmd_scan(int argc, char **argv)
 		case OPT_THREADS:
 			/* The grammar and range of the config's threads key. */
 			if (cbp_parse_uint(optarg, 1, 1024, &v, NULL, 0) != CBP_OK)
-				return usage_error("--threads: '%s' is not a number from 1 "
+				return usage_error("scan: --threads: '%s' is not a number from 1 "
 				    "to 1024 (leave it out for one per online CPU)", optarg);
 			threads = v;
 			break;
 		case OPT_MAX_DEPTH:
 			if (cbp_parse_uint(optarg, 0, 64, &v, NULL, 0) != CBP_OK)
-				return usage_error("--max-depth: '%s' is not a number from 0 to 64", optarg);
+				return usage_error("scan: --max-depth: '%s' is not a number from 0 to 64", optarg);
 			depth = v;
 			a.depth_set = 1;
 			break;
@@ -969,6 +1457,9 @@ cmd_scan(int argc, char **argv)
 			break;
 		case OPT_QUIET:
 			a.quiet = 1;
+			break;
+		case OPT_NO_COLOR:
+			a.no_color = 1;
 			break;
 		case OPT_PROGRESS:
 			a.progress = 1;
@@ -994,15 +1485,14 @@ cmd_scan(int argc, char **argv)
 			    "not in this version yet; write records with --output "
 			    "and --format jsonl instead\n", progname, option_name(c));
 			return EXIT_ERROR;
-		case '?':
-		default:
-			return usage_error("scan: invalid option %s", argv[optind - 1]);
+		default:	/* ':' or '?' */
+			return option_error("scan", scan_opts, c, argc, argv);
 		}
 	}
 	if (optind >= argc)
 		return usage_error("scan: %s", "no PATH given (what should be scanned?)");
 	if (a.append && (a.output == NULL || strcmp(a.output, "-") == 0))
-		return usage_error("--append: %s", "needs --output FILE");
+		return usage_error("scan: --append: %s", "needs --output FILE");
 
 	cbp_config_defaults(&a.cfg);
 	if (a.config_path != NULL) {
@@ -1082,5 +1572,8 @@ main(int argc, char **argv)
 		    "with known-image hashing and delivery)\n", progname, argv[1]);
 		return EXIT_ERROR;
 	}
+	if (argv[1][0] == '-' && argv[1][1] != '\0')
+		return usage_error("unrecognized option '%s' (options follow the "
+		    "command: %s scan [OPTIONS] PATH...)", argv[1], progname);
 	return usage_error("unknown command '%s'", argv[1]);
 }

@@ -1927,6 +1927,23 @@ cbp_ruleset_count(const struct cbp_ruleset *rs)
 	return n;
 }
 
+int
+cbp_ruleset_rule(const struct cbp_ruleset *rs, size_t i,
+    struct cbp_rule_info *out)
+{
+	const struct cbp_rule *r;
+
+	if (rs == NULL || !rs->compiled || i >= rs->nrules || out == NULL)
+		return CBP_EINVAL;
+	r = &rs->rules[i];
+	out->id = r->id;
+	out->category = r->category;
+	out->title = r->title;
+	out->severity = r->severity;
+	out->enabled = r->enabled;
+	return CBP_OK;
+}
+
 unsigned
 cbp_ruleset_needs(const struct cbp_ruleset *rs)
 {
