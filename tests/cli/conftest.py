@@ -178,11 +178,12 @@ def prefix_uid(prefix):
     return None
 
 
-def run(args, timeout=TIMEOUT, parse=False, prefix=(), env=None, cwd=None):
+def run(args, timeout=TIMEOUT, parse=False, prefix=(), env=None, cwd=None, state=True):
     """Run cbpscan with args; parse stdout as JSON Lines when parse is set.
-    A scan gets this session's --state unless args name one."""
+    A scan gets this session's --state unless args name one or state is
+    False (a test of the default state directory)."""
     args = list(args)
-    if args and args[0] == "scan" and not any(
+    if state and args and args[0] == "scan" and not any(
             isinstance(a, str) and a.startswith("--state") for a in args):
         args = ["scan", "--state", state_dir(prefix_uid(prefix)), *args[1:]]
     cmd = [*prefix, str(CBPSCAN), *[fsbytes(a) if isinstance(a, (bytes, Path)) else a
