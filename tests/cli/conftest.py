@@ -64,7 +64,30 @@ def pytest_collection_modifyitems(config, items):
                 it.add_marker(skip)
 
 
+DEFAULT_STATE = Path("/var/lib/cbpscan")
+_DEFAULT_STATE_BEFORE = []
+
+
+def _state_snapshot():
+    try:
+        st = DEFAULT_STATE.stat()
+        return (st.st_ino, st.st_mtime_ns)
+    except FileNotFoundError:
+        return None
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No test may create or change the real state directory: every scan
+    must name one (run() does; tests calling the binary themselves pass
+    state_dir())."""
+    if _DEFAULT_STATE_BEFORE and _state_snapshot() != _DEFAULT_STATE_BEFORE[0]:
+        sys.stderr.write(f"\nERROR: a test created or changed {DEFAULT_STATE}: every scan "
+                         "must pass --state (conftest.state_dir())\n")
+        session.exitstatus = 1
+
+
 def pytest_sessionstart(session):
+    _DEFAULT_STATE_BEFORE.append(_state_snapshot())
     if not CBPSCAN.is_file() or not os.access(CBPSCAN, os.X_OK):
         raise pytest.UsageError(f"cbpscan binary not found at {CBPSCAN} (set CBPSCAN)")
     if STRICT and not TESTDATA.is_dir():
