@@ -139,14 +139,23 @@ struct idhash {
 	int ok, nfields;
 };
 
+/*
+ * The context is set up for SHA-256 once and then re-initialised with a
+ * NULL type, which keeps the digest already fetched: with OpenSSL 3 a
+ * fresh EVP_sha256() initialisation fetches the algorithm again each time,
+ * about as costly as the hash of a record's few hundred bytes.
+ */
 static void
 ih_begin(struct idhash *h, struct cbp_output *o)
 {
-	if (o->md == NULL)
-		o->md = EVP_MD_CTX_new();
+	int fresh = 0;
+
+	if (o->md == NULL && (o->md = EVP_MD_CTX_new()) != NULL)
+		fresh = 1;
 	h->ctx = o->md;
 	h->nfields = 0;
-	h->ok = h->ctx != NULL && EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) == 1;
+	h->ok = h->ctx != NULL && EVP_DigestInit_ex(h->ctx,
+	    fresh ? EVP_sha256() : NULL, NULL) == 1;
 }
 
 static void
