@@ -312,7 +312,9 @@ text_summary(struct cbp_sink *s, const struct cbp_summary *sum)
 	 */
 	if (sum->violations > 0 || sum->exit_status != 0)
 		r = cbp_dynbuf_printf(b, "Exit status %d: %s.\n",
-		    sum->exit_status, exit_meaning(sum->exit_status));
+		    sum->exit_status, sum->exit_status == 1 &&
+		    sum->violations == 0 ? "unscannable objects (--strict), "
+		    "no violation" : exit_meaning(sum->exit_status));
 out:
 	return text_finish(ts, r);
 }

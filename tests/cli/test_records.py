@@ -214,3 +214,14 @@ def test_text_shows_the_same_values(tree):
     assert m[5] == hashlib.sha256((REPO / "rules/cbp-profile.yaml").read_bytes()).hexdigest()
     j = scan(t)
     assert (j.summary["host"], j.summary["version"]) == (m[2], m[4])
+
+
+def test_text_strict_exit_line_says_why(tree, tmp_path):
+    """--strict with only an unscannable object: exit 1, and the text says
+    it is not a violation."""
+    t = tree({})
+    F.make_encrypted_zip([("x.jpg", F.jpeg())], t / "secret.zip")
+    r = run(["scan", "--format", "text", "--strict", t])
+    lines = r.out.decode().splitlines()
+    assert r.rc == 1 and "0 violations, 1 unscannable." in lines[-4], lines
+    assert lines[-1] == "Exit status 1: unscannable objects (--strict), no violation.", lines

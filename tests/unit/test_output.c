@@ -429,6 +429,16 @@ test_text_problem_summary(void **state)
 	    CBP_VERSION ".\n");
 	free(out);
 
+	/* --strict with only unscannable objects: status 1, no violation. */
+	s.unscannable = 2;
+	s.exit_status = 1;
+	out = text_of(0, NULL, NULL, &s);
+	assert_non_null(strstr(out, "\nExit status 1: unscannable objects "
+	    "(--strict), no violation.\n"));
+	free(out);
+	s.unscannable = 0;
+	s.exit_status = 0;
+
 	/* 999 950 bytes would print as "1000.0 kB": move to MB. */
 	s.bytes = 999950;
 	s.files = 2;
