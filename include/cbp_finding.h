@@ -23,10 +23,16 @@ enum cbp_severity {
 /* A finding at or above this severity is a violation (unless authorized). */
 #define CBP_SEV_VIOLATION CBP_SEV_MEDIUM
 
+/*
+ * What a finding means for the auditor (docs/contract.md).  Only
+ * VIOLATION and RETENTION count in the summary's "violations" and the exit
+ * status; cbp_finding_is_violation() is the one test.
+ */
 enum cbp_disposition {
-	CBP_DISP_VIOLATION = 0,	/* outside any authorized location */
-	CBP_DISP_RETENTION,	/* authorized location, older than its retention */
-	CBP_DISP_AUTHORIZED,	/* authorized location, within retention (severity info) */
+	CBP_DISP_VIOLATION = 0,	/* medium or above, outside any authorized location */
+	CBP_DISP_RETENTION,	/* medium or above, authorized location, older than its retention */
+	CBP_DISP_AUTHORIZED,	/* medium or above, authorized location, within retention (severity info) */
+	CBP_DISP_REVIEW,	/* low (or info) heuristic, wherever it is: never a violation */
 };
 
 enum cbp_reason {
@@ -38,6 +44,22 @@ enum cbp_reason {
 	CBP_REASON_TIMEOUT,
 	CBP_REASON_CHANGED,	/* replaced (symlink, device, other file) between listing and opening, or while read */
 	CBP_REASON_NOMEM,	/* memory ran out */
+};
+
+/*
+ * What makes each record stand alone in a SIEM (docs/contract.md, "Every
+ * record also carries").  The scan leaves this zeroed: the output layer
+ * (cbp_output_finding/_problem/_summary) fills it in its own copy of the
+ * record, in the one process that writes records, from the run's identity
+ * (cbp_output_identify) and the record itself.  Sinks read it.
+ */
+struct cbp_record_meta {
+	const char *scan_id;		/* UUID, one per run */
+	const char *host;		/* host name at the start of the run */
+	const char *host_id;		/* UUID kept in the state directory */
+	char time[32];			/* when the record was made: RFC 3339 UTC, ms */
+	char event_id[37];		/* this record of this run (UUID text) */
+	char object_id[37];		/* this object and rule across runs; "" if none */
 };
 
 struct cbp_finding {
@@ -56,6 +78,7 @@ struct cbp_finding {
 	const char *mime;
 	const char *evidence;		/* masked; may be NULL */
 	enum cbp_disposition disposition;
+	struct cbp_record_meta meta;	/* filled by the output layer */
 };
 
 struct cbp_problem {
@@ -64,21 +87,29 @@ struct cbp_problem {
 	size_t nmember;
 	enum cbp_reason reason;
 	const char *detail;
+	struct cbp_record_meta meta;	/* filled by the output layer */
 };
 
+#define CBP_SEV_COUNT (CBP_SEV_CRITICAL + 1)
+
 struct cbp_summary {
-	char scan_id[37];		/* UUID v4 text */
-	const char *host;
+	/* scan_id, host, host_id, time and event_id are in meta. */
+	const char *version;		/* cbpscan version; NULL: this binary's */
+	const char *rules;		/* sha256 hex of the ruleset in force (cbp_ruleset_digest) */
+	const char *const *roots;	/* each PATH as given, raw bytes */
+	size_t nroots;
 	double started, finished;	/* seconds since the epoch */
 	uint64_t files, bytes, archives, members;
 	uint64_t findings, violations, unscannable;
 	double elapsed_s;
 	int exit_status;
 	int complete;			/* 0: stopped early, or a root could not be scanned */
+	uint64_t severity[CBP_SEV_COUNT];	/* findings by severity, indexed by enum cbp_severity */
 	/* Entries not scanned, by why (docs/contract.md "skipped"). */
 	struct cbp_skipped {
 		uint64_t symlink, fifo, socket, device, excluded, other_fs, vanished;
 	} skipped;
+	struct cbp_record_meta meta;	/* filled by the output layer */
 };
 
 const char *cbp_severity_name(enum cbp_severity s);	/* "info" ... "critical" */
@@ -87,7 +118,35 @@ const char *cbp_disposition_name(enum cbp_disposition d);
 const char *cbp_reason_name(enum cbp_reason r);
 enum cbp_reason cbp_reason_from_err(int code);	/* enum cbp_err -> reason */
 
-/* 1 if this finding counts as a violation for the exit status. */
+/*
+ * The disposition of a finding of severity sev: a low (or info) heuristic
+ * is "review" wherever it is; otherwise the location decides: outside
+ * every authorized location "violation", inside one "authorized" when
+ * within its retention (within = 1), "retention" past it (within = 0).
+ * authorized: the object is in an authorized location.
+ */
+enum cbp_disposition cbp_disposition_for(enum cbp_severity sev, int authorized,
+    int within);
+
+/*
+ * 1 if this finding counts in the summary's "violations" and the exit
+ * status: its disposition is violation or retention, nothing else.
+ */
 int cbp_finding_is_violation(const struct cbp_finding *f);
+
+/* ---- ids ------------------------------------------------------------------ */
+
+/* A random (version 4) UUID as lowercase text. */
+void cbp_uuid_v4(char out[37]);
+
+/*
+ * The name-based UUID of RFC 9562 section 5.8 (version 8) taken from a
+ * SHA-256 digest: its first 16 bytes, with the version nibble set to 8
+ * and the variant bits to 10, as lowercase text.
+ */
+void cbp_uuid_from_sha256(const unsigned char digest[32], char out[37]);
+
+/* 1 if s is a UUID in lowercase text form (8-4-4-4-12 hex digits). */
+int cbp_uuid_valid(const char *s);
 
 #endif

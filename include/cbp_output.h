@@ -35,6 +35,22 @@ struct cbp_sink {
 #define CBP_OUTPUT_SINKS 8
 
 /*
+ * What went through the fan-out, whether or not every sink took it: the
+ * summary's counts come from here (main.c), so "findings", "violations",
+ * "unscannable" and "severity" count exactly the records written before
+ * it.
+ */
+struct cbp_output_counts {
+	uint64_t findings;
+	uint64_t violations;		/* findings with cbp_finding_is_violation() */
+	uint64_t unscannable;
+	uint64_t severity[CBP_SEV_COUNT];	/* findings by severity */
+	uint64_t disposition[CBP_DISP_REVIEW + 1];	/* findings by disposition */
+};
+
+struct cbp_output_seen;		/* output.c: record keys met in this run */
+
+/*
  * A write that fails (full disk, reader gone, I/O error) stops the sink
  * that saw it: that sink writes nothing more, so its output ends with the
  * last whole record (see cbp_output_int.h for how a cut record is taken
@@ -51,9 +67,32 @@ struct cbp_output {
 	int write_errno;		/* errno of the first failed write (EPIPE, ENOSPC ...), 0 if none */
 	unsigned long long lost;	/* records (summary included) some sink did not write */
 	volatile int *cancel;		/* set to 1 on the first failed write; NULL: none */
+	/*
+	 * The run every record belongs to (cbp_output_identify), and what
+	 * each record is stamped with (struct cbp_record_meta): the ids are
+	 * computed here, under the lock, in the one process that writes
+	 * records.  clock gives "time"; NULL is the real clock (tests fix it).
+	 */
+	char scan_id[37];
+	char host_id[37];
+	char *host;
+	double (*clock)(void);
+	void *md;			/* the SHA-256 context the ids are hashed with */
+	struct cbp_output_seen *seen;
+	unsigned long long nrecords;	/* records stamped so far */
+	struct cbp_output_counts counts;
 };
 
 int cbp_output_init(struct cbp_output *o);
+/*
+ * Name the run: scan_id (a UUID, cbp_uuid_v4), the host name and the host
+ * id (cbp_state.h), copied.  Call once, before the first record.
+ * CBP_OK, CBP_EINVAL (not UUIDs), CBP_ENOMEM.
+ */
+int cbp_output_identify(struct cbp_output *o, const char *scan_id,
+    const char *host, const char *host_id);
+/* A copy of the counts so far, taken under the lock. */
+void cbp_output_get_counts(struct cbp_output *o, struct cbp_output_counts *c);
 /* Takes ownership of s (closed by cbp_output_close).  CBP_ELIMIT when full. */
 int cbp_output_add(struct cbp_output *o, struct cbp_sink *s);
 void cbp_output_finding(struct cbp_output *o, const struct cbp_finding *f);
@@ -66,8 +105,41 @@ void cbp_output_summary(struct cbp_output *o, const struct cbp_summary *s);
 int cbp_output_close(struct cbp_output *o);
 
 /*
- * JSON Lines sink (docs/contract.md): one object per line, UTF-8; strings
- * escaped by cbp_json_string().  Writes to fp (not closed).
+ * One record of any type, for the JSON writer: the sink calls that take a
+ * finding, a problem or a summary wrap it in this.
+ */
+enum cbp_output_type {
+	CBP_OUT_FINDING,
+	CBP_OUT_PROBLEM,		/* "unscannable" */
+	CBP_OUT_SUMMARY,
+};
+
+struct cbp_output_record {
+	enum cbp_output_type type;
+	union {
+		const struct cbp_finding *finding;
+		const struct cbp_problem *problem;
+		const struct cbp_summary *summary;
+	} u;
+};
+
+/* The record's "type" word in JSON ("finding", "unscannable", "summary"). */
+const char *cbp_output_type_name(enum cbp_output_type t);
+
+/*
+ * The one JSON writer (docs/contract.md): append r to b as one compact
+ * JSON object, without a newline, in the contract's key order, with the
+ * fields every record carries (its meta).  Every sink that writes JSON
+ * (JSON Lines here; later the HEC, bulk and report sinks, which wrap it)
+ * calls this, so a field is added in one place.  Strings go through
+ * cbp_json_string().  CBP_OK, or the buffer's error (CBP_ELIMIT over its
+ * cap, CBP_ENOMEM); on error b holds a partial object the caller drops.
+ */
+int cbp_json_record(struct cbp_dynbuf *b, const struct cbp_output_record *r);
+
+/*
+ * JSON Lines sink (docs/contract.md): one cbp_json_record per line.
+ * Writes to fp (not closed).
  */
 struct cbp_sink *cbp_sink_jsonl_new(FILE *fp);
 

@@ -30,6 +30,15 @@
 #define CBP_OUTPUT_KEEP_MAX ((size_t)64 * 1024)
 
 /*
+ * Distinct record keys (type and object) the fan-out remembers per run to
+ * number repeats for event_id (output.c).  16 + 4 bytes a key, at most
+ * twice this many slots: about 40 MiB at the cap, reached only by a run
+ * with a million distinct findings and unscannable objects; later keys
+ * get a run-wide sequence instead (still unique).
+ */
+#define CBP_OUTPUT_SEEN_MAX ((size_t)1 << 20)
+
+/*
  * Where a sink's records go: the stream it was given, and whether a write
  * to it has failed (then nothing more is written to it: a sink stops at
  * its first failure, so what it wrote ends with a whole record).

@@ -67,6 +67,15 @@ struct cbp_rule_info {
 int cbp_ruleset_rule(const struct cbp_ruleset *rs, size_t i,
     struct cbp_rule_info *out);
 
+/*
+ * The ruleset in force, as the summary's "rules": SHA-256 (lowercase hex)
+ * of the bytes of every rule source, concatenated in the order they were
+ * loaded (files named one by one as given, a directory's files in name
+ * order), so `cat FILES | sha256sum` in that order gives the same value.
+ * NULL before cbp_ruleset_compile succeeded (or if hashing failed).
+ */
+const char *cbp_ruleset_digest(const struct cbp_ruleset *rs);
+
 /* What the compiled rules may ask for (bitmask), so the scan can plan. */
 enum cbp_ruleset_need {
 	CBP_NEED_DESCRIPTION = 1 << 0,	/* full libmagic description */

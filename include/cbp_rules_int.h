@@ -167,6 +167,9 @@ struct cbp_ruleset {
 	unsigned needs;
 	int failed;			/* an error was reported: unusable */
 	int compiled;
+	void *digest_ctx;		/* SHA-256 over every source loaded (cbp_ruleset_digest) */
+	int digest_failed;		/* hashing a source failed: no digest */
+	char digest[65];		/* its hex, set by compile; "" if none */
 };
 
 /* ---- shared with the matcher --------------------------------------------- */

@@ -39,7 +39,7 @@ struct cbp_scan_opts {
 	int one_file_system;
 	const char *const *excludes;
 	size_t nexcludes;
-	int strict;			/* unscannable counts as a violation */
+	int strict;			/* --strict: main.c raises the exit status; never a violation */
 	struct cbp_scan_caps caps;
 	struct cbp_expand_limits expand;
 	const struct cbp_authz *authz;

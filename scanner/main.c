@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +31,7 @@
 #include "cbp_output.h"
 #include "cbp_rules.h"
 #include "cbp_scan.h"
+#include "cbp_state.h"
 #include "cbp_trust.h"
 #include "cbp_yaml.h"
 
@@ -53,7 +53,7 @@ enum opt_id {
 	OPT_ENDPOINT, OPT_CONFIG, OPT_EXCLUDE, OPT_MAX_DEPTH,
 	OPT_PROGRESS, OPT_STRICT, OPT_ENDPOINT_FORMAT, OPT_TOKEN_FILE,
 	OPT_CA_FILE, OPT_CLIENT_CERT, OPT_CLIENT_KEY, OPT_SPOOL,
-	OPT_APPEND, OPT_NO_COLOR,
+	OPT_APPEND, OPT_NO_COLOR, OPT_STATE,
 };
 
 struct opt_doc {
@@ -92,7 +92,7 @@ static const struct opt_doc scan_opts[] = {
 	{ { "no-color", no_argument, NULL, OPT_NO_COLOR }, NULL,
 	  "no colours in text output (also NO_COLOR set, or TERM=dumb)" },
 	{ { "strict", no_argument, NULL, OPT_STRICT }, NULL,
-	  "unscannable objects count as violations (exit 1)" },
+	  "unscannable objects make the exit status 1 (counted as unscannable, not as violations)" },
 	{ { "endpoint-format", required_argument, NULL, OPT_ENDPOINT_FORMAT },
 	  "ndjson|splunk-hec|elastic-bulk", "endpoint record format (default ndjson)" },
 	{ { "token-file", required_argument, NULL, OPT_TOKEN_FILE }, "FILE",
@@ -105,6 +105,9 @@ static const struct opt_doc scan_opts[] = {
 	  "client key for mutual TLS" },
 	{ { "spool", required_argument, NULL, OPT_SPOOL }, "DIR",
 	  "durable outbox for undelivered reports" },
+	{ { "state", required_argument, NULL, OPT_STATE }, "DIR",
+	  "state directory: the host id (default " CBP_STATE_DEFAULT "; other "
+	  "users than root fall back to ~/.local/state/cbpscan)" },
 	{ { "help", no_argument, NULL, OPT_HELP }, NULL, "show this help" },
 	{ { NULL, 0, NULL, 0 }, NULL, NULL },
 };
@@ -586,6 +589,7 @@ struct scan_args {
 	const char *format;
 	const char *output;
 	const char *config_path;
+	const char *state;		/* --state DIR; NULL: the default */
 	int quiet, progress, append, no_color;
 	int threads_set, depth_set, strict_set, onefs_set;
 };
@@ -955,31 +959,6 @@ reader_watch_thread(void *arg)
 	return NULL;
 }
 
-static void
-make_uuid(char out[37])
-{
-	unsigned char u[16];
-	size_t i, k = 0;
-	static const char hx[] = "0123456789abcdef";
-
-	if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u)) {
-		/* No entropy available: still unique enough for a scan id. */
-		unsigned long long t = (unsigned long long)(now_s() * 1e6) ^
-		    ((unsigned long long)getpid() << 32);
-		for (i = 0; i < sizeof(u); i++)
-			u[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)i;
-	}
-	u[6] = (u[6] & 0x0f) | 0x40;	/* version 4 */
-	u[8] = (u[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
-	for (i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[k++] = '-';
-		out[k++] = hx[u[i] >> 4];
-		out[k++] = hx[u[i] & 15];
-	}
-	out[k] = '\0';
-}
-
 /*
  * --output FILE.  cbpscan often runs as root and FILE may be in a directory
  * others can write (/tmp), so:
@@ -1175,6 +1154,29 @@ report_root(void *arg, const char *path, enum cbp_reason reason,
 	cbp_dynbuf_free(&b);
 }
 
+/*
+ * The state directory and the host id (cbp_state.h), before anything is
+ * scanned: every record carries the host id, so a run that cannot have
+ * one does not start.  0, or -1 after saying why.
+ */
+static int
+open_state(const struct scan_args *a, struct cbp_state *st)
+{
+	struct cbp_error err = { 0 };
+
+	if (cbp_state_open(st, a->state, &err) != CBP_OK) {
+		fprintf(stderr, "%s: %s\n", progname, err.message);
+		if (a->state == NULL)
+			fprintf(stderr, "%s: give --state DIR for a directory "
+			    "this user can keep the host id in\n", progname);
+		return -1;
+	}
+	if (st->fell_back && !a->quiet)
+		fprintf(stderr, "%s: notice: keeping the host id in %s (%s)\n",
+		    progname, st->dir, st->why);
+	return 0;
+}
+
 static int
 run_scan(struct scan_args *a, char **roots, size_t nroots)
 {
@@ -1186,6 +1188,9 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	struct cbp_scan *scan = NULL;
 	struct cbp_scan_opts so;
 	struct cbp_summary sum = { 0 };
+	struct cbp_output_counts counts;
+	struct cbp_state state = { .dirfd = -1 };
+	char scan_id[37];
 	struct cbp_error err = { 0 };
 	struct progress_ctx prog = { 0 };
 	struct status sline = { 0 }, *sl = NULL;
@@ -1215,11 +1220,22 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	if ((magic = trusted_path(data.magic, magic_real,
 	    "magic database", data.owner)) == NULL)
 		goto out;
+	if (open_state(a, &state) != 0)
+		goto out;
 	if (cbp_output_init(&out) != CBP_OK) {
 		fprintf(stderr, "%s: cannot set up outputs\n", progname);
 		goto out;
 	}
 	outputs = 1;
+	/* Every record names this run and this host (cbp_output.h). */
+	cbp_uuid_v4(scan_id);
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	if (cbp_output_identify(&out, scan_id, host, state.host_id) != CBP_OK) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		goto out;
+	}
 	/* A failed write stops the scan (cbp_output.h). */
 	out.cancel = &cancel_flag;
 	/* A progress line only on a terminal (see struct status). */
@@ -1299,11 +1315,10 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 		pthread_cond_destroy(&prog.cond);
 	}
 
-	make_uuid(sum.scan_id);
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "unknown");
-	host[sizeof(host) - 1] = '\0';
-	sum.host = host;
+	sum.version = CBP_VERSION;
+	sum.rules = cbp_ruleset_digest(rs);
+	sum.roots = (const char *const *)roots;
+	sum.nroots = nroots;
 	sum.started = t0;
 	sum.finished = now_s();
 	sum.elapsed_s = mono_s() - m0;
@@ -1311,9 +1326,15 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	sum.bytes = atomic_load(&st->bytes);
 	sum.archives = atomic_load(&st->archives);
 	sum.members = atomic_load(&st->members);
-	sum.findings = atomic_load(&st->findings);
-	sum.violations = atomic_load(&st->violations);
-	sum.unscannable = atomic_load(&st->unscannable);
+	/*
+	 * What the records said, counted where they were written: the
+	 * summary's counts agree with the records before it by construction.
+	 */
+	cbp_output_get_counts(&out, &counts);
+	sum.findings = counts.findings;
+	sum.violations = counts.violations;
+	sum.unscannable = counts.unscannable;
+	memcpy(sum.severity, counts.severity, sizeof(sum.severity));
 	sum.skipped.symlink = atomic_load(&st->skip_symlink);
 	sum.skipped.fifo = atomic_load(&st->skip_fifo);
 	sum.skipped.socket = atomic_load(&st->skip_socket);
@@ -1323,10 +1344,14 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	sum.skipped.vanished = atomic_load(&st->skip_vanished);
 	/* A root that could not be scanned must never read as clean. */
 	sum.complete = !cancel_flag && atomic_load(&st->roots_failed) == 0;
+	/* --strict: unscannable objects raise the exit status, but stay out
+	 * of "violations" (docs/contract.md). */
 	if (!sum.complete)
 		status = EXIT_ERROR;
+	else if (sum.violations > 0 || (a->cfg.strict && sum.unscannable > 0))
+		status = EXIT_VIOLATION;
 	else
-		status = sum.violations > 0 ? EXIT_VIOLATION : EXIT_CLEAN;
+		status = EXIT_CLEAN;
 	/* A failed write means the records are incomplete: not a clean scan. */
 	if (out.first_error != CBP_OK)
 		status = EXIT_ERROR;
@@ -1350,6 +1375,7 @@ out:
 		pthread_mutex_destroy(&sline.lock);	/* its sink is closed */
 	cbp_scan_free(scan);
 	cbp_ruleset_free(rs);
+	cbp_state_close(&state);
 	return status;
 }
 
@@ -1435,6 +1461,9 @@ cmd_scan(int argc, char **argv)
 			break;
 		case OPT_APPEND:
 			a.append = 1;
+			break;
+		case OPT_STATE:
+			a.state = optarg;
 			break;
 		case OPT_THREADS:
 			/* The grammar and range of the config's threads key. */

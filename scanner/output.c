@@ -13,6 +13,25 @@
  * how many records are missing.  Sinks never print diagnostics; main.c
  * reports first_error.
  *
+ * Stamping.  Each record is copied and its meta filled here, under the
+ * lock, before any sink sees it (so every sink writes the same values):
+ * the run's scan_id, host and host_id, the time it was made, and the ids
+ * of man/cbpscan.1 "RECORD IDS":
+ *
+ *   object_id = UUIDv8(SHA-256("cbpscan-object-v1" NUL host_id NUL type
+ *               NUL path NUL member_1 NUL ... member_N NUL rule-or-reason))
+ *   event_id  = UUIDv8(SHA-256("cbpscan-event-v1" NUL host_id NUL scan_id
+ *               NUL type NUL object_id-or-empty NUL seq))
+ *
+ * where NUL is one zero byte between fields (no field can hold one: they
+ * are C strings) and seq is how many earlier records of this run had the
+ * same type and object_id, in decimal: "0" for nearly every record, so
+ * anyone can recompute both ids from the record itself.  The seen table
+ * that gives seq is bounded (CBP_OUTPUT_SEEN_MAX keys); a key met after it
+ * is full gets "g" and the run's record number, which no counted seq can
+ * equal, so event ids stay unique within a run whatever the memory.
+ * The counts the summary reports are kept here too.
+ *
  * Writing.  cbp_output_emit writes a record whole or not at all: one
  * write(2) of the whole line from the record buffer (continued if the
  * kernel takes less), and if a write fails after part of a record reached
@@ -51,6 +70,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "cbp_err.h"
 #include "cbp_output.h"
 #include "cbp_output_int.h"
@@ -66,6 +87,245 @@ cbp_output_init(struct cbp_output *o)
 	if (pthread_mutex_init(&o->lock, NULL) != 0)
 		return CBP_ENOMEM;
 	return CBP_OK;
+}
+
+/* ---- record ids ----------------------------------------------------------- */
+
+struct seen_slot {
+	unsigned char key[16];		/* all zero: empty */
+	uint32_t count;			/* records with this key so far */
+};
+
+struct cbp_output_seen {
+	struct seen_slot *v;
+	size_t size, n;			/* size: a power of two, or 0 */
+};
+
+int
+cbp_output_identify(struct cbp_output *o, const char *scan_id,
+    const char *host, const char *host_id)
+{
+	char *h;
+
+	if (!cbp_uuid_valid(scan_id) || !cbp_uuid_valid(host_id) || host == NULL)
+		return CBP_EINVAL;
+	if ((h = strdup(host)) == NULL)
+		return CBP_ENOMEM;
+	pthread_mutex_lock(&o->lock);
+	free(o->host);
+	o->host = h;
+	memcpy(o->scan_id, scan_id, 37);
+	memcpy(o->host_id, host_id, 37);
+	pthread_mutex_unlock(&o->lock);
+	return CBP_OK;
+}
+
+void
+cbp_output_get_counts(struct cbp_output *o, struct cbp_output_counts *c)
+{
+	pthread_mutex_lock(&o->lock);
+	*c = o->counts;
+	pthread_mutex_unlock(&o->lock);
+}
+
+/*
+ * The hash of fields joined by single zero bytes.  A failure inside
+ * OpenSSL (out of memory) leaves the digest all zero rather than
+ * stopping the record: its ids are then wrong but the record is written,
+ * and such a failure has already made the scan report "nomem" elsewhere.
+ */
+struct idhash {
+	EVP_MD_CTX *ctx;
+	int ok, nfields;
+};
+
+/*
+ * The context is set up for SHA-256 once and then re-initialised with a
+ * NULL type, which keeps the digest already fetched: with OpenSSL 3 a
+ * fresh EVP_sha256() initialisation fetches the algorithm again each time,
+ * about as costly as the hash of a record's few hundred bytes.
+ */
+static void
+ih_begin(struct idhash *h, struct cbp_output *o)
+{
+	int fresh = 0;
+
+	if (o->md == NULL && (o->md = EVP_MD_CTX_new()) != NULL)
+		fresh = 1;
+	h->ctx = o->md;
+	h->nfields = 0;
+	h->ok = h->ctx != NULL && EVP_DigestInit_ex(h->ctx,
+	    fresh ? EVP_sha256() : NULL, NULL) == 1;
+}
+
+static void
+ih_field(struct idhash *h, const char *s)
+{
+	static const unsigned char nul = 0;
+
+	if (s == NULL)
+		s = "";
+	if (h->ok && h->nfields++ > 0)
+		h->ok = EVP_DigestUpdate(h->ctx, &nul, 1) == 1;
+	if (h->ok)
+		h->ok = EVP_DigestUpdate(h->ctx, s, strlen(s)) == 1;
+}
+
+static void
+ih_end(struct idhash *h, unsigned char d[32])
+{
+	unsigned int n = 0;
+
+	if (!h->ok || EVP_DigestFinal_ex(h->ctx, d, &n) != 1 || n != 32)
+		memset(d, 0, 32);
+}
+
+static void
+seen_free(struct cbp_output_seen *t)
+{
+	if (t != NULL)
+		free(t->v);
+	free(t);
+}
+
+static uint64_t
+key_hash(const unsigned char key[16])
+{
+	uint64_t h;
+
+	memcpy(&h, key, sizeof(h));	/* already a hash: any 8 bytes do */
+	return h;
+}
+
+/* Double the table; 0 or -1 (out of memory: the old one stays). */
+static int
+seen_grow(struct cbp_output_seen *t)
+{
+	size_t nsize = t->size ? t->size * 2 : 1024, i, j;
+	struct seen_slot *nv;
+	static const unsigned char zero[16];
+
+	if ((nv = calloc(nsize, sizeof(*nv))) == NULL)
+		return -1;
+	for (i = 0; i < t->size; i++) {
+		if (memcmp(t->v[i].key, zero, 16) == 0)
+			continue;
+		for (j = key_hash(t->v[i].key) & (nsize - 1);
+		    memcmp(nv[j].key, zero, 16) != 0; j = (j + 1) & (nsize - 1))
+			;
+		nv[j] = t->v[i];
+	}
+	free(t->v);
+	t->v = nv;
+	t->size = nsize;
+	return 0;
+}
+
+/*
+ * seq for key: how many records of this run had it before, as decimal in
+ * out; "g<record number>" when the key is new and cannot be kept.
+ */
+static void
+next_seq(struct cbp_output *o, unsigned char key[16], char out[32])
+{
+	static const unsigned char zero[16];
+	struct cbp_output_seen *t;
+	size_t i;
+
+	/* The all-zero key marks an empty slot; a digest that is all zero in
+	 * its first 16 bytes (or a failed one) is moved off it. */
+	if (memcmp(key, zero, 16) == 0)
+		key[0] = 1;
+	if (o->seen == NULL)
+		o->seen = calloc(1, sizeof(*o->seen));
+	if ((t = o->seen) == NULL)
+		goto full;
+	if (t->size > 0) {
+		for (i = key_hash(key) & (t->size - 1);
+		    memcmp(t->v[i].key, zero, 16) != 0; i = (i + 1) & (t->size - 1)) {
+			if (memcmp(t->v[i].key, key, 16) == 0) {
+				snprintf(out, 32, "%lu",
+				    (unsigned long)t->v[i].count);
+				if (t->v[i].count < UINT32_MAX)
+					t->v[i].count++;
+				return;
+			}
+		}
+	}
+	/* New key: keep the table at most half full. */
+	if ((t->n + 1) * 2 > t->size &&
+	    (t->size >= CBP_OUTPUT_SEEN_MAX * 2 || seen_grow(t) != 0))
+		goto full;
+	for (i = key_hash(key) & (t->size - 1);
+	    memcmp(t->v[i].key, zero, 16) != 0; i = (i + 1) & (t->size - 1))
+		;
+	memcpy(t->v[i].key, key, 16);
+	t->v[i].count = 1;
+	t->n++;
+	snprintf(out, 32, "0");
+	return;
+full:
+	snprintf(out, 32, "g%llu", o->nrecords);
+}
+
+static double
+wall_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Fill m for one record of type (with o->lock held).  path is NULL for a
+ * record about no object (the summary): no object_id then.
+ */
+static void
+stamp(struct cbp_output *o, struct cbp_record_meta *m, const char *type,
+    const char *path, const char *const *member, size_t nmember,
+    const char *what)
+{
+	unsigned char d[32], key[16];
+	char seq[32];
+	struct idhash h;
+	size_t i;
+
+	m->scan_id = o->scan_id;
+	m->host = o->host;
+	m->host_id = o->host_id;
+	cbp_format_time_ms(o->clock != NULL ? o->clock() : wall_clock(), m->time);
+	m->object_id[0] = '\0';
+	if (path != NULL) {
+		ih_begin(&h, o);
+		ih_field(&h, "cbpscan-object-v1");
+		ih_field(&h, o->host_id);
+		ih_field(&h, type);
+		ih_field(&h, path);
+		for (i = 0; i < nmember; i++)
+			ih_field(&h, member[i]);
+		ih_field(&h, what);
+		ih_end(&h, d);
+		cbp_uuid_from_sha256(d, m->object_id);
+		memcpy(key, d, sizeof(key));
+	} else {
+		/* Records about no object are told apart by type alone. */
+		ih_begin(&h, o);
+		ih_field(&h, type);
+		ih_end(&h, d);
+		memcpy(key, d, sizeof(key));
+	}
+	next_seq(o, key, seq);
+	ih_begin(&h, o);
+	ih_field(&h, "cbpscan-event-v1");
+	ih_field(&h, o->host_id);
+	ih_field(&h, o->scan_id);
+	ih_field(&h, type);
+	ih_field(&h, m->object_id);
+	ih_field(&h, seq);
+	ih_end(&h, d);
+	cbp_uuid_from_sha256(d, m->event_id);
+	o->nrecords++;
 }
 
 /*
@@ -113,12 +373,14 @@ keep_error(struct cbp_output *o, int r)
 	}
 }
 
-/* One record to every sink; counted as lost if any sink did not take it. */
-#define FAN_OUT(o, op, arg) do {					\
+/*
+ * One record to every sink, o->lock held; counted as lost if any sink did
+ * not take it.
+ */
+#define FAN_OUT_LOCKED(o, op, arg) do {					\
 	size_t i_;							\
 	int lost_ = 0, r_;						\
 									\
-	pthread_mutex_lock(&(o)->lock);					\
 	for (i_ = 0; i_ < (o)->nsinks; i_++) {				\
 		if ((o)->sinks[i_]->ops->op == NULL)			\
 			continue;					\
@@ -130,25 +392,53 @@ keep_error(struct cbp_output *o, int r)
 		}							\
 	}								\
 	(o)->lost += (unsigned long long)lost_;				\
-	pthread_mutex_unlock(&(o)->lock);				\
 } while (0)
 
+/*
+ * The entry points take the scan's record as it is (its meta unset: a
+ * record from a worker process arrives the same way) and stamp a copy.
+ */
 void
 cbp_output_finding(struct cbp_output *o, const struct cbp_finding *f)
 {
-	FAN_OUT(o, finding, f);
+	struct cbp_finding c = *f;
+
+	pthread_mutex_lock(&o->lock);
+	stamp(o, &c.meta, "finding", c.path != NULL ? c.path : "", c.member,
+	    c.nmember, c.rule);
+	o->counts.findings++;
+	if ((unsigned)c.severity < CBP_SEV_COUNT)
+		o->counts.severity[c.severity]++;
+	if ((unsigned)c.disposition <= CBP_DISP_REVIEW)
+		o->counts.disposition[c.disposition]++;
+	if (cbp_finding_is_violation(&c))
+		o->counts.violations++;
+	FAN_OUT_LOCKED(o, finding, &c);
+	pthread_mutex_unlock(&o->lock);
 }
 
 void
 cbp_output_problem(struct cbp_output *o, const struct cbp_problem *p)
 {
-	FAN_OUT(o, problem, p);
+	struct cbp_problem c = *p;
+
+	pthread_mutex_lock(&o->lock);
+	stamp(o, &c.meta, "unscannable", c.path != NULL ? c.path : "",
+	    c.member, c.nmember, cbp_reason_name(c.reason));
+	o->counts.unscannable++;
+	FAN_OUT_LOCKED(o, problem, &c);
+	pthread_mutex_unlock(&o->lock);
 }
 
 void
 cbp_output_summary(struct cbp_output *o, const struct cbp_summary *s)
 {
-	FAN_OUT(o, summary, s);
+	struct cbp_summary c = *s;
+
+	pthread_mutex_lock(&o->lock);
+	stamp(o, &c.meta, "summary", NULL, NULL, 0, NULL);
+	FAN_OUT_LOCKED(o, summary, &c);
+	pthread_mutex_unlock(&o->lock);
 }
 
 /* No other thread may use o once this is called (the mutex is destroyed). */
@@ -166,6 +456,12 @@ cbp_output_close(struct cbp_output *o)
 	}
 	o->nsinks = 0;
 	r = o->first_error;
+	EVP_MD_CTX_free(o->md);
+	o->md = NULL;
+	seen_free(o->seen);
+	o->seen = NULL;
+	free(o->host);
+	o->host = NULL;
 	pthread_mutex_unlock(&o->lock);
 	pthread_mutex_destroy(&o->lock);
 	return r;

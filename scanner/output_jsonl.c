@@ -1,25 +1,37 @@
 /*
- * output_jsonl.c — the JSON Lines sink (docs/contract.md, "JSON Lines
- * records").
+ * output_jsonl.c — the JSON writer (cbp_json_record) and the JSON Lines
+ * sink (docs/contract.md, "JSON Lines records").
  *
- * Each record is built whole in the sink's buffer by a short list of field
+ * cbp_json_record is the only code that turns a record into JSON: the
+ * JSON Lines sink here adds a newline and writes it, and later sinks that
+ * speak JSON (Splunk HEC, Elasticsearch bulk, a report) wrap the same
+ * object, so a field is added once and every sink carries it.
+ *
+ * Each record is built whole in a buffer by a short list of field
  * calls, in the contract's key order, then written whole or not at all
  * (cbp_output_emit), so lines never interleave and a crash or a full disk
  * leaves only whole lines.  There is one small writer per kind of field
  * (string, optional string, string array, unsigned, int, time,
  * fixed-point); a new field such as "pdq" or "known" is one more call in
- * the record function, and a nested object one more writer pair.  The writers share a sticky
- * error: after the first failure the rest do nothing, so a record function
- * is a plain list of calls with a single check at the end.
+ * the record function, and a nested object one more writer pair.  The
+ * writers share a sticky error: after the first failure the rest do
+ * nothing, so a record function is a plain list of calls with a single
+ * check at the end.
+ *
+ * Every record starts with "type" and the fields that let it stand alone
+ * (its meta, filled by the output layer): "time", "scan_id", "host",
+ * "host_id", "event_id", and on findings and unscannable records
+ * "object_id".  The rest follows in the contract's order.
  *
  * Output is compact (no spaces) and every string goes through
  * cbp_json_string, so paths that are not UTF-8 come out as \udcXX
  * (surrogateescape) and decode back to the original bytes.
  *
  * Times: "mtime" is whole seconds, "YYYY-MM-DDThh:mm:ssZ", and is left out
- * when unknown.  The summary's "started"/"finished" carry milliseconds,
- * "YYYY-MM-DDThh:mm:ss.mmmZ", because a scan's start and end are measured
- * to better than a second and elapsed_s is given to three decimals too.
+ * when unknown.  "time" and the summary's "started"/"finished" carry
+ * milliseconds, "YYYY-MM-DDThh:mm:ss.mmmZ", because a scan's start and end
+ * are measured to better than a second and elapsed_s is given to three
+ * decimals too.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -51,21 +63,21 @@ jw_add(struct jw *w, const char *s, size_t n)
 		w->r = cbp_dynbuf_add(w->b, s, n);
 }
 
+/* Open an object at the end of b (which may hold other text before it). */
 static void
 jw_begin(struct jw *w, struct cbp_dynbuf *b)
 {
 	w->b = b;
 	w->r = CBP_OK;
 	w->nfields = 0;
-	cbp_dynbuf_reset(b);
 	jw_add(w, "{", 1);
 }
 
-/* Close the object and the line; returns the first error of the record. */
+/* Close the object; returns the first error of the record. */
 static int
 jw_end(struct jw *w)
 {
-	jw_add(w, "}\n", 2);
+	jw_add(w, "}", 1);
 	return w->r;
 }
 
@@ -178,17 +190,179 @@ jw_time_ms(struct jw *w, const char *key, double t)
 	jw_add(w, "\"", 1);
 }
 
+/* A string from a fixed array: bounded even if it lacks its NUL. */
+static void
+jw_fixed(struct jw *w, const char *key, const char *s, size_t max)
+{
+	jw_key(w, key);
+	if (w->r == CBP_OK)
+		w->r = cbp_json_string(w->b, s, strnlen(s, max));
+}
+
+static void
+jw_bool(struct jw *w, const char *key, int v)
+{
+	jw_key(w, key);
+	jw_add(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+/* Start a nested object under key; returns what jw_close_obj needs. */
+static unsigned
+jw_open_obj(struct jw *w, const char *key)
+{
+	unsigned outer;
+
+	jw_key(w, key);
+	jw_add(w, "{", 1);
+	outer = w->nfields;
+	w->nfields = 0;
+	return outer;
+}
+
+static void
+jw_close_obj(struct jw *w, unsigned outer)
+{
+	jw_add(w, "}", 1);
+	w->nfields = outer;
+}
+
+/* The fields every record carries, right after "type". */
+static void
+json_meta(struct jw *w, const struct cbp_record_meta *m, int has_object)
+{
+	jw_fixed(w, "time", m->time, sizeof(m->time));
+	jw_str(w, "scan_id", m->scan_id);
+	jw_str(w, "host", m->host);
+	jw_str(w, "host_id", m->host_id);
+	jw_fixed(w, "event_id", m->event_id, sizeof(m->event_id));
+	if (has_object)
+		jw_fixed(w, "object_id", m->object_id, sizeof(m->object_id));
+}
+
+static void
+json_finding(struct jw *w, const struct cbp_finding *f)
+{
+	jw_str(w, "type", "finding");
+	json_meta(w, &f->meta, 1);
+	jw_str(w, "rule", f->rule);
+	jw_str_opt(w, "title", f->title);
+	jw_str(w, "category", f->category);
+	jw_str(w, "severity", cbp_severity_name(f->severity));
+	jw_str(w, "path", f->path);
+	jw_strarray(w, "member", f->member, f->nmember);
+	jw_u64(w, "size", f->size);
+	jw_time_opt(w, "mtime", f->mtime);
+	jw_fixed(w, "sha256", f->sha256, sizeof(f->sha256));
+	/* Only a hash over fewer bytes than the object holds says so. */
+	if (f->sha256_partial) {
+		jw_bool(w, "sha256_partial", 1);
+		jw_u64(w, "sha256_bytes", f->sha256_bytes);
+	}
+	jw_str(w, "mime", f->mime);
+	jw_str_opt(w, "evidence", f->evidence);
+	jw_str(w, "disposition", cbp_disposition_name(f->disposition));
+}
+
+static void
+json_problem(struct jw *w, const struct cbp_problem *p)
+{
+	jw_str(w, "type", "unscannable");
+	json_meta(w, &p->meta, 1);
+	jw_str(w, "path", p->path);
+	jw_strarray(w, "member", p->member, p->nmember);
+	jw_str(w, "reason", cbp_reason_name(p->reason));
+	jw_str(w, "detail", p->detail);
+}
+
+static void
+json_summary(struct jw *w, const struct cbp_summary *sum)
+{
+	static const enum cbp_severity order[] = { CBP_SEV_CRITICAL,
+	    CBP_SEV_HIGH, CBP_SEV_MEDIUM, CBP_SEV_LOW, CBP_SEV_INFO };
+	unsigned outer;
+	size_t i;
+
+	jw_str(w, "type", "summary");
+	json_meta(w, &sum->meta, 0);
+	jw_time_ms(w, "started", sum->started);
+	jw_time_ms(w, "finished", sum->finished);
+	jw_u64(w, "files", sum->files);
+	jw_u64(w, "bytes", sum->bytes);
+	jw_u64(w, "archives", sum->archives);
+	jw_u64(w, "members", sum->members);
+	jw_u64(w, "findings", sum->findings);
+	jw_u64(w, "violations", sum->violations);
+	jw_u64(w, "unscannable", sum->unscannable);
+	jw_fixed3(w, "elapsed_s", sum->elapsed_s);
+	jw_int(w, "exit", sum->exit_status);
+	jw_str(w, "version", sum->version != NULL ? sum->version : CBP_VERSION);
+	jw_str(w, "rules", sum->rules);
+	jw_strarray(w, "roots", sum->roots, sum->nroots);
+	jw_bool(w, "complete", sum->complete);
+	outer = jw_open_obj(w, "severity");
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		jw_u64(w, cbp_severity_name(order[i]), sum->severity[order[i]]);
+	jw_close_obj(w, outer);
+	outer = jw_open_obj(w, "skipped");
+	jw_u64(w, "symlink", sum->skipped.symlink);
+	jw_u64(w, "fifo", sum->skipped.fifo);
+	jw_u64(w, "socket", sum->skipped.socket);
+	jw_u64(w, "device", sum->skipped.device);
+	jw_u64(w, "excluded", sum->skipped.excluded);
+	jw_u64(w, "other_fs", sum->skipped.other_fs);
+	jw_u64(w, "vanished", sum->skipped.vanished);
+	jw_close_obj(w, outer);
+}
+
+const char *
+cbp_output_type_name(enum cbp_output_type t)
+{
+	switch (t) {
+	case CBP_OUT_FINDING:
+		return "finding";
+	case CBP_OUT_PROBLEM:
+		return "unscannable";
+	case CBP_OUT_SUMMARY:
+		return "summary";
+	}
+	return "unknown";
+}
+
+int
+cbp_json_record(struct cbp_dynbuf *b, const struct cbp_output_record *r)
+{
+	struct jw w;
+
+	jw_begin(&w, b);
+	switch (r->type) {
+	case CBP_OUT_FINDING:
+		json_finding(&w, r->u.finding);
+		break;
+	case CBP_OUT_PROBLEM:
+		json_problem(&w, r->u.problem);
+		break;
+	case CBP_OUT_SUMMARY:
+		json_summary(&w, r->u.summary);
+		break;
+	default:
+		return CBP_EINVAL;
+	}
+	return jw_end(&w);
+}
+
 /*
- * End the record and write it.  A record that failed to build (over the
- * cap, out of memory) is dropped whole: half a line would break every
- * consumer, a missing one is reported through the returned code.
+ * Build the record's line and write it.  A record that failed to build
+ * (over the cap, out of memory) is dropped whole: half a line would break
+ * every consumer, a missing one is reported through the returned code.
  */
 static int
-jsonl_finish(struct jsonl_sink *js, struct jw *w)
+jsonl_write(struct jsonl_sink *js, const struct cbp_output_record *rec)
 {
 	int r;
 
-	if ((r = jw_end(w)) != CBP_OK) {
+	cbp_dynbuf_reset(&js->buf);
+	if ((r = cbp_json_record(&js->buf, rec)) != CBP_OK ||
+	    (r = cbp_dynbuf_addc(&js->buf, '\n')) != CBP_OK) {
 		if (js->buf.alloc > CBP_OUTPUT_KEEP_MAX)
 			cbp_dynbuf_free(&js->buf);
 		else
@@ -198,97 +372,28 @@ jsonl_finish(struct jsonl_sink *js, struct jw *w)
 	return cbp_output_emit(&js->em, &js->buf);
 }
 
-/* The sink's record functions: the contract's key order, field by field. */
-
 static int
 jsonl_finding(struct cbp_sink *s, const struct cbp_finding *f)
 {
-	struct jsonl_sink *js = (struct jsonl_sink *)s;
-	struct jw w;
+	struct cbp_output_record rec = { .type = CBP_OUT_FINDING, .u.finding = f };
 
-	jw_begin(&w, &js->buf);
-	jw_str(&w, "type", "finding");
-	jw_str(&w, "rule", f->rule);
-	jw_str_opt(&w, "title", f->title);
-	jw_str(&w, "category", f->category);
-	jw_str(&w, "severity", cbp_severity_name(f->severity));
-	jw_str(&w, "path", f->path);
-	jw_strarray(&w, "member", f->member, f->nmember);
-	jw_u64(&w, "size", f->size);
-	jw_time_opt(&w, "mtime", f->mtime);
-	/* sha256 is a fixed array: bound the read even if it lacks its NUL. */
-	jw_key(&w, "sha256");
-	if (w.r == CBP_OK)
-		w.r = cbp_json_string(w.b, f->sha256,
-		    strnlen(f->sha256, sizeof(f->sha256)));
-	/* Only a hash over fewer bytes than the object holds says so. */
-	if (f->sha256_partial) {
-		jw_key(&w, "sha256_partial");
-		jw_add(&w, "true", 4);
-		jw_u64(&w, "sha256_bytes", f->sha256_bytes);
-	}
-	jw_str(&w, "mime", f->mime);
-	jw_str_opt(&w, "evidence", f->evidence);
-	jw_str(&w, "disposition", cbp_disposition_name(f->disposition));
-	return jsonl_finish(js, &w);
+	return jsonl_write((struct jsonl_sink *)s, &rec);
 }
 
 static int
 jsonl_problem(struct cbp_sink *s, const struct cbp_problem *p)
 {
-	struct jsonl_sink *js = (struct jsonl_sink *)s;
-	struct jw w;
+	struct cbp_output_record rec = { .type = CBP_OUT_PROBLEM, .u.problem = p };
 
-	jw_begin(&w, &js->buf);
-	jw_str(&w, "type", "unscannable");
-	jw_str(&w, "path", p->path);
-	jw_strarray(&w, "member", p->member, p->nmember);
-	jw_str(&w, "reason", cbp_reason_name(p->reason));
-	jw_str(&w, "detail", p->detail);
-	return jsonl_finish(js, &w);
+	return jsonl_write((struct jsonl_sink *)s, &rec);
 }
 
 static int
 jsonl_summary(struct cbp_sink *s, const struct cbp_summary *sum)
 {
-	struct jsonl_sink *js = (struct jsonl_sink *)s;
-	struct jw w;
-	unsigned outer;
+	struct cbp_output_record rec = { .type = CBP_OUT_SUMMARY, .u.summary = sum };
 
-	jw_begin(&w, &js->buf);
-	jw_str(&w, "type", "summary");
-	jw_key(&w, "scan_id");
-	if (w.r == CBP_OK)
-		w.r = cbp_json_string(w.b, sum->scan_id,
-		    strnlen(sum->scan_id, sizeof(sum->scan_id)));
-	jw_str(&w, "host", sum->host);
-	jw_time_ms(&w, "started", sum->started);
-	jw_time_ms(&w, "finished", sum->finished);
-	jw_u64(&w, "files", sum->files);
-	jw_u64(&w, "bytes", sum->bytes);
-	jw_u64(&w, "archives", sum->archives);
-	jw_u64(&w, "members", sum->members);
-	jw_u64(&w, "findings", sum->findings);
-	jw_u64(&w, "violations", sum->violations);
-	jw_u64(&w, "unscannable", sum->unscannable);
-	jw_fixed3(&w, "elapsed_s", sum->elapsed_s);
-	jw_int(&w, "exit", sum->exit_status);
-	jw_key(&w, "complete");
-	jw_add(&w, sum->complete ? "true" : "false", sum->complete ? 4 : 5);
-	jw_key(&w, "skipped");
-	jw_add(&w, "{", 1);
-	outer = w.nfields;
-	w.nfields = 0;
-	jw_u64(&w, "symlink", sum->skipped.symlink);
-	jw_u64(&w, "fifo", sum->skipped.fifo);
-	jw_u64(&w, "socket", sum->skipped.socket);
-	jw_u64(&w, "device", sum->skipped.device);
-	jw_u64(&w, "excluded", sum->skipped.excluded);
-	jw_u64(&w, "other_fs", sum->skipped.other_fs);
-	jw_u64(&w, "vanished", sum->skipped.vanished);
-	jw_add(&w, "}", 1);
-	w.nfields = outer;
-	return jsonl_finish(js, &w);
+	return jsonl_write((struct jsonl_sink *)s, &rec);
 }
 
 static int

@@ -7,10 +7,16 @@
  *
  * severity padded to SEV_WIDTH (coloured with CBP_TEXT_COLOR), the rule id
  * padded to RULE_WIDTH, the location (the path, then " :: " and each
- * member name, outermost first), then two spaces and the evidence.  An
- * unscannable object is "unscannable <reason> <location>: <detail>", and the
- * summary is a blank line, one sentence of counts and, when the exit status
- * is not 0, a line naming it.  CBP_TEXT_QUIET keeps only the findings.
+ * member name, outermost first), then two spaces and the evidence, and
+ * the disposition in brackets unless it is "violation": "[review]" marks
+ * a low heuristic that is never a violation, "[authorized]" and
+ * "[retention]" an authorized location.  An unscannable object is
+ * "unscannable <reason> <location>: <detail>".  The summary is a blank
+ * line, one sentence of counts, the findings by severity, the run's
+ * identity (scan id, host, host id, version, ruleset digest: the values
+ * the JSON records carry, so a text report can be matched with them) and,
+ * when the exit status is not 0, a line naming it.  CBP_TEXT_QUIET keeps
+ * only the findings.
  *
  * Every name, evidence and detail goes through cbp_text_escape, so a file
  * named with escape sequences, newlines or bidi overrides is shown as \xNN
@@ -244,6 +250,30 @@ exit_meaning(int status)
 	}
 }
 
+/* "Scan <id> on <host> (host id <id>), cbpscan <v>, rules sha256 <hex>." */
+static int
+run_line(struct cbp_dynbuf *b, const struct cbp_summary *sum)
+{
+	const struct cbp_record_meta *m = &sum->meta;
+	int r;
+
+	if ((r = add_str(b, "Scan ")) != CBP_OK ||
+	    (r = add_escaped(b, m->scan_id)) != CBP_OK ||
+	    (r = add_str(b, " on ")) != CBP_OK ||
+	    (r = add_escaped(b, m->host)) != CBP_OK ||
+	    (r = add_str(b, " (host id ")) != CBP_OK ||
+	    (r = add_escaped(b, m->host_id)) != CBP_OK ||
+	    (r = add_str(b, "), cbpscan ")) != CBP_OK ||
+	    (r = add_escaped(b, sum->version != NULL ? sum->version :
+	    CBP_VERSION)) != CBP_OK)
+		return r;
+	if (sum->rules != NULL &&
+	    ((r = add_str(b, ", rules sha256 ")) != CBP_OK ||
+	    (r = add_escaped(b, sum->rules)) != CBP_OK))
+		return r;
+	return add_str(b, ".\n");
+}
+
 static int
 text_summary(struct cbp_sink *s, const struct cbp_summary *sum)
 {
@@ -269,13 +299,22 @@ text_summary(struct cbp_sink *s, const struct cbp_summary *sum)
 	    sum->unscannable);
 	if (r != CBP_OK)
 		goto out;
+	r = cbp_dynbuf_printf(b, "By severity: %" PRIu64 " critical, %" PRIu64
+	    " high, %" PRIu64 " medium, %" PRIu64 " low, %" PRIu64 " info.\n",
+	    sum->severity[CBP_SEV_CRITICAL], sum->severity[CBP_SEV_HIGH],
+	    sum->severity[CBP_SEV_MEDIUM], sum->severity[CBP_SEV_LOW],
+	    sum->severity[CBP_SEV_INFO]);
+	if (r != CBP_OK || (r = run_line(b, sum)) != CBP_OK)
+		goto out;
 	/*
 	 * Name the exit status whenever it is not plain success: violations,
 	 * but also --strict failures and undelivered reports.
 	 */
 	if (sum->violations > 0 || sum->exit_status != 0)
 		r = cbp_dynbuf_printf(b, "Exit status %d: %s.\n",
-		    sum->exit_status, exit_meaning(sum->exit_status));
+		    sum->exit_status, sum->exit_status == 1 &&
+		    sum->violations == 0 ? "unscannable objects (--strict), "
+		    "no violation" : exit_meaning(sum->exit_status));
 out:
 	return text_finish(ts, r);
 }

@@ -33,6 +33,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "cbp_err.h"
 #include "cbp_limits.h"
 #include "cbp_meta.h"
@@ -1674,6 +1676,7 @@ cbp_ruleset_free(struct cbp_ruleset *rs)
 		free(rs->ids[i].file);
 	}
 	free(rs->ids);
+	EVP_MD_CTX_free(rs->digest_ctx);
 	free(rs);
 }
 
@@ -1707,6 +1710,14 @@ cbp_ruleset_load_string(struct cbp_ruleset *rs, const char *name,
 	src.kind = "rule file";
 	src.diag = yaml_diag;
 	src.arg = &L;
+	/* Every source loaded is part of the digest, in load order. */
+	if (rs->digest_ctx == NULL && (rs->digest_ctx = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestInit_ex(rs->digest_ctx, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(rs->digest_ctx);
+		rs->digest_ctx = NULL;
+	}
+	if (rs->digest_ctx == NULL || EVP_DigestUpdate(rs->digest_ctx, text, len) != 1)
+		rs->digest_failed = 1;
 	/* On CBP_ESYNTAX a tree may still come back (an alias is a CBP_Y_BAD
 	 * node): check it too, so one run lists every problem. */
 	r = cbp_yaml_parse(&src, text, len, &root);
@@ -1889,6 +1900,25 @@ cond_needs(const struct cbp_cond *c)
 	}
 }
 
+/* The hex of the sources' SHA-256, or "" when hashing failed on the way. */
+static void
+finish_digest(struct cbp_ruleset *rs)
+{
+	static const char hx[] = "0123456789abcdef";
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+
+	rs->digest[0] = '\0';
+	if (rs->digest_failed || rs->digest_ctx == NULL ||
+	    EVP_DigestFinal_ex(rs->digest_ctx, d, &n) != 1 || n != 32)
+		return;
+	for (i = 0; i < 32; i++) {
+		rs->digest[2 * i] = hx[d[i] >> 4];
+		rs->digest[2 * i + 1] = hx[d[i] & 15];
+	}
+	rs->digest[64] = '\0';
+}
+
 int
 cbp_ruleset_compile(struct cbp_ruleset *rs, cbp_rules_diag_fn diag, void *arg)
 {
@@ -1911,8 +1941,16 @@ cbp_ruleset_compile(struct cbp_ruleset *rs, cbp_rules_diag_fn diag, void *arg)
 			rs->needs |= cond_needs(rs->rules[i].when);
 	if (rs->max_groups == 0)
 		rs->max_groups = 1;
+	finish_digest(rs);
 	rs->compiled = 1;
 	return CBP_OK;
+}
+
+const char *
+cbp_ruleset_digest(const struct cbp_ruleset *rs)
+{
+	return rs != NULL && rs->compiled && rs->digest[0] != '\0' ?
+	    rs->digest : NULL;
 }
 
 size_t

@@ -122,9 +122,9 @@ emit_problem(struct cbp_scan *s, const struct cbp_object *o,
 	p.nmember = n;
 	p.reason = reason;
 	p.detail = detail;
+	/* Never a violation, even with --strict (docs/contract.md): strict
+	 * raises the exit status from the summary's "unscannable". */
 	atomic_fetch_add(&s->stats.unscannable, 1);
-	if (s->opts.strict)
-		atomic_fetch_add(&s->stats.violations, 1);
 	cbp_output_problem(s->out, &p);
 	if (chain != stack)
 		free(chain);
@@ -144,9 +144,13 @@ hex_digest(const unsigned char d[32], char out[65])
 	return out;
 }
 
-/* Where the object lives decides its disposition (authorized locations). */
+/*
+ * The severity and where the object lives (authorized locations) decide
+ * its disposition (cbp_disposition_for).
+ */
 static enum cbp_disposition
-disposition_of(const struct cbp_scan *s, const struct cbp_object *o)
+disposition_of(const struct cbp_scan *s, const struct cbp_object *o,
+    enum cbp_severity sev)
 {
 	size_t i;
 
@@ -154,12 +158,11 @@ disposition_of(const struct cbp_scan *s, const struct cbp_object *o)
 		const struct cbp_authz *a = &s->opts.authz[i];
 		if (fnmatch(a->glob, o->path, 0) != 0)
 			continue;
-		if (a->retention_s < 0 || o->mtime == CBP_MTIME_UNKNOWN ||
-		    s->now - o->mtime <= a->retention_s)
-			return CBP_DISP_AUTHORIZED;
-		return CBP_DISP_RETENTION;
+		return cbp_disposition_for(sev, 1, a->retention_s < 0 ||
+		    o->mtime == CBP_MTIME_UNKNOWN ||
+		    s->now - o->mtime <= a->retention_s);
 	}
-	return CBP_DISP_VIOLATION;
+	return cbp_disposition_for(sev, 0, 0);
 }
 
 static int
@@ -207,7 +210,7 @@ on_hit(void *arg, const struct cbp_rule_hit *hit)
 	fd.sha256_bytes = c->sha_ext.bytes;
 	fd.mime = c->f->mime;
 	fd.evidence = hit->evidence;
-	fd.disposition = disposition_of(s, c->o);
+	fd.disposition = disposition_of(s, c->o, fd.severity);
 	if (fd.disposition == CBP_DISP_AUTHORIZED)
 		fd.severity = CBP_SEV_INFO;
 	atomic_fetch_add(&s->stats.findings, 1);

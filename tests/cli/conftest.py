@@ -6,14 +6,23 @@ CBP_SANITIZED set by `make e2e-asan`: tests marked slow are skipped
 CBP_TEST_STRICT set by make: missing test data fails the run instead of
               skipping the tests that need it (a check that passes by
               skipping proves nothing)
+
+Every `scan` run gets `--state DIR` (a directory of this session, one per
+user the run is made as) unless the test names its own, so no test ever
+creates or reads /var/lib/cbpscan.
 """
 
+import atexit
 import hashlib
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -55,7 +64,30 @@ def pytest_collection_modifyitems(config, items):
                 it.add_marker(skip)
 
 
+DEFAULT_STATE = Path("/var/lib/cbpscan")
+_DEFAULT_STATE_BEFORE = []
+
+
+def _state_snapshot():
+    try:
+        st = DEFAULT_STATE.stat()
+        return (st.st_ino, st.st_mtime_ns)
+    except FileNotFoundError:
+        return None
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No test may create or change the real state directory: every scan
+    must name one (run() does; tests calling the binary themselves pass
+    state_dir())."""
+    if _DEFAULT_STATE_BEFORE and _state_snapshot() != _DEFAULT_STATE_BEFORE[0]:
+        sys.stderr.write(f"\nERROR: a test created or changed {DEFAULT_STATE}: every scan "
+                         "must pass --state (conftest.state_dir())\n")
+        session.exitstatus = 1
+
+
 def pytest_sessionstart(session):
+    _DEFAULT_STATE_BEFORE.append(_state_snapshot())
     if not CBPSCAN.is_file() or not os.access(CBPSCAN, os.X_OK):
         raise pytest.UsageError(f"cbpscan binary not found at {CBPSCAN} (set CBPSCAN)")
     if STRICT and not TESTDATA.is_dir():
@@ -136,12 +168,47 @@ class Result:
         return [r for r in self.of(kind) if r["path"] == p]
 
     def violations(self):
-        return [f for f in self.findings
-                if SEVERITIES.index(f["severity"]) >= 2 and f["disposition"] != "authorized"]
+        """The findings the summary counts as violations (docs/contract.md)."""
+        return [f for f in self.findings if f["disposition"] in ("violation", "retention")]
 
 
-def run(args, timeout=TIMEOUT, parse=False, prefix=(), env=None, cwd=None):
-    """Run cbpscan with args; parse stdout as JSON Lines when parse is set."""
+_STATE_BASE = []
+
+
+def state_dir(uid=None):
+    """This session's state directory for runs as uid (default: this user):
+    made on first use, 0700 and owned by uid, under a root-owned 0755
+    directory so that uid can reach it."""
+    uid = os.geteuid() if uid is None else uid
+    if not _STATE_BASE:
+        base = tempfile.mkdtemp(prefix="cbp-state-")
+        os.chmod(base, 0o755)
+        atexit.register(shutil.rmtree, base, True)
+        _STATE_BASE.append(base)
+    d = os.path.join(_STATE_BASE[0], f"uid-{uid}")
+    if not os.path.isdir(d):
+        os.mkdir(d, 0o700)
+        if uid != os.geteuid():
+            os.chown(d, uid, -1)
+    return d
+
+
+def prefix_uid(prefix):
+    """The uid a run prefix (setpriv --reuid=N ...) runs cbpscan as."""
+    for a in prefix:
+        if isinstance(a, str) and a.startswith("--reuid="):
+            return int(a.split("=", 1)[1])
+    return None
+
+
+def run(args, timeout=TIMEOUT, parse=False, prefix=(), env=None, cwd=None, state=True):
+    """Run cbpscan with args; parse stdout as JSON Lines when parse is set.
+    A scan gets this session's --state unless args name one or state is
+    False (a test of the default state directory)."""
+    args = list(args)
+    if state and args and args[0] == "scan" and not any(
+            isinstance(a, str) and a.startswith("--state") for a in args):
+        args = ["scan", "--state", state_dir(prefix_uid(prefix)), *args[1:]]
     cmd = [*prefix, str(CBPSCAN), *[fsbytes(a) if isinstance(a, (bytes, Path)) else a
                                     for a in args]]
     p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, cwd=cwd)
@@ -161,6 +228,59 @@ ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+DISPOSITIONS = ("violation", "retention", "review", "authorized")
+SUMMARY_SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+def fsenc(s):
+    """A record's string back to the bytes it names (surrogateescape)."""
+    return s.encode("utf-8", "surrogateescape")
+
+
+def uuid8(digest):
+    """man cbpscan(1), RECORD IDS: the first 16 bytes of a SHA-256, version 8."""
+    b = bytearray(digest[:16])
+    b[6] = (b[6] & 0x0F) | 0x80
+    b[8] = (b[8] & 0x3F) | 0x80
+    return str(uuid.UUID(bytes=bytes(b)))
+
+
+def object_id(rec):
+    """object_id as the man page defines it, from the record alone."""
+    what = rec["rule"] if rec["type"] == "finding" else rec["reason"]
+    fields = [b"cbpscan-object-v1", rec["host_id"].encode(), rec["type"].encode(),
+              fsenc(rec["path"]), *map(fsenc, rec["member"]), what.encode()]
+    return uuid8(hashlib.sha256(b"\0".join(fields)).digest())
+
+
+def event_id(rec, seq):
+    fields = [b"cbpscan-event-v1", rec["host_id"].encode(), rec["scan_id"].encode(),
+              rec["type"].encode(), rec.get("object_id", "").encode(), str(seq).encode()]
+    return uuid8(hashlib.sha256(b"\0".join(fields)).digest())
+
+
+def check_ids(records):
+    """Every record carries the run's ids; object_id and event_id are what
+    the man page says, recomputed here; event ids are unique in the run."""
+    seen = {}
+    for rec in records:
+        for k in ("scan_id", "host_id", "event_id"):
+            assert UUID.match(rec[k]), (k, rec)
+        assert ISO_MS_Z.match(rec["time"]) and rec["time"].count(".") == 1, rec
+        assert isinstance(rec["host"], str) and rec["host"], rec
+        if rec["type"] in ("finding", "unscannable"):
+            assert rec["object_id"] == object_id(rec), rec
+        else:
+            assert "object_id" not in rec, rec
+        key = (rec["type"], rec.get("object_id", ""))
+        assert rec["event_id"] == event_id(rec, seen.get(key, 0)), rec
+        seen[key] = seen.get(key, 0) + 1
+    assert len({x["scan_id"] for x in records}) == 1, records
+    assert len({x["host_id"] for x in records}) == 1, records
+    assert len({x["host"] for x in records}) == 1, records
+    assert len({x["event_id"] for x in records}) == len(records), records
 
 
 def check_records(r, strict=False):
@@ -186,27 +306,52 @@ def check_records(r, strict=False):
                 assert isinstance(rec["sha256_bytes"], int) and 0 <= rec["sha256_bytes"], rec
             assert isinstance(rec["mime"], str) and "/" in rec["mime"], rec
             assert isinstance(rec["evidence"], str), rec
-            assert rec["disposition"] in ("violation", "retention", "authorized"), rec
+            assert rec["disposition"] in DISPOSITIONS, rec
+            # A low heuristic is "review" wherever it is, and only it is.
+            assert (rec["disposition"] == "review") == (rec["severity"] in ("low", "info")
+                                                        and rec["disposition"] != "authorized"), rec
             if rec["disposition"] == "authorized":
                 assert rec["severity"] == "info", rec
         else:
             assert rec["reason"] in REASONS, rec
             assert isinstance(rec["detail"], str) and rec["detail"], rec
+    check_ids(r.records)
     s = r.summary
     assert [x["type"] for x in r.records].count("summary") == 1, r
     for k in ("files", "bytes", "archives", "members", "findings", "violations", "unscannable"):
         assert isinstance(s[k], int) and s[k] >= 0, (k, s)
-    assert UUID.match(s["scan_id"]), s
     assert ISO_MS_Z.match(s["started"]) and ISO_MS_Z.match(s["finished"]), s
     assert s["started"] <= s["finished"], s
     assert isinstance(s["elapsed_s"], (int, float)) and s["elapsed_s"] >= 0, s
-    assert isinstance(s["host"], str) and s["host"], s
+    assert s["host"] == socket.gethostname(), s
     assert s["exit"] == r.rc, (s, r.rc)
+    assert s["version"] == cbpscan_version(), s
+    assert s["rules"] is None or HEX64.match(s["rules"]), s
+    assert isinstance(s["roots"], list) and s["roots"] and all(isinstance(x, str) for x in s["roots"]), s
+    assert s["complete"] is True, s             # rc 0 or 1: the run finished
+    assert list(s["severity"]) == list(SUMMARY_SEVERITIES), s
+    assert s["severity"] == {v: sum(1 for f in r.findings if f["severity"] == v)
+                             for v in SUMMARY_SEVERITIES}, s
+    assert set(s["skipped"]) == {"symlink", "fifo", "socket", "device", "excluded",
+                                 "other_fs", "vanished"}, s
     assert s["findings"] == len(r.findings), r
     assert s["unscannable"] == len(r.problems), r
+    # violations: exactly the findings whose disposition is violation or
+    # retention; --strict raises the exit status for unscannable objects
+    # but never adds them to violations.
+    assert s["violations"] == len(r.violations()), r
     strict = strict or "--strict" in r.args
-    assert s["violations"] == len(r.violations()) + (len(r.problems) if strict else 0), r
-    assert r.rc == (1 if s["violations"] else 0), r
+    assert r.rc == (1 if s["violations"] or (strict and r.problems) else 0), r
+
+
+_VERSION = []
+
+
+def cbpscan_version():
+    if not _VERSION:
+        out = subprocess.run([str(CBPSCAN), "--version"], capture_output=True, check=True).stdout
+        _VERSION.append(out.decode().split()[-1])
+    return _VERSION[0]
 
 
 def write_tree(root, files):

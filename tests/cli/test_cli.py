@@ -183,7 +183,10 @@ def test_strict_unscannable_only(tree, plain_jpeg):
     r = scan(t)
     assert r.rc == 0 and [p["reason"] for p in r.problems] == ["encrypted"], r
     s = scan(t, args=["--strict"])
-    assert s.rc == 1 and s.summary["violations"] == 1 and not s.findings, s
+    # --strict raises the exit status; the object is counted as
+    # unscannable, never as a violation (docs/contract.md).
+    assert s.rc == 1 and s.summary["violations"] == 0 and s.summary["unscannable"] == 1, s
+    assert not s.findings, s
 
 
 def test_default_format_is_jsonl_when_not_a_terminal(tree, lpr_jpeg):

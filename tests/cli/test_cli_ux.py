@@ -19,7 +19,7 @@ import tty
 import pytest
 
 import fixtures as F
-from conftest import CBPSCAN, LPR, REPO, TIMEOUT, run, scan
+from conftest import CBPSCAN, LPR, REPO, TIMEOUT, run, scan, state_dir
 
 USAGE = "usage: cbpscan scan [OPTIONS] PATH..."
 
@@ -195,7 +195,10 @@ def run_pty(args, env=None, stderr="pty", feed=None):
     e["TERM"] = "xterm-256color"
     e.update(env or {})
     err = subprocess.PIPE if stderr == "pipe" else slave
-    p = subprocess.Popen([str(CBPSCAN), *map(str, args)],
+    args = [str(a) for a in args]
+    if args[:1] == ["scan"]:        # never the host's /var/lib/cbpscan
+        args[1:1] = ["--state", state_dir()]
+    p = subprocess.Popen([str(CBPSCAN), *args],
                          stdin=subprocess.PIPE if feed else subprocess.DEVNULL, stdout=slave,
                          stderr=err, env=e)
     os.close(slave)

@@ -132,13 +132,13 @@ def test_sigterm_stops_the_hash(tmp_path, lpr_jpeg):
     import signal
     import subprocess
     import time
-    from conftest import CBPSCAN
+    from conftest import CBPSCAN, state_dir
 
     p = tmp_path / "huge.jpg"
     p.write_bytes(lpr_jpeg)
     os.truncate(p, 100 << 30)
     cfg = config(tmp_path, "limits:\n  hash_max: 16T\n  carve_max: 0\n")
-    proc = subprocess.Popen([CBPSCAN, "scan", "--format", "jsonl", "--config", cfg, p],
+    proc = subprocess.Popen([CBPSCAN, "scan", "--state", state_dir(), "--format", "jsonl", "--config", cfg, p],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(1.0)            # well into the hash (no assert depends on it)
     proc.send_signal(signal.SIGTERM)

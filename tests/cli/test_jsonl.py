@@ -8,15 +8,18 @@ import time
 import pytest
 
 import fixtures as F
-from conftest import CAPTURE, ISO, LPR, scan, sha256
+from conftest import CAPTURE, ISO, LPR, REPO, cbpscan_version, scan, sha256
 
 MTIME = 1559304794                      # 2019-05-31T12:13:14Z
 LPR_JPG = F.jpeg_with(F.jpeg(320, 240, seed=90), "com", F.LPR_TEXT)
 LPR_PNG = F.png_with(F.png(320, 240, seed=91), "png-itxt", F.LPR_TEXT)
 FACE = F.jpeg_with(F.jpeg(480, 640, seed=92), "com", F.TRAVELER_TEXT)
 RECORD = F.iso19794_5_010(FACE)
-FINDING_KEYS = {"type", "rule", "category", "severity", "path", "member", "size", "mtime",
-                "sha256", "mime", "evidence", "disposition"}
+# What every record carries (docs/contract.md), and findings and
+# unscannable records besides.
+EVERY_KEYS = {"type", "time", "scan_id", "host", "host_id", "event_id"}
+FINDING_KEYS = EVERY_KEYS | {"object_id", "rule", "category", "severity", "path", "member",
+                             "size", "mtime", "sha256", "mime", "evidence", "disposition"}
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +74,7 @@ def test_findings(mixed):
 def test_unscannable(mixed):
     t, res, *_ = mixed
     (p,) = res.problems
-    assert set(p) == {"type", "path", "member", "reason", "detail"}
+    assert set(p) == EVERY_KEYS | {"object_id", "path", "member", "reason", "detail"}
     assert (p["path"], p["member"], p["reason"]) == (str(t / "locked.zip"), ["x.jpg"], "encrypted")
 
 
@@ -79,10 +82,16 @@ def test_summary(mixed):
     t, res, before, after = mixed
     s = res.summary
     files = [p for p in t.rglob("*") if p.is_file()]
-    assert set(s) == {"type", "scan_id", "host", "started", "finished", "files", "bytes", "archives",
-                      "members", "findings", "violations", "unscannable", "elapsed_s", "exit",
-                      "complete", "skipped"}
+    assert set(s) == EVERY_KEYS | {"started", "finished", "files", "bytes", "archives",
+                                   "members", "findings", "violations", "unscannable",
+                                   "elapsed_s", "exit", "version", "rules", "roots",
+                                   "complete", "severity", "skipped"}
     assert s["complete"] is True
+    assert s["version"] == cbpscan_version()
+    # The default rules are the build tree's one rule file: its SHA-256.
+    assert s["rules"] == sha256((REPO / "rules/cbp-profile.yaml").read_bytes())
+    assert s["roots"] == [str(t)]
+    assert s["severity"] == {"critical": 0, "high": 5, "medium": 0, "low": 0, "info": 0}
     assert set(s["skipped"]) == {"symlink", "fifo", "socket", "device", "excluded", "other_fs", "vanished"}
     assert s["host"] == socket.gethostname()
     assert (s["files"], s["bytes"]) == (len(files), sum(p.stat().st_size for p in files))
@@ -99,3 +108,15 @@ def test_scan_ids_differ(tmp_path):
     assert a.summary["scan_id"] != b.summary["scan_id"]
     assert a.records[:-1] == b.records[:-1] == []
     assert (a.rc, a.summary["files"], a.summary["bytes"]) == (0, 1, 1)
+
+
+def test_record_time(mixed):
+    """"time" is when each record was made: RFC 3339 UTC with milliseconds,
+    within the run (records are stamped in the order they are written)."""
+    t, res, *_ = mixed
+    ts = lambda x: datetime.datetime.strptime(x, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()  # noqa: E731
+    s = res.summary
+    times = [ts(r["time"]) for r in res.records]
+    assert all(r["time"].endswith("Z") and len(r["time"]) == 24 for r in res.records), res
+    assert ts(s["started"]) <= times[0] and times == sorted(times), res
+    assert ts(s["finished"]) <= times[-1], res

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import CBPSCAN, TIMEOUT, run, write_tree
+from conftest import CBPSCAN, TIMEOUT, run, state_dir, write_tree
 import fixtures as F
 
 MANY = 600      # findings: ~250 KB of JSON Lines, well past a pipe's 64 KiB
@@ -45,7 +45,7 @@ def lost_count(err):
 def test_reader_gone_stops_quietly(many_findings):
     """`cbpscan scan T | head -1`: read one line, close the pipe.  The scan
     stops with status 2 and nothing on stderr."""
-    p = subprocess.Popen([str(CBPSCAN), "scan", "--format", "jsonl", "--threads", "2",
+    p = subprocess.Popen([str(CBPSCAN), "scan", "--state", state_dir(), "--format", "jsonl", "--threads", "2",
                           str(many_findings)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     first = p.stdout.readline()
     assert json.loads(first)["type"] == "finding"
@@ -62,7 +62,7 @@ def test_reader_gone_stops_quietly(many_findings):
 
 def test_reader_gone_text(many_findings):
     """The same with text records."""
-    p = subprocess.Popen([str(CBPSCAN), "scan", "--format", "text", "--threads", "1",
+    p = subprocess.Popen([str(CBPSCAN), "scan", "--state", state_dir(), "--format", "text", "--threads", "1",
                           str(many_findings)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     p.stdout.readline()
     p.stdout.close()
@@ -81,7 +81,7 @@ def test_dev_full(many_findings, tmp_path):
     assert len(r.err.splitlines()) == 1, r
     # Standard output on /dev/full, too.
     with open("/dev/full", "wb") as full:
-        p = subprocess.run([str(CBPSCAN), "scan", "--format", "jsonl", str(many_findings)],
+        p = subprocess.run([str(CBPSCAN), "scan", "--state", state_dir(), "--format", "jsonl", str(many_findings)],
                            stdout=full, stderr=subprocess.PIPE, timeout=TIMEOUT)
     err = p.stderr.decode()
     assert p.returncode == 2 and "standard output: cannot write records" in err, err
@@ -105,7 +105,7 @@ def test_file_size_limit_whole_records(many_findings, tmp_path, append):
     if append:
         before = b'{"type":"summary","earlier":true}\n'
         out.write_bytes(before)
-    args = [str(CBPSCAN), "scan", "--format", "jsonl", "--threads", "2", "--output", str(out),
+    args = [str(CBPSCAN), "scan", "--state", state_dir(), "--format", "jsonl", "--threads", "2", "--output", str(out),
             *(["--append"] if append else []), str(many_findings)]
     p = subprocess.run(args, capture_output=True, timeout=TIMEOUT,
                        preexec_fn=_limit_fsize(100001))

@@ -199,7 +199,8 @@ def test_finding_identity(corpus, rel):
         missing(rel)
     for f in res.at(root / rel):
         assert (f["size"], f["sha256"]) == (len(built[rel]), sha256(built[rel]))
-        assert f["disposition"] == "violation"
+        # A low heuristic (P4) is "review", never a violation.
+        assert f["disposition"] == ("review" if f["severity"] == "low" else "violation"), f
 
 
 def test_child_identity(corpus):

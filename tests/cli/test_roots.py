@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from conftest import CBPSCAN, LPR, run, scan, sha256
+from conftest import CBPSCAN, LPR, run, scan, sha256, state_dir
 from test_walk import as_nobody
 
 
@@ -116,7 +116,7 @@ def test_named_fifo_is_read_as_one_object(tmp_path, lpr_jpeg):
     os.mkfifo(fifo)
     data = lpr_jpeg + b"\0" * (512 * 1024)
     wfd = os.open(fifo, os.O_RDWR)
-    p = subprocess.Popen([str(CBPSCAN), "scan", "--format", "jsonl", str(fifo)],
+    p = subprocess.Popen([str(CBPSCAN), "scan", "--state", state_dir(), "--format", "jsonl", str(fifo)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def feed():
@@ -148,7 +148,7 @@ def test_named_fifo_is_read_as_one_object(tmp_path, lpr_jpeg):
 
 def test_stdin_dash_and_dev_stdin(lpr_jpeg):
     for name in ("-", "/dev/stdin"):
-        p = subprocess.run([str(CBPSCAN), "scan", "--format", "jsonl", name],
+        p = subprocess.run([str(CBPSCAN), "scan", "--state", state_dir(), "--format", "jsonl", name],
                            input=lpr_jpeg, capture_output=True, timeout=60)
         recs = [json.loads(x) for x in p.stdout.decode().splitlines()]
         finds = [x for x in recs if x["type"] == "finding"]
@@ -169,7 +169,7 @@ def test_character_devices(tmp_path):
 
 def test_stream_longer_than_the_cap_is_scanned_that_far(tmp_path, lpr_jpeg):
     data = lpr_jpeg + b"\0" * (256 * 1024)
-    p = subprocess.run([str(CBPSCAN), "scan", "--format", "jsonl", *small_cap(tmp_path), "-"],
+    p = subprocess.run([str(CBPSCAN), "scan", "--state", state_dir(), "--format", "jsonl", *small_cap(tmp_path), "-"],
                        input=data, capture_output=True, timeout=60)
     recs = [json.loads(x) for x in p.stdout.decode().splitlines()]
     assert [(x["path"], x["rule"]) for x in recs if x["type"] == "finding"] == [
@@ -268,7 +268,7 @@ def test_sigterm_stops_a_fifo_that_never_writes(tmp_path):
     os.mkfifo(fifo)
     wfd = os.open(fifo, os.O_RDWR)          # a writer that never writes
     try:
-        p = subprocess.Popen([str(CBPSCAN), "scan", "--format", "jsonl", str(fifo)],
+        p = subprocess.Popen([str(CBPSCAN), "scan", "--state", state_dir(), "--format", "jsonl", str(fifo)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(0.5)
         p.send_signal(signal.SIGTERM)

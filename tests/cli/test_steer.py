@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CBPSCAN, LPR, REPO, TIMEOUT, run, scan
+from conftest import CBPSCAN, LPR, REPO, TIMEOUT, run, scan, state_dir
 
 NOBODY = 65534
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="ownership checks apply to root only")
@@ -68,6 +68,8 @@ def installed_copy(base, with_data=False):
 
 
 def run_exe(exe, args, cwd):
+    if args and args[0] == "scan":           # never the real /var/lib/cbpscan
+        args = ["scan", "--state", state_dir(), *args[1:]]
     p = subprocess.run([str(exe), *map(str, args)], capture_output=True, cwd=cwd,
                        timeout=TIMEOUT)
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
@@ -319,12 +321,13 @@ def test_output_created_0600(tmp_path, tree, lpr_jpeg):
     t = lpr_tree(tree, lpr_jpeg)
     out = tmp_path / "o.jsonl"
     p = subprocess.run(["sh", "-c", 'umask 0; exec "$@"', "sh", str(CBPSCAN), "scan",
-                        "--format", "jsonl", "--output", str(out), str(t)],
+                        "--state", state_dir(), "--format", "jsonl", "--output", str(out), str(t)],
                        capture_output=True, timeout=TIMEOUT)
     assert p.returncode == 1, p
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
     p = subprocess.run(["sh", "-c", 'umask 0777; exec "$@"', "sh", str(CBPSCAN), "scan",
-                        "--format", "jsonl", "--output", str(tmp_path / "o2.jsonl"), str(t)],
+                        "--state", state_dir(), "--format", "jsonl",
+                        "--output", str(tmp_path / "o2.jsonl"), str(t)],
                        capture_output=True, timeout=TIMEOUT)
     assert p.returncode == 1, p
     assert stat.S_IMODE(os.stat(tmp_path / "o2.jsonl").st_mode) == 0o600

@@ -8,6 +8,12 @@
  * round trip: random bytes go through cbp_json_string and come back through
  * an independent decoder written here, which also insists that the output
  * is strict JSON in valid UTF-8.
+ *
+ * The run's identity and clock are fixed (identify(), fixed_clock), so the
+ * record ids are known: the expected object_id and event_id values below
+ * were computed from the man page's definition by an independent
+ * implementation (tests/cli/conftest.py object_id/event_id), so these
+ * tests hold C and the documentation to the same answer.
  */
 #include <errno.h>
 #include <math.h>
@@ -53,6 +59,26 @@ capture_close(struct capture *c)
 {
 	assert_int_equal(fclose(c->fp), 0);
 	c->fp = NULL;
+}
+
+#define SCAN_ID "3f1c2a9e-5b7d-4e21-9c3a-0d8e6f4b2a17"
+#define HOST_ID "5b0e7c1d-2f4a-4c3b-9d8e-1a2b3c4d5e6f"
+/* 2026-11-29T19:50:40.250Z */
+#define FIXED_TIME 1795981840.25
+#define META(ev) "\"time\":\"2026-11-29T19:50:40.250Z\",\"scan_id\":\"" SCAN_ID \
+	"\",\"host\":\"auditbox\",\"host_id\":\"" HOST_ID "\",\"event_id\":\"" ev "\""
+
+static double
+fixed_clock(void)
+{
+	return FIXED_TIME;
+}
+
+static void
+identify(struct cbp_output *o)
+{
+	assert_int_equal(cbp_output_identify(o, SCAN_ID, "auditbox", HOST_ID), CBP_OK);
+	o->clock = fixed_clock;
 }
 
 static const char *const chain[] = { "exports/2019.zip", "lane07/0001.jpg" };
@@ -110,9 +136,15 @@ problem_example(struct cbp_problem *p)
 static void
 summary_example(struct cbp_summary *s)
 {
+	static const char *const roots[] = { "/srv", "/home/caf\xe9" };
+
 	memset(s, 0, sizeof(*s));
-	memcpy(s->scan_id, "3f1c2a9e-5b7d-4e21-9c3a-0d8e6f4b2a17", 37);
-	s->host = "auditbox";
+	s->version = "9.8.7";
+	s->rules = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	s->roots = roots;
+	s->nroots = 2;
+	s->severity[CBP_SEV_HIGH] = 1;
+	s->severity[CBP_SEV_LOW] = 1;
 	s->started = 1795981836.8;
 	s->finished = 1795981839.123;
 	s->files = 1234;
@@ -137,6 +169,7 @@ render(struct cbp_sink *sink, const struct cbp_finding *f,
 	struct cbp_output o;
 
 	assert_int_equal(cbp_output_init(&o), CBP_OK);
+	identify(&o);
 	assert_int_equal(cbp_output_add(&o, sink), CBP_OK);
 	if (f != NULL)
 		cbp_output_finding(&o, f);
@@ -205,7 +238,10 @@ test_jsonl_finding_members(void **state)
 	finding_with_members(&f);
 	out = jsonl_of(&f, NULL, NULL);
 	assert_string_equal(out,
-	    "{\"type\":\"finding\",\"rule\":\"cbp.plate.lpr-record\","
+	    "{\"type\":\"finding\","
+	    META("b29d3d80-5919-8b40-996c-9e5a85336469") ","
+	    "\"object_id\":\"52f6a562-a935-84b0-8984-5866eec55252\","
+	    "\"rule\":\"cbp.plate.lpr-record\","
 	    "\"title\":\"LPR capture record\",\"category\":\"plate\","
 	    "\"severity\":\"high\",\"path\":\"/srv/x/backup.tar.gz\","
 	    "\"member\":[\"exports/2019.zip\",\"lane07/0001.jpg\"],"
@@ -228,7 +264,10 @@ test_jsonl_finding_plain(void **state)
 	out = jsonl_of(&f, NULL, NULL);
 	/* No title, no mtime, no evidence; member is []. */
 	assert_string_equal(out,
-	    "{\"type\":\"finding\",\"rule\":\"cbp.traveler.mrz\","
+	    "{\"type\":\"finding\","
+	    META("b076562a-8c6a-8d34-8830-4a65211abea9") ","
+	    "\"object_id\":\"c473533f-6800-8f91-be71-4c5400e0e21c\","
+	    "\"rule\":\"cbp.traveler.mrz\","
 	    "\"category\":\"traveler\",\"severity\":\"medium\","
 	    "\"path\":\"/home/u/caf\\udce9\\nscan.txt\",\"member\":[],"
 	    "\"size\":7,"
@@ -247,7 +286,10 @@ test_jsonl_problem(void **state)
 	problem_example(&p);
 	out = jsonl_of(NULL, &p, NULL);
 	assert_string_equal(out,
-	    "{\"type\":\"unscannable\",\"path\":\"/srv/a.zip\","
+	    "{\"type\":\"unscannable\","
+	    META("bc45f416-bd67-8fbc-977c-864ba56e76e4") ","
+	    "\"object_id\":\"24c0b411-97d7-8074-8788-72497bc60d67\","
+	    "\"path\":\"/srv/a.zip\","
 	    "\"member\":[\"inner.zip\"],\"reason\":\"encrypted\","
 	    "\"detail\":\"entry \\\"secret.jpg\\\" is encrypted\"}\n");
 	free(out);
@@ -264,13 +306,15 @@ test_jsonl_summary(void **state)
 	out = jsonl_of(NULL, NULL, &s);
 	assert_string_equal(out,
 	    "{\"type\":\"summary\","
-	    "\"scan_id\":\"3f1c2a9e-5b7d-4e21-9c3a-0d8e6f4b2a17\","
-	    "\"host\":\"auditbox\","
+	    META("af703ee8-b76a-83d1-bea7-e2271817ae9a") ","
 	    "\"started\":\"2026-11-29T19:50:36.800Z\","
 	    "\"finished\":\"2026-11-29T19:50:39.123Z\","
 	    "\"files\":1234,\"bytes\":56700000,\"archives\":3,\"members\":40,"
 	    "\"findings\":2,\"violations\":1,\"unscannable\":0,"
-	    "\"elapsed_s\":2.312,\"exit\":1,\"complete\":true,"
+	    "\"elapsed_s\":2.312,\"exit\":1,\"version\":\"9.8.7\","
+	    "\"rules\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\","
+	    "\"roots\":[\"/srv\",\"/home/caf\\udce9\"],\"complete\":true,"
+	    "\"severity\":{\"critical\":0,\"high\":1,\"medium\":0,\"low\":1,\"info\":0},"
 	    "\"skipped\":{\"symlink\":5,\"fifo\":0,\"socket\":0,\"device\":0,"
 	    "\"excluded\":0,\"other_fs\":0,\"vanished\":2}}\n");
 	free(out);
@@ -361,6 +405,9 @@ test_text_problem_summary(void **state)
 	    "\n"
 	    "Scanned 1234 files (56.7 MB), 3 archives with 40 members in 2.31 s: "
 	    "2 findings, 1 violation, 0 unscannable.\n"
+	    "By severity: 0 critical, 1 high, 0 medium, 1 low, 0 info.\n"
+	    "Scan " SCAN_ID " on auditbox (host id " HOST_ID "), cbpscan 9.8.7, "
+	    "rules sha256 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.\n"
 	    "Exit status 1: violations found.\n");
 	free(out);
 
@@ -372,11 +419,25 @@ test_text_problem_summary(void **state)
 	s.members = 1;
 	s.findings = 1;
 	s.elapsed_s = 0.004;
+	s.severity[CBP_SEV_LOW] = 1;
 	out = text_of(0, NULL, NULL, &s);
 	assert_string_equal(out,
 	    "\nScanned 1 file (999 B), 1 archive with 1 member in 0.00 s: "
-	    "1 finding, 0 violations, 0 unscannable.\n");
+	    "1 finding, 0 violations, 0 unscannable.\n"
+	    "By severity: 0 critical, 0 high, 0 medium, 1 low, 0 info.\n"
+	    "Scan " SCAN_ID " on auditbox (host id " HOST_ID "), cbpscan "
+	    CBP_VERSION ".\n");
 	free(out);
+
+	/* --strict with only unscannable objects: status 1, no violation. */
+	s.unscannable = 2;
+	s.exit_status = 1;
+	out = text_of(0, NULL, NULL, &s);
+	assert_non_null(strstr(out, "\nExit status 1: unscannable objects "
+	    "(--strict), no violation.\n"));
+	free(out);
+	s.unscannable = 0;
+	s.exit_status = 0;
 
 	/* 999 950 bytes would print as "1000.0 kB": move to MB. */
 	s.bytes = 999950;
@@ -787,6 +848,7 @@ test_names(void **state)
 	assert_string_equal(cbp_disposition_name(CBP_DISP_VIOLATION), "violation");
 	assert_string_equal(cbp_disposition_name(CBP_DISP_RETENTION), "retention");
 	assert_string_equal(cbp_disposition_name(CBP_DISP_AUTHORIZED), "authorized");
+	assert_string_equal(cbp_disposition_name(CBP_DISP_REVIEW), "review");
 
 	assert_string_equal(cbp_reason_name(CBP_REASON_ENCRYPTED), "encrypted");
 	assert_string_equal(cbp_reason_name(CBP_REASON_LIMIT), "limit");
@@ -819,6 +881,7 @@ test_reason_from_err(void **state)
 		    cbp_err_reason(code));
 }
 
+/* The disposition alone decides (docs/contract.md), whatever the severity. */
 static void
 test_is_violation(void **state)
 {
@@ -828,13 +891,255 @@ test_is_violation(void **state)
 	(void)state;
 	memset(&f, 0, sizeof(f));
 	for (s = CBP_SEV_INFO; s <= CBP_SEV_CRITICAL; s++) {
-		for (d = CBP_DISP_VIOLATION; d <= CBP_DISP_AUTHORIZED; d++) {
+		for (d = CBP_DISP_VIOLATION; d <= CBP_DISP_REVIEW; d++) {
 			f.severity = (enum cbp_severity)s;
 			f.disposition = (enum cbp_disposition)d;
 			assert_int_equal(cbp_finding_is_violation(&f),
-			    s >= CBP_SEV_MEDIUM && d != CBP_DISP_AUTHORIZED);
+			    d == CBP_DISP_VIOLATION || d == CBP_DISP_RETENTION);
 		}
 	}
+}
+
+/* Low and info are "review" wherever they are; the location decides the rest. */
+static void
+test_disposition_for(void **state)
+{
+	int s;
+
+	(void)state;
+	for (s = CBP_SEV_INFO; s <= CBP_SEV_CRITICAL; s++) {
+		enum cbp_severity v = (enum cbp_severity)s;
+		int low = s < CBP_SEV_MEDIUM;
+
+		assert_int_equal(cbp_disposition_for(v, 0, 0),
+		    low ? CBP_DISP_REVIEW : CBP_DISP_VIOLATION);
+		assert_int_equal(cbp_disposition_for(v, 1, 1),
+		    low ? CBP_DISP_REVIEW : CBP_DISP_AUTHORIZED);
+		assert_int_equal(cbp_disposition_for(v, 1, 0),
+		    low ? CBP_DISP_REVIEW : CBP_DISP_RETENTION);
+	}
+}
+
+/* ---- record ids and counts -------------------------------------------- */
+
+/* The quoted value of key in line, copied to out. */
+static void
+field(const char *line, const char *key, char *out, size_t outsz)
+{
+	char pat[64];
+	const char *p, *e;
+
+	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	assert_non_null(p = strstr(line, pat));
+	p += strlen(pat);
+	assert_non_null(e = strchr(p, '"'));
+	assert_true((size_t)(e - p) < outsz);
+	memcpy(out, p, (size_t)(e - p));
+	out[e - p] = '\0';
+}
+
+/*
+ * The same finding twice in one run (an archive with two members of one
+ * name) keeps its object_id but gets a new event_id (seq 1); an
+ * unscannable record of the same object is another key; a different run
+ * (scan id) gives new event ids and the same object ids; another host id
+ * gives new object ids.
+ */
+static void
+test_record_ids(void **state)
+{
+	struct cbp_output o;
+	struct cbp_finding f;
+	struct cbp_problem p;
+	struct capture c;
+	char ev[3][64], obj[3][64], line2[64], *l[4], *save = NULL;
+	int i;
+
+	(void)state;
+	finding_with_members(&f);
+	problem_example(&p);
+	p.path = f.path;
+	p.member = f.member;
+	p.nmember = f.nmember;
+	for (i = 0; i < 3; i++) {
+		capture_open(&c);
+		assert_int_equal(cbp_output_init(&o), CBP_OK);
+		identify(&o);
+		if (i == 1)
+			assert_int_equal(cbp_output_identify(&o,
+			    "00000000-0000-4000-8000-000000000001", "auditbox",
+			    HOST_ID), CBP_OK);
+		if (i == 2)
+			assert_int_equal(cbp_output_identify(&o, SCAN_ID,
+			    "renamed", "00000000-0000-4000-8000-000000000002"), CBP_OK);
+		assert_int_equal(cbp_output_add(&o, cbp_sink_jsonl_new(c.fp)), CBP_OK);
+		cbp_output_finding(&o, &f);
+		cbp_output_finding(&o, &f);
+		cbp_output_problem(&o, &p);
+		assert_int_equal(cbp_output_close(&o), CBP_OK);
+		capture_close(&c);
+		l[0] = strtok_r(c.data, "\n", &save);
+		l[1] = strtok_r(NULL, "\n", &save);
+		l[2] = strtok_r(NULL, "\n", &save);
+		assert_non_null(l[2]);
+		field(l[0], "event_id", ev[i], sizeof(ev[i]));
+		field(l[0], "object_id", obj[i], sizeof(obj[i]));
+		field(l[1], "object_id", line2, sizeof(line2));
+		assert_string_equal(line2, obj[i]);
+		field(l[1], "event_id", line2, sizeof(line2));
+		assert_string_not_equal(line2, ev[i]);
+		if (i == 0) {
+			/* seq 1 of the finding, seq 0 of the problem (conftest). */
+			assert_string_equal(line2, "a9dd05a3-bc8e-88e5-bade-7b08e527c2bc");
+			field(l[2], "object_id", line2, sizeof(line2));
+			assert_string_equal(line2, "dd521acb-bd8c-8cd1-8c66-f7ceaa4a4f0f");
+		}
+		field(l[2], "object_id", line2, sizeof(line2));
+		assert_string_not_equal(line2, obj[i]);
+		free(c.data);
+		save = NULL;
+	}
+	assert_string_equal(ev[0], "b29d3d80-5919-8b40-996c-9e5a85336469");
+	assert_string_not_equal(ev[1], ev[0]);		/* another run */
+	assert_string_equal(obj[1], obj[0]);		/* same object and rule */
+	assert_string_not_equal(obj[2], obj[0]);	/* another host */
+}
+
+static void
+test_identify_checks(void **state)
+{
+	struct cbp_output o;
+
+	(void)state;
+	assert_int_equal(cbp_output_init(&o), CBP_OK);
+	assert_int_equal(cbp_output_identify(&o, "not-a-uuid", "h", HOST_ID), CBP_EINVAL);
+	assert_int_equal(cbp_output_identify(&o, SCAN_ID, "h",
+	    "5B0E7C1D-2F4A-4C3B-9D8E-1A2B3C4D5E6F"), CBP_EINVAL);
+	assert_int_equal(cbp_output_identify(&o, SCAN_ID, NULL, HOST_ID), CBP_EINVAL);
+	assert_int_equal(cbp_output_close(&o), CBP_OK);
+}
+
+/* UUID helpers: v4 is random and well formed; v8 from a digest is fixed. */
+static void
+test_uuids(void **state)
+{
+	unsigned char d[32];
+	char a[37], b[37];
+	int i;
+
+	(void)state;
+	cbp_uuid_v4(a);
+	cbp_uuid_v4(b);
+	assert_true(cbp_uuid_valid(a) && cbp_uuid_valid(b));
+	assert_string_not_equal(a, b);
+	assert_int_equal(a[14], '4');
+	assert_true(strchr("89ab", a[19]) != NULL);
+	for (i = 0; i < 32; i++)
+		d[i] = (unsigned char)(0xff - i);
+	cbp_uuid_from_sha256(d, a);
+	assert_string_equal(a, "fffefdfc-fbfa-89f8-b7f6-f5f4f3f2f1f0");
+	assert_false(cbp_uuid_valid("fffefdfc-fbfa-89f8-b7f6-f5f4f3f2f1f"));
+	assert_false(cbp_uuid_valid("fffefdfc-fbfa-89f8-b7f6-f5f4f3f2f1f00"));
+	assert_false(cbp_uuid_valid("fffefdfcxfbfa-89f8-b7f6-f5f4f3f2f1f0"));
+	assert_false(cbp_uuid_valid(NULL));
+}
+
+/*
+ * The counts the summary takes: every finding by severity and
+ * disposition, violations exactly the violation and retention ones,
+ * unscannable records apart.
+ */
+static void
+test_counts(void **state)
+{
+	static const struct { int sev, disp; } mix[] = {
+		{ CBP_SEV_LOW, CBP_DISP_REVIEW }, { CBP_SEV_LOW, CBP_DISP_REVIEW },
+		{ CBP_SEV_MEDIUM, CBP_DISP_VIOLATION }, { CBP_SEV_HIGH, CBP_DISP_RETENTION },
+		{ CBP_SEV_INFO, CBP_DISP_AUTHORIZED }, { CBP_SEV_CRITICAL, CBP_DISP_VIOLATION },
+	};
+	struct cbp_output o;
+	struct cbp_output_counts n;
+	struct cbp_finding f;
+	struct cbp_problem p;
+	struct capture c;
+	size_t i;
+
+	(void)state;
+	capture_open(&c);
+	assert_int_equal(cbp_output_init(&o), CBP_OK);
+	identify(&o);
+	assert_int_equal(cbp_output_add(&o, cbp_sink_jsonl_new(c.fp)), CBP_OK);
+	finding_with_members(&f);
+	problem_example(&p);
+	for (i = 0; i < sizeof(mix) / sizeof(mix[0]); i++) {
+		f.severity = (enum cbp_severity)mix[i].sev;
+		f.disposition = (enum cbp_disposition)mix[i].disp;
+		cbp_output_finding(&o, &f);
+	}
+	cbp_output_problem(&o, &p);
+	cbp_output_get_counts(&o, &n);
+	assert_int_equal(n.findings, 6);
+	assert_int_equal(n.violations, 3);
+	assert_int_equal(n.unscannable, 1);
+	assert_int_equal(n.severity[CBP_SEV_LOW], 2);
+	assert_int_equal(n.severity[CBP_SEV_MEDIUM], 1);
+	assert_int_equal(n.severity[CBP_SEV_HIGH], 1);
+	assert_int_equal(n.severity[CBP_SEV_CRITICAL], 1);
+	assert_int_equal(n.severity[CBP_SEV_INFO], 1);
+	assert_int_equal(n.disposition[CBP_DISP_REVIEW], 2);
+	assert_int_equal(n.disposition[CBP_DISP_AUTHORIZED], 1);
+	assert_int_equal(cbp_output_close(&o), CBP_OK);
+	capture_close(&c);
+	free(c.data);
+}
+
+/* The JSON writer on its own gives the JSON Lines record without "\n". */
+static void
+test_json_record(void **state)
+{
+	struct cbp_finding f;
+	struct cbp_output_record rec = { .type = CBP_OUT_FINDING };
+	struct cbp_dynbuf b;
+	char *line, *obj;
+
+	(void)state;
+	finding_with_members(&f);
+	line = jsonl_of(&f, NULL, NULL);
+	/* The sink wrote a stamped copy; stamp ours the same way. */
+	memcpy(f.meta.time, "2026-11-29T19:50:40.250Z", 25);
+	f.meta.scan_id = SCAN_ID;
+	f.meta.host = "auditbox";
+	f.meta.host_id = HOST_ID;
+	memcpy(f.meta.event_id, "b29d3d80-5919-8b40-996c-9e5a85336469", 37);
+	memcpy(f.meta.object_id, "52f6a562-a935-84b0-8984-5866eec55252", 37);
+	rec.u.finding = &f;
+	cbp_dynbuf_init(&b, 1 << 20);
+	assert_int_equal(cbp_json_record(&b, &rec), CBP_OK);
+	assert_int_equal(cbp_dynbuf_addc(&b, '\0'), CBP_OK);
+	obj = (char *)cbp_dynbuf_take(&b, NULL);
+	assert_int_equal(strlen(line), strlen(obj) + 1);
+	assert_int_equal(strncmp(line, obj, strlen(obj)), 0);
+	assert_string_equal(cbp_output_type_name(CBP_OUT_PROBLEM), "unscannable");
+	free(obj);
+	free(line);
+}
+
+/* Review findings are shown as such in text. */
+static void
+test_text_review(void **state)
+{
+	struct cbp_finding f;
+	char *out;
+
+	(void)state;
+	finding_plain(&f);
+	f.path = "/r";
+	f.severity = CBP_SEV_LOW;
+	f.disposition = CBP_DISP_REVIEW;
+	out = text_of(0, &f, NULL, NULL);
+	assert_string_equal(out,
+	    "low      cbp.traveler.mrz                   /r  [review]\n");
+	free(out);
 }
 
 /* ---- fan-out and errors ----------------------------------------------- */
@@ -1171,6 +1476,13 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_reason_from_err),
 		cmocka_unit_test(test_is_violation),
+		cmocka_unit_test(test_disposition_for),
+		cmocka_unit_test(test_record_ids),
+		cmocka_unit_test(test_identify_checks),
+		cmocka_unit_test(test_uuids),
+		cmocka_unit_test(test_counts),
+		cmocka_unit_test(test_json_record),
+		cmocka_unit_test(test_text_review),
 		cmocka_unit_test(test_write_error_full),
 		cmocka_unit_test(test_write_error_pipe),
 		cmocka_unit_test(test_write_partial_taken_back),
