@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -742,6 +743,28 @@ report_root(void *arg, const char *path, enum cbp_reason reason,
 	cbp_dynbuf_free(&b);
 }
 
+/*
+ * The walk holds an fd for each queued directory while its children wait;
+ * a deep or wide tree needs more than the usual soft limit of 1024.
+ * Raising the soft limit to the hard limit is what the process is allowed
+ * anyway.  It is process-wide, so it is decided here and not in a library
+ * module (the walk copes with EMFILE, only more slowly).
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		/* RLIM_INFINITY is refused above fs.nr_open; 1M is its default. */
+		rl.rlim_cur = 1024 * 1024;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int
 run_scan(struct scan_args *a, char **roots, size_t nroots)
 {
@@ -806,6 +829,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	so.nauthz = a->cfg.nauthz;
 	so.magic_db = magic;
 	so.root_failed = report_root;
+	raise_nofile();
 	if (cbp_scan_new(&so, rs, &out, &scan, &err) != CBP_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.message);
 		goto out;
