@@ -342,11 +342,3 @@ cbp_kv_mask(const char *text, size_t len, const char *const *keys,
 	free(m.hide);
 	return r;
 }
-
-int
-cbp_kv_mask_value(const char *v, size_t len, struct cbp_dynbuf *out)
-{
-	size_t span[2] = { 0, len };
-
-	return cbp_kv_mask(v, len, NULL, 0, span, 1, out);
-}

@@ -112,19 +112,6 @@ cbp_meta_free(struct cbp_meta *m)
 	memset(m, 0, sizeof(*m));
 }
 
-const struct cbp_meta_field *
-cbp_meta_get(const struct cbp_meta *m, const char *name)
-{
-	size_t i;
-
-	if (m == NULL || name == NULL)
-		return NULL;
-	for (i = 0; i < m->nfields; i++)
-		if (strcmp(m->fields[i].name, name) == 0)
-			return &m->fields[i];
-	return NULL;
-}
-
 const char *
 cbp_image_format_name(enum cbp_image_format f)
 {

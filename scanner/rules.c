@@ -1420,19 +1420,13 @@ id_claim(struct loader *L, const struct cbp_ynode *n)
 static int
 want_severity(struct loader *L, const struct cbp_ynode *n, enum cbp_severity *out)
 {
-	static const char *const sev[] = { "info", "low", "medium", "high",
-	    "critical" };
 	char sb[64];
-	size_t i;
 
 	if (want(L, n, CBP_Y_SCALAR, "severity") != 0)
 		return -1;
-	for (i = 0; i < sizeof(sev) / sizeof(sev[0]); i++) {
-		if (strcmp(n->s, sev[i]) == 0) {
-			*out = (enum cbp_severity)i;
-			return 0;
-		}
-	}
+	/* The names live once, in finding.c. */
+	if (cbp_severity_parse(n->s, out) == CBP_OK)
+		return 0;
 	report(L, n->line, n->col, "bad severity '%s' (expected info, low, "
 	    "medium, high or critical)", cbp_yaml_shown(n->s, n->len, sb, sizeof(sb)));
 	return -1;
