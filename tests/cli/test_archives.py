@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-import fixtures as F
+from cbptest import fixtures as F
 from conftest import ISO, ISO_EMBEDDED, LPR, LPR_NAME, scan, sha256
 
 LPR_JPG = F.jpeg_with(F.jpeg(320, 240, seed=70), "com", F.LPR_TEXT)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-import fixtures as F
+from cbptest import fixtures as F
 from conftest import LPR, REPO, check_records, run, scan
 
 CONTRACT_OPTIONS = ["--rules", "--known", "--format", "--output", "--threads", "--endpoint",

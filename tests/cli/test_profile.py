@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-import fixtures as F
+from cbptest import fixtures as F
 from conftest import (AN2, AN2_EMBEDDED, CAPTURE, CROP, ISO, ISO_EMBEDDED, LPR, LPR_NAME, LPR_NAME_CROP,
                       TESTDATA, masked, missing, scan, sha256)
 
@@ -336,7 +336,7 @@ def test_plate_photo_with_record(photos, photo, carrier):
 
 
 def test_sample_tree(tmp_path):
-    """The demo tree (fixtures.py --sample-tree) yields what the demo promises."""
+    """The demo tree (cbptest.fixtures --sample-tree) yields what the demo promises."""
     root = F.sample_tree(tmp_path / "demo-tree")
     res = scan(root)
     got = {(os.path.relpath(f["path"], root), tuple(f["member"]), f["rule"]) for f in res.findings
