@@ -29,6 +29,7 @@
 #include "cbp_finding.h"
 #include "cbp_object.h"
 #include "cbp_output.h"
+#include "cbp_text.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -545,18 +546,6 @@ put_utf8(unsigned char *o, long cp)
 	return 4;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decode one JSON string literal (the whole of in) with surrogateescape,
  * into out (room for len bytes is enough: decoding never grows).  0, or -1
@@ -601,7 +590,7 @@ json_decode(const unsigned char *in, size_t len, unsigned char *out,
 			if (len - i < 4)
 				return -1;
 			for (cp = 0, k = 0; k < 4; k++) {
-				if ((h = hexval(in[i + k])) < 0)
+				if ((h = cbp_hexval(in[i + k])) < 0)
 					return -1;
 				cp = cp * 16 + h;
 			}
