@@ -46,9 +46,7 @@
  * ISO carving goes on.  The list grows geometrically up to
  * CBP_CARVE_MAX_RECORDS entries.
  */
-#include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
