@@ -4,7 +4,8 @@
 #     the ordinary content of a contractor host, which must cost little;
 #   - generated images (JPEG/PNG, one in ten carrying a plate or traveler
 #     record, plate-crop shaped ones, screenshots, camera photos with Exif)
-#     and a few biometric records, made by tests/cli/fixtures.py;
+#     and a few biometric records, made by the shared test library
+#     (tests/lib/cbptest, the fixtures the end-to-end tests use);
 #   - a few hundred archives (tar.gz, zip, tar.xz) of parts of the above.
 # Usage: sh bench/mktree.sh DIR
 # Each step leaves a marker in DIR, so an interrupted build resumes; a
@@ -38,7 +39,8 @@ fi
 if ! step images; then
 	echo "mktree: generating images"
 	rm -rf "$dir/images" && mkdir -p "$dir/images"
-	/usr/bin/python3 "$top/tests/cli/fixtures.py" --bench-images "$dir/images" --count 4000
+	PYTHONPATH="$top/tests/lib" /usr/bin/python3 -m cbptest.fixtures \
+	    --bench-images "$dir/images" --count 4000
 	done_step images
 fi
 if ! step archives; then

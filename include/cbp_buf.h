@@ -36,8 +36,6 @@ int cbp_cur_be16(struct cbp_cursor *c, uint16_t *v);
 int cbp_cur_be24(struct cbp_cursor *c, uint32_t *v);
 int cbp_cur_be32(struct cbp_cursor *c, uint32_t *v);
 int cbp_cur_be64(struct cbp_cursor *c, uint64_t *v);
-int cbp_cur_le16(struct cbp_cursor *c, uint16_t *v);
-int cbp_cur_le32(struct cbp_cursor *c, uint32_t *v);
 /* Borrow n bytes (pointer into the cursor's memory) and advance past them. */
 int cbp_cur_bytes(struct cbp_cursor *c, size_t n, const unsigned char **out);
 /* Sub-cursor over the next n bytes, and advance past them. */

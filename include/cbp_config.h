@@ -59,14 +59,6 @@ int cbp_config_set_list(char ***list, size_t *n, const char *const *v, size_t nv
 /* Append copies of v[0..n). */
 int cbp_config_add_list(char ***list, size_t *n, const char *const *v, size_t nv);
 
-/*
- * The grammar of cbp_parse_size / cbp_parse_duration (cbp_yaml.h), kept
- * for callers of the old names: "64M", "1GiB", "4096" (powers of 1024);
- * "30d", "12h", "90m", "3600s", "3600" into seconds.  0 or CBP_EINVAL.
- */
-int cbp_config_parse_size(const char *s, unsigned long long *out);
-int cbp_config_parse_duration(const char *s, long long *out);
-
 void cbp_config_free(struct cbp_config *c);
 
 #endif

@@ -54,7 +54,5 @@ int cbp_error_set(struct cbp_error *slot, int code, int sys_errno,
 /* Forget a recorded error. */
 void cbp_error_clear(struct cbp_error *slot);
 
-/* The contract's unscannable reason for an error code ("io", "corrupt" ...). */
-const char *cbp_err_reason(int code);
 
 #endif

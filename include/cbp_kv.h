@@ -37,7 +37,4 @@ int cbp_kv_mask(const char *text, size_t len, const char *const *keys,
     size_t nkeys, const size_t *extra, size_t nextra,
     struct cbp_dynbuf *out);
 
-/* Mask one value in place into out: "7ABC123" -> "7A***23". */
-int cbp_kv_mask_value(const char *v, size_t len, struct cbp_dynbuf *out);
-
 #endif

@@ -89,10 +89,6 @@ int cbp_meta_extract(const unsigned char *buf, size_t len, int complete,
 /* Release what cbp_meta_extract() allocated; safe on a zeroed struct. */
 void cbp_meta_free(struct cbp_meta *m);
 
-/* The first field whose name equals name, or NULL. */
-const struct cbp_meta_field *cbp_meta_get(const struct cbp_meta *m,
-    const char *name);
-
 /* "jpeg", "png", "tiff", "jp2", "j2k" or "none". */
 const char *cbp_image_format_name(enum cbp_image_format f);
 

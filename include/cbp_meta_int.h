@@ -5,8 +5,10 @@
  * holds the input, the output being filled and the budgets that are
  * global to the image (kept text bytes, segments walked, bytes inflated).
  * The per-format parsers (meta_jpeg.c, meta_png.c, meta_tiff.c,
- * meta_jp2.c) only read through bounds-checked cursors and only produce
- * output through meta_add(), so every cap is enforced in one place.
+ * meta_iim.c, meta_jp2.c) only read through bounds-checked cursors and only
+ * produce output through meta_add() (meta_field.c), so every cap is
+ * enforced in one place.  The declarations below go by layer, lowest
+ * first; scanner/meta.c draws the layering.
  */
 #ifndef CBP_META_INT_H
 #define CBP_META_INT_H
@@ -54,6 +56,8 @@ struct meta_ctx {
 #define META_TIFF_INPUT	 0x2	/* data points into ctx->buf (thumbnail offsets usable) */
 #define META_TIFF_PREFIX 0x4	/* data may be cut short: running out is not corruption */
 
+/* ---- layer 1: fields and problem flags (meta_field.c) ---- */
+
 /* Record the first problem (detail must be a static string). */
 void meta_corrupt(struct meta_ctx *ctx, const char *detail);
 /* Data ran out: corruption if the data was complete, else just the end. */
@@ -73,6 +77,8 @@ int meta_add(struct meta_ctx *ctx, const char *prefix,
     const unsigned char *suffix, size_t suffix_len, enum meta_enc suffix_enc,
     const unsigned char *val, size_t n, enum meta_enc enc);
 
+/* ---- layer 2: payloads (meta_iim.c, meta_tiff.c) ---- */
+
 /* Parse a TIFF structure (Exif block or TIFF file) at p[0..n). */
 void meta_tiff(struct meta_ctx *ctx, const unsigned char *p, size_t n,
     int flags);
@@ -80,6 +86,8 @@ void meta_tiff(struct meta_ctx *ctx, const unsigned char *p, size_t n,
 void meta_psir(struct meta_ctx *ctx, const unsigned char *p, size_t n);
 /* IPTC-IIM datasets: record 2 text datasets as IPTC:<Name>. */
 void meta_iim(struct meta_ctx *ctx, const unsigned char *p, size_t n);
+/* ---- layer 3: containers (meta_jp2.c, meta_jpeg.c, meta_png.c) ---- */
+
 /* Raw JPEG 2000 codestream: SIZ size (if none yet) and COM comments. */
 void meta_j2k(struct meta_ctx *ctx, const unsigned char *p, size_t n,
     int complete);

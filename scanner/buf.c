@@ -93,8 +93,6 @@ CUR_GETTER(cbp_cur_be16, uint16_t, 2, 1)
 CUR_GETTER(cbp_cur_be24, uint32_t, 3, 1)
 CUR_GETTER(cbp_cur_be32, uint32_t, 4, 1)
 CUR_GETTER(cbp_cur_be64, uint64_t, 8, 1)
-CUR_GETTER(cbp_cur_le16, uint16_t, 2, 0)
-CUR_GETTER(cbp_cur_le32, uint32_t, 4, 0)
 
 void
 cbp_dynbuf_init(struct cbp_dynbuf *b, size_t cap)

@@ -95,28 +95,6 @@ cbp_config_set_list(char ***list, size_t *n, const char *const *v, size_t nv)
 	return cbp_config_add_list(list, n, v, nv);
 }
 
-int
-cbp_config_parse_size(const char *s, unsigned long long *out)
-{
-	uint64_t v;
-	int r;
-
-	if ((r = cbp_parse_size(s, 0, UINT64_MAX, &v, NULL, 0)) == CBP_OK)
-		*out = v;
-	return r == CBP_OK ? CBP_OK : CBP_EINVAL;
-}
-
-int
-cbp_config_parse_duration(const char *s, long long *out)
-{
-	int64_t v;
-	int r;
-
-	if ((r = cbp_parse_duration(s, &v, NULL, 0)) == CBP_OK)
-		*out = v;
-	return r == CBP_OK ? CBP_OK : CBP_EINVAL;
-}
-
 /* ---- walking the tree -------------------------------------------------------- */
 
 /*

@@ -34,30 +34,6 @@ cbp_strerror(int code)
 	return err_text[code];
 }
 
-const char *
-cbp_err_reason(int code)
-{
-	switch (code) {
-	case CBP_EPERM:
-		return "permission";
-	case CBP_ETRUNC:
-	case CBP_ECORRUPT:
-		return "corrupt";
-	case CBP_ELIMIT:
-		return "limit";
-	case CBP_ENOMEM:
-		return "nomem";
-	case CBP_ECHANGED:
-		return "changed";
-	case CBP_EENCRYPTED:
-		return "encrypted";
-	case CBP_ETIMEOUT:
-		return "timeout";
-	default:
-		return "io";
-	}
-}
-
 int
 cbp_error_set(struct cbp_error *slot, int code, int sys_errno,
     const char *fmt, ...)

@@ -35,6 +35,7 @@
 
 #include "cbp_err.h"
 #include "cbp_kv.h"
+#include "cbp_text.h"
 
 static int
 is_key_start(unsigned char c)
@@ -185,18 +186,6 @@ cbp_kv_each(const char *text, size_t len, cbp_kv_fn fn, void *arg)
 
 /* ---- masking ------------------------------------------------------------ */
 
-/* Characters in s[0..n) (UTF-8 lead bytes; invalid bytes count as one). */
-static size_t
-utf8_chars(const unsigned char *s, size_t n)
-{
-	size_t i, c = 0;
-
-	for (i = 0; i < n; i++)
-		if ((s[i] & 0xC0) != 0x80)
-			c++;
-	return c;
-}
-
 /*
  * Mark in hide[] the bytes of span [s, e) of t that masking hides: all of
  * it for four characters or fewer, else all but the first and last two.
@@ -204,7 +193,7 @@ utf8_chars(const unsigned char *s, size_t n)
 static void
 mark_span(const unsigned char *t, size_t s, size_t e, unsigned char *hide)
 {
-	size_t nch = utf8_chars(t + s, e - s), ch = 0, i;
+	size_t nch = cbp_utf8_chars(t + s, e - s), ch = 0, i;
 
 	for (i = s; i < e; i++) {
 		if ((t[i] & 0xC0) != 0x80)
@@ -352,12 +341,4 @@ cbp_kv_mask(const char *text, size_t len, const char *const *keys,
 	r = emit_masked(t, len, m.hide, out);
 	free(m.hide);
 	return r;
-}
-
-int
-cbp_kv_mask_value(const char *v, size_t len, struct cbp_dynbuf *out)
-{
-	size_t span[2] = { 0, len };
-
-	return cbp_kv_mask(v, len, NULL, 0, span, 1, out);
 }

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1177,6 +1178,28 @@ open_state(const struct scan_args *a, struct cbp_state *st)
 	return 0;
 }
 
+/*
+ * The walk holds an fd for each queued directory while its children wait;
+ * a deep or wide tree needs more than the usual soft limit of 1024.
+ * Raising the soft limit to the hard limit is what the process is allowed
+ * anyway.  It is process-wide, so it is decided here and not in a library
+ * module (the walk copes with EMFILE, only more slowly).
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		/* RLIM_INFINITY is refused above fs.nr_open; 1M is its default. */
+		rl.rlim_cur = 1024 * 1024;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int
 run_scan(struct scan_args *a, char **roots, size_t nroots)
 {
@@ -1264,6 +1287,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	so.magic_db = magic;
 	so.root_failed = report_root;
 	so.root_failed_arg = sl;
+	raise_nofile();
 	if (cbp_scan_new(&so, rs, &out, &scan, &err) != CBP_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.message);
 		goto out;

@@ -32,6 +32,7 @@
 #include "cbp_limits.h"
 #include "cbp_match.h"
 #include "cbp_rules_int.h"
+#include "cbp_text.h"
 
 /* Scratch for one rule's evidence items; more is dropped (the result is
  * capped at CBP_EVIDENCE_MAX anyway). */
@@ -99,32 +100,6 @@ is_blank(unsigned char c)
 	    c == '\v' || c == '\0';
 }
 
-/* Largest n' <= n that does not split a UTF-8 character of t. */
-static size_t
-utf8_cut(const unsigned char *t, size_t len, size_t n)
-{
-	if (n >= len)
-		return len;
-	while (n > 0 && (t[n] & 0xC0) == 0x80)
-		n--;
-	return n;
-}
-
-/* Length of t[0..len) without a trailing incomplete UTF-8 sequence. */
-static size_t
-utf8_trim_end(const unsigned char *t, size_t len)
-{
-	size_t k = len, want;
-	unsigned char lead;
-
-	while (k > 0 && len - k < 3 && (t[k - 1] & 0xC0) == 0x80)
-		k--;
-	if (k == 0 || (lead = t[k - 1]) < 0xC0)
-		return len;
-	want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-	return len - (k - 1) < want ? k - 1 : len;
-}
-
 /*
  * Append t[0..n) to the item being built (which started at item_off), at
  * most room bytes in all, squeezing whitespace runs when collapse is set.
@@ -157,7 +132,7 @@ ev_put(struct cbp_dynbuf *b, size_t item_off, const unsigned char *t,
 	}
 	if (i < n) {
 		/* Cut short: do not leave half a UTF-8 character. */
-		b->len = item_off + utf8_trim_end(b->data + item_off,
+		b->len = item_off + cbp_utf8_trim_end(b->data + item_off,
 		    b->len - item_off);
 		b->data[b->len] = '\0';
 	}
@@ -301,7 +276,7 @@ ev_finish(struct cbp_matcher *m)
 			n += k;
 		}
 		k = it->len < sizeof(buf) - 1 - n ? it->len : sizeof(buf) - 1 - n;
-		k = utf8_cut(m->ev.data + it->off, it->len, k);
+		k = cbp_utf8_cut(m->ev.data + it->off, it->len, k);
 		memcpy(buf + n, m->ev.data + it->off, k);
 		n += k;
 	}

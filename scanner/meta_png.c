@@ -18,6 +18,7 @@
 
 #include "cbp_err.h"
 #include "cbp_meta_int.h"
+#include "cbp_text.h"
 
 #define PNG_KEYWORD_MAX 79	/* PNG spec: keywords are 1..79 bytes */
 #define RAW_PROFILE "Raw profile type "
@@ -93,18 +94,6 @@ inflate_capped(struct meta_ctx *ctx, const unsigned char *z, size_t n,
 }
 
 static int
-hexval(unsigned char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-static int
 is_space(unsigned char ch)
 {
 	return ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t';
@@ -141,7 +130,7 @@ raw_profile_decode(struct meta_ctx *ctx, const unsigned char *s, size_t n,
 			i++;
 		if (i + 2 > n)
 			break;
-		if ((hi = hexval(s[i])) < 0 || (lo = hexval(s[i + 1])) < 0) {
+		if ((hi = cbp_hexval(s[i])) < 0 || (lo = cbp_hexval(s[i + 1])) < 0) {
 			meta_corrupt(ctx, "PNG raw profile hex dump is malformed");
 			return -1;
 		}

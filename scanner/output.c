@@ -75,6 +75,7 @@
 #include "cbp_err.h"
 #include "cbp_output.h"
 #include "cbp_output_int.h"
+#include "cbp_text.h"
 
 static const char hexdigit[16] = "0123456789abcdef";
 
@@ -582,56 +583,6 @@ cbp_emitter_close(struct cbp_emitter *e)
 	return CBP_OK;
 }
 
-/* ---- UTF-8 ------------------------------------------------------------ */
-
-/*
- * Length (2..4) of the well-formed UTF-8 sequence starting at p[0] >= 0x80
- * with n bytes available, its code point in *cp; 0 if p does not start one.
- * Per Unicode Table 3-7 this rejects overlongs (C0, C1, E0 80..9F,
- * F0 80..8F), UTF-16 surrogates (ED A0..BF), code points past U+10FFFF
- * (F4 90..BF, F5..FF), stray continuation bytes and sequences cut short.
- * On rejection the caller escapes only p[0] and looks again at p[1]: every
- * byte of a rejected prefix is a continuation byte, which can never start a
- * sequence, so this gives the same bytes-to-escape as Python's decoder.
- */
-static size_t
-utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xBF;
-	size_t len, i;
-	uint32_t v;
-
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2;
-		v = c & 0x1F;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		v = c & 0x0F;
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		v = c & 0x07;
-		if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;
-	} else
-		return 0;
-	if (n < len || p[1] < lo || p[1] > hi)
-		return 0;
-	v = (v << 6) | (p[1] & 0x3F);
-	for (i = 2; i < len; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		v = (v << 6) | (p[i] & 0x3F);
-	}
-	*cp = v;
-	return len;
-}
-
 /* ---- JSON strings ----------------------------------------------------- */
 
 int
@@ -673,7 +624,7 @@ cbp_json_string(struct cbp_dynbuf *b, const char *s, size_t len)
 				elen = 6;
 				break;
 			}
-		} else if ((adv = utf8_seq(p + i, len - i, &cp)) != 0) {
+		} else if ((adv = cbp_utf8_seq(p + i, len - i, &cp)) != 0) {
 			if (cp != 0x2028 && cp != 0x2029) {
 				i += adv;
 				continue;
@@ -746,7 +697,7 @@ cbp_text_escape(struct cbp_dynbuf *b, const char *s, size_t len)
 				esc[3] = hexdigit[c & 15];
 				elen = 4;
 			}
-		} else if ((adv = utf8_seq(p + i, len - i, &cp)) != 0) {
+		} else if ((adv = cbp_utf8_seq(p + i, len - i, &cp)) != 0) {
 			if (!text_unsafe_cp(cp)) {
 				i += adv;
 				continue;

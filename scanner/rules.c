@@ -41,6 +41,7 @@
 #include "cbp_record.h"
 #include "cbp_rules.h"
 #include "cbp_rules_int.h"
+#include "cbp_text.h"
 #include "cbp_yaml.h"
 
 /* Messages per file; after that one "too many errors" and silence. */
@@ -193,18 +194,6 @@ want_double(struct loader *L, const struct cbp_ynode *n, const char *what,
 	return 0;
 }
 
-/* Characters (UTF-8 lead bytes) in s[0..n). */
-static size_t
-chars(const char *s, size_t n)
-{
-	size_t i, c = 0;
-
-	for (i = 0; i < n; i++)
-		if (((unsigned char)s[i] & 0xC0) != 0x80)
-			c++;
-	return c;
-}
-
 /*
  * Column of byte off inside scalar n.  Exact when the scalar sits on one
  * line and its source spans as many characters as its value (no escapes,
@@ -213,11 +202,11 @@ chars(const char *s, size_t n)
 static int
 scalar_col(const struct cbp_ynode *n, size_t off)
 {
-	size_t c = chars(n->s, n->len);
+	size_t c = cbp_utf8_chars(n->s, n->len);
 
 	if (n->line > 0 && n->line == n->eline && n->ecol > n->col &&
 	    (size_t)(n->ecol - n->col) == c)
-		return n->col + (int)chars(n->s, off < n->len ? off : n->len);
+		return n->col + (int)cbp_utf8_chars(n->s, off < n->len ? off : n->len);
 	return n->col;
 }
 
@@ -491,18 +480,6 @@ want_globs(struct loader *L, const struct cbp_ynode *n, const char *what,
 	return 0;
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* "46 41 43 00", "464143??00": pairs of hex digits or "??", spaces between. */
 static int
 want_hex(struct loader *L, const struct cbp_ynode *n, struct cbp_cond *c)
@@ -529,9 +506,9 @@ want_hex(struct loader *L, const struct cbp_ynode *n, struct cbp_cond *c)
 			i += 2;
 			continue;
 		}
-		if ((hi = hexval((unsigned char)n->s[i])) < 0 ||
+		if ((hi = cbp_hexval((unsigned char)n->s[i])) < 0 ||
 		    i + 1 >= n->len ||
-		    (lo = hexval((unsigned char)n->s[i + 1])) < 0) {
+		    (lo = cbp_hexval((unsigned char)n->s[i + 1])) < 0) {
 			/* Point at the bad digit, or at a lone one. */
 			size_t at = hi < 0 || i + 1 >= n->len ||
 			    isspace((unsigned char)n->s[i + 1]) ? i : i + 1;
@@ -1445,19 +1422,13 @@ id_claim(struct loader *L, const struct cbp_ynode *n)
 static int
 want_severity(struct loader *L, const struct cbp_ynode *n, enum cbp_severity *out)
 {
-	static const char *const sev[] = { "info", "low", "medium", "high",
-	    "critical" };
 	char sb[64];
-	size_t i;
 
 	if (want(L, n, CBP_Y_SCALAR, "severity") != 0)
 		return -1;
-	for (i = 0; i < sizeof(sev) / sizeof(sev[0]); i++) {
-		if (strcmp(n->s, sev[i]) == 0) {
-			*out = (enum cbp_severity)i;
-			return 0;
-		}
-	}
+	/* The names live once, in finding.c. */
+	if (cbp_severity_parse(n->s, out) == CBP_OK)
+		return 0;
 	report(L, n->line, n->col, "bad severity '%s' (expected info, low, "
 	    "medium, high or critical)", cbp_yaml_shown(n->s, n->len, sb, sizeof(sb)));
 	return -1;

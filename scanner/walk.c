@@ -70,7 +70,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -902,26 +901,6 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/*
- * Each queued directory can hold an fd while its children wait; a deep or
- * wide tree needs more than the usual soft limit of 1024.  Raising the soft
- * limit to the hard limit is what the process is allowed anyway.
- */
-static void
-raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
-		return;
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-		/* RLIM_INFINITY is refused above fs.nr_open; 1M is its default. */
-		rl.rlim_cur = 1024 * 1024;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 static struct wnode *
 root_node(const char *root)
 {
@@ -1008,7 +987,6 @@ cbp_walk_run(const char *const *roots, size_t nroots,
 	if ((ks = calloc(opts->nthreads, sizeof(*ks))) == NULL)
 		goto out;
 
-	raise_nofile();
 	for (i = 0; i < opts->nthreads; i++) {
 		ks[i].w = &w;
 		ks[i].index = i;

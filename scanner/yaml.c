@@ -34,6 +34,7 @@
 #include "cbp_buf.h"
 #include "cbp_err.h"
 #include "cbp_limits.h"
+#include "cbp_text.h"
 #include "cbp_yaml.h"
 
 /* ---- diagnostics --------------------------------------------------------- */
@@ -197,40 +198,6 @@ out:
 /* ---- checking the bytes ------------------------------------------------------ */
 
 /*
- * Length of the valid UTF-8 sequence at t[0..n), or 0: strict (no
- * overlong forms, no surrogates, nothing above U+10FFFF).
- */
-static size_t
-utf8_seq(const unsigned char *t, size_t n)
-{
-	unsigned char c = t[0];
-	size_t len, i;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2, cp = c & 0x1F;
-	else if (c >= 0xE0 && c <= 0xEF)
-		len = 3, cp = c & 0x0F;
-	else if (c >= 0xF0 && c <= 0xF4)
-		len = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((t[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (t[i] & 0x3F);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-		return 0;
-	return len;
-}
-
-/*
  * YAML is UTF-8 here, and the libfyaml we build against (0.7.x) loops or
  * crashes on some malformed sequences, so the text is checked before
  * libfyaml sees it.  Control characters other than tab, newline and
@@ -246,7 +213,7 @@ check_text(struct yctx *Y, const char *text, size_t len)
 	int line = 1, col = 1;
 
 	while (i < len) {
-		if ((k = utf8_seq(t + i, len - i)) == 0) {
+		if ((k = cbp_utf8_seq(t + i, len - i, NULL)) == 0) {
 			report(Y, line, col, "invalid UTF-8 (byte 0x%02X): a %s "
 			    "must be UTF-8 text (convert it, e.g. with iconv)",
 			    t[i], kind(Y->src));
@@ -779,18 +746,6 @@ is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-static int
-hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * The digits at *s: decimal, or 0x hex when hex_ok.  Advances *s past
  * them.  CBP_EINVAL if there are none, CBP_ELIMIT on overflow (the digits
@@ -806,9 +761,9 @@ digits(const char **sp, int hex_ok, uint64_t *out, int *was_hex)
 
 	*was_hex = 0;
 	if (hex_ok && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') &&
-	    hex_digit(s[2]) >= 0) {
+	    cbp_hexval(s[2]) >= 0) {
 		*was_hex = 1;
-		for (s += 2; (d = hex_digit(*s)) >= 0; s++) {
+		for (s += 2; (d = cbp_hexval(*s)) >= 0; s++) {
 			if (v > (UINT64_MAX >> 4))
 				over = 1;
 			v = v << 4 | (uint64_t)d;

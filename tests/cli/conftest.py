@@ -27,8 +27,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fixtures as F  # noqa: E402
+# The shared test library (fixtures for tests, seeds and the benchmark).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from cbptest import fixtures as F  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 CBPSCAN = Path(os.environ.get("CBPSCAN", REPO / "build" / "cbpscan"))

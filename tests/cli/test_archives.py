@@ -1,12 +1,13 @@
 """Archives: members found with exact member chains (outermost first),
 member identity (size, sha256), encrypted members, single-stream files."""
 
+import io
 import subprocess
 import zipfile
 
 import pytest
 
-import fixtures as F
+from cbptest import fixtures as F
 from conftest import ISO, ISO_EMBEDDED, LPR, LPR_NAME, scan, sha256
 
 LPR_JPG = F.jpeg_with(F.jpeg(320, 240, seed=70), "com", F.LPR_TEXT)
@@ -90,12 +91,19 @@ def test_encrypted_member_inside_tar(tmp_path):
 
 
 def test_corrupt_archive(tmp_path):
+    """A zip cut short: the members before the cut are still scanned (the
+    plate read in the first one is found) and the member the cut falls in
+    is one corrupt record."""
     z = F.make_zip(MEMBERS)
-    (tmp_path / "cut.zip").write_bytes(z[:len(z) // 2])
+    cut = len(z) // 2
+    infos = zipfile.ZipFile(io.BytesIO(z)).infolist()
+    broken = [i.filename for i in infos if i.header_offset < cut][-1]
+    assert broken != "lane07/0001.jpg"          # the fixture's cut leaves the first whole
+    (tmp_path / "cut.zip").write_bytes(z[:cut])
     res = scan(tmp_path)
-    assert res.rc in (0, 1)
-    assert [p["reason"] for p in res.problems] == ["corrupt"], res
-    assert not [f for f in res.findings if f["member"] != ["lane07/0001.jpg"]], res
+    assert [(f["member"], f["rule"]) for f in res.findings] == [(["lane07/0001.jpg"], LPR[0])], res
+    assert [(p["member"], p["reason"]) for p in res.problems] == [([broken], "corrupt")], res
+    assert res.rc == 1
 
 
 def test_gzip_of_zero_padded_data(tmp_path):

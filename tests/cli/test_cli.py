@@ -4,12 +4,13 @@ statuses, output destinations and formats, configuration."""
 import json
 import os
 import re
+import subprocess
 import time
 
 import pytest
 
-import fixtures as F
-from conftest import LPR, REPO, check_records, run, scan
+from cbptest import fixtures as F
+from conftest import CBPSCAN, LPR, REPO, check_records, run, scan, state_dir
 
 CONTRACT_OPTIONS = ["--rules", "--known", "--format", "--output", "--threads", "--endpoint",
                     "--config", "-x", "--one-file-system", "--exclude", "--max-depth", "--quiet",
@@ -356,13 +357,64 @@ def test_config_no_retention_limit(tree, lpr_jpeg, tmp_path):
     assert r.rc == 0 and [f["disposition"] for f in r.findings] == ["authorized"], r
 
 
+def scan_tasks(cfg, tmp_path):
+    """Threads of a scan held open on a FIFO root (its writer is us, so the
+    scan polls until we close it); counted once the number stops moving."""
+    fifo = tmp_path / "held.fifo"
+    os.mkfifo(fifo)
+    w = os.open(fifo, os.O_RDWR)
+    p = subprocess.Popen([str(CBPSCAN), "scan", "--state", state_dir(), "--config", str(cfg), str(fifo)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen = []
+    try:
+        for _ in range(200):                            # generous: never a timing threshold
+            time.sleep(0.05)
+            seen.append(len(os.listdir(f"/proc/{p.pid}/task")))
+            if len(seen) >= 5 and len(set(seen[-5:])) == 1:
+                break
+    finally:
+        os.close(w)
+        p.wait(timeout=60)
+        fifo.unlink()
+    return seen[-1]
+
+
 def test_config_settings_apply(tree, lpr_jpeg, tmp_path):
-    t = tree({"a/x.jpg": lpr_jpeg, "skip/y.jpg": lpr_jpeg})
+    """Each setting of the file takes effect, each seen in what it changes."""
+    inner = F.make_zip([("lane07/0001.jpg", lpr_jpeg)])
+    t = tree({"a/x.jpg": lpr_jpeg, "skip/y.jpg": lpr_jpeg, "mnt/.keep": b""})
+    F.make_zip([("exports/2019.zip", inner)], path=t / "nest.zip")
+    (t / "big.xml").write_text("<doc>" + "x" * (3 << 20) + "</doc>\n")
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "cbptest", str(t / "mnt")], capture_output=True).returncode == 0
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("threads: 2\nexclude: [skip]\nstrict: false\nmax_depth: 3\n"
-                   "one_file_system: true\nlimits:\n  load_max: 32M\n")
-    r = scan(t, args=["--config", cfg])
+    cfg.write_text("threads: 3\nexclude: [skip]\nstrict: true\nmax_depth: 1\n"
+                   "one_file_system: true\nlimits:\n  load_max: 1M\n")
+    try:
+        if mounted:
+            (t / "mnt/z.jpg").write_bytes(lpr_jpeg)
+        r = scan(t, args=["--config", cfg], check=False)
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(t / "mnt")], check=False)
+    # exclude: skip/ is not walked; one_file_system: mnt/ is not entered.
     assert [os.path.relpath(f["path"], t) for f in r.findings] == ["a/x.jpg"], r
+    assert r.summary["skipped"]["excluded"] == 1, r
+    if mounted:
+        assert r.summary["skipped"]["other_fs"] == 1, r
+    # max_depth 1: the zip inside the zip is not opened; load_max 1M: the
+    # 3 MiB markup is searched only that far.
+    assert sorted((os.path.relpath(p["path"], t), p["member"], p["reason"]) for p in r.problems) == [
+        ("big.xml", [], "limit"), ("nest.zip", ["exports/2019.zip"], "limit")], r
+    # strict: those unscannable objects are counted as unscannable, never
+    # as violations (contract.md); that strict alone raises the exit status
+    # is test_records.py::test_dispositions_agree_with_the_summary to show,
+    # on a tree without violations.
+    assert (r.summary["violations"], r.summary["unscannable"], r.rc) == (1, 2, 1), r
+    # threads: more scan threads than with one.
+    one = tmp_path / "one.yaml"
+    one.write_text("threads: 1\n")
+    assert scan_tasks(cfg, tmp_path) > scan_tasks(one, tmp_path)
 
 
 @pytest.mark.parametrize("text,line,col,what", [

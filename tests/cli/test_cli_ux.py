@@ -18,7 +18,7 @@ import tty
 
 import pytest
 
-import fixtures as F
+from cbptest import fixtures as F
 from conftest import CBPSCAN, LPR, REPO, TIMEOUT, run, scan, state_dir
 
 USAGE = "usage: cbpscan scan [OPTIONS] PATH..."

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-import fixtures as F
+from cbptest import fixtures as F
 from conftest import LPR, REPO, scan, sha256
 
 LPR_JPG = F.jpeg_with(F.jpeg(320, 240, seed=70), "com", F.LPR_TEXT)

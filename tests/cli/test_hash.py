@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-import fixtures as F
+from cbptest import fixtures as F
 from conftest import LPR, scan, sha256
 
 CBP_HASH_MAX = 1 << 30          # include/cbp_limits.h

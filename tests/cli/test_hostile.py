@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 
-import fixtures as F
+from cbptest import fixtures as F
 from conftest import AN2, ISO, LPR, scan
 
 

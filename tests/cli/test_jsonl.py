@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-import fixtures as F
+from cbptest import fixtures as F
 from conftest import CAPTURE, ISO, LPR, REPO, cbpscan_version, scan, sha256
 
 MTIME = 1559304794                      # 2019-05-31T12:13:14Z

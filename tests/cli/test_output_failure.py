@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 from conftest import CBPSCAN, TIMEOUT, run, state_dir, write_tree
-import fixtures as F
+from cbptest import fixtures as F
 
 MANY = 600      # findings: ~250 KB of JSON Lines, well past a pipe's 64 KiB
 

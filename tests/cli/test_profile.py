@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-import fixtures as F
+from cbptest import fixtures as F
 from conftest import (AN2, AN2_EMBEDDED, CAPTURE, CROP, ISO, ISO_EMBEDDED, LPR, LPR_NAME, LPR_NAME_CROP,
                       TESTDATA, masked, missing, scan, sha256)
 
@@ -197,7 +197,9 @@ def test_finding_identity(corpus, rel):
     root, built, res = corpus
     if built[rel] is None:
         missing(rel)
-    for f in res.at(root / rel):
+    found = res.at(root / rel)
+    assert found, rel                     # the case expects findings: none is a failure
+    for f in found:
         assert (f["size"], f["sha256"]) == (len(built[rel]), sha256(built[rel]))
         # A low heuristic (P4) is "review", never a violation.
         assert f["disposition"] == ("review" if f["severity"] == "low" else "violation"), f
@@ -337,7 +339,7 @@ def test_plate_photo_with_record(photos, photo, carrier):
 
 
 def test_sample_tree(tmp_path):
-    """The demo tree (fixtures.py --sample-tree) yields what the demo promises."""
+    """The demo tree (cbptest.fixtures --sample-tree) yields what the demo promises."""
     root = F.sample_tree(tmp_path / "demo-tree")
     res = scan(root)
     got = {(os.path.relpath(f["path"], root), tuple(f["member"]), f["rule"]) for f in res.findings

@@ -11,7 +11,7 @@ import re
 import time
 from pathlib import Path
 
-import fixtures as F
+from cbptest import fixtures as F
 from conftest import (CROP, LPR, LPR_NAME, LPR_NAME_CROP, REPO, UUID, check_records, run, scan,
                       sha256, state_dir)
 

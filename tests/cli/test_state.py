@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import fixtures as F
+from cbptest import fixtures as F
 from conftest import UUID, run, scan
 from test_walk import as_nobody
 

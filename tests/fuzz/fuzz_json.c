@@ -25,6 +25,7 @@
 #include "cbp_err.h"
 #include "cbp_finding.h"
 #include "cbp_output.h"
+#include "cbp_text.h"
 
 #define CHECK(cond)							\
 	do {								\
@@ -90,18 +91,6 @@ put_utf8(unsigned char *o, long cp)
 	return 3;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode the JSON string literal in[0..len) into out (len bytes suffice). */
 static int
 json_decode(const unsigned char *in, size_t len, unsigned char *out,
@@ -141,7 +130,7 @@ json_decode(const unsigned char *in, size_t len, unsigned char *out,
 			if (len - i < 4)
 				return -1;
 			for (cp = 0, k = 0; k < 4; k++) {
-				if ((h = hexval(in[i + k])) < 0)
+				if ((h = cbp_hexval(in[i + k])) < 0)
 					return -1;
 				cp = cp * 16 + h;
 			}
@@ -191,7 +180,7 @@ text_unescape(const unsigned char *in, size_t len, unsigned char *out,
 			out[o++] = '\\';
 			i += 2;
 		} else if (len - i >= 4 && in[i + 1] == 'x' &&
-		    (hi = hexval(in[i + 2])) >= 0 && (lo = hexval(in[i + 3])) >= 0) {
+		    (hi = cbp_hexval(in[i + 2])) >= 0 && (lo = cbp_hexval(in[i + 3])) >= 0) {
 			out[o++] = (unsigned char)(hi * 16 + lo);
 			i += 4;
 		} else

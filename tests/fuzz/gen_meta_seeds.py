@@ -20,63 +20,21 @@ import zlib
 
 from PIL import Image
 
-PLATE = b"LPR;PORT=2304;LANE=07;TS=20190531T121314Z;PLATE=7ABC123;ST=CA;CONF=93"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from cbptest.fixtures import LPR_TEXT  # noqa: E402
+from cbptest.formats import (XMP_EXT_ID, XMP_ID, jp2_box, png_chunk,  # noqa: E402
+                             png_insert, segment, tiff)
+
+PLATE = LPR_TEXT.encode()
 XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf='
        b'"http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
        b'xmlns:lpr="urn:example:lpr" lpr:PORT="2304" lpr:LANE="07">'
        b"<lpr:PLATE>7ABC123</lpr:PLATE></rdf:Description></rdf:RDF></x:xmpmeta>")
-XMP_ID = b"http://ns.adobe.com/xap/1.0/\0"
-XMP_EXT_ID = b"http://ns.adobe.com/xmp/extension/\0"
 UUID_XMP = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
 UUID_IPTC = bytes.fromhex("33C7A4D2B81D4723A0BAF1A3E097AD38")
 
 
 # ---- TIFF / Exif ---------------------------------------------------------
-
-def tiff(be, ifds, big=False):
-    """Build a TIFF structure.  ifds: list of (entries, next_index or None);
-    entries: (tag, type, count, bytes value) -- pointer entries use the
-    value ("ifd", k) and are resolved to IFD k's offset."""
-    o = ">" if be else "<"
-    esz, hsz, osz = (20, 8, 8) if big else (12, 2, 4)
-    head = 16 if big else 8
-    # Sizes first, so offsets are known before writing.
-    sizes = []
-    for entries, _ in ifds:
-        s = hsz + esz * len(entries) + osz
-        for e in entries:
-            v = e[3]
-            if not isinstance(v, tuple) and len(v) > (8 if big else 4):
-                s += len(v) + (len(v) & 1)
-        sizes.append(s)
-    offs = []
-    at = head
-    for s in sizes:
-        offs.append(at)
-        at += s
-    out = bytearray(b"MM" if be else b"II")
-    if big:
-        out += struct.pack(o + "HHHQ", 43, 8, 0, offs[0])
-    else:
-        out += struct.pack(o + "HI", 42, offs[0])
-    for k, (entries, nxt) in enumerate(ifds):
-        data_at = offs[k] + hsz + esz * len(entries) + osz
-        body = bytearray()
-        ent = bytearray(struct.pack(o + ("Q" if big else "H"), len(entries)))
-        for tag, typ, count, v in entries:
-            if isinstance(v, tuple):
-                v = struct.pack(o + ("Q" if big else "I"), offs[v[1]])
-            ent += struct.pack(o + "HH" + ("Q" if big else "I"), tag, typ, count)
-            inl = 8 if big else 4
-            if len(v) <= inl:
-                ent += v + b"\0" * (inl - len(v))
-            else:
-                ent += struct.pack(o + ("Q" if big else "I"), data_at + len(body))
-                body += v + b"\0" * (len(v) & 1)
-        ent += struct.pack(o + ("Q" if big else "I"), offs[nxt] if nxt is not None else 0)
-        out += ent + body
-    return bytes(out)
-
 
 def short(be, v):
     return struct.pack(">H" if be else "<H", v)
@@ -122,10 +80,6 @@ def exif_block(be, thumb=None):
 
 # ---- JPEG ------------------------------------------------------------------
 
-def seg(marker, payload):
-    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
-
-
 def tiny_jpeg(progressive=False, size=(8, 8)):
     im = Image.new("RGB", size, (200, 30, 30))
     b = io.BytesIO()
@@ -154,7 +108,7 @@ def psir():
 
 
 def iptc_app13():
-    return seg(0xED, b"Photoshop 3.0\0" + psir())
+    return segment(0xED, b"Photoshop 3.0\0" + psir())
 
 
 def ext_xmp_segments(text):
@@ -162,7 +116,7 @@ def ext_xmp_segments(text):
     out = []
     for off in range(0, len(text), 100):
         part = text[off:off + 100]
-        out.append(seg(0xE1, XMP_EXT_ID + guid + struct.pack(">II", len(text), off) + part))
+        out.append(segment(0xE1, XMP_EXT_ID + guid + struct.pack(">II", len(text), off) + part))
     return out
 
 
@@ -188,42 +142,32 @@ def jpeg_seeds():
     thumb = tiny_jpeg(size=(4, 4))
     s = {}
     s["skeleton196.jpg"] = skeleton_196()
-    s["exif_ii.jpg"] = with_segments(base, [seg(0xE1, b"Exif\0\0" + exif_block(False))])
-    s["exif_mm_thumb.jpg"] = with_segments(base, [seg(0xE1, b"Exif\0\0" + exif_block(True, thumb))])
+    s["exif_ii.jpg"] = with_segments(base, [segment(0xE1, b"Exif\0\0" + exif_block(False))])
+    s["exif_mm_thumb.jpg"] = with_segments(base, [segment(0xE1, b"Exif\0\0" + exif_block(True, thumb))])
     s["xmp_com_iptc.jpg"] = with_segments(prog, [
-        seg(0xE1, XMP_ID + XMP), seg(0xFE, PLATE), iptc_app13()])
+        segment(0xE1, XMP_ID + XMP), segment(0xFE, PLATE), iptc_app13()])
     s["ext_xmp.jpg"] = with_segments(base, [
-        seg(0xE1, XMP_ID + b'<x:xmpmeta xmpNote:HasExtendedXMP="0123"/>')] +
+        segment(0xE1, XMP_ID + b'<x:xmpmeta xmpNote:HasExtendedXMP="0123"/>')] +
         ext_xmp_segments(XMP * 2))
     s["progressive.jpg"] = prog
     # Broken on purpose: a segment cut short, SOF length 0, junk between segments.
-    s["truncated_segment.jpg"] = (b"\xFF\xD8" + seg(0xFE, b"kept") +
+    s["truncated_segment.jpg"] = (b"\xFF\xD8" + segment(0xFE, b"kept") +
                                   b"\xFF\xE1\x10\x00Exif\0\0II*\0")
     s["sof_len0.jpg"] = b"\xFF\xD8\xFF\xC0\x00\x00\x08\x00\xF0\x01\x40\x03\xFF\xD9"
-    s["junk.jpg"] = base[:2] + seg(0xFE, b"a") + b"junk\xFF\x00" + base[2:]
+    s["junk.jpg"] = base[:2] + segment(0xFE, b"a") + b"junk\xFF\x00" + base[2:]
     loop = tiff(False, [([(0x010F, 2, 5, b"ACME\0"), (0x8769, 4, 1, ("ifd", 1))], 0),
                         ([(0x8769, 4, 1, ("ifd", 1))], None)])
-    s["ifd_loop.jpg"] = with_segments(base, [seg(0xE1, b"Exif\0\0" + loop)])
+    s["ifd_loop.jpg"] = with_segments(base, [segment(0xE1, b"Exif\0\0" + loop)])
     return s
 
 
 # ---- PNG -------------------------------------------------------------------
-
-def chunk(typ, data):
-    return struct.pack(">I", len(data)) + typ + data + struct.pack(">I", zlib.crc32(typ + data))
-
 
 def tiny_png():
     im = Image.new("L", (4, 4), 128)
     b = io.BytesIO()
     im.save(b, "PNG")
     return b.getvalue()
-
-
-def png_insert(png, chunks, after_idat=False):
-    """Insert chunks after IHDR (33 bytes in) or just before IEND."""
-    at = len(png) - 12 if after_idat else 33
-    return png[:at] + b"".join(chunks) + png[at:]
 
 
 def hexdump(name, data):
@@ -236,38 +180,34 @@ def png_seeds():
     p = tiny_png()
     exif = exif_block(False)
     s = {}
-    s["text_ztxt_itxt.png"] = png_insert(p, [
-        chunk(b"tEXt", b"Comment\0" + PLATE),
-        chunk(b"zTXt", b"Description\0\0" + zlib.compress(PLATE)),
-        chunk(b"iTXt", b"Title\0\0\0en\0Titel\0" + "h\u00e9llo".encode()),
-        chunk(b"iTXt", b"XML:com.adobe.xmp\0\1\0\0\0" + zlib.compress(XMP)),
+    s["text_ztxt_itxt.png"] = png_insert(p, *[
+        png_chunk(b"tEXt", b"Comment\0" + PLATE),
+        png_chunk(b"zTXt", b"Description\0\0" + zlib.compress(PLATE)),
+        png_chunk(b"iTXt", b"Title\0\0\0en\0Titel\0" + "h\u00e9llo".encode()),
+        png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\1\0\0\0" + zlib.compress(XMP)),
     ])
-    s["exif_after_idat.png"] = png_insert(p, [chunk(b"eXIf", exif),
-                                              chunk(b"tEXt", b"caf\xe9\0na\xefve")], True)
-    s["exif_lower.png"] = png_insert(p, [chunk(b"exIf", exif_block(True))])
-    s["raw_profiles.png"] = png_insert(p, [
-        chunk(b"zTXt", b"Raw profile type exif\0\0" +
+    s["exif_after_idat.png"] = png_insert(p, *[png_chunk(b"eXIf", exif),
+                                              png_chunk(b"tEXt", b"caf\xe9\0na\xefve")], after_idat=True)
+    s["exif_lower.png"] = png_insert(p, *[png_chunk(b"exIf", exif_block(True))])
+    s["raw_profiles.png"] = png_insert(p, *[
+        png_chunk(b"zTXt", b"Raw profile type exif\0\0" +
               zlib.compress(hexdump("exif", b"Exif\0\0" + exif))),
-        chunk(b"tEXt", b"Raw profile type xmp\0" + hexdump("xmp", XMP)),
-        chunk(b"tEXt", b"Raw profile type iptc\0" + hexdump("iptc", psir())),
+        png_chunk(b"tEXt", b"Raw profile type xmp\0" + hexdump("xmp", XMP)),
+        png_chunk(b"tEXt", b"Raw profile type iptc\0" + hexdump("iptc", psir())),
     ])
     # Broken on purpose: huge length, bad CRC, zlib cut short, no IEND.
-    s["len_ffffffff.png"] = png_insert(p, [chunk(b"tEXt", b"k\0v"),
+    s["len_ffffffff.png"] = png_insert(p, *[png_chunk(b"tEXt", b"k\0v"),
                                            b"\xFF\xFF\xFF\xFFtEXtk\0v"])
-    bad = bytearray(png_insert(p, [chunk(b"tEXt", b"Comment\0bad crc")]))
+    bad = bytearray(png_insert(p, *[png_chunk(b"tEXt", b"Comment\0bad crc")]))
     bad[33 + 8 + 15] ^= 0xFF
     s["bad_crc.png"] = bytes(bad)
-    s["ztxt_cut.png"] = png_insert(p, [chunk(b"zTXt", b"k\0\0" + zlib.compress(PLATE * 20)[:30])])
+    s["ztxt_cut.png"] = png_insert(p, *[png_chunk(b"zTXt", b"k\0\0" + zlib.compress(PLATE * 20)[:30])])
     s["no_iend.png"] = p[:-12]
-    s["bomb_small.png"] = png_insert(p, [chunk(b"zTXt", b"k\0\0" + zlib.compress(b"A" * 200000, 9))])
+    s["bomb_small.png"] = png_insert(p, *[png_chunk(b"zTXt", b"k\0\0" + zlib.compress(b"A" * 200000, 9))])
     return s
 
 
 # ---- JPEG 2000 -------------------------------------------------------------
-
-def box(typ, data):
-    return struct.pack(">I", len(data) + 8) + typ + data
-
 
 def j2k_with_com(cs, text):
     """Insert a COM (Rcom 1) after SIZ in a codestream."""
@@ -284,25 +224,25 @@ def jp2_seeds():
     j2k = b.getvalue()
     assert j2k[:4] == b"\xFF\x4F\xFF\x51"
     cs = j2k_with_com(j2k, PLATE)
-    ihdr = box(b"ihdr", struct.pack(">IIHBBBB", 8, 8, 1, 7, 7, 0, 0))
-    colr = box(b"colr", b"\x01\x00\x00\x00\x00\x00\x11")
-    sig = box(b"jP  ", b"\r\n\x87\n") + box(b"ftyp", b"jp2 \0\0\0\0jp2 ")
-    jp2h = box(b"jp2h", ihdr + colr)
+    ihdr = jp2_box(b"ihdr", struct.pack(">IIHBBBB", 8, 8, 1, 7, 7, 0, 0))
+    colr = jp2_box(b"colr", b"\x01\x00\x00\x00\x00\x00\x11")
+    sig = jp2_box(b"jP  ", b"\r\n\x87\n") + jp2_box(b"ftyp", b"jp2 \0\0\0\0jp2 ")
+    jp2h = jp2_box(b"jp2h", ihdr + colr)
     s = {}
     s["codestream_com.j2k"] = cs
-    s["full.jp2"] = (sig + jp2h + box(b"xml ", XMP) +
-                     box(b"uuid", UUID_XMP + XMP) +
-                     box(b"uuid", b"JpgTiffExif->JP2" + b"Exif\0\0" + exif_block(False)) +
-                     box(b"uuid", UUID_IPTC + iim()) +
+    s["full.jp2"] = (sig + jp2h + jp2_box(b"xml ", XMP) +
+                     jp2_box(b"uuid", UUID_XMP + XMP) +
+                     jp2_box(b"uuid", b"JpgTiffExif->JP2" + b"Exif\0\0" + exif_block(False)) +
+                     jp2_box(b"uuid", UUID_IPTC + iim()) +
                      struct.pack(">I", 0) + b"jp2c" + cs)
     s["xlbox.jp2"] = sig + jp2h + struct.pack(">I", 1) + b"jp2c" + struct.pack(">Q", len(cs) + 16) + cs
-    s["asoc.jp2"] = sig + jp2h + box(b"asoc", box(b"lbl ", b"gml") + box(b"xml ", b"<a>PLATE=7ABC123</a>")) + box(b"jp2c", cs)
+    s["asoc.jp2"] = sig + jp2h + jp2_box(b"asoc", jp2_box(b"lbl ", b"gml") + jp2_box(b"xml ", b"<a>PLATE=7ABC123</a>")) + jp2_box(b"jp2c", cs)
     # Broken on purpose: box shorter than its header, huge 64-bit length, deep nesting.
     s["box_len4.jp2"] = sig + jp2h + b"\0\0\0\x04xml "
     s["xlbox_huge.jp2"] = sig + b"\0\0\0\x01xml " + b"\xFF" * 8 + b"<a/>"
     deep = ihdr
     for _ in range(12):
-        deep = box(b"jp2h", deep)
+        deep = jp2_box(b"jp2h", deep)
     s["deep.jp2"] = sig + deep
     return s
 

@@ -20,11 +20,14 @@ is deterministic; run from anywhere:
 import os
 import random
 import struct
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+from cbptest import formats as fmt  # noqa: E402
+from cbptest.formats import FS, GS, RS, US, tagged, tlv  # noqa: E402,F401
 SEEDS = os.path.join(HERE, "seeds")
 
-GS, FS, RS, US = b"\x1d", b"\x1c", b"\x1e", b"\x1f"
 JPEG = b"\xff\xd8\xff\xd9"
 JP2 = b"\x00\x00\x00\x0cjP  \r\n\x87\x0a"
 J2K = b"\xff\x4f\xff\x51\x00\x2f"
@@ -33,49 +36,22 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def iso2005(faces):
     """faces: list of (npts, gender, data_type, width, height, image)."""
-    body = b""
-    for npts, gender, dtype, w, h, img in faces:
-        fdl = 20 + 8 * npts + 12 + len(img)
-        body += struct.pack(">IHBBB3sH3s3s", fdl, npts, gender, 3, 4,
-                            b"\x00\x00\x01", 1, b"\x05\x0a\x0f",
-                            b"\x15\x1a\x1f")
-        for i in range(npts):
-            body += struct.pack(">BBHHH", 1, 0x35 + i, 10 * i, 20 * i, 0)
-        body += struct.pack(">BBHHBBHH", 1, dtype, w, h, 1, 2, 0x4947, 0)
-        body += img
-    return b"FAC\x00010\x00" + struct.pack(">IH", 14 + len(body),
-                                            len(faces)) + body
+    return fmt.iso2005([
+        fmt.iso2005_face(img, w, h, dtype, gender=gender,
+                         points=[(0x35 + i, 10 * i, 20 * i) for i in range(npts)],
+                         pose=b"\x05\x0a\x0f", pose_unc=b"\x15\x1a\x1f",
+                         device=0x4947)
+        for npts, gender, dtype, w, h, img in faces])
 
 
 def iso2011(reps):
     """reps: list of (nquality, nlandmarks, data_type, w, h, image)."""
-    body = b""
-    for nq, nlm, dtype, w, h, img in reps:
-        rep = struct.pack(">HBBBBBH", 2020, 10, 9, 16, 50, 1, 0)
-        rep += struct.pack(">BHHB", 2, 0, 0, nq)
-        for i in range(nq):
-            rep += struct.pack(">BHH", 80 + i, 0x0101, 1)
-        rep += struct.pack(">HBBBB3sH3s3s", nlm, 1, 2, 3, 170,
-                           b"\x00\x00\x01", 1, b"\x00" * 3, b"\x00" * 3)
-        for i in range(nlm):
-            rep += struct.pack(">BBHHH", 1, 0x35 + i, 10 * i, 20 * i, 0)
-        rep += struct.pack(">BBHHBHBB", 1, dtype, w, h, 0, 0, 0, 1)
-        rep += struct.pack(">I", len(img)) + img
-        body += struct.pack(">I", 4 + len(rep)) + rep
-    return (b"FAC\x00030\x00" + struct.pack(">IHBH", 17 + len(body),
-                                            len(reps), 0, 0) + body)
-
-
-def ber_len(n):
-    if n < 0x80:
-        return bytes([n])
-    if n < 0x100:
-        return b"\x81" + bytes([n])
-    return b"\x82" + struct.pack(">H", n)
-
-
-def tlv(tag, value):
-    return tag + ber_len(len(value)) + value
+    return fmt.iso2011([
+        fmt.iso2011_rep(img, w, h, dtype,
+                        quality=[(80 + i, 0x0101, 1) for i in range(nq)],
+                        landmarks=[(0x35 + i, 10 * i, 20 * i) for i in range(nlm)],
+                        when=(2020, 10, 9, 16, 50, 1, 0), subject=(1, 2, 3, 170))
+        for nq, nlm, dtype, w, h, img in reps])
 
 
 def dg2(record):
@@ -83,15 +59,6 @@ def dg2(record):
                  + tlv(b"\x87", b"\x01\x01") + tlv(b"\x88", b"\x00\x08"))
     bit = tlv(b"\x7f\x60", header + tlv(b"\x5f\x2e", record))
     return tlv(b"\x75", tlv(b"\x7f\x61", b"\x02\x01\x01" + bit))
-
-
-def tagged(tag, body):
-    """<tag><LEN> GS body FS with LEN counting itself."""
-    for digits in range(1, 12):
-        n = len(tag) + digits + 1 + len(body) + 1
-        if len(str(n)) == digits:
-            return tag + str(n).encode() + GS + body + FS
-    raise ValueError("record too long")
 
 
 def type1(entries, two_digit=False, version=b"0400"):

@@ -206,32 +206,6 @@ test_missing_file(void **state)
 	cbp_config_free(&c);
 }
 
-static void
-test_sizes_and_durations(void **state)
-{
-	unsigned long long v;
-	long long s;
-
-	assert_int_equal(cbp_config_parse_size("4096", &v), CBP_OK);
-	assert_int_equal(v, 4096);
-	assert_int_equal(cbp_config_parse_size("64M", &v), CBP_OK);
-	assert_int_equal(v, 64ULL << 20);
-	assert_int_equal(cbp_config_parse_size("2GiB", &v), CBP_OK);
-	assert_int_equal(v, 2ULL << 30);
-	assert_int_equal(cbp_config_parse_size("-1", &v), CBP_EINVAL);
-	assert_int_equal(cbp_config_parse_size("1X", &v), CBP_EINVAL);
-	assert_int_equal(cbp_config_parse_size("99999999999999999999", &v), CBP_EINVAL);
-	assert_int_equal(cbp_config_parse_size("17179869184T", &v), CBP_EINVAL);
-	assert_int_equal(cbp_config_parse_duration("30d", &s), CBP_OK);
-	assert_int_equal(s, 30 * 86400);
-	assert_int_equal(cbp_config_parse_duration("90m", &s), CBP_OK);
-	assert_int_equal(s, 5400);
-	assert_int_equal(cbp_config_parse_duration("10", &s), CBP_OK);
-	assert_int_equal(s, 10);
-	assert_int_equal(cbp_config_parse_duration("1dd", &s), CBP_EINVAL);
-	assert_int_equal(cbp_config_parse_duration("d", &s), CBP_EINVAL);
-}
-
 /* Issue 7: the config goes through the shared YAML layer and grammar. */
 static void
 test_hardened_yaml(void **state)
@@ -325,7 +299,6 @@ main(void)
 		cmocka_unit_test(test_world_writable_refused),
 		cmocka_unit_test(test_empty_file_is_defaults),
 		cmocka_unit_test(test_missing_file),
-		cmocka_unit_test(test_sizes_and_durations),
 		cmocka_unit_test(test_command_line_lists),
 		cmocka_unit_test(test_hardened_yaml),
 	};

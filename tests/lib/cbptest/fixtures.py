@@ -1,15 +1,16 @@
 #!/usr/bin/python3
-"""Fixture builders for the cbpscan end-to-end tests and the demo.
+"""Fixtures for the cbpscan end-to-end tests, the demo and the benchmark.
 
 Every fixture is built at run time, byte-exactly, from Pillow pictures and
-the layouts in docs/formats.md (shared/docs): JPEG segments (COM, APP1 Exif,
+the layouts in docs/formats.md (shared/docs), through the byte builders
+of cbptest.formats: JPEG segments (COM, APP1 Exif,
 APP1 XMP), TIFF/Exif IFDs, PNG chunks (tEXt, zTXt, iTXt, eXIf), JP2 boxes,
 ISO/IEC 19794-5 face records (2005 "010" and 2011 "030"), ANSI/NIST-ITL
 Type-1 + Type-10 transactions, and archives of all of these.  Nothing
 binary is checked in.  Real sample files (testdata, AGPL plate photos) are
 only ever read from CBP_TESTDATA and modified copies written to temp dirs.
 
-    /usr/bin/python3 tests/cli/fixtures.py --sample-tree DIR
+    PYTHONPATH=tests/lib /usr/bin/python3 -m cbptest.fixtures --sample-tree DIR
 
 writes the demo tree (a contractor host with exports, a database dump, an
 ANSI/NIST transaction, holiday photos, logs and an encrypted zip).
@@ -30,7 +31,12 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, TiffImagePlugin
 
-REPO = Path(__file__).resolve().parents[2]
+from cbptest.formats import (FS, GS, PNG_SIG, RS, US, XMP_ID, jp2_box,  # noqa: F401
+                             jp2_boxes, png_chunk, png_chunks, png_insert,
+                             segment, tagged)
+from cbptest.formats import tiff as tiff_structure
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def testdata():
@@ -110,11 +116,6 @@ def tiff(w=320, h=240, seed=1, description=None):
 
 # ---- JPEG segments -----------------------------------------------------------
 
-def segment(marker, payload):
-    assert len(payload) <= 65533, "segment payload too long"
-    return b"\xff" + bytes([marker]) + struct.pack(">H", len(payload) + 2) + payload
-
-
 def com(text):
     return segment(0xFE, text.encode("utf-8") if isinstance(text, str) else text)
 
@@ -124,7 +125,7 @@ def app1_exif(tiff_bytes):
 
 
 def app1_xmp(packet):
-    return segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + packet)
+    return segment(0xE1, XMP_ID + packet)
 
 
 def jpeg_segments(data):
@@ -196,52 +197,27 @@ def _value(typ, val, e):
     raise ValueError(typ)
 
 
-def _ifd(entries, at, e, next_off, pointers):
-    """IFD at offset `at` with its out-of-line values after it."""
-    ents = sorted(entries + [(t, LONG, 0) for t in pointers], key=lambda x: x[0])
-    n = len(ents)
-    data_at = at + 2 + 12 * n + 4
-    head, data = [struct.pack(e + "H", n)], b""
-    for tag, typ, val in ents:
-        if tag in pointers:
-            val = pointers[tag]
-        count, raw = _value(typ, val, e)
-        if len(raw) <= 4:
-            field = raw.ljust(4, b"\0")
-        else:
-            field = struct.pack(e + "I", data_at + len(data))
-            data += raw + (b"\0" if len(raw) % 2 else b"")
-        head.append(struct.pack(e + "HHI", tag, typ, count) + field)
-    head.append(struct.pack(e + "I", next_off))
-    return b"".join(head) + data
-
-
 def exif_tiff(ifd0=(), exif=(), gps=(), big_endian=False, loop=False):
     """A TIFF structure (Exif payload without the "Exif\\0\\0" prefix).
     Entries are (tag, type, value).  loop=True makes IFD0's next-IFD offset
     and the Exif IFD pointer point back at IFD0 (a hostile loop)."""
     e = ">" if big_endian else "<"
-    ifd0, exif, gps = list(ifd0), list(exif), list(gps)
-    sizes = lambda ents, np: len(_ifd(ents, 0, e, 0, {t: 0 for t in np}))  # noqa: E731
-    p0 = {}
+
+    def entries(ents, pointers=()):
+        out = [(tag, typ) + _value(typ, val, e) for tag, typ, val in ents]
+        out += [(tag, LONG, 1, ("ifd", k)) for tag, k in pointers]
+        return sorted(out, key=lambda x: x[0])
+
+    ifds, p0 = [None], []
     if exif or loop:
-        p0[T_EXIF_IFD] = 0
-    if gps:
-        p0[T_GPS_IFD] = 0
-    off0 = 8
-    off_exif = off0 + sizes(ifd0, p0)
-    off_gps = off_exif + (sizes(exif, {}) if exif else 0)
-    if T_EXIF_IFD in p0:
-        p0[T_EXIF_IFD] = off0 if loop else off_exif
-    if T_GPS_IFD in p0:
-        p0[T_GPS_IFD] = off_gps
-    out = (b"MM\0\x2a" if e == ">" else b"II\x2a\0") + struct.pack(e + "I", off0)
-    out += _ifd(ifd0, off0, e, off0 if loop else 0, p0)
+        p0.append((T_EXIF_IFD, 0 if loop else len(ifds)))
     if exif:
-        out += _ifd(exif, off_exif, e, 0, {})
+        ifds.append((entries(exif), None))
     if gps:
-        out += _ifd(gps, off_gps, e, 0, {})
-    return out
+        p0.append((T_GPS_IFD, len(ifds)))
+        ifds.append((entries(gps), None))
+    ifds[0] = (entries(ifd0, p0), 0 if loop else None)
+    return tiff_structure(big_endian, ifds)
 
 
 def user_comment(text):
@@ -288,32 +264,6 @@ def jpeg_with(data, carrier, text, fields=None):
         pkt = xmp_packet(fields, as_elements=carrier == "xmp-elem")
         return jpeg_insert(data, app1_xmp(pkt), strip=(is_xmp,))
     raise ValueError(carrier)
-
-
-def png_chunk(ctype, data):
-    return struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", zlib.crc32(ctype + data))
-
-
-def png_chunks(data):
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    out, i = [], 8
-    while i + 8 <= len(data):
-        n = struct.unpack(">I", data[i:i + 4])[0]
-        out.append((data[i + 4:i + 8], data[i:i + 12 + n]))
-        i += 12 + n
-    return out
-
-
-def png_insert(data, *chunks, after_idat=False):
-    """Insert chunks after IHDR (or just before IEND)."""
-    out = [data[:8]]
-    for ctype, raw in png_chunks(data):
-        if ctype == b"IEND" and after_idat:
-            out.extend(chunks)
-        out.append(raw)
-        if ctype == b"IHDR" and not after_idat:
-            out.extend(chunks)
-    return b"".join(out)
 
 
 def text_chunk(key, text):
@@ -366,25 +316,11 @@ def with_record(img, carrier, text, fields=None):
     return png_with(img, carrier, text, fields)
 
 
-def jp2_boxes(data):
-    out, i = [], 0
-    while i + 8 <= len(data):
-        n, t = struct.unpack(">I4s", data[i:i + 8])
-        if n == 0:
-            n = len(data) - i
-        elif n == 1:
-            n = struct.unpack(">Q", data[i + 8:i + 16])[0]
-        out.append((t, i, n))
-        i += n
-    return out
-
-
 def jp2_with_xml(jp2, xml):
     """Insert an "xml " box right after the jp2h header box."""
     for t, off, n in jp2_boxes(jp2):
         if t == b"jp2h":
-            box = struct.pack(">I", 8 + len(xml)) + b"xml " + xml
-            return jp2[:off + n] + box + jp2[off + n:]
+            return jp2[:off + n] + jp2_box(b"xml ", xml) + jp2[off + n:]
     raise ValueError("no jp2h box")
 
 
@@ -422,20 +358,12 @@ def iso19794_5_030(img, w=480, h=640, img_type=0, quality=((80, 0x0101, 1),)):
     return b"FAC\x00030\x00" + struct.pack(">IHBH", 17 + rep_len, 1, 0, 0) + rep
 
 
-GS, FS, RS, US = b"\x1d", b"\x1c", b"\x1e", b"\x1f"
-
-
 def tagged_record(rtype, fields, len_override=None):
     """A tagged ANSI/NIST record: fields is [(field number, bytes)] without
     field 001; LEN (counted from the first tag digit to the FS) is computed."""
-    def build(n):
-        parts = [f"{rtype}.001:{n}".encode()]
-        parts += [f"{rtype}.{num:03d}:".encode() + v for num, v in fields]
-        return GS.join(parts) + FS
-    n = len(build(0))
-    while len(build(n)) != n:
-        n = len(build(n))
-    return build(n if len_override is None else len_override)
+    assert fields, "a tagged record has fields after LEN"
+    body = GS.join(f"{rtype}.{num:03d}:".encode() + v for num, v in fields)
+    return tagged(f"{rtype}.001:".encode(), body, len_override)
 
 
 def an2_transaction(img, w=480, h=640, cga=b"JPEGB", type10_len=None, date=b"20240101"):
