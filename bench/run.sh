@@ -47,13 +47,15 @@ t() {	# name, command...: the best of $repeat runs (the machine is shared)
 }
 t "find -type f"            find "$tree" -type f
 t "head floor (16 KiB)"     sh -c "find '$tree' -type f -print0 | xargs -0 -P2 -n 256 head -c 16384"
-t "cbpscan scan"            "$cbp" scan --threads 2 --format jsonl --output /dev/null "$tree"
+# The benchmark keeps its host id away from /var/lib/cbpscan.
+state=$(mktemp -d)
+t "cbpscan scan"            "$cbp" scan --state "$state" --threads 2 --format jsonl --output /dev/null "$tree"
 nb=0
 for before in ${CBPSCAN_BEFORE:-}; do
 	nb=$((nb + 1))
 	t "cbpscan before $nb"  "$before" scan --threads 2 --format jsonl --output /dev/null "$tree"
 done
-t "cbpscan (no carving)"    sh -c "printf 'limits:\n  carve_max: 0\n' > /tmp/cbp-bench.conf && '$cbp' scan --threads 2 --config /tmp/cbp-bench.conf --format jsonl --output /dev/null '$tree'"
+t "cbpscan (no carving)"    sh -c "printf 'limits:\n  carve_max: 0\n' > /tmp/cbp-bench.conf && '$cbp' scan --state '$state' --threads 2 --config /tmp/cbp-bench.conf --format jsonl --output /dev/null '$tree'"
 t "sha256sum"               sh -c "find '$tree' -type f -print0 | xargs -0 -P2 -n 256 sha256sum"
 t "yara -r -p 2"            yara -r -p 2 "$rule" "$tree"
 if [ "${BENCH_SLOW:-1}" = 1 ]; then
@@ -62,7 +64,7 @@ fi
 if command -v clamscan > /dev/null; then
 	t "clamscan -r"         clamscan -r --quiet "$tree"
 fi
-rm -f "$rule"
+rm -rf "$rule" "$state"
 floor=${T["head floor (16 KiB)"]}
 scan=${T["cbpscan scan"]}
 echo
