@@ -110,6 +110,10 @@ struct cbp_sv_opts {
 	unsigned depth;			/* jobs written ahead per worker; 0 means 1 */
 	uint64_t job_timeout_ms;	/* budget of one whole job; 0: none */
 	uint64_t step_timeout_ms;	/* budget since the job's last mark; 0: none */
+	uint64_t major_timeout_ms;	/* budget since the last major mark (or
+					 * the job's start); 0: none.  A job that
+					 * is a batch of objects marks each object
+					 * major, each archive member minor. */
 	size_t mem_cap;			/* bytes a worker may add after start; 0: none */
 	size_t max_frame;		/* payload cap; 0 means CBP_SV_FRAME_MAX */
 	unsigned confine_layers;	/* CBP_CONFINE_*; 0 means all */
@@ -119,6 +123,13 @@ struct cbp_sv_opts {
 	/* In the worker before confinement (open libmagic, map data ...);
 	 * non-zero makes the worker exit, which counts as a start-up death. */
 	int (*init)(void *arg);
+	/*
+	 * Readable descriptor (an eventfd) that makes cbp_sv_poll return
+	 * CBP_SV_NONE early when it becomes readable, so a caller waiting
+	 * on workers also hears of new jobs; the caller drains it.  0 or
+	 * -1: none (so a zeroed struct has none; never pass standard input).
+	 */
+	int wake_fd;
 	cbp_sv_job_fn job;
 	void *arg;
 };
@@ -143,6 +154,7 @@ struct cbp_sv_event {
 	uint64_t job;		/* the caller's id */
 	unsigned type;		/* FRAME: the worker's frame type */
 	const unsigned char *data;	/* FRAME, MARK: payload, valid until the next poll */
+	/* MARK: type is 1 for a major mark (cbp_sv_mark_major), else 0 */
 	size_t len;
 	int outcome;		/* DONE: enum cbp_sv_outcome */
 	int status;		/* DONE ok: the job function's return value */
@@ -204,6 +216,13 @@ size_t cbp_sv_pending(const struct cbp_sv *s);
  */
 void cbp_sv_stop(struct cbp_sv *s);
 
+/*
+ * Send sig to every live worker (a polite stop: a worker whose opts.init
+ * installed a handler finishes what it can and ends its job; call
+ * cbp_sv_poll to read what it sends, then cbp_sv_stop all the same).
+ */
+void cbp_sv_signal(struct cbp_sv *s, int sig);
+
 /* Stop if needed and release everything; NULL is fine. */
 void cbp_sv_free(struct cbp_sv *s);
 
@@ -231,5 +250,8 @@ int cbp_sv_send(struct cbp_sv_worker *w, unsigned type, const void *data,
  * payload, so the parent knows where the job was when it failed.
  */
 int cbp_sv_mark(struct cbp_sv_worker *w, const void *data, size_t len);
+
+/* The same, and a new unit of work begins: restarts the major budget too. */
+int cbp_sv_mark_major(struct cbp_sv_worker *w, const void *data, size_t len);
 
 #endif

@@ -46,7 +46,8 @@ enum {
 	FR_JOB = 1,		/* parent -> worker: u64 id, then the job bytes */
 	FR_READY = 2,		/* worker -> parent: struct cbp_confine_info */
 	FR_END = 3,		/* worker -> parent: u64 id, i32 status */
-	FR_MARK = 4		/* worker -> parent: payload for the caller */
+	FR_MARK = 4,		/* worker -> parent: payload for the caller */
+	FR_MARK_MAJOR = 5	/* worker -> parent: the same, a new unit of work */
 };
 
 /* Messages read from one worker per look, so one busy worker cannot keep
@@ -89,6 +90,7 @@ struct sv_slot {
 	unsigned njobs;
 	int head_started;	/* the head job's budget runs */
 	uint64_t job_deadline, step_deadline;	/* ms, 0: none */
+	uint64_t major_deadline;		/* ms, 0: none */
 	uint64_t spawned_ms, spawned_us;
 	uint64_t respawn_at;	/* ms, when DOWN and throttled */
 	unsigned startfails;	/* deaths in a row with no job to blame */
@@ -181,6 +183,12 @@ int
 cbp_sv_mark(struct cbp_sv_worker *w, const void *data, size_t len)
 {
 	return worker_write(w, FR_MARK, data, len, NULL, 0);
+}
+
+int
+cbp_sv_mark_major(struct cbp_sv_worker *w, const void *data, size_t len)
+{
+	return worker_write(w, FR_MARK_MAJOR, data, len, NULL, 0);
 }
 
 /* VmData of this process in bytes (private writable memory), 0 if unknown. */
@@ -469,6 +477,7 @@ start_head(struct cbp_sv *s, struct sv_slot *sl)
 	sl->head_started = 1;
 	sl->job_deadline = s->o.job_timeout_ms ? t + s->o.job_timeout_ms : 0;
 	sl->step_deadline = s->o.step_timeout_ms ? t + s->o.step_timeout_ms : 0;
+	sl->major_deadline = s->o.major_timeout_ms ? t + s->o.major_timeout_ms : 0;
 }
 
 /* One message from a worker, checked against what the slot holds. */
@@ -530,11 +539,20 @@ handle_frame(struct cbp_sv *s, struct sv_slot *sl, size_t n)
 		start_head(s, sl);
 		return;
 	case FR_MARK:
+	case FR_MARK_MAJOR:
 		if (sl->state != SLOT_UP || sl->head == NULL)
 			break;
 		if (s->o.step_timeout_ms)
 			sl->step_deadline = now_ms() + s->o.step_timeout_ms;
-		push_event(s, CBP_SV_MARK, sl->head->id, p, h.len);
+		if (h.type == FR_MARK_MAJOR && s->o.major_timeout_ms)
+			sl->major_deadline = now_ms() + s->o.major_timeout_ms;
+		{
+			struct sv_event *e = push_event(s, CBP_SV_MARK,
+			    sl->head->id, p, h.len);
+
+			if (e != NULL)
+				e->ev.type = h.type == FR_MARK_MAJOR;
+		}
 		return;
 	default:
 		if (h.type < CBP_SV_USER || sl->state != SLOT_UP ||
@@ -886,7 +904,8 @@ static int
 overdue(const struct sv_slot *sl, uint64_t t)
 {
 	return (sl->job_deadline && t >= sl->job_deadline) ||
-	    (sl->step_deadline && t >= sl->step_deadline);
+	    (sl->step_deadline && t >= sl->step_deadline) ||
+	    (sl->major_deadline && t >= sl->major_deadline);
 }
 
 /* Kill workers whose job overran; respawn what is down and due. */
@@ -919,7 +938,15 @@ housekeeping(struct cbp_sv *s, uint64_t t, uint64_t *next,
 				snprintf(why, sizeof(why), "step budget %llu ms",
 				    (unsigned long long)s->o.step_timeout_ms);
 				kill_worker(sl, KILL_TIMEOUT, why);
+			} else if (sl->major_deadline &&
+			    t >= sl->major_deadline) {
+				snprintf(why, sizeof(why), "object budget %llu ms",
+				    (unsigned long long)s->o.major_timeout_ms);
+				kill_worker(sl, KILL_TIMEOUT, why);
 			} else {
+				if (sl->major_deadline &&
+				    sl->major_deadline < *next)
+					*next = sl->major_deadline;
 				if (sl->job_deadline && sl->job_deadline < *next)
 					*next = sl->job_deadline;
 				if (sl->step_deadline && sl->step_deadline < *next)
@@ -957,11 +984,11 @@ int
 cbp_sv_poll(struct cbp_sv *s, int timeout_ms, struct cbp_sv_event *ev,
     struct cbp_error *err)
 {
-	struct pollfd pfd[2 * CBP_SV_WORKERS_MAX];
-	unsigned owner[2 * CBP_SV_WORKERS_MAX];
+	struct pollfd pfd[2 * CBP_SV_WORKERS_MAX + 1];
+	unsigned owner[2 * CBP_SV_WORKERS_MAX + 1];
 	uint64_t t, end, next;
 	unsigned i, n;
-	int r, wait;
+	int r, wait, woken = 0;
 
 	memset(ev, 0, sizeof(*ev));
 	if (s->last != NULL) {
@@ -1001,6 +1028,11 @@ cbp_sv_poll(struct cbp_sv *s, int timeout_ms, struct cbp_sv_event *ev,
 		}
 		if (s->events != NULL)
 			break;
+		if (s->o.wake_fd > 0) {
+			pfd[n].fd = s->o.wake_fd;
+			pfd[n].events = POLLIN;
+			owner[n++] = CBP_SV_WORKERS_MAX;
+		}
 		/* next <= end: the caller's time, or an earlier deadline or
 		 * respawn; when time is up, one last look without waiting. */
 		if (t >= end)
@@ -1015,8 +1047,14 @@ cbp_sv_poll(struct cbp_sv *s, int timeout_ms, struct cbp_sv_event *ev,
 			return cbp_error_set(err, CBP_EIO, errno, "poll: %s",
 			    strerror(errno));
 		for (i = 0; r > 0 && i < n; i++) {
-			struct sv_slot *sl = &s->slots[owner[i]];
+			struct sv_slot *sl;
 
+			if (owner[i] == CBP_SV_WORKERS_MAX) {
+				if (pfd[i].revents != 0)
+					woken = 1;
+				continue;
+			}
+			sl = &s->slots[owner[i]];
 			if (pfd[i].revents == 0 || sl->state == SLOT_DOWN)
 				continue;
 			if (pfd[i].fd == sl->pidfd) {
@@ -1027,7 +1065,7 @@ cbp_sv_poll(struct cbp_sv *s, int timeout_ms, struct cbp_sv_event *ev,
 				bury(s, sl);
 			}
 		}
-		if (wait == 0 && t >= end)
+		if ((wait == 0 && t >= end) || woken)
 			break;
 	}
 	if (s->events != NULL) {
@@ -1085,6 +1123,25 @@ cbp_sv_stop(struct cbp_sv *s)
 	}
 	s->pending_tail = NULL;
 	s->npending_total = 0;
+}
+
+void
+cbp_sv_signal(struct cbp_sv *s, int sig)
+{
+	unsigned i;
+
+	for (i = 0; s != NULL && !s->stopped && i < s->o.nworkers; i++) {
+		struct sv_slot *sl = &s->slots[i];
+
+		if (sl->state != SLOT_UP && sl->state != SLOT_STARTING)
+			continue;
+		/* The pidfd names this process and no later one. */
+		if (sl->pidfd >= 0)
+			(void)syscall(SYS_pidfd_send_signal, sl->pidfd, sig,
+			    NULL, 0);
+		else
+			(void)kill(sl->pid, sig);
+	}
 }
 
 void
