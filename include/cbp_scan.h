@@ -114,6 +114,11 @@ const struct cbp_scan_stats *cbp_scan_stats(const struct cbp_scan *s);
 void cbp_scan_confinement(const struct cbp_scan *s,
     struct cbp_confine_info *info, struct cbp_sv_stats *st);
 
+/* Objects each worker slot was given and finished (failures included):
+ * *objects gets nworkers counters, valid until cbp_scan_free. */
+unsigned cbp_scan_per_worker(const struct cbp_scan *s,
+    const uint64_t **objects);
+
 void cbp_scan_free(struct cbp_scan *s);
 
 #endif

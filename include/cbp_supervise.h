@@ -157,6 +157,7 @@ struct cbp_sv_event {
 	/* MARK: type is 1 for a major mark (cbp_sv_mark_major), else 0 */
 	size_t len;
 	int outcome;		/* DONE: enum cbp_sv_outcome */
+	unsigned worker;	/* DONE: the worker slot (0 .. nworkers-1) that ran it */
 	int status;		/* DONE ok: the job function's return value */
 	int signal;		/* DONE crash: the signal, 0 for an exit */
 	int exit_code;		/* DONE crash by exit: its status */

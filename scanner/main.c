@@ -742,6 +742,36 @@ report_root(void *arg, const char *path, enum cbp_reason reason,
 	cbp_dynbuf_free(&b);
 }
 
+/*
+ * What isolated the parsers (issue 8): the confinement workers reported
+ * (older kernels lack Landlock), workers that died or were killed, and the
+ * objects each worker took (the tests check the balance from it).  Said
+ * with --progress, or when a worker had to be replaced (a parser failed:
+ * its records say which objects); a clean run stays silent on stderr.
+ */
+static void
+report_isolation(const struct cbp_scan *scan, int progress)
+{
+	struct cbp_confine_info ci;
+	struct cbp_sv_stats ss;
+	const uint64_t *per;
+	char conf[160];
+	unsigned i, n;
+
+	cbp_scan_confinement(scan, &ci, &ss);
+	if (!progress && ss.deaths == 0)
+		return;
+	cbp_confine_describe(&ci, conf, sizeof(conf));
+	n = cbp_scan_per_worker(scan, &per);
+	fprintf(stderr, "%s: parsers ran in %u worker process%s confined by %s; "
+	    "%llu worker%s replaced; objects per worker:", progname, n,
+	    n == 1 ? "" : "es", ss.ready > 0 ? conf : "nothing (no worker "
+	    "started)", (unsigned long long)ss.deaths, ss.deaths == 1 ? "" : "s");
+	for (i = 0; i < n; i++)
+		fprintf(stderr, " %llu", (unsigned long long)per[i]);
+	fputc('\n', stderr);
+}
+
 static int
 run_scan(struct scan_args *a, char **roots, size_t nroots)
 {
@@ -806,6 +836,9 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	so.nauthz = a->cfg.nauthz;
 	so.magic_db = magic;
 	so.root_failed = report_root;
+	so.object_timeout_ms = a->cfg.object_timeout_ms;
+	so.member_timeout_ms = a->cfg.member_timeout_ms;
+	so.worker_memory = a->cfg.worker_memory;
 	if (cbp_scan_new(&so, rs, &out, &scan, &err) != CBP_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.message);
 		goto out;
@@ -885,6 +918,8 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	cbp_output_summary(&out, &sum);
 	if (cancel_flag && out.write_errno == 0 && !watch.gone)
 		fprintf(stderr, "%s: interrupted: the scan did not finish\n", progname);
+	if (!a->quiet)
+		report_isolation(scan, a->progress);
 out:
 	if (outputs) {
 		if (cbp_output_close(&out) != CBP_OK)

@@ -118,6 +118,7 @@ struct cbp_scan {
 	char *scratch;			/* decoding records */
 	struct cbp_confine_info confinement;
 	struct cbp_sv_stats sv_stats;
+	uint64_t *per_worker;		/* objects each worker slot finished */
 };
 
 /* This process's worker (NULL in the parent): where records go. */
@@ -924,6 +925,22 @@ worker_stream(struct cbp_worker *w, int mfd, const struct job_hdr *jh,
 	cbp_object_release(&o);
 }
 
+/* One object of a batch (the fault hooks' memory test unwinds to here). */
+static int
+worker_one(struct cbp_worker *w, int fd, const struct job_hdr *jh,
+    const struct job_obj *jo, const char *path, uint64_t resume)
+{
+#ifdef CBP_FAULT_HOOKS
+	if (setjmp(fault_jmp) != 0)
+		return CBP_ENOMEM;
+#endif
+	if (jh->kind == JOB_STREAM)
+		worker_stream(w, fd, jh, path, resume);
+	else
+		worker_file(w, fd, jo, path, resume);
+	return CBP_OK;
+}
+
 /* In a worker: the scan's cancel flag, at the same address as the
  * parent's (a fork's copy), set by SIGTERM from the parent. */
 static volatile int *worker_cancel;
@@ -962,6 +979,7 @@ worker_job(struct cbp_sv_worker *chan, const unsigned char *job, size_t len,
 	size_t off = sizeof(jh);
 	uint32_t i;
 	char *path;
+	int r;
 
 	w_cur = w;
 	w->chan = chan;
@@ -985,15 +1003,10 @@ worker_job(struct cbp_sv_worker *chan, const unsigned char *job, size_t len,
 		w->ordinal = 0;
 		w->mname = NULL;
 		send_mark(w, 1);
-#ifdef CBP_FAULT_HOOKS
-		if (setjmp(fault_jmp) != 0)
-			return CBP_ENOMEM;
-#endif
-		if (jh.kind == JOB_STREAM)
-			worker_stream(w, fd, &jh, path, i == 0 ? jh.resume : 0);
-		else
-			worker_file(w, fd, &jo, path, i == 0 ? jh.resume : 0);
+		r = worker_one(w, fd, &jh, &jo, path, i == 0 ? jh.resume : 0);
 		free(path);
+		if (r != CBP_OK)
+			return r;
 	}
 	{
 		size_t n;
@@ -1684,6 +1697,8 @@ dispatch(struct cbp_scan *s)
 		case CBP_SV_DONE:
 			if ((b = inflight_find(s, ev.job, 1)) == NULL)
 				break;
+			if (ev.worker < s->nworkers)
+				s->per_worker[ev.worker] += b->n - b->first;
 			if (ev.outcome == CBP_SV_OK) {
 				batch_free(b);
 				break;
@@ -1727,7 +1742,8 @@ cbp_scan_new(const struct cbp_scan_opts *opts, const struct cbp_ruleset *rules,
 	    (w->frame = malloc(CBP_SV_FRAME_MAX)) == NULL ||
 	    (s->scratch = malloc(CBP_SV_FRAME_MAX + CBP_WIRE_MEMBERS_MAX +
 	    8)) == NULL ||
-	    (s->cur = calloc(s->nworkers, sizeof(*s->cur))) == NULL)
+	    (s->cur = calloc(s->nworkers, sizeof(*s->cur))) == NULL ||
+	    (s->per_worker = calloc(s->nworkers, sizeof(uint64_t))) == NULL)
 		goto nomem;
 	/* Converters for member names, the time zone: loaded before the
 	 * workers are confined (a missing one only leaves names raw). */
@@ -1833,6 +1849,13 @@ cbp_scan_confinement(const struct cbp_scan *s, struct cbp_confine_info *info,
 		*st = s->sv_stats;
 }
 
+unsigned
+cbp_scan_per_worker(const struct cbp_scan *s, const uint64_t **objects)
+{
+	*objects = s->per_worker;
+	return s->nworkers;
+}
+
 void
 cbp_scan_free(struct cbp_scan *s)
 {
@@ -1845,6 +1868,7 @@ cbp_scan_free(struct cbp_scan *s)
 	cbp_dynbuf_free(&s->worker.window_buf);
 	free(s->scratch);
 	free(s->cur);
+	free(s->per_worker);
 	if (s->wake_fd >= 0)
 		close(s->wake_fd);
 	free(s);

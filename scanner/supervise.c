@@ -458,6 +458,7 @@ finish_head(struct cbp_sv *s, struct sv_slot *sl, int outcome, int status,
 	s->stats.done[outcome]++;
 	e = push_event(s, CBP_SV_DONE, j->id, NULL, 0);
 	if (e != NULL) {
+		e->ev.worker = (unsigned)(sl - s->slots);
 		e->ev.outcome = outcome;
 		e->ev.status = status;
 		e->ev.signal = sig;
