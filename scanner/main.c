@@ -442,6 +442,21 @@ struct scan_args {
 	int threads_set, depth_set, strict_set, onefs_set;
 };
 
+#if defined(__SANITIZE_ADDRESS__)
+/*
+ * Sanitizer builds only: a parser worker's memory cap (RLIMIT_DATA) must
+ * make malloc return NULL, as it does in the real build, so the parser
+ * reports "limit" instead of ASan aborting the worker.  The environment's
+ * ASAN_OPTIONS still comes after these and wins.
+ */
+const char *__asan_default_options(void);
+const char *
+__asan_default_options(void)
+{
+	return "allocator_may_return_null=1";
+}
+#endif
+
 static volatile int cancel_flag;
 
 static void
