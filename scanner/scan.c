@@ -1609,6 +1609,11 @@ drain_queue(struct cbp_scan *s)
 		batch_free(b);
 }
 
+/* Batches in flight per worker (one scanning, the rest written ahead to
+ * its channel), and the dispatcher's pause before it blocks. */
+#define JOBS_AHEAD 3
+#define COALESCE_US 500
+
 /* How long workers get to send what they have after a stop (a partial
  * hash's finding); then they are killed, whatever they are doing. */
 #define STOP_GRACE_MS 400
@@ -1654,9 +1659,9 @@ dispatch(struct cbp_scan *s)
 	struct cbp_sv_event ev;
 	struct cbp_error e = { 0 };
 	struct batch *b;
-	size_t cap = (size_t)s->nworkers * 2;
+	size_t cap = (size_t)s->nworkers * JOBS_AHEAD;
 	uint64_t junk;
-	int r;
+	int r, slept = 0;
 
 	for (;;) {
 		if (cancelled(s))
@@ -1677,8 +1682,27 @@ dispatch(struct cbp_scan *s)
 		if (atomic_load(&s->walk_done) && s->inflight == NULL &&
 		    queue_empty(s))
 			return CBP_OK;
-		if ((r = cbp_sv_poll(s->sv, 100, &ev, &e)) != CBP_OK)
+		/*
+		 * Coalesce: when nothing is waiting, pause COALESCE_US before
+		 * blocking, so that the marks and records workers send in the
+		 * meantime are read in one go.  Without it the parent woke for
+		 * every frame, a mark per object: 12 us per file on a tree of
+		 * small files (measured, 20,000 files, one worker).  Workers do
+		 * not wait for the parent: each holds jobs written ahead.
+		 */
+		if ((r = cbp_sv_poll(s->sv, 0, &ev, &e)) != CBP_OK)
 			return r;
+		if (ev.kind == CBP_SV_NONE && !slept) {
+			struct timespec ts = { 0, COALESCE_US * 1000L };
+
+			nanosleep(&ts, NULL);
+			slept = 1;
+			continue;
+		}
+		if (ev.kind == CBP_SV_NONE &&
+		    (r = cbp_sv_poll(s->sv, 100, &ev, &e)) != CBP_OK)
+			return r;
+		slept = ev.kind != CBP_SV_NONE ? 0 : slept;
 		switch (ev.kind) {
 		case CBP_SV_NONE:
 			(void)!read(s->wake_fd, &junk, sizeof(junk));
@@ -1781,7 +1805,7 @@ cbp_scan_run(struct cbp_scan *s, volatile int *cancel)
 	} else
 		s->wake_fd = fd;
 	so.nworkers = s->nworkers;
-	so.depth = 2;
+	so.depth = JOBS_AHEAD;
 	so.major_timeout_ms = s->opts.object_timeout_ms;
 	so.step_timeout_ms = s->opts.member_timeout_ms;
 	so.mem_cap = s->opts.worker_memory;
