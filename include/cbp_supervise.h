@@ -90,6 +90,9 @@
 #define CBP_SV_THROTTLE_MAX_MS 5000
 #define CBP_SV_GIVE_UP 6
 
+/* Bytes of progress a worker can leave in its shared page. */
+#define CBP_SV_PROGRESS_MAX 1024
+
 /* Frame types 0..15 are the supervisor's; the caller's are 16 and up. */
 #define CBP_SV_USER 16
 
@@ -153,7 +156,9 @@ struct cbp_sv_event {
 	int kind;		/* enum cbp_sv_kind */
 	uint64_t job;		/* the caller's id */
 	unsigned type;		/* FRAME: the worker's frame type */
-	const unsigned char *data;	/* FRAME, MARK: payload, valid until the next poll */
+	const unsigned char *data;	/* FRAME, MARK: payload, valid until the next poll;
+					 * DONE not ok: the job's last progress
+					 * (cbp_sv_progress), if any */
 	/* MARK: type is 1 for a major mark (cbp_sv_mark_major), else 0 */
 	size_t len;
 	int outcome;		/* DONE: enum cbp_sv_outcome */
@@ -254,5 +259,17 @@ int cbp_sv_mark(struct cbp_sv_worker *w, const void *data, size_t len);
 
 /* The same, and a new unit of work begins: restarts the major budget too. */
 int cbp_sv_mark_major(struct cbp_sv_worker *w, const void *data, size_t len);
+
+/*
+ * A mark without a syscall, for work units too small to pay a frame each
+ * (one file of a batch): len <= CBP_SV_PROGRESS_MAX bytes go to a page
+ * shared with the parent (one per worker slot; others' are unmapped in
+ * each worker).  The parent looks only when a budget is due, so progress
+ * restarts the step budget (major: the major budget too) at that look: a
+ * budget lasts between its length and twice it.  When the job fails, its
+ * DONE event carries the last progress written during it.
+ */
+int cbp_sv_progress(struct cbp_sv_worker *w, const void *data, size_t len,
+    int major);
 
 #endif

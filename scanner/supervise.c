@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -57,6 +58,21 @@ enum {
  * backlog of a caller that did not poll; a worker that floods frames while
  * overdue is killed all the same. */
 #define OVERDUE_BATCH 1024
+
+/*
+ * Progress without a syscall: one shared page per worker slot, written by
+ * the worker under a sequence lock (odd while writing), read by the parent
+ * only when it judges a budget or a failed job.  Everything in it is the
+ * worker's word: bounded on read, retried a few times, then ignored.
+ */
+struct sv_progress {
+	volatile uint64_t seq;		/* odd: being written */
+	volatile uint64_t majors;	/* major progress calls so far */
+	volatile uint64_t job;		/* the job it belongs to */
+	volatile uint32_t len;
+	uint32_t pad;
+	unsigned char data[CBP_SV_PROGRESS_MAX];
+};
 
 struct frame_hdr {
 	uint32_t len;		/* payload bytes after this header */
@@ -97,6 +113,8 @@ struct sv_slot {
 	int kill_reason;
 	char kill_detail[96];
 	uint64_t killed_job;	/* the overdue job, for KILL_TIMEOUT */
+	struct sv_progress *prog;	/* shared page, mapped for the slot's life */
+	uint64_t seen_seq, seen_majors;	/* progress at the last budget check */
 };
 
 struct cbp_sv {
@@ -118,6 +136,7 @@ struct cbp_sv_worker {
 	int chan;
 	size_t max_frame;
 	unsigned char *buf;
+	struct sv_progress *prog;
 };
 
 static uint64_t
@@ -191,6 +210,71 @@ cbp_sv_mark_major(struct cbp_sv_worker *w, const void *data, size_t len)
 	return worker_write(w, FR_MARK_MAJOR, data, len, NULL, 0);
 }
 
+int
+cbp_sv_progress(struct cbp_sv_worker *w, const void *data, size_t len,
+    int major)
+{
+	struct sv_progress *p = w->prog;
+	uint64_t q;
+
+	if (p == NULL || len > CBP_SV_PROGRESS_MAX)
+		return CBP_EINVAL;
+	q = p->seq;
+	__atomic_store_n(&p->seq, q + 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	memcpy(p->data, data, len);
+	p->len = (uint32_t)len;
+	if (major)
+		p->majors++;
+	__atomic_store_n(&p->seq, q + 2, __ATOMIC_RELEASE);
+	return CBP_OK;
+}
+
+/* Worker: the job it works on, for the parent's reading of its progress. */
+static void
+progress_job(struct sv_progress *p, uint64_t id)
+{
+	uint64_t q;
+
+	if (p == NULL)
+		return;
+	q = p->seq;
+	__atomic_store_n(&p->seq, q + 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	p->job = id;
+	p->len = 0;
+	__atomic_store_n(&p->seq, q + 2, __ATOMIC_RELEASE);
+}
+
+/*
+ * Parent: a consistent copy of a slot's progress, or 0 (torn by a worker
+ * that died or keeps writing, or for another job).
+ */
+static size_t
+progress_read(const struct sv_slot *sl, uint64_t job, unsigned char *out)
+{
+	const struct sv_progress *p = sl->prog;
+	uint64_t a, b, j;
+	size_t len;
+	int tries;
+
+	for (tries = 0; p != NULL && tries < 8; tries++) {
+		a = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+		if (a & 1)
+			continue;
+		j = p->job;
+		len = p->len;
+		if (len > CBP_SV_PROGRESS_MAX)
+			return 0;
+		memcpy(out, p->data, len);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		b = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+		if (a == b)
+			return j == job ? len : 0;
+	}
+	return 0;
+}
+
 /* VmData of this process in bytes (private writable memory), 0 if unknown. */
 static size_t
 data_size(void)
@@ -242,7 +326,7 @@ worker_recv(struct cbp_sv_worker *w, int *fd)
 }
 
 static void __attribute__((noreturn))
-worker_main(const struct cbp_sv *s, int chan)
+worker_main(const struct cbp_sv *s, const struct sv_slot *self, int chan)
 {
 	struct cbp_confine_opts co = { 0 };
 	struct cbp_confine_info info = { 0 };
@@ -292,6 +376,11 @@ worker_main(const struct cbp_sv *s, int chan)
 
 	w.chan = chan;
 	w.max_frame = s->o.max_frame;
+	/* Its own progress page only: another worker's is not its to write. */
+	w.prog = self->prog;
+	for (fd = 0; fd < (int)s->o.nworkers; fd++)
+		if (s->slots[fd].prog != NULL && s->slots[fd].prog != self->prog)
+			munmap(s->slots[fd].prog, sizeof(struct sv_progress));
 	if ((w.buf = malloc(sizeof(h) + w.max_frame)) == NULL)
 		_exit(114);
 	if (s->o.init != NULL && s->o.init(s->o.arg) != 0)
@@ -329,6 +418,7 @@ worker_main(const struct cbp_sv *s, int chan)
 		if (h.type != FR_JOB || h.len != (size_t)n - sizeof(h))
 			_exit(120);
 		memcpy(&id, w.buf + sizeof(h), sizeof(id));
+		progress_job(w.prog, id);
 		status = s->o.job(&w, w.buf + sizeof(h) + sizeof(id),
 		    h.len - sizeof(id), fd, s->o.arg);
 		if (fd >= 0)
@@ -352,6 +442,9 @@ spawn(struct cbp_sv *s, struct sv_slot *sl, struct cbp_error *err)
 		    strerror(errno));
 	fflush(NULL);	/* nothing buffered is written twice */
 	s->parent = getpid();
+	if (sl->prog != NULL)
+		memset(sl->prog, 0, sizeof(*sl->prog));
+	sl->seen_seq = sl->seen_majors = 0;
 	pid = fork();
 	if (pid < 0) {
 		close(sv[0]);
@@ -361,7 +454,7 @@ spawn(struct cbp_sv *s, struct sv_slot *sl, struct cbp_error *err)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		worker_main(s, sv[1]);
+		worker_main(s, sl, sv[1]);
 	}
 	close(sv[1]);
 	(void)fcntl(sv[0], F_SETFL, O_NONBLOCK);
@@ -456,7 +549,12 @@ finish_head(struct cbp_sv *s, struct sv_slot *sl, int outcome, int status,
 	sl->head_started = 0;
 	s->npending_total--;
 	s->stats.done[outcome]++;
-	e = push_event(s, CBP_SV_DONE, j->id, NULL, 0);
+	{
+		unsigned char snap[CBP_SV_PROGRESS_MAX];
+		size_t n = outcome != CBP_SV_OK ? progress_read(sl, j->id, snap) : 0;
+
+		e = push_event(s, CBP_SV_DONE, j->id, snap, n);
+	}
 	if (e != NULL) {
 		e->ev.worker = (unsigned)(sl - s->slots);
 		e->ev.outcome = outcome;
@@ -479,6 +577,10 @@ start_head(struct cbp_sv *s, struct sv_slot *sl)
 	sl->job_deadline = s->o.job_timeout_ms ? t + s->o.job_timeout_ms : 0;
 	sl->step_deadline = s->o.step_timeout_ms ? t + s->o.step_timeout_ms : 0;
 	sl->major_deadline = s->o.major_timeout_ms ? t + s->o.major_timeout_ms : 0;
+	if (sl->prog != NULL) {
+		sl->seen_seq = __atomic_load_n(&sl->prog->seq, __ATOMIC_ACQUIRE);
+		sl->seen_majors = sl->prog->majors;
+	}
 }
 
 /* One message from a worker, checked against what the slot holds. */
@@ -847,8 +949,12 @@ cbp_sv_new(const struct cbp_sv_opts *o, struct cbp_sv **out,
 		goto out;
 	}
 	for (i = 0; i < o->nworkers; i++) {
+		void *m = mmap(NULL, sizeof(struct sv_progress),
+		    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
 		s->slots[i].chan = s->slots[i].pidfd = -1;
 		s->slots[i].state = SLOT_DOWN;
+		s->slots[i].prog = m != MAP_FAILED ? m : NULL;
 	}
 	for (i = 0; i < o->nworkers; i++)
 		if ((r = spawn(s, &s->slots[i], err)) != CBP_OK)
@@ -927,6 +1033,29 @@ housekeeping(struct cbp_sv *s, uint64_t t, uint64_t *next,
 			if (drain(s, sl, OVERDUE_BATCH)) {
 				bury(s, sl);
 				continue;
+			}
+		}
+		if (sl->state == SLOT_UP && sl->head_started &&
+		    sl->kill_reason == KILL_NONE && sl->prog != NULL &&
+		    overdue(sl, t)) {
+			/* Progress written since the last look restarts the
+			 * budgets it concerns (a budget is thus at least its
+			 * length and at most twice it). */
+			uint64_t q = __atomic_load_n(&sl->prog->seq,
+			    __ATOMIC_ACQUIRE), m = sl->prog->majors;
+
+			if (q != sl->seen_seq) {
+				sl->seen_seq = q;
+				if (s->o.step_timeout_ms)
+					sl->step_deadline = t + s->o.step_timeout_ms;
+			}
+			if (m != sl->seen_majors) {
+				sl->seen_majors = m;
+				if (s->o.major_timeout_ms)
+					sl->major_deadline = t +
+					    s->o.major_timeout_ms;
+				if (s->o.step_timeout_ms)
+					sl->step_deadline = t + s->o.step_timeout_ms;
 			}
 		}
 		if (sl->state == SLOT_UP && sl->head_started &&
@@ -1149,6 +1278,7 @@ void
 cbp_sv_free(struct cbp_sv *s)
 {
 	struct sv_event *e;
+	unsigned i;
 
 	if (s == NULL)
 		return;
@@ -1164,6 +1294,9 @@ cbp_sv_free(struct cbp_sv *s)
 		free(s->last);
 	}
 	free(s->rbuf);
+	for (i = 0; s->slots != NULL && i < s->o.nworkers; i++)
+		if (s->slots[i].prog != NULL)
+			munmap(s->slots[i].prog, sizeof(struct sv_progress));
 	free(s->slots);
 	free(s);
 }
