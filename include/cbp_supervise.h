@@ -157,7 +157,7 @@ struct cbp_sv_event {
 	uint64_t job;		/* the caller's id */
 	unsigned type;		/* FRAME: the worker's frame type */
 	const unsigned char *data;	/* FRAME, MARK: payload, valid until the next poll;
-					 * DONE not ok: the job's last progress
+					 * DONE: the job's last progress
 					 * (cbp_sv_progress), if any */
 	/* MARK: type is 1 for a major mark (cbp_sv_mark_major), else 0 */
 	size_t len;
@@ -266,8 +266,9 @@ int cbp_sv_mark_major(struct cbp_sv_worker *w, const void *data, size_t len);
  * shared with the parent (one per worker slot; others' are unmapped in
  * each worker).  The parent looks only when a budget is due, so progress
  * restarts the step budget (major: the major budget too) at that look: a
- * budget lasts between its length and twice it.  When the job fails, its
- * DONE event carries the last progress written during it.
+ * budget lasts between its length and twice it.  The job's DONE event
+ * carries the last progress written during it (where a failed job was;
+ * what a finished one counted, without a frame of its own).
  */
 int cbp_sv_progress(struct cbp_sv_worker *w, const void *data, size_t len,
     int major);

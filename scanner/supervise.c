@@ -551,7 +551,7 @@ finish_head(struct cbp_sv *s, struct sv_slot *sl, int outcome, int status,
 	s->stats.done[outcome]++;
 	{
 		unsigned char snap[CBP_SV_PROGRESS_MAX];
-		size_t n = outcome != CBP_SV_OK ? progress_read(sl, j->id, snap) : 0;
+		size_t n = progress_read(sl, j->id, snap);
 
 		e = push_event(s, CBP_SV_DONE, j->id, snap, n);
 	}
