@@ -326,13 +326,19 @@ cbp_wire_get_record(int type, const unsigned char *p, size_t n,
 		return CBP_ECORRUPT;
 	f->sha256_partial = (int)v;
 	f->sha256_bytes = get_u64(&r);
+	/* An absent string is sent empty: anything else is not what the
+	 * encoder writes (found by fuzz_wire). */
 	if ((has = get_u8(&r)) > 1)
 		return CBP_ECORRUPT;
 	s = get_str(&r);
+	if (!has && s != NULL && s[0] != '\0')
+		return CBP_ECORRUPT;
 	f->mime = has ? s : NULL;
 	if ((has = get_u8(&r)) > 1)
 		return CBP_ECORRUPT;
 	s = get_str(&r);
+	if (!has && s != NULL && s[0] != '\0')
+		return CBP_ECORRUPT;
 	f->evidence = has ? s : NULL;
 	if ((v = get_u8(&r)) > CBP_DISP_AUTHORIZED)
 		return CBP_ECORRUPT;
