@@ -89,6 +89,8 @@
 #define CBP_SV_THROTTLE_MIN_MS 50
 #define CBP_SV_THROTTLE_MAX_MS 5000
 #define CBP_SV_GIVE_UP 6
+/* A worker not ready this long after its fork is killed (a start-up death). */
+#define CBP_SV_START_MAX_MS 10000
 
 /* Bytes of progress a worker can leave in its shared page. */
 #define CBP_SV_PROGRESS_MAX 1024
@@ -264,9 +266,9 @@ int cbp_sv_mark_major(struct cbp_sv_worker *w, const void *data, size_t len);
  * A mark without a syscall, for work units too small to pay a frame each
  * (one file of a batch): len <= CBP_SV_PROGRESS_MAX bytes go to a page
  * shared with the parent (one per worker slot; others' are unmapped in
- * each worker).  The parent looks only when a budget is due, so progress
- * restarts the step budget (major: the major budget too) at that look: a
- * budget lasts between its length and twice it.  The job's DONE event
+ * each worker).  The parent looks every quarter of the shortest budget,
+ * and progress restarts the step budget (major: the major budget too) at
+ * that look: a budget lasts between its length and 1.25 times it.  The job's DONE event
  * carries the last progress written during it (where a failed job was;
  * what a finished one counted, without a frame of its own).
  */

@@ -115,6 +115,7 @@ struct sv_slot {
 	uint64_t killed_job;	/* the overdue job, for KILL_TIMEOUT */
 	struct sv_progress *prog;	/* shared page, mapped for the slot's life */
 	uint64_t seen_seq, seen_majors;	/* progress at the last budget check */
+	uint64_t next_look;		/* ms: when to look at the progress page */
 };
 
 struct cbp_sv {
@@ -566,6 +567,21 @@ finish_head(struct cbp_sv *s, struct sv_slot *sl, int outcome, int status,
 	job_free(j);
 }
 
+/*
+ * The progress page is looked at every quarter of the shortest budget, so
+ * progress restarts a budget at most a quarter late: a budget lasts
+ * between its length and 1.25 times it.  0: no budget, no looks.
+ */
+static uint64_t
+look_after(const struct cbp_sv *s, uint64_t t)
+{
+	uint64_t b = s->o.step_timeout_ms;
+
+	if (s->o.major_timeout_ms && (b == 0 || s->o.major_timeout_ms < b))
+		b = s->o.major_timeout_ms;
+	return b ? t + (b / 4 ? b / 4 : 1) : 0;
+}
+
 static void
 start_head(struct cbp_sv *s, struct sv_slot *sl)
 {
@@ -581,6 +597,7 @@ start_head(struct cbp_sv *s, struct sv_slot *sl)
 		sl->seen_seq = __atomic_load_n(&sl->prog->seq, __ATOMIC_ACQUIRE);
 		sl->seen_majors = sl->prog->majors;
 	}
+	sl->next_look = look_after(s, t);
 }
 
 /* One message from a worker, checked against what the slot holds. */
@@ -1026,6 +1043,19 @@ housekeeping(struct cbp_sv *s, uint64_t t, uint64_t *next,
 	for (i = 0; i < s->o.nworkers; i++) {
 		struct sv_slot *sl = &s->slots[i];
 
+		/*
+		 * A worker that never says it is ready (stuck in start-up:
+		 * seen under ASan, whose allocator a fork can inherit locked
+		 * from another thread) would keep the jobs written to it
+		 * forever: killed, it counts as a start-up death and its jobs
+		 * go to another worker.
+		 */
+		if (sl->state == SLOT_STARTING && sl->kill_reason == KILL_NONE) {
+			if (t >= sl->spawned_ms + CBP_SV_START_MAX_MS)
+				kill_worker(sl, KILL_PROTOCOL, "start-up took too long");
+			else if (sl->spawned_ms + CBP_SV_START_MAX_MS < *next)
+				*next = sl->spawned_ms + CBP_SV_START_MAX_MS;
+		}
 		if (sl->state == SLOT_UP && sl->head_started &&
 		    sl->kill_reason == KILL_NONE && overdue(sl, t)) {
 			/* An end may be waiting unread (the caller did not
@@ -1037,10 +1067,10 @@ housekeeping(struct cbp_sv *s, uint64_t t, uint64_t *next,
 		}
 		if (sl->state == SLOT_UP && sl->head_started &&
 		    sl->kill_reason == KILL_NONE && sl->prog != NULL &&
-		    overdue(sl, t)) {
+		    (overdue(sl, t) || (sl->next_look && t >= sl->next_look))) {
 			/* Progress written since the last look restarts the
 			 * budgets it concerns (a budget is thus at least its
-			 * length and at most twice it). */
+			 * length and at most 1.25 times it, see look_after). */
 			uint64_t q = __atomic_load_n(&sl->prog->seq,
 			    __ATOMIC_ACQUIRE), m = sl->prog->majors;
 
@@ -1057,7 +1087,11 @@ housekeeping(struct cbp_sv *s, uint64_t t, uint64_t *next,
 				if (s->o.step_timeout_ms)
 					sl->step_deadline = t + s->o.step_timeout_ms;
 			}
+			sl->next_look = look_after(s, t);
 		}
+		if (sl->state == SLOT_UP && sl->head_started &&
+		    sl->next_look && sl->next_look < *next)
+			*next = sl->next_look;
 		if (sl->state == SLOT_UP && sl->head_started &&
 		    sl->kill_reason == KILL_NONE) {
 			if (sl->job_deadline && t >= sl->job_deadline) {

@@ -22,6 +22,8 @@ put(struct wbuf *b, const void *d, size_t n)
 		b->over = 1;
 		return;
 	}
+	if (n == 0)
+		return;		/* d may be NULL (an absent string) */
 	memcpy(b->p + b->len, d, n);
 	b->len += n;
 }

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LPR, REPO, STRICT, Result, check_records, run, scan
+from conftest import LPR, REPO, SANITIZED, STRICT, Result, check_records, run, scan
 
 FAULTS = Path(os.environ.get("CBPSCAN_FAULTS", REPO / "build" / "cbpscan-faults"))
 
@@ -80,6 +80,10 @@ def found(r, root, rel):
 def test_misbehaving_parser_costs_one_record(tmp_path, tree, lpr_jpeg, what, reason, detail):
     """Before: the scan hung, took the host's memory, or died with no summary.
     Now: one record for that file, every other file scanned, a summary."""
+    if SANITIZED and what in ("alloc", "segv"):
+        # ASan catches SIGSEGV and its own failed mappings itself and ends
+        # the worker its way (abort, exit 1): still one record, other words.
+        pytest.skip("ASan reports crashes and out-of-memory its own way")
     root = lpr_tree(tree, lpr_jpeg, {"a/bad.bin": fault(what)})
     r = fscan(tmp_path, root, "--threads", "1", member="10s" if what == "alloc" else "1s")
     bad = str(root / "a" / "bad.bin")
@@ -141,6 +145,7 @@ def test_archive_resumes_after_the_failed_member(tmp_path, tree, lpr_jpeg):
     assert LPR in r.rules(root / "after.jpg"), r
 
 
+@pytest.mark.slow
 def test_second_failure_ends_the_archive_in_one_record(tmp_path, tree, lpr_jpeg):
     """Resumed once; a second member that kills its worker makes the rest
     of that archive one record."""
@@ -159,6 +164,7 @@ def test_second_failure_ends_the_archive_in_one_record(tmp_path, tree, lpr_jpeg)
 
 # ---- real hostile input, no hooks ------------------------------------------------
 
+@pytest.mark.slow
 def test_gzip_bomb_is_one_record(tmp_path, tree, lpr_jpeg):
     """A gzip that expands far beyond its ratio (256 gzip members of 1 MiB
     of zeros each, 1 KiB apiece): one limit record, no more."""
@@ -197,6 +203,7 @@ def test_sigterm_during_a_fault_ends_with_a_summary(tmp_path, tree, what):
 
 # ---- balance ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_one_directory_spreads_over_every_worker(tree, lpr_jpeg):
     """300 archives in one folder: before, one walk thread scanned them all;
     now batches of one directory go to whichever worker is idle."""
