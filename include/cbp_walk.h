@@ -104,4 +104,11 @@ int cbp_walk_run(const char *const *roots, size_t nroots,
 int cbp_walk_excluded(const struct cbp_walk_opts *opts, const char *path,
     const char *name);
 
+/*
+ * 1 if fd is the root of a mount (statx STATX_ATTR_MOUNT_ROOT): a name
+ * bind-mounted over shows another inode than readdir gave without being a
+ * swap.  Used by the walk and by read.c's check of an opened file.
+ */
+int cbp_walk_mount_root(int fd);
+
 #endif

@@ -54,6 +54,7 @@
 
 #include "cbp_limits.h"
 #include "cbp_object.h"
+#include "cbp_walk.h"
 
 void
 cbp_object_init(struct cbp_object *o)
@@ -186,23 +187,6 @@ open_failed(int e, struct cbp_error *err)
 	return cbp_error_set(err, CBP_EIO, e, "cannot open: %s", strerror(e));
 }
 
-/*
- * Is fd the root of a mount?  A directory or file bind-mounted over a name
- * on the same filesystem keeps the device but not the inode readdir gave
- * (d_ino is the covered one's): not a swap.  Only mounting makes one, so an
- * unprivileged user cannot use it to hide a swap.  (Kept identical in
- * walk.c and read.c.)
- */
-static int
-mount_root(int fd)
-{
-	struct statx stx;
-
-	return statx(fd, "", AT_EMPTY_PATH, 0, &stx) == 0 &&
-	    (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
-	    (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
-}
-
 /* Is st (of fd) still what the walk saw (want)?  CBP_OK or CBP_ECHANGED. */
 static int
 same_object(int fd, const struct stat *st, const struct cbp_open_want *want,
@@ -220,7 +204,7 @@ same_object(int fd, const struct stat *st, const struct cbp_open_want *want,
 	 */
 	if (want->ino != 0 && (want->root ? (st->st_dev != want->dev ||
 	    st->st_ino != want->ino) : (st->st_dev == want->dev &&
-	    st->st_ino != want->ino && !mount_root(fd))))
+	    st->st_ino != want->ino && !cbp_walk_mount_root(fd))))
 		return cbp_error_set(err, CBP_ECHANGED, 0,
 		    "replaced by another file (inode %llu, listed as %llu): "
 		    "not scanned", (unsigned long long)st->st_ino,

@@ -290,11 +290,11 @@ safe_dir(const struct walk *w, const struct stat *st)
  * Is fd the root of a mount?  A directory or file bind-mounted over a name
  * on the same filesystem keeps the device but not the inode readdir gave
  * (d_ino is the covered one's): not a swap.  Only mounting makes one, so an
- * unprivileged user cannot use it to hide a swap.  (Kept identical in
- * walk.c and read.c.)
+ * unprivileged user cannot use it to hide a swap.  read.c asks the same
+ * when it checks an opened file against what the walk listed.
  */
-static int
-mount_root(int fd)
+int
+cbp_walk_mount_root(int fd)
 {
 	struct statx stx;
 
@@ -741,7 +741,7 @@ do_dir(struct worker *k, struct wnode *n)
 		}
 	} else if (st.st_dev == parent->dev) {
 		/* Another directory swapped in under the listed name. */
-		if (n->ino != 0 && st.st_ino != n->ino && !mount_root(fd)) {
+		if (n->ino != 0 && st.st_ino != n->ino && !cbp_walk_mount_root(fd)) {
 			report(k, k->buf, CBP_ECHANGED, 0, "replaced by another "
 			    "directory since it was listed: not scanned");
 			close(fd);
