@@ -100,7 +100,12 @@ cbp_dynbuf_init(struct cbp_dynbuf *b, size_t cap)
 	b->data = NULL;
 	b->len = 0;
 	b->alloc = 0;
-	b->cap = cap;
+	/*
+	 * "No cap" (SIZE_MAX) would overflow cap + 1 and len + n + 1 below,
+	 * turning a growth into realloc(p, 0), which frees the buffer; no
+	 * buffer can reach half the address space anyway.
+	 */
+	b->cap = cap < SIZE_MAX / 2 ? cap : SIZE_MAX / 2;
 }
 
 /* Make room for n more bytes plus the NUL; grows geometrically, never past cap+1. */

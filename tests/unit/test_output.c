@@ -1443,6 +1443,28 @@ test_threads(void **state)
 	free(ct.data);
 }
 
+/* A buffer with no cap (SIZE_MAX) grows like any other and refuses an
+ * impossible size instead of freeing its data (it used to realloc to 0). */
+static void
+test_dynbuf_uncapped(void **state)
+{
+	struct cbp_dynbuf b;
+	char chunk[1000];
+	int i;
+
+	(void)state;
+	memset(chunk, 'x', sizeof(chunk));
+	cbp_dynbuf_init(&b, SIZE_MAX);
+	for (i = 0; i < 100; i++)
+		assert_int_equal(cbp_dynbuf_add(&b, chunk, sizeof(chunk)), CBP_OK);
+	assert_int_equal(b.len, 100 * sizeof(chunk));
+	assert_int_not_equal(cbp_dynbuf_add(&b, chunk, SIZE_MAX - 10), CBP_OK);
+	assert_int_equal(b.len, 100 * sizeof(chunk));
+	assert_int_equal(cbp_dynbuf_add(&b, "y", 1), CBP_OK);
+	assert_int_equal(b.data[b.len - 1], 'y');
+	cbp_dynbuf_free(&b);
+}
+
 int
 main(void)
 {
@@ -1476,6 +1498,7 @@ main(void)
 		cmocka_unit_test(test_write_partial_taken_back),
 		cmocka_unit_test(test_write_partial_append),
 		cmocka_unit_test(test_add_limits),
+		cmocka_unit_test(test_dynbuf_uncapped),
 		cmocka_unit_test(test_record_cap),
 		cmocka_unit_test(test_threads),
 	};
