@@ -939,6 +939,7 @@ progress_thread(void *arg)
  */
 struct reader_watch {
 	int fd;
+	int wake[2];		/* main writes to wake[1] when the scan is over */
 	volatile int stop;	/* set by main when the scan is over */
 	volatile int gone;	/* the reader went away */
 };
@@ -947,11 +948,15 @@ static void *
 reader_watch_thread(void *arg)
 {
 	struct reader_watch *w = arg;
-	struct pollfd pfd = { .fd = w->fd, .events = 0 };
+	struct pollfd pfd[2] = {
+		{ .fd = w->fd, .events = 0 },
+		{ .fd = w->wake[0], .events = POLLIN },
+	};
 
+	/* The timeout only bounds how late a signal's cancel_flag is seen. */
 	while (!w->stop && !cancel_flag) {
-		if (poll(&pfd, 1, 200) > 0 &&
-		    (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+		if (poll(pfd, 2, 200) > 0 &&
+		    (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL))) {
 			w->gone = 1;
 			cancel_flag = 1;
 			break;
@@ -1313,8 +1318,16 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 		have_prog = pthread_create(&ptid, NULL, progress_thread, &prog) == 0;
 	}
 	watch.fd = outfp != NULL ? fileno(outfp) : STDOUT_FILENO;
-	if (fstat(watch.fd, &ost) == 0 && (S_ISFIFO(ost.st_mode) || S_ISSOCK(ost.st_mode)))
-		have_watch = pthread_create(&wtid, NULL, reader_watch_thread, &watch) == 0;
+	/* A wake pipe, so the end of a scan does not wait out a poll. */
+	if (fstat(watch.fd, &ost) == 0 && (S_ISFIFO(ost.st_mode) ||
+	    S_ISSOCK(ost.st_mode)) && pipe2(watch.wake, O_CLOEXEC) == 0) {
+		have_watch = pthread_create(&wtid, NULL, reader_watch_thread,
+		    &watch) == 0;
+		if (!have_watch) {
+			close(watch.wake[0]);
+			close(watch.wake[1]);
+		}
+	}
 	if (cbp_scan_run(scan, &cancel_flag) != CBP_OK) {
 		status_hide(sl);
 		fprintf(stderr, "%s: the scan could not run (out of memory?)\n",
@@ -1324,7 +1337,10 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	}
 	if (have_watch) {
 		watch.stop = 1;
+		(void)!write(watch.wake[1], "", 1);
 		pthread_join(wtid, NULL);
+		close(watch.wake[0]);
+		close(watch.wake[1]);
 	}
 	if (have_prog) {
 		pthread_mutex_lock(&prog.lock);
