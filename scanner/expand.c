@@ -1014,6 +1014,14 @@ entry_name(struct xctx *x, struct archive_entry *e)
 	if (x->raw || (x->raw_name != NULL &&
 	    (archive_format(x->a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_RAW))
 		return x->raw_name;
+	/*
+	 * libarchive 3.6 reads errno after a failed name conversion and
+	 * calls exit() when it says ENOMEM ("Fatal Internal Error in
+	 * libarchive: No memory"), but an invalid name does not always set
+	 * errno: a stale ENOMEM from any earlier failed allocation then ends
+	 * the process.  Found by fuzz_expand (an ar member named "a\xeatxt").
+	 */
+	errno = 0;
 	p = archive_entry_pathname_utf8(e);
 	if (p == NULL)
 		p = archive_entry_pathname(e);

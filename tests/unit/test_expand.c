@@ -9,6 +9,7 @@
  * expanded twice, from an fd and from memory, and both must give exactly
  * the same members, bytes and problems.
  */
+#include <errno.h>
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -1678,6 +1679,36 @@ test_bad_arguments(void **state)
 	assert_int_equal(r.np, 0);
 }
 
+/*
+ * libarchive exits the process ("No memory") when a name does not convert
+ * and errno says ENOMEM, and an invalid name does not always set errno: a
+ * stale ENOMEM from before must not end the scan (fuzz_expand found it).
+ */
+static void
+test_invalid_name_with_stale_enomem(void **state)
+{
+	static const struct cbp_expand_ops ops = { on_member, on_problem };
+	static const unsigned char ar[] =
+	    "!<arch>\n"
+	    "a\xea" "txt/" "          " "0           " "0     " "0     " "644     " "6         " "`\n"
+	    "hello\n";
+	struct cbp_expand_limits lim = default_limits();
+	struct cbp_expand_budget b = { 0 };
+	struct cbp_object o;
+	struct rec r;
+
+	(void)state;
+	memset(&o, 0, sizeof o);
+	memset(&r, 0, sizeof r);
+	o.fd = -1;
+	o.path = o.name = "names.a";
+	o.mem = o.head = ar;
+	o.mem_len = o.size = o.head_len = sizeof(ar) - 1;
+	errno = ENOMEM;
+	assert_int_equal(cbp_expand_object(&o, &lim, &b, &ops, &r), CBP_OK);
+	assert_int_equal(r.nm, 1);
+}
+
 int
 main(void)
 {
@@ -1709,6 +1740,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_zip_warnings_are_member_problems, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_problem_cap, setup, teardown),
 		cmocka_unit_test(test_names_in_utf8_whatever_the_locale),
+		cmocka_unit_test(test_invalid_name_with_stale_enomem),
 		cmocka_unit_test(test_bad_arguments),
 	};
 
