@@ -1707,6 +1707,7 @@ test_invalid_name_with_stale_enomem(void **state)
 	errno = ENOMEM;
 	assert_int_equal(cbp_expand_object(&o, &lim, &b, &ops, &r), CBP_OK);
 	assert_int_equal(r.nm, 1);
+	rec_free(&r);
 }
 
 int
