@@ -53,7 +53,7 @@ FUZZ_CHECK_SECONDS ?= 20
 .PHONY: all deps demo check test unit unit-asan e2e e2e-asan fuzz fuzz-check fuzz-build \
 	mancheck lint bench install uninstall clean
 
-all: $(B)/cbpscan $(B)/cbpscan.mgc
+all: $(B)/cbpscan $(B)/cbpscan.mgc $(B)/cbpscan-faults
 
 deps:
 	@sh contrib/install-deps.sh
@@ -77,6 +77,22 @@ $(BS)/libcbp.a: $(SOBJS)
 
 $(B)/cbpscan: $(B)/obj/main.o $(B)/libcbp.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# Tests only, never installed: the same scanner with scan.c's fault hooks
+# (a file starting "CBPSCAN-FAULT:loop" makes a worker loop, and so on), to
+# show what the parent does when a parser misbehaves.  The linker takes
+# scan-faults.o's definitions, so the archive's scan.o is not pulled in.
+$(B)/obj/scan-faults.o: scanner/scan.c | $(B)/obj
+	$(CC) $(CPPFLAGS) -DCBP_FAULT_HOOKS $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/cbpscan-faults: $(B)/obj/main.o $(B)/obj/scan-faults.o $(B)/libcbp.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BS)/obj/scan-faults.o: scanner/scan.c | $(BS)/obj
+	$(CC) $(CPPFLAGS) -DCBP_FAULT_HOOKS $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(BS)/cbpscan-faults: $(BS)/obj/main.o $(BS)/obj/scan-faults.o $(BS)/libcbp.a
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BS)/cbpscan: $(BS)/obj/main.o $(BS)/libcbp.a
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
@@ -118,11 +134,11 @@ unit-asan: $(SUNITS) $(BS)/cbpscan.mgc
 
 # ---- end-to-end tests (the real binary, fixtures generated at test time) --
 
-e2e: $(B)/cbpscan $(B)/cbpscan.mgc
-	CBP_TEST_STRICT=1 CBPSCAN=$(abspath $(B)/cbpscan) $(PYTHON) -m pytest -q -p no:cacheprovider tests/cli
+e2e: $(B)/cbpscan $(B)/cbpscan.mgc $(B)/cbpscan-faults
+	CBP_TEST_STRICT=1 CBPSCAN=$(abspath $(B)/cbpscan) CBPSCAN_FAULTS=$(abspath $(B)/cbpscan-faults) $(PYTHON) -m pytest -q -p no:cacheprovider tests/cli
 
-e2e-asan: $(BS)/cbpscan $(BS)/cbpscan.mgc
-	CBP_TEST_STRICT=1 CBPSCAN=$(abspath $(BS)/cbpscan) CBP_SANITIZED=1 \
+e2e-asan: $(BS)/cbpscan $(BS)/cbpscan.mgc $(BS)/cbpscan-faults
+	CBP_TEST_STRICT=1 CBPSCAN=$(abspath $(BS)/cbpscan) CBPSCAN_FAULTS=$(abspath $(BS)/cbpscan-faults) CBP_SANITIZED=1 \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/cli
 
@@ -194,4 +210,5 @@ clean:
 # Objects are made through pattern rules; keep them so a rebuild is incremental.
 .SECONDARY:
 
--include $(OBJS:.o=.d) $(SOBJS:.o=.d) $(FOBJS:.o=.d) $(B)/obj/main.d $(BS)/obj/main.d
+-include $(OBJS:.o=.d) $(SOBJS:.o=.d) $(FOBJS:.o=.d) $(B)/obj/main.d $(BS)/obj/main.d \
+	$(B)/obj/scan-faults.d $(BS)/obj/scan-faults.d

@@ -18,6 +18,16 @@
  * Loads only the gzip files below DIR and times decompressing them all
  * with ISA-L (scanner/gunzip.c, what the scan uses) and with zlib (what
  * libarchive's gzip filter uses), in MB of output per CPU second.
+ *
+ *   build/microbench --floor N DIR...
+ *
+ * The decompression floor of a scan (issue 8): for every regular file below
+ * DIR, read its 16 KiB head, and when the head says archive or compressed
+ * stream (cbp_expand_is_archive, magic numbers only), one libarchive pass
+ * over it: every header, every member's data by blocks, nothing kept, no
+ * identification, no rules.  N processes share the files (file i goes to
+ * process i mod N), as the scan's N workers do.  Prints wall seconds, so it
+ * sits beside `cbpscan scan --threads N` in one run (bench/run.sh).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -28,9 +38,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <magic.h>
+#include <sys/wait.h>
 #include <zlib.h>
 
+#include "cbp_expand.h"
 #include "cbp_gunzip.h"
 #include "cbp_identify.h"
 #include "cbp_limits.h"
@@ -232,6 +246,116 @@ bench_gzip(void)
 	return made_isal == made_zlib ? 0 : 1;
 }
 
+/* ---- --floor: head read + one libarchive pass over every container ---- */
+
+static char **fpaths;
+static size_t nfpaths, afpaths;
+
+static void
+floor_walk(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[4096];
+	struct stat st;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (lstat(path, &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			floor_walk(path);
+		} else if (S_ISREG(st.st_mode)) {
+			if (nfpaths == afpaths) {
+				afpaths = afpaths ? 2 * afpaths : 1024;
+				if ((fpaths = realloc(fpaths, afpaths *
+				    sizeof(*fpaths))) == NULL)
+					exit(2);
+			}
+			if ((fpaths[nfpaths++] = strdup(path)) == NULL)
+				exit(2);
+		}
+	}
+	closedir(d);
+}
+
+static void
+floor_one(const char *path, unsigned char *head, size_t *containers)
+{
+	struct archive *a;
+	struct archive_entry *e;
+	const void *buf;
+	size_t len;
+	la_int64_t off;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	n = pread(fd, head, CBP_HEAD_BYTES, 0);
+	if (n > 0 && cbp_expand_is_archive(NULL, head, (size_t)n) &&
+	    (a = archive_read_new()) != NULL) {
+		(*containers)++;
+		archive_read_support_filter_all(a);
+		archive_read_support_format_all(a);
+		archive_read_support_format_raw(a);
+		if (archive_read_open_fd(a, fd, 64 * 1024) == ARCHIVE_OK)
+			while (archive_read_next_header(a, &e) == ARCHIVE_OK)
+				while (archive_read_data_block(a, &buf, &len,
+				    &off) == ARCHIVE_OK)
+					;
+		archive_read_free(a);
+	}
+	close(fd);
+}
+
+static int
+bench_floor(unsigned nproc)
+{
+	unsigned char *head = malloc(CBP_HEAD_BYTES);
+	struct timespec t0, t1;
+	size_t i, containers = 0;
+	unsigned p;
+	pid_t pid;
+
+	if (head == NULL)
+		return 2;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (p = 0; p < nproc; p++) {
+		if ((pid = fork()) < 0)
+			return 2;
+		if (pid == 0) {
+			for (i = p; i < nfpaths; i += nproc)
+				floor_one(fpaths[i], head, &containers);
+			_exit(0);
+		}
+	}
+	while (wait(NULL) > 0)
+		;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	for (i = 0; i < nfpaths; i++) {
+		ssize_t n;
+		int fd = open(fpaths[i], O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			continue;
+		n = pread(fd, head, CBP_HEAD_BYTES, 0);
+		if (n > 0 && cbp_expand_is_archive(NULL, head, (size_t)n))
+			containers++;
+		close(fd);
+	}
+	printf("floor: %zu files, %zu containers, %u process%s: %.2f s\n",
+	    nfpaths, containers, nproc, nproc == 1 ? "" : "es",
+	    (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	free(head);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -245,13 +369,21 @@ main(int argc, char **argv)
 	double t0, meta_img = 0, meta_other = 0;
 	size_t bytes_img = 0;
 
+	if (argc >= 4 && strcmp(argv[1], "--floor") == 0) {
+		unsigned np = (unsigned)strtoul(argv[2], NULL, 10);
+
+		for (i = 3; i < (size_t)argc; i++)
+			floor_walk(argv[i]);
+		return bench_floor(np > 0 && np <= 64 ? np : 1);
+	}
 	if (argc >= 2 && strcmp(argv[1], "--gzip") == 0) {
 		gzip_only = 1;
 		argv++;
 		argc--;
 	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: microbench [--gzip] DIR...\n");
+		fprintf(stderr, "usage: microbench [--gzip] DIR...\n"
+		    "       microbench --floor N DIR...\n");
 		return 2;
 	}
 	for (i = 1; i < (size_t)argc; i++)

@@ -64,6 +64,23 @@ fi
 if command -v clamscan > /dev/null; then
 	t "clamscan -r"         clamscan -r --quiet "$tree"
 fi
+# Archive-heavy (issue 8): one folder of hundreds of zips, 7z and tar.gz and
+# a few large jars (bench/mkarchives.sh), scanned with 1 and 2 workers,
+# beside its decompression floor (head read + one libarchive pass over every
+# container, no identification: bench/microbench.c --floor) in the same run.
+mb=${MICROBENCH:-$top/build/microbench}
+arch=${BENCH_ARCHIVES:-$top/bench/archives}
+if [ -x "$mb" ] && sh "$top/bench/mkarchives.sh" "$arch"; then
+	find "$arch" -type f -print0 | xargs -0 cat > /dev/null
+	t "archives: cbpscan -t 1"  "$cbp" scan --state "$state" --threads 1 --format jsonl --output /dev/null "$arch/all"
+	t "archives: cbpscan -t 2"  "$cbp" scan --state "$state" --threads 2 --format jsonl --output /dev/null "$arch/all"
+	if [ -n "${CBPSCAN_BEFORE:-}" ]; then
+		t "archives: before -t 1" "$CBPSCAN_BEFORE" scan --threads 1 --format jsonl --output /dev/null "$arch/all"
+		t "archives: before -t 2" "$CBPSCAN_BEFORE" scan --threads 2 --format jsonl --output /dev/null "$arch/all"
+	fi
+	t "archives: floor, 1 proc"  "$mb" --floor 1 "$arch/all"
+	t "archives: floor, 2 procs" "$mb" --floor 2 "$arch/all"
+fi
 rm -rf "$rule" "$state"
 floor=${T["head floor (16 KiB)"]}
 scan=${T["cbpscan scan"]}

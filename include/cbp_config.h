@@ -28,6 +28,9 @@ struct cbp_config {
 	int strict;
 	struct cbp_scan_caps caps;
 	struct cbp_expand_limits expand;
+	/* Parser workers (limits.object_timeout, member_timeout, worker_memory). */
+	uint64_t object_timeout_ms, member_timeout_ms;
+	size_t worker_memory;
 	struct cbp_authz *authz;
 	size_t nauthz;
 };

@@ -109,6 +109,21 @@ struct cbp_summary {
 	struct cbp_skipped {
 		uint64_t symlink, fifo, socket, device, excluded, other_fs, vanished;
 	} skipped;
+	/*
+	 * What isolated the parsers (docs/contract.md "confinement"): older
+	 * kernels lack Landlock, so the summary says what was in force.
+	 * workers 0: no worker was started (nothing to scan).
+	 */
+	struct cbp_confinement {
+		unsigned workers;	/* worker processes (--threads) */
+		int seccomp;		/* 1: the allow-list filter was loaded */
+		int seccomp_loose;	/* 1: the sanitizer builds' looser filter */
+		int landlock_abi;	/* Landlock ABI in force, 0: none */
+		int no_new_privs;
+		uint64_t replaced;	/* workers that died or were killed */
+		const uint64_t *objects;	/* objects each worker took; NULL: not known */
+		size_t nobjects;
+	} confinement;
 	struct cbp_record_meta meta;	/* filled by the output layer */
 };
 

@@ -76,6 +76,26 @@
  */
 #define CBP_ARCHIVE_PROBLEMS 1000
 
+/*
+ * Parser workers (issue 8; options: limits.object_timeout, member_timeout,
+ * worker_memory).  A worker that spends longer than this on one top-level
+ * object, or on one archive member (counted from the last member that
+ * began, or from the object's start), or that grows its private memory by
+ * more than worker_memory, is killed: the object gets one record (timeout
+ * or limit) and the scan goes on.  The largest legitimate need: an archive
+ * whose members are read one at a time, each up to member_max (256 MiB) in
+ * memory, plus load_max (64 MiB) of it loaded for rules, plus a nested
+ * archive's member at the next level: 1 GiB leaves room for that and for
+ * libarchive's own buffers, and is what a worker may take from the host
+ * (workers = --threads).  Read-only data mapped before the fork (rules,
+ * the magic database) is shared and not counted.  Times are generous:
+ * the slowest legitimate object on the bench tree (a 200 MB jar) takes
+ * seconds; a parser that loops forever costs member_timeout.
+ */
+#define CBP_OBJECT_TIMEOUT 600			/* seconds per top-level object */
+#define CBP_MEMBER_TIMEOUT 60			/* seconds per archive member */
+#define CBP_WORKER_MEMORY (1024 * CBP_MIB)	/* memory one worker may add */
+
 /* Image metadata parsing. */
 #define CBP_META_FIELDS 256		/* text fields kept per image */
 #define CBP_META_FIELD_MAX (256 * CBP_KIB)	/* bytes kept of one text field */

@@ -1,10 +1,22 @@
 /*
  * cbp_scan.h — one scan: the worker pool that drives every stage.
  *
- * struct cbp_scan is set up by main.c from options and configuration, then
- * read-only while workers run (except the counters, which are atomic).
- * Each worker owns its libmagic handles, matcher and scratch; the ruleset
- * and the outputs are shared (outputs serialise themselves).
+ * Execution model (issue 8): the parent walks (threads that only list
+ * directories), batches the files it finds (up to 32 of one directory, a
+ * descriptor of the directory and the names), and one dispatcher thread
+ * (the caller of cbp_scan_run) hands batches to N worker processes
+ * (cbp_supervise.h), forked after the rules are compiled and libmagic is
+ * loaded, then confined (cbp_confine.h).  Workers run the per-object
+ * pipeline below and send records back (cbp_wire.h); only the parent
+ * writes outputs and keeps the counters.  A worker that overruns a time
+ * budget or its memory cap, or crashes, costs one record for the object
+ * in flight; the rest of its batch goes to a new worker, and an archive
+ * that failed in a member is resumed after that member, once.
+ *
+ * Secrets: workers are forked in cbp_scan_run, and replacements later
+ * during the scan, from this process; nothing secret (a delivery token,
+ * keys) may be loaded before the scan ends, or workers must come from a
+ * zygote forked before it is (not done: delivery does not exist yet).
  *
  * For every regular file the walk finds: open safely, read the head,
  * identify, match the rules (cheap-first), report findings, then descend:
@@ -24,6 +36,7 @@
 #include "cbp_facts.h"
 #include "cbp_output.h"
 #include "cbp_rules.h"
+#include "cbp_supervise.h"
 #include "cbp_walk.h"
 
 /* An authorized location (docs/cbp-profile.md): path glob and retention. */
@@ -56,6 +69,15 @@ struct cbp_scan_opts {
 	void (*root_failed)(void *arg, const char *path, enum cbp_reason reason,
 	    const char *detail);
 	void *root_failed_arg;
+	/*
+	 * Isolation (cbp_limits.h CBP_OBJECT_TIMEOUT, CBP_MEMBER_TIMEOUT,
+	 * CBP_WORKER_MEMORY; 0: none): a worker that spends longer on one
+	 * top-level object, or on one archive member, or grows its memory
+	 * by more than worker_memory, is killed and the object reported.
+	 */
+	uint64_t object_timeout_ms;
+	uint64_t member_timeout_ms;
+	size_t worker_memory;
 };
 
 struct cbp_scan_stats {
@@ -83,6 +105,19 @@ int cbp_scan_run(struct cbp_scan *s, volatile int *cancel);
 
 /* Live counters (progress) and final numbers. */
 const struct cbp_scan_stats *cbp_scan_stats(const struct cbp_scan *s);
+
+/*
+ * After cbp_scan_run: what confinement the workers had (for the summary)
+ * and the supervisor's counters (workers started, deaths).  Either may be
+ * NULL.
+ */
+void cbp_scan_confinement(const struct cbp_scan *s,
+    struct cbp_confine_info *info, struct cbp_sv_stats *st);
+
+/* Objects each worker slot was given and finished (failures included):
+ * *objects gets nworkers counters, valid until cbp_scan_free. */
+unsigned cbp_scan_per_worker(const struct cbp_scan *s,
+    const uint64_t **objects);
 
 void cbp_scan_free(struct cbp_scan *s);
 

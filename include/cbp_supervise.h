@@ -89,6 +89,11 @@
 #define CBP_SV_THROTTLE_MIN_MS 50
 #define CBP_SV_THROTTLE_MAX_MS 5000
 #define CBP_SV_GIVE_UP 6
+/* A worker not ready this long after its fork is killed (a start-up death). */
+#define CBP_SV_START_MAX_MS 10000
+
+/* Bytes of progress a worker can leave in its shared page. */
+#define CBP_SV_PROGRESS_MAX 1024
 
 /* Frame types 0..15 are the supervisor's; the caller's are 16 and up. */
 #define CBP_SV_USER 16
@@ -110,6 +115,10 @@ struct cbp_sv_opts {
 	unsigned depth;			/* jobs written ahead per worker; 0 means 1 */
 	uint64_t job_timeout_ms;	/* budget of one whole job; 0: none */
 	uint64_t step_timeout_ms;	/* budget since the job's last mark; 0: none */
+	uint64_t major_timeout_ms;	/* budget since the last major mark (or
+					 * the job's start); 0: none.  A job that
+					 * is a batch of objects marks each object
+					 * major, each archive member minor. */
 	size_t mem_cap;			/* bytes a worker may add after start; 0: none */
 	size_t max_frame;		/* payload cap; 0 means CBP_SV_FRAME_MAX */
 	unsigned confine_layers;	/* CBP_CONFINE_*; 0 means all */
@@ -119,6 +128,13 @@ struct cbp_sv_opts {
 	/* In the worker before confinement (open libmagic, map data ...);
 	 * non-zero makes the worker exit, which counts as a start-up death. */
 	int (*init)(void *arg);
+	/*
+	 * Readable descriptor (an eventfd) that makes cbp_sv_poll return
+	 * CBP_SV_NONE early when it becomes readable, so a caller waiting
+	 * on workers also hears of new jobs; the caller drains it.  0 or
+	 * -1: none (so a zeroed struct has none; never pass standard input).
+	 */
+	int wake_fd;
 	cbp_sv_job_fn job;
 	void *arg;
 };
@@ -142,9 +158,13 @@ struct cbp_sv_event {
 	int kind;		/* enum cbp_sv_kind */
 	uint64_t job;		/* the caller's id */
 	unsigned type;		/* FRAME: the worker's frame type */
-	const unsigned char *data;	/* FRAME, MARK: payload, valid until the next poll */
+	const unsigned char *data;	/* FRAME, MARK: payload, valid until the next poll;
+					 * DONE: the job's last progress
+					 * (cbp_sv_progress), if any */
+	/* MARK: type is 1 for a major mark (cbp_sv_mark_major), else 0 */
 	size_t len;
 	int outcome;		/* DONE: enum cbp_sv_outcome */
+	unsigned worker;	/* DONE: the worker slot (0 .. nworkers-1) that ran it */
 	int status;		/* DONE ok: the job function's return value */
 	int signal;		/* DONE crash: the signal, 0 for an exit */
 	int exit_code;		/* DONE crash by exit: its status */
@@ -204,6 +224,13 @@ size_t cbp_sv_pending(const struct cbp_sv *s);
  */
 void cbp_sv_stop(struct cbp_sv *s);
 
+/*
+ * Send sig to every live worker (a polite stop: a worker whose opts.init
+ * installed a handler finishes what it can and ends its job; call
+ * cbp_sv_poll to read what it sends, then cbp_sv_stop all the same).
+ */
+void cbp_sv_signal(struct cbp_sv *s, int sig);
+
 /* Stop if needed and release everything; NULL is fine. */
 void cbp_sv_free(struct cbp_sv *s);
 
@@ -231,5 +258,21 @@ int cbp_sv_send(struct cbp_sv_worker *w, unsigned type, const void *data,
  * payload, so the parent knows where the job was when it failed.
  */
 int cbp_sv_mark(struct cbp_sv_worker *w, const void *data, size_t len);
+
+/* The same, and a new unit of work begins: restarts the major budget too. */
+int cbp_sv_mark_major(struct cbp_sv_worker *w, const void *data, size_t len);
+
+/*
+ * A mark without a syscall, for work units too small to pay a frame each
+ * (one file of a batch): len <= CBP_SV_PROGRESS_MAX bytes go to a page
+ * shared with the parent (one per worker slot; others' are unmapped in
+ * each worker).  The parent looks every quarter of the shortest budget,
+ * and progress restarts the step budget (major: the major budget too) at
+ * that look: a budget lasts between its length and 1.25 times it.  The job's DONE event
+ * carries the last progress written during it (where a failed job was;
+ * what a finished one counted, without a frame of its own).
+ */
+int cbp_sv_progress(struct cbp_sv_worker *w, const void *data, size_t len,
+    int major);
 
 #endif

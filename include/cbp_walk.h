@@ -85,6 +85,12 @@ struct cbp_walk_ops {
 	 * then such a root is reported through error, as not scannable).
 	 */
 	void (*stream)(void *arg, unsigned worker, const struct cbp_walk_file *f);
+	/*
+	 * Every entry of one directory has gone to the file callback on this
+	 * worker thread, and its descriptor (the files' dirfd) is about to
+	 * be released (may be NULL).  The scan sends its batch here.
+	 */
+	void (*dir_done)(void *arg, unsigned worker);
 };
 
 /*

@@ -9,6 +9,7 @@
  *   threads: N                       one_file_system: bool
  *   strict: bool                     max_depth: N
  *   limits: {load_max, carve_max, hash_max, member_max, archive_total,
+ *            object_timeout, member_timeout, worker_memory,
  *            archive_members, archive_ratio}
  *   authorized: [{path: GLOB, retention: DURATION}...]
  * Unknown and duplicate keys are errors (a typo must not silently disable
@@ -39,6 +40,9 @@ cbp_config_defaults(struct cbp_config *c)
 	c->expand.member_max = CBP_MEMBER_MAX;
 	c->expand.total_max = CBP_ARCHIVE_TOTAL;
 	c->expand.max_ratio = CBP_ARCHIVE_RATIO;
+	c->object_timeout_ms = (uint64_t)CBP_OBJECT_TIMEOUT * 1000;
+	c->member_timeout_ms = (uint64_t)CBP_MEMBER_TIMEOUT * 1000;
+	c->worker_memory = CBP_WORKER_MEMORY;
 }
 
 static void
@@ -288,10 +292,30 @@ get_limits(struct cfg_ctx *x, const struct cbp_ynode *map)
 			if ((r = get_uint(x, val, key, 2, 1000000, 0, &v)))
 				return r;
 			x->c->expand.max_ratio = (unsigned)v;
+		} else if (strcmp(key, "object_timeout") == 0 ||
+		    strcmp(key, "member_timeout") == 0) {
+			const char *t = scalar(val);
+			int64_t secs;
+			char why[160];
+
+			if (t == NULL || cbp_parse_duration(t, &secs, why,
+			    sizeof(why)) != CBP_OK || secs < 1 ||
+			    secs > 7 * 24 * 3600)
+				return cfg_error(x, val, "%s: expected a duration "
+				    "from 1s to 7d (e.g. 30s, 10m)", key);
+			if (key[0] == 'o')
+				x->c->object_timeout_ms = (uint64_t)secs * 1000;
+			else
+				x->c->member_timeout_ms = (uint64_t)secs * 1000;
+		} else if (strcmp(key, "worker_memory") == 0) {
+			if ((r = get_uint(x, val, key, 64 << 20, 1ULL << 44, 1, &v)))
+				return r;
+			x->c->worker_memory = (size_t)v;
 		} else {
 			return cfg_error(x, k, "limits: unknown key '%s' (known: "
 			    "load_max, carve_max, hash_max, member_max, archive_total, "
-			    "archive_members, archive_ratio)",
+			    "archive_members, archive_ratio, object_timeout, "
+			    "member_timeout, worker_memory)",
 			    cbp_yaml_shown(key, k->len, sb, sizeof(sb)));
 		}
 	}

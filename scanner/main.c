@@ -595,6 +595,21 @@ struct scan_args {
 	int threads_set, depth_set, strict_set, onefs_set;
 };
 
+#if defined(__SANITIZE_ADDRESS__)
+/*
+ * Sanitizer builds only: a parser worker's memory cap (RLIMIT_DATA) must
+ * make malloc return NULL, as it does in the real build, so the parser
+ * reports "limit" instead of ASan aborting the worker.  The environment's
+ * ASAN_OPTIONS still comes after these and wins.
+ */
+const char *__asan_default_options(void);
+const char *
+__asan_default_options(void)
+{
+	return "allocator_may_return_null=1";
+}
+#endif
+
 static volatile int cancel_flag;
 
 static void
@@ -1205,6 +1220,29 @@ raise_nofile(void)
 	}
 }
 
+/*
+ * What isolated the parsers (issue 8), for the summary: older kernels lack
+ * Landlock, and a worker replaced means a parser failed (its records say
+ * on which objects).  The objects each worker took show the balance.
+ */
+static void
+fill_confinement(const struct cbp_scan *scan, struct cbp_confinement *c)
+{
+	struct cbp_confine_info ci;
+	struct cbp_sv_stats ss;
+
+	cbp_scan_confinement(scan, &ci, &ss);
+	c->workers = cbp_scan_per_worker(scan, &c->objects);
+	c->nobjects = c->workers;
+	c->replaced = ss.deaths;
+	if (ss.ready == 0)
+		return;		/* no worker started: nothing was in force */
+	c->seccomp = ci.seccomp;
+	c->seccomp_loose = ci.seccomp_loose;
+	c->landlock_abi = ci.landlock_abi;
+	c->no_new_privs = ci.no_new_privs;
+}
+
 static int
 run_scan(struct scan_args *a, char **roots, size_t nroots)
 {
@@ -1293,6 +1331,9 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	so.root_failed = report_root;
 	so.root_failed_arg = sl;
 	raise_nofile();
+	so.object_timeout_ms = a->cfg.object_timeout_ms;
+	so.member_timeout_ms = a->cfg.member_timeout_ms;
+	so.worker_memory = a->cfg.worker_memory;
 	if (cbp_scan_new(&so, rs, &out, &scan, &err) != CBP_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.message);
 		goto out;
@@ -1396,6 +1437,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	if (out.first_error != CBP_OK)
 		status = EXIT_ERROR;
 	sum.exit_status = status;
+	fill_confinement(scan, &sum.confinement);
 	/* After a failed write the sink that failed writes nothing more; the
 	 * summary still goes to any other sink, and is counted as lost. */
 	cbp_output_summary(&out, &sum);

@@ -144,6 +144,19 @@ jw_u64(struct jw *w, const char *key, uint64_t v)
 }
 
 static void
+jw_u64array(struct jw *w, const char *key, const uint64_t *v, size_t n)
+{
+	size_t i;
+
+	jw_key(w, key);
+	jw_add(w, "[", 1);
+	for (i = 0; i < n && w->r == CBP_OK; i++)
+		w->r = cbp_dynbuf_printf(w->b, i > 0 ? ",%" PRIu64 : "%" PRIu64,
+		    v[i]);
+	jw_add(w, "]", 1);
+}
+
+static void
 jw_int(struct jw *w, const char *key, int v)
 {
 	jw_key(w, key);
@@ -275,6 +288,24 @@ json_problem(struct jw *w, const struct cbp_problem *p)
 }
 
 static void
+json_confinement(struct jw *w, const struct cbp_confinement *c)
+{
+	unsigned outer;
+
+	outer = jw_open_obj(w, "confinement");
+	jw_u64(w, "workers", c->workers);
+	jw_bool(w, "seccomp", c->seccomp);
+	if (c->seccomp_loose)
+		jw_bool(w, "seccomp_sanitizer_filter", 1);
+	jw_int(w, "landlock_abi", c->landlock_abi);
+	jw_bool(w, "no_new_privs", c->no_new_privs);
+	jw_u64(w, "replaced", c->replaced);
+	if (c->objects != NULL)
+		jw_u64array(w, "objects_per_worker", c->objects, c->nobjects);
+	jw_close_obj(w, outer);
+}
+
+static void
 json_summary(struct jw *w, const struct cbp_summary *sum)
 {
 	static const enum cbp_severity order[] = { CBP_SEV_CRITICAL,
@@ -312,6 +343,7 @@ json_summary(struct jw *w, const struct cbp_summary *sum)
 	jw_u64(w, "other_fs", sum->skipped.other_fs);
 	jw_u64(w, "vanished", sum->skipped.vanished);
 	jw_close_obj(w, outer);
+	json_confinement(w, &sum->confinement);
 }
 
 const char *

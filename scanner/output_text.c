@@ -274,6 +274,25 @@ run_line(struct cbp_dynbuf *b, const struct cbp_summary *sum)
 	return add_str(b, ".\n");
 }
 
+/* "Parsers ran in 2 worker processes (seccomp, Landlock ABI 7); 1 replaced." */
+static int
+confinement_line(struct cbp_dynbuf *b, const struct cbp_confinement *c)
+{
+	char ll[32];
+
+	if (c->workers == 0)
+		return CBP_OK;
+	if (c->landlock_abi > 0)
+		snprintf(ll, sizeof(ll), "Landlock ABI %d", c->landlock_abi);
+	else
+		snprintf(ll, sizeof(ll), "no Landlock");
+	return cbp_dynbuf_printf(b, "Parsers ran in %u worker %s (%s%s, %s)"
+	    "%s%" PRIu64 " replaced.\n", c->workers,
+	    c->workers == 1 ? "process" : "processes",
+	    c->seccomp ? "seccomp" : "no seccomp",
+	    c->seccomp_loose ? " sanitizer filter" : "", ll, "; ", c->replaced);
+}
+
 static int
 text_summary(struct cbp_sink *s, const struct cbp_summary *sum)
 {
@@ -304,7 +323,8 @@ text_summary(struct cbp_sink *s, const struct cbp_summary *sum)
 	    sum->severity[CBP_SEV_CRITICAL], sum->severity[CBP_SEV_HIGH],
 	    sum->severity[CBP_SEV_MEDIUM], sum->severity[CBP_SEV_LOW],
 	    sum->severity[CBP_SEV_INFO]);
-	if (r != CBP_OK || (r = run_line(b, sum)) != CBP_OK)
+	if (r != CBP_OK || (r = run_line(b, sum)) != CBP_OK ||
+	    (r = confinement_line(b, &sum->confinement)) != CBP_OK)
 		goto out;
 	/*
 	 * Name the exit status whenever it is not plain success: violations,

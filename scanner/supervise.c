@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -46,7 +47,8 @@ enum {
 	FR_JOB = 1,		/* parent -> worker: u64 id, then the job bytes */
 	FR_READY = 2,		/* worker -> parent: struct cbp_confine_info */
 	FR_END = 3,		/* worker -> parent: u64 id, i32 status */
-	FR_MARK = 4		/* worker -> parent: payload for the caller */
+	FR_MARK = 4,		/* worker -> parent: payload for the caller */
+	FR_MARK_MAJOR = 5	/* worker -> parent: the same, a new unit of work */
 };
 
 /* Messages read from one worker per look, so one busy worker cannot keep
@@ -56,6 +58,21 @@ enum {
  * backlog of a caller that did not poll; a worker that floods frames while
  * overdue is killed all the same. */
 #define OVERDUE_BATCH 1024
+
+/*
+ * Progress without a syscall: one shared page per worker slot, written by
+ * the worker under a sequence lock (odd while writing), read by the parent
+ * only when it judges a budget or a failed job.  Everything in it is the
+ * worker's word: bounded on read, retried a few times, then ignored.
+ */
+struct sv_progress {
+	volatile uint64_t seq;		/* odd: being written */
+	volatile uint64_t majors;	/* major progress calls so far */
+	volatile uint64_t job;		/* the job it belongs to */
+	volatile uint32_t len;
+	uint32_t pad;
+	unsigned char data[CBP_SV_PROGRESS_MAX];
+};
 
 struct frame_hdr {
 	uint32_t len;		/* payload bytes after this header */
@@ -89,12 +106,16 @@ struct sv_slot {
 	unsigned njobs;
 	int head_started;	/* the head job's budget runs */
 	uint64_t job_deadline, step_deadline;	/* ms, 0: none */
+	uint64_t major_deadline;		/* ms, 0: none */
 	uint64_t spawned_ms, spawned_us;
 	uint64_t respawn_at;	/* ms, when DOWN and throttled */
 	unsigned startfails;	/* deaths in a row with no job to blame */
 	int kill_reason;
 	char kill_detail[96];
 	uint64_t killed_job;	/* the overdue job, for KILL_TIMEOUT */
+	struct sv_progress *prog;	/* shared page, mapped for the slot's life */
+	uint64_t seen_seq, seen_majors;	/* progress at the last budget check */
+	uint64_t next_look;		/* ms: when to look at the progress page */
 };
 
 struct cbp_sv {
@@ -116,6 +137,7 @@ struct cbp_sv_worker {
 	int chan;
 	size_t max_frame;
 	unsigned char *buf;
+	struct sv_progress *prog;
 };
 
 static uint64_t
@@ -183,6 +205,77 @@ cbp_sv_mark(struct cbp_sv_worker *w, const void *data, size_t len)
 	return worker_write(w, FR_MARK, data, len, NULL, 0);
 }
 
+int
+cbp_sv_mark_major(struct cbp_sv_worker *w, const void *data, size_t len)
+{
+	return worker_write(w, FR_MARK_MAJOR, data, len, NULL, 0);
+}
+
+int
+cbp_sv_progress(struct cbp_sv_worker *w, const void *data, size_t len,
+    int major)
+{
+	struct sv_progress *p = w->prog;
+	uint64_t q;
+
+	if (p == NULL || len > CBP_SV_PROGRESS_MAX)
+		return CBP_EINVAL;
+	q = p->seq;
+	__atomic_store_n(&p->seq, q + 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	memcpy(p->data, data, len);
+	p->len = (uint32_t)len;
+	if (major)
+		p->majors++;
+	__atomic_store_n(&p->seq, q + 2, __ATOMIC_RELEASE);
+	return CBP_OK;
+}
+
+/* Worker: the job it works on, for the parent's reading of its progress. */
+static void
+progress_job(struct sv_progress *p, uint64_t id)
+{
+	uint64_t q;
+
+	if (p == NULL)
+		return;
+	q = p->seq;
+	__atomic_store_n(&p->seq, q + 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	p->job = id;
+	p->len = 0;
+	__atomic_store_n(&p->seq, q + 2, __ATOMIC_RELEASE);
+}
+
+/*
+ * Parent: a consistent copy of a slot's progress, or 0 (torn by a worker
+ * that died or keeps writing, or for another job).
+ */
+static size_t
+progress_read(const struct sv_slot *sl, uint64_t job, unsigned char *out)
+{
+	const struct sv_progress *p = sl->prog;
+	uint64_t a, b, j;
+	size_t len;
+	int tries;
+
+	for (tries = 0; p != NULL && tries < 8; tries++) {
+		a = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+		if (a & 1)
+			continue;
+		j = p->job;
+		len = p->len;
+		if (len > CBP_SV_PROGRESS_MAX)
+			return 0;
+		memcpy(out, p->data, len);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		b = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+		if (a == b)
+			return j == job ? len : 0;
+	}
+	return 0;
+}
+
 /* VmData of this process in bytes (private writable memory), 0 if unknown. */
 static size_t
 data_size(void)
@@ -234,7 +327,7 @@ worker_recv(struct cbp_sv_worker *w, int *fd)
 }
 
 static void __attribute__((noreturn))
-worker_main(const struct cbp_sv *s, int chan)
+worker_main(const struct cbp_sv *s, const struct sv_slot *self, int chan)
 {
 	struct cbp_confine_opts co = { 0 };
 	struct cbp_confine_info info = { 0 };
@@ -284,6 +377,11 @@ worker_main(const struct cbp_sv *s, int chan)
 
 	w.chan = chan;
 	w.max_frame = s->o.max_frame;
+	/* Its own progress page only: another worker's is not its to write. */
+	w.prog = self->prog;
+	for (fd = 0; fd < (int)s->o.nworkers; fd++)
+		if (s->slots[fd].prog != NULL && s->slots[fd].prog != self->prog)
+			munmap(s->slots[fd].prog, sizeof(struct sv_progress));
 	if ((w.buf = malloc(sizeof(h) + w.max_frame)) == NULL)
 		_exit(114);
 	if (s->o.init != NULL && s->o.init(s->o.arg) != 0)
@@ -321,6 +419,7 @@ worker_main(const struct cbp_sv *s, int chan)
 		if (h.type != FR_JOB || h.len != (size_t)n - sizeof(h))
 			_exit(120);
 		memcpy(&id, w.buf + sizeof(h), sizeof(id));
+		progress_job(w.prog, id);
 		status = s->o.job(&w, w.buf + sizeof(h) + sizeof(id),
 		    h.len - sizeof(id), fd, s->o.arg);
 		if (fd >= 0)
@@ -344,6 +443,9 @@ spawn(struct cbp_sv *s, struct sv_slot *sl, struct cbp_error *err)
 		    strerror(errno));
 	fflush(NULL);	/* nothing buffered is written twice */
 	s->parent = getpid();
+	if (sl->prog != NULL)
+		memset(sl->prog, 0, sizeof(*sl->prog));
+	sl->seen_seq = sl->seen_majors = 0;
 	pid = fork();
 	if (pid < 0) {
 		close(sv[0]);
@@ -353,7 +455,7 @@ spawn(struct cbp_sv *s, struct sv_slot *sl, struct cbp_error *err)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		worker_main(s, sv[1]);
+		worker_main(s, sl, sv[1]);
 	}
 	close(sv[1]);
 	(void)fcntl(sv[0], F_SETFL, O_NONBLOCK);
@@ -448,8 +550,14 @@ finish_head(struct cbp_sv *s, struct sv_slot *sl, int outcome, int status,
 	sl->head_started = 0;
 	s->npending_total--;
 	s->stats.done[outcome]++;
-	e = push_event(s, CBP_SV_DONE, j->id, NULL, 0);
+	{
+		unsigned char snap[CBP_SV_PROGRESS_MAX];
+		size_t n = progress_read(sl, j->id, snap);
+
+		e = push_event(s, CBP_SV_DONE, j->id, snap, n);
+	}
 	if (e != NULL) {
+		e->ev.worker = (unsigned)(sl - s->slots);
 		e->ev.outcome = outcome;
 		e->ev.status = status;
 		e->ev.signal = sig;
@@ -457,6 +565,21 @@ finish_head(struct cbp_sv *s, struct sv_slot *sl, int outcome, int status,
 		snprintf(e->ev.detail, sizeof(e->ev.detail), "%s", detail);
 	}
 	job_free(j);
+}
+
+/*
+ * The progress page is looked at every quarter of the shortest budget, so
+ * progress restarts a budget at most a quarter late: a budget lasts
+ * between its length and 1.25 times it.  0: no budget, no looks.
+ */
+static uint64_t
+look_after(const struct cbp_sv *s, uint64_t t)
+{
+	uint64_t b = s->o.step_timeout_ms;
+
+	if (s->o.major_timeout_ms && (b == 0 || s->o.major_timeout_ms < b))
+		b = s->o.major_timeout_ms;
+	return b ? t + (b / 4 ? b / 4 : 1) : 0;
 }
 
 static void
@@ -469,6 +592,12 @@ start_head(struct cbp_sv *s, struct sv_slot *sl)
 	sl->head_started = 1;
 	sl->job_deadline = s->o.job_timeout_ms ? t + s->o.job_timeout_ms : 0;
 	sl->step_deadline = s->o.step_timeout_ms ? t + s->o.step_timeout_ms : 0;
+	sl->major_deadline = s->o.major_timeout_ms ? t + s->o.major_timeout_ms : 0;
+	if (sl->prog != NULL) {
+		sl->seen_seq = __atomic_load_n(&sl->prog->seq, __ATOMIC_ACQUIRE);
+		sl->seen_majors = sl->prog->majors;
+	}
+	sl->next_look = look_after(s, t);
 }
 
 /* One message from a worker, checked against what the slot holds. */
@@ -530,11 +659,20 @@ handle_frame(struct cbp_sv *s, struct sv_slot *sl, size_t n)
 		start_head(s, sl);
 		return;
 	case FR_MARK:
+	case FR_MARK_MAJOR:
 		if (sl->state != SLOT_UP || sl->head == NULL)
 			break;
 		if (s->o.step_timeout_ms)
 			sl->step_deadline = now_ms() + s->o.step_timeout_ms;
-		push_event(s, CBP_SV_MARK, sl->head->id, p, h.len);
+		if (h.type == FR_MARK_MAJOR && s->o.major_timeout_ms)
+			sl->major_deadline = now_ms() + s->o.major_timeout_ms;
+		{
+			struct sv_event *e = push_event(s, CBP_SV_MARK,
+			    sl->head->id, p, h.len);
+
+			if (e != NULL)
+				e->ev.type = h.type == FR_MARK_MAJOR;
+		}
 		return;
 	default:
 		if (h.type < CBP_SV_USER || sl->state != SLOT_UP ||
@@ -828,8 +966,12 @@ cbp_sv_new(const struct cbp_sv_opts *o, struct cbp_sv **out,
 		goto out;
 	}
 	for (i = 0; i < o->nworkers; i++) {
+		void *m = mmap(NULL, sizeof(struct sv_progress),
+		    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
 		s->slots[i].chan = s->slots[i].pidfd = -1;
 		s->slots[i].state = SLOT_DOWN;
+		s->slots[i].prog = m != MAP_FAILED ? m : NULL;
 	}
 	for (i = 0; i < o->nworkers; i++)
 		if ((r = spawn(s, &s->slots[i], err)) != CBP_OK)
@@ -886,7 +1028,8 @@ static int
 overdue(const struct sv_slot *sl, uint64_t t)
 {
 	return (sl->job_deadline && t >= sl->job_deadline) ||
-	    (sl->step_deadline && t >= sl->step_deadline);
+	    (sl->step_deadline && t >= sl->step_deadline) ||
+	    (sl->major_deadline && t >= sl->major_deadline);
 }
 
 /* Kill workers whose job overran; respawn what is down and due. */
@@ -900,6 +1043,19 @@ housekeeping(struct cbp_sv *s, uint64_t t, uint64_t *next,
 	for (i = 0; i < s->o.nworkers; i++) {
 		struct sv_slot *sl = &s->slots[i];
 
+		/*
+		 * A worker that never says it is ready (stuck in start-up:
+		 * seen under ASan, whose allocator a fork can inherit locked
+		 * from another thread) would keep the jobs written to it
+		 * forever: killed, it counts as a start-up death and its jobs
+		 * go to another worker.
+		 */
+		if (sl->state == SLOT_STARTING && sl->kill_reason == KILL_NONE) {
+			if (t >= sl->spawned_ms + CBP_SV_START_MAX_MS)
+				kill_worker(sl, KILL_PROTOCOL, "start-up took too long");
+			else if (sl->spawned_ms + CBP_SV_START_MAX_MS < *next)
+				*next = sl->spawned_ms + CBP_SV_START_MAX_MS;
+		}
 		if (sl->state == SLOT_UP && sl->head_started &&
 		    sl->kill_reason == KILL_NONE && overdue(sl, t)) {
 			/* An end may be waiting unread (the caller did not
@@ -910,6 +1066,33 @@ housekeeping(struct cbp_sv *s, uint64_t t, uint64_t *next,
 			}
 		}
 		if (sl->state == SLOT_UP && sl->head_started &&
+		    sl->kill_reason == KILL_NONE && sl->prog != NULL &&
+		    (overdue(sl, t) || (sl->next_look && t >= sl->next_look))) {
+			/* Progress written since the last look restarts the
+			 * budgets it concerns (a budget is thus at least its
+			 * length and at most 1.25 times it, see look_after). */
+			uint64_t q = __atomic_load_n(&sl->prog->seq,
+			    __ATOMIC_ACQUIRE), m = sl->prog->majors;
+
+			if (q != sl->seen_seq) {
+				sl->seen_seq = q;
+				if (s->o.step_timeout_ms)
+					sl->step_deadline = t + s->o.step_timeout_ms;
+			}
+			if (m != sl->seen_majors) {
+				sl->seen_majors = m;
+				if (s->o.major_timeout_ms)
+					sl->major_deadline = t +
+					    s->o.major_timeout_ms;
+				if (s->o.step_timeout_ms)
+					sl->step_deadline = t + s->o.step_timeout_ms;
+			}
+			sl->next_look = look_after(s, t);
+		}
+		if (sl->state == SLOT_UP && sl->head_started &&
+		    sl->next_look && sl->next_look < *next)
+			*next = sl->next_look;
+		if (sl->state == SLOT_UP && sl->head_started &&
 		    sl->kill_reason == KILL_NONE) {
 			if (sl->job_deadline && t >= sl->job_deadline) {
 				snprintf(why, sizeof(why), "job budget %llu ms",
@@ -919,7 +1102,15 @@ housekeeping(struct cbp_sv *s, uint64_t t, uint64_t *next,
 				snprintf(why, sizeof(why), "step budget %llu ms",
 				    (unsigned long long)s->o.step_timeout_ms);
 				kill_worker(sl, KILL_TIMEOUT, why);
+			} else if (sl->major_deadline &&
+			    t >= sl->major_deadline) {
+				snprintf(why, sizeof(why), "object budget %llu ms",
+				    (unsigned long long)s->o.major_timeout_ms);
+				kill_worker(sl, KILL_TIMEOUT, why);
 			} else {
+				if (sl->major_deadline &&
+				    sl->major_deadline < *next)
+					*next = sl->major_deadline;
 				if (sl->job_deadline && sl->job_deadline < *next)
 					*next = sl->job_deadline;
 				if (sl->step_deadline && sl->step_deadline < *next)
@@ -957,11 +1148,11 @@ int
 cbp_sv_poll(struct cbp_sv *s, int timeout_ms, struct cbp_sv_event *ev,
     struct cbp_error *err)
 {
-	struct pollfd pfd[2 * CBP_SV_WORKERS_MAX];
-	unsigned owner[2 * CBP_SV_WORKERS_MAX];
+	struct pollfd pfd[2 * CBP_SV_WORKERS_MAX + 1];
+	unsigned owner[2 * CBP_SV_WORKERS_MAX + 1];
 	uint64_t t, end, next;
 	unsigned i, n;
-	int r, wait;
+	int r, wait, woken = 0;
 
 	memset(ev, 0, sizeof(*ev));
 	if (s->last != NULL) {
@@ -1001,6 +1192,11 @@ cbp_sv_poll(struct cbp_sv *s, int timeout_ms, struct cbp_sv_event *ev,
 		}
 		if (s->events != NULL)
 			break;
+		if (s->o.wake_fd > 0) {
+			pfd[n].fd = s->o.wake_fd;
+			pfd[n].events = POLLIN;
+			owner[n++] = CBP_SV_WORKERS_MAX;
+		}
 		/* next <= end: the caller's time, or an earlier deadline or
 		 * respawn; when time is up, one last look without waiting. */
 		if (t >= end)
@@ -1015,8 +1211,14 @@ cbp_sv_poll(struct cbp_sv *s, int timeout_ms, struct cbp_sv_event *ev,
 			return cbp_error_set(err, CBP_EIO, errno, "poll: %s",
 			    strerror(errno));
 		for (i = 0; r > 0 && i < n; i++) {
-			struct sv_slot *sl = &s->slots[owner[i]];
+			struct sv_slot *sl;
 
+			if (owner[i] == CBP_SV_WORKERS_MAX) {
+				if (pfd[i].revents != 0)
+					woken = 1;
+				continue;
+			}
+			sl = &s->slots[owner[i]];
 			if (pfd[i].revents == 0 || sl->state == SLOT_DOWN)
 				continue;
 			if (pfd[i].fd == sl->pidfd) {
@@ -1027,7 +1229,7 @@ cbp_sv_poll(struct cbp_sv *s, int timeout_ms, struct cbp_sv_event *ev,
 				bury(s, sl);
 			}
 		}
-		if (wait == 0 && t >= end)
+		if ((wait == 0 && t >= end) || woken)
 			break;
 	}
 	if (s->events != NULL) {
@@ -1088,9 +1290,29 @@ cbp_sv_stop(struct cbp_sv *s)
 }
 
 void
+cbp_sv_signal(struct cbp_sv *s, int sig)
+{
+	unsigned i;
+
+	for (i = 0; s != NULL && !s->stopped && i < s->o.nworkers; i++) {
+		struct sv_slot *sl = &s->slots[i];
+
+		if (sl->state != SLOT_UP && sl->state != SLOT_STARTING)
+			continue;
+		/* The pidfd names this process and no later one. */
+		if (sl->pidfd >= 0)
+			(void)syscall(SYS_pidfd_send_signal, sl->pidfd, sig,
+			    NULL, 0);
+		else
+			(void)kill(sl->pid, sig);
+	}
+}
+
+void
 cbp_sv_free(struct cbp_sv *s)
 {
 	struct sv_event *e;
+	unsigned i;
 
 	if (s == NULL)
 		return;
@@ -1106,6 +1328,9 @@ cbp_sv_free(struct cbp_sv *s)
 		free(s->last);
 	}
 	free(s->rbuf);
+	for (i = 0; s->slots != NULL && i < s->o.nworkers; i++)
+		if (s->slots[i].prog != NULL)
+			munmap(s->slots[i].prog, sizeof(struct sv_progress));
 	free(s->slots);
 	free(s);
 }

@@ -780,6 +780,8 @@ do_dir(struct worker *k, struct wnode *n)
 	n->fd = fd;
 	atomic_store_explicit(&n->fd_refs, 1, memory_order_relaxed);
 	read_dir(k, n);
+	if (w->ops->dir_done != NULL)
+		w->ops->dir_done(w->arg, k->index);
 	fd_release(w, n);
 }
 

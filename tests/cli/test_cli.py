@@ -357,26 +357,13 @@ def test_config_no_retention_limit(tree, lpr_jpeg, tmp_path):
     assert r.rc == 0 and [f["disposition"] for f in r.findings] == ["authorized"], r
 
 
-def scan_tasks(cfg, tmp_path):
-    """Threads of a scan held open on a FIFO root (its writer is us, so the
-    scan polls until we close it); counted once the number stops moving."""
-    fifo = tmp_path / "held.fifo"
-    os.mkfifo(fifo)
-    w = os.open(fifo, os.O_RDWR)
-    p = subprocess.Popen([str(CBPSCAN), "scan", "--state", state_dir(), "--config", str(cfg), str(fifo)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    seen = []
-    try:
-        for _ in range(200):                            # generous: never a timing threshold
-            time.sleep(0.05)
-            seen.append(len(os.listdir(f"/proc/{p.pid}/task")))
-            if len(seen) >= 5 and len(set(seen[-5:])) == 1:
-                break
-    finally:
-        os.close(w)
-        p.wait(timeout=60)
-        fifo.unlink()
-    return seen[-1]
+def scan_workers(cfg, tmp_path, lpr_jpeg):
+    """Parser worker processes of a scan, as its summary says."""
+    t = tmp_path / "w"
+    t.mkdir(exist_ok=True)
+    (t / "x.jpg").write_bytes(lpr_jpeg)
+    r = run(["scan", "--format", "jsonl", "--config", cfg, t], parse=True)
+    return r.summary["confinement"]["workers"]
 
 
 def test_config_settings_apply(tree, lpr_jpeg, tmp_path):
@@ -411,10 +398,10 @@ def test_config_settings_apply(tree, lpr_jpeg, tmp_path):
     # is test_records.py::test_dispositions_agree_with_the_summary to show,
     # on a tree without violations.
     assert (r.summary["violations"], r.summary["unscannable"], r.rc) == (1, 2, 1), r
-    # threads: more scan threads than with one.
+    # threads: that many parser worker processes.
     one = tmp_path / "one.yaml"
     one.write_text("threads: 1\n")
-    assert scan_tasks(cfg, tmp_path) > scan_tasks(one, tmp_path)
+    assert (scan_workers(cfg, tmp_path, lpr_jpeg), scan_workers(one, tmp_path, lpr_jpeg)) == (3, 1)
 
 
 @pytest.mark.parametrize("text,line,col,what", [

@@ -23,8 +23,8 @@ def c_value(name):
 
 
 def man_size(text):
-    n, unit = re.fullmatch(r"(\d+)(?: (KiB|MiB|GiB))?", text).groups()
-    return int(n) * {None: 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
+    n, unit = re.fullmatch(r"(\d+)(?: (KiB|MiB|GiB|s))?", text).groups()
+    return int(n) * {None: 1, "s": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
 
 
 MAN_TO_C = {
@@ -38,6 +38,8 @@ MAN_TO_C = {
     "record_faces": "CBP_RECORD_FACES", "carve_records": "CBP_CARVE_MAX_RECORDS",
     "rules": "CBP_RULES_MAX", "regex_steps": "CBP_PCRE2_MATCH_LIMIT",
     "yaml_file": "CBP_YAML_FILE_MAX", "yaml_depth": "CBP_YAML_DEPTH", "yaml_nodes": "CBP_YAML_NODES",
+    "object_timeout": "CBP_OBJECT_TIMEOUT", "member_timeout": "CBP_MEMBER_TIMEOUT",
+    "worker_memory": "CBP_WORKER_MEMORY",
 }
 
 

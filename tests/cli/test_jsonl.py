@@ -85,8 +85,13 @@ def test_summary(mixed):
     assert set(s) == EVERY_KEYS | {"started", "finished", "files", "bytes", "archives",
                                    "members", "findings", "violations", "unscannable",
                                    "elapsed_s", "exit", "version", "rules", "roots",
-                                   "complete", "severity", "skipped"}
+                                   "complete", "severity", "skipped", "confinement"}
     assert s["complete"] is True
+    c = s["confinement"]
+    assert set(c) >= {"workers", "seccomp", "landlock_abi", "no_new_privs", "replaced",
+                      "objects_per_worker"}
+    assert c["workers"] == len(c["objects_per_worker"]) and sum(c["objects_per_worker"]) > 0, c
+    assert (c["seccomp"], c["no_new_privs"], c["replaced"]) == (True, True, 0), c
     assert s["version"] == cbpscan_version()
     # The default rules are the build tree's one rule file: its SHA-256.
     assert s["rules"] == sha256((REPO / "rules/cbp-profile.yaml").read_bytes())

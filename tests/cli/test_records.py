@@ -223,5 +223,6 @@ def test_text_strict_exit_line_says_why(tree, tmp_path):
     F.make_encrypted_zip([("x.jpg", F.jpeg())], t / "secret.zip")
     r = run(["scan", "--format", "text", "--strict", t])
     lines = r.out.decode().splitlines()
-    assert r.rc == 1 and "0 violations, 1 unscannable." in lines[-4], lines
+    assert r.rc == 1 and "0 violations, 1 unscannable." in lines[-5], lines
+    assert lines[-2].startswith("Parsers ran in 2 worker processes (seccomp"), lines
     assert lines[-1] == "Exit status 1: unscannable objects (--strict), no violation.", lines

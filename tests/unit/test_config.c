@@ -267,6 +267,36 @@ test_hardened_yaml(void **state)
 	cbp_config_free(&c);
 }
 
+/* Parser workers' budgets (issue 8): defaults from cbp_limits.h, durations
+ * and sizes in the config's grammar, out-of-range values refused. */
+static void
+test_worker_limits(void **state)
+{
+	struct cbp_config c;
+	struct cbp_config_diag d;
+	static const char ok[] = "limits:\n  object_timeout: 2m\n"
+	    "  member_timeout: 5s\n  worker_memory: 512M\n";
+	static const char zero[] = "limits:\n  member_timeout: 0\n";
+	static const char small[] = "limits:\n  worker_memory: 1M\n";
+
+	(void)state;
+	cbp_config_defaults(&c);
+	assert_int_equal(c.object_timeout_ms, CBP_OBJECT_TIMEOUT * 1000ULL);
+	assert_int_equal(c.member_timeout_ms, CBP_MEMBER_TIMEOUT * 1000ULL);
+	assert_int_equal(c.worker_memory, CBP_WORKER_MEMORY);
+	assert_int_equal(cbp_config_load_string(&c, "m.yaml", ok, sizeof(ok) - 1,
+	    &d), CBP_OK);
+	assert_int_equal(c.object_timeout_ms, 120000);
+	assert_int_equal(c.member_timeout_ms, 5000);
+	assert_int_equal(c.worker_memory, 512 * CBP_MIB);
+	assert_int_equal(cbp_config_load_string(&c, "m.yaml", zero,
+	    sizeof(zero) - 1, &d), CBP_ESYNTAX);
+	assert_non_null(strstr(d.message, "member_timeout"));
+	assert_int_equal(cbp_config_load_string(&c, "m.yaml", small,
+	    sizeof(small) - 1, &d), CBP_ESYNTAX);
+	cbp_config_free(&c);
+}
+
 static void
 test_command_line_lists(void **state)
 {
@@ -299,6 +329,7 @@ main(void)
 		cmocka_unit_test(test_world_writable_refused),
 		cmocka_unit_test(test_empty_file_is_defaults),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_worker_limits),
 		cmocka_unit_test(test_command_line_lists),
 		cmocka_unit_test(test_hardened_yaml),
 	};

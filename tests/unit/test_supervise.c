@@ -186,6 +186,21 @@ job(struct cbp_sv_worker *w, const unsigned char *p, size_t len, int fd,
 		for (;;)
 			spin_ms(1000);
 	}
+	if (strcmp(cmd, "progress") == 0) {
+		/* Ten steps of 100 ms under a 400 ms step budget, through the
+		 * shared page: no frame, yet not a timeout. */
+		for (i = 0; i < 10; i++) {
+			cbp_sv_progress(w, &i, sizeof(i), i == 0);
+			spin_ms(100);
+		}
+		return 0;
+	}
+	if (strcmp(cmd, "progress-then-hang") == 0) {
+		i = 5;
+		cbp_sv_progress(w, &i, sizeof(i), 1);
+		for (;;)
+			spin_ms(1000);
+	}
 	if (strcmp(cmd, "mark-then-hang") == 0) {
 		i = 7;
 		cbp_sv_mark(w, &i, sizeof(i));
@@ -552,6 +567,48 @@ test_step_budget(void **state)
 	assert_int_equal(ev.kind, CBP_SV_DONE);
 	assert_int_equal(ev.outcome, CBP_SV_TIMEOUT);
 	assert_non_null(strstr(ev.detail, "step budget 400 ms"));
+	cbp_sv_free(s);
+}
+
+/*
+ * Progress left in the shared page (cbp_sv_progress) restarts the step
+ * budget without a frame, and a job that fails brings its last progress
+ * in DONE, so the caller knows where it was.
+ */
+static void
+test_progress_page(void **state)
+{
+	struct cbp_sv *s = start(1, 1, 20000, 400, 0);
+	struct cbp_sv_event ev;
+	struct cbp_error e = { 0 };
+	double end = now_s() + 30;
+	int last = -1;
+
+	submit(s, 1, "progress");
+	while (now_s() < end) {
+		assert_int_equal(cbp_sv_poll(s, 1000, &ev, &e), CBP_OK);
+		assert_int_not_equal(ev.kind, CBP_SV_MARK);
+		if (ev.kind == CBP_SV_DONE)
+			break;
+	}
+	assert_int_equal(ev.kind, CBP_SV_DONE);
+	assert_int_equal(ev.outcome, CBP_SV_OK);
+	assert_int_equal(ev.len, sizeof(int));	/* the last progress */
+	memcpy(&last, ev.data, sizeof(int));
+	assert_int_equal(last, 9);
+	submit(s, 2, "progress-then-hang");
+	end = now_s() + 30;
+	while (now_s() < end) {
+		assert_int_equal(cbp_sv_poll(s, 1000, &ev, &e), CBP_OK);
+		if (ev.kind == CBP_SV_DONE)
+			break;
+	}
+	assert_int_equal(ev.kind, CBP_SV_DONE);
+	assert_int_equal(ev.job, 2);
+	assert_int_equal(ev.outcome, CBP_SV_TIMEOUT);
+	assert_int_equal(ev.len, sizeof(int));
+	memcpy(&last, ev.data, sizeof(int));
+	assert_int_equal(last, 5);
 	cbp_sv_free(s);
 }
 
@@ -924,6 +981,7 @@ main(void)
 		cmocka_unit_test(test_loop_times_out_and_is_replaced),
 		cmocka_unit_test(test_late_poll_is_not_a_timeout),
 		cmocka_unit_test(test_step_budget),
+		cmocka_unit_test(test_progress_page),
 		cmocka_unit_test(test_memory_hog_hits_the_cap),
 		cmocka_unit_test(test_crashes_are_reported_with_their_signal),
 		cmocka_unit_test(test_malformed_frames_kill_the_worker),

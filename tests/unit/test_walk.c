@@ -215,7 +215,7 @@ on_stream(void *arg, unsigned worker, const struct cbp_walk_file *f)
 	pthread_mutex_unlock(&c->mu);
 }
 
-static const struct cbp_walk_ops ops = { on_file, on_error, on_skip, on_stream };
+static const struct cbp_walk_ops ops = { on_file, on_error, on_skip, on_stream, NULL };
 
 static void
 collect_init(struct collect *c)
@@ -1499,7 +1499,7 @@ t_bad_args(void **state)
 {
 	const char *roots[] = { "/nonexistent" };
 	struct cbp_walk_opts o;
-	struct cbp_walk_ops no_file = { NULL, on_error, NULL, NULL };
+	struct cbp_walk_ops no_file = { NULL, on_error, NULL, NULL, NULL };
 
 	memset(&o, 0, sizeof(o));
 	assert_int_equal(cbp_walk_run(roots, 1, &o, &ops, NULL), CBP_EINVAL);
