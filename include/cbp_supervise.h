@@ -80,6 +80,8 @@
  * buffer (about 208 KiB by default) must hold one whole frame.
  */
 #define CBP_SV_FRAME_MAX (64 * 1024)
+/* Descriptors one job may carry (SCM_RIGHTS allows up to 253). */
+#define CBP_SV_FDS_MAX 16
 /* Workers per supervisor, and jobs written ahead to one worker. */
 #define CBP_SV_WORKERS_MAX 256
 #define CBP_SV_DEPTH_MAX 64
@@ -102,13 +104,13 @@ struct cbp_sv;
 struct cbp_sv_worker;
 
 /*
- * The job function, in a worker: job bytes as submitted, the descriptor
- * submitted with them (-1 if none; closed by the supervisor afterwards),
- * arg from the options.  It sends results with cbp_sv_send and returns a
+ * The job function, in a worker: job bytes as submitted, the descriptors
+ * submitted with them, in order (nfds 0 .. CBP_SV_FDS_MAX; closed by the
+ * supervisor afterwards), arg from the options.  It sends results with cbp_sv_send and returns a
  * status (enum cbp_err by convention) that reaches the parent in DONE.
  */
 typedef int (*cbp_sv_job_fn)(struct cbp_sv_worker *w, const unsigned char *job,
-    size_t len, int fd, void *arg);
+    size_t len, const int *fds, unsigned nfds, void *arg);
 
 struct cbp_sv_opts {
 	unsigned nworkers;		/* 1 .. CBP_SV_WORKERS_MAX */
@@ -198,6 +200,10 @@ int cbp_sv_new(const struct cbp_sv_opts *o, struct cbp_sv **out,
  */
 int cbp_sv_submit(struct cbp_sv *s, uint64_t id, const void *job, size_t len,
     int fd, struct cbp_error *err);
+/* The same with several descriptors (nfds <= CBP_SV_FDS_MAX), all owned
+ * from here on, closed on every path. */
+int cbp_sv_submit_fds(struct cbp_sv *s, uint64_t id, const void *job,
+    size_t len, const int *fds, unsigned nfds, struct cbp_error *err);
 
 /*
  * Wait up to timeout_ms (-1: until something happens) for the next event,

@@ -84,7 +84,8 @@ struct sv_job {
 	uint64_t id;
 	unsigned char *data;
 	size_t len;
-	int fd;
+	int fds[CBP_SV_FDS_MAX];
+	unsigned nfds;
 	struct sv_job *next;
 };
 
@@ -296,20 +297,21 @@ data_size(void)
 	return (size_t)strtoull(p + 8, NULL, 10) * 1024;
 }
 
-/* Receive one job; returns its length, 0 at EOF, -1 on error. */
+/* Receive one job and its descriptors; returns its length, 0 at EOF, -1
+ * on error. */
 static ssize_t
-worker_recv(struct cbp_sv_worker *w, int *fd)
+worker_recv(struct cbp_sv_worker *w, int *fds, unsigned *nfds)
 {
 	union {
 		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
+		char b[CMSG_SPACE(sizeof(int) * CBP_SV_FDS_MAX)];
 	} cm;
 	struct iovec iov = { w->buf, sizeof(struct frame_hdr) + w->max_frame };
 	struct msghdr m = { 0 };
 	struct cmsghdr *c;
 	ssize_t n;
 
-	*fd = -1;
+	*nfds = 0;
 	m.msg_iov = &iov;
 	m.msg_iovlen = 1;
 	m.msg_control = cm.b;
@@ -321,8 +323,12 @@ worker_recv(struct cbp_sv_worker *w, int *fd)
 		return n;
 	c = CMSG_FIRSTHDR(&m);
 	if (c != NULL && c->cmsg_level == SOL_SOCKET &&
-	    c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	    c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(0) &&
+	    (c->cmsg_len - CMSG_LEN(0)) % sizeof(int) == 0 &&
+	    (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) <= CBP_SV_FDS_MAX) {
+		*nfds = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		memcpy(fds, CMSG_DATA(c), *nfds * sizeof(int));
+	}
 	return n;
 }
 
@@ -341,6 +347,8 @@ worker_main(const struct cbp_sv *s, const struct sv_slot *self, int chan)
 	size_t base;
 	ssize_t n;
 	int sig, fd, nul;
+	int fds[CBP_SV_FDS_MAX];
+	unsigned nfds, i;
 
 	/* Default signal handling: the parent's handlers (SIGTERM, or a test
 	 * framework's SIGSEGV catcher) are not the worker's. */
@@ -410,7 +418,7 @@ worker_main(const struct cbp_sv *s, const struct sv_slot *self, int chan)
 		_exit(118);
 
 	for (;;) {
-		n = worker_recv(&w, &fd);
+		n = worker_recv(&w, fds, &nfds);
 		if (n == 0)
 			_exit(0);	/* the parent closed the channel */
 		if (n < (ssize_t)(sizeof(h) + sizeof(id)))
@@ -421,9 +429,9 @@ worker_main(const struct cbp_sv *s, const struct sv_slot *self, int chan)
 		memcpy(&id, w.buf + sizeof(h), sizeof(id));
 		progress_job(w.prog, id);
 		status = s->o.job(&w, w.buf + sizeof(h) + sizeof(id),
-		    h.len - sizeof(id), fd, s->o.arg);
-		if (fd >= 0)
-			close(fd);
+		    h.len - sizeof(id), fds, nfds, s->o.arg);
+		for (i = 0; i < nfds; i++)
+			close(fds[i]);
 		if (worker_write(&w, FR_END, &id, sizeof(id), &status,
 		    sizeof(status)) != CBP_OK)
 			_exit(121);
@@ -529,8 +537,8 @@ job_free(struct sv_job *j)
 {
 	if (j == NULL)
 		return;
-	if (j->fd >= 0)
-		close(j->fd);
+	while (j->nfds > 0)
+		close(j->fds[--j->nfds]);
 	free(j->data);
 	free(j);
 }
@@ -884,7 +892,7 @@ dispatch(struct cbp_sv *s)
 	struct msghdr m;
 	union {
 		struct cmsghdr c;
-		char b[CMSG_SPACE(sizeof(int))];
+		char b[CMSG_SPACE(sizeof(int) * CBP_SV_FDS_MAX)];
 	} cm;
 	ssize_t n;
 
@@ -907,14 +915,16 @@ dispatch(struct cbp_sv *s)
 			memset(&m, 0, sizeof(m));
 			m.msg_iov = iov;
 			m.msg_iovlen = 3;
-			if (j->fd >= 0) {
+			if (j->nfds > 0) {
 				memset(&cm, 0, sizeof(cm));
 				m.msg_control = cm.b;
-				m.msg_controllen = sizeof(cm.b);
+				m.msg_controllen = CMSG_SPACE(sizeof(int) *
+				    j->nfds);
 				cm.c.cmsg_level = SOL_SOCKET;
 				cm.c.cmsg_type = SCM_RIGHTS;
-				cm.c.cmsg_len = CMSG_LEN(sizeof(int));
-				memcpy(CMSG_DATA(&cm.c), &j->fd, sizeof(int));
+				cm.c.cmsg_len = CMSG_LEN(sizeof(int) * j->nfds);
+				memcpy(CMSG_DATA(&cm.c), j->fds,
+				    sizeof(int) * j->nfds);
 			}
 			n = sendmsg(sl->chan, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 			if (n < 0)
@@ -984,30 +994,44 @@ out:
 	return r;
 }
 
+static void
+close_fds(const int *fds, unsigned nfds)
+{
+	unsigned i;
+
+	for (i = 0; i < nfds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
 int
-cbp_sv_submit(struct cbp_sv *s, uint64_t id, const void *job, size_t len,
-    int fd, struct cbp_error *err)
+cbp_sv_submit_fds(struct cbp_sv *s, uint64_t id, const void *job, size_t len,
+    const int *fds, unsigned nfds, struct cbp_error *err)
 {
 	struct sv_job *j;
+	unsigned i;
 
-	if (s->stopped || len > s->o.max_frame - sizeof(uint64_t)) {
-		if (fd >= 0)
-			close(fd);
+	if (s->stopped || len > s->o.max_frame - sizeof(uint64_t) ||
+	    nfds > CBP_SV_FDS_MAX) {
+		close_fds(fds, nfds > CBP_SV_FDS_MAX ? CBP_SV_FDS_MAX : nfds);
 		return cbp_error_set(err, CBP_EINVAL, 0, s->stopped ?
-		    "supervisor stopped" : "job of %zu bytes too large", len);
+		    "supervisor stopped" : nfds > CBP_SV_FDS_MAX ? "job with "
+		    "%zu descriptors" : "job of %zu bytes too large",
+		    nfds > CBP_SV_FDS_MAX ? (size_t)nfds : len);
 	}
 	if ((j = calloc(1, sizeof(*j))) == NULL ||
 	    (len > 0 && (j->data = malloc(len)) == NULL)) {
 		free(j);
-		if (fd >= 0)
-			close(fd);
+		close_fds(fds, nfds);
 		return cbp_error_set(err, CBP_ENOMEM, ENOMEM, "job");
 	}
 	if (len > 0)
 		memcpy(j->data, job, len);
 	j->id = id;
 	j->len = len;
-	j->fd = fd;
+	for (i = 0; i < nfds; i++)
+		if (fds[i] >= 0)
+			j->fds[j->nfds++] = fds[i];
 	if (s->pending_tail != NULL)
 		s->pending_tail->next = j;
 	else
@@ -1016,6 +1040,13 @@ cbp_sv_submit(struct cbp_sv *s, uint64_t id, const void *job, size_t len,
 	s->npending_total++;
 	dispatch(s);
 	return CBP_OK;
+}
+
+int
+cbp_sv_submit(struct cbp_sv *s, uint64_t id, const void *job, size_t len,
+    int fd, struct cbp_error *err)
+{
+	return cbp_sv_submit_fds(s, id, job, len, &fd, fd >= 0 ? 1 : 0, err);
 }
 
 size_t

@@ -134,6 +134,8 @@ problem_example(struct cbp_problem *p)
 	p->detail = "entry \"secret.jpg\" is encrypted";
 }
 
+static const uint64_t per_worker[2] = { 700, 534 };
+
 static void
 summary_example(struct cbp_summary *s)
 {
@@ -160,6 +162,13 @@ summary_example(struct cbp_summary *s)
 	s->complete = 1;
 	s->skipped.symlink = 5;
 	s->skipped.vanished = 2;
+	s->confinement.workers = 2;
+	s->confinement.seccomp = 1;
+	s->confinement.landlock_abi = 7;
+	s->confinement.no_new_privs = 1;
+	s->confinement.replaced = 1;
+	s->confinement.objects = per_worker;
+	s->confinement.nobjects = 2;
 }
 
 /* Run one record of each kind given (NULL to skip) through a sink. */
@@ -317,7 +326,10 @@ test_jsonl_summary(void **state)
 	    "\"roots\":[\"/srv\",\"/home/caf\\udce9\"],\"complete\":true,"
 	    "\"severity\":{\"critical\":0,\"high\":1,\"medium\":0,\"low\":1,\"info\":0},"
 	    "\"skipped\":{\"symlink\":5,\"fifo\":0,\"socket\":0,\"device\":0,"
-	    "\"excluded\":0,\"other_fs\":0,\"vanished\":2}}\n");
+	    "\"excluded\":0,\"other_fs\":0,\"vanished\":2},"
+	    "\"confinement\":{\"workers\":2,\"seccomp\":true,"
+	    "\"landlock_abi\":7,\"no_new_privs\":true,\"replaced\":1,"
+	    "\"objects_per_worker\":[700,534]}}\n");
 	free(out);
 }
 
@@ -409,6 +421,7 @@ test_text_problem_summary(void **state)
 	    "By severity: 0 critical, 1 high, 0 medium, 1 low, 0 info.\n"
 	    "Scan " SCAN_ID " on auditbox (host id " HOST_ID "), cbpscan 9.8.7, "
 	    "rules sha256 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.\n"
+	    "Parsers ran in 2 worker processes (seccomp, Landlock ABI 7); 1 replaced.\n"
 	    "Exit status 1: violations found.\n");
 	free(out);
 

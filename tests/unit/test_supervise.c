@@ -77,13 +77,14 @@ spin_ms(double ms)
 /* ---- the worker's side -------------------------------------------------- */
 
 static int
-job(struct cbp_sv_worker *w, const unsigned char *p, size_t len, int fd,
-    void *arg)
+job(struct cbp_sv_worker *w, const unsigned char *p, size_t len,
+    const int *fds, unsigned nfds, void *arg)
 {
 	char cmd[256], buf[256];
 	size_t got = 0;
 	ssize_t n;
-	int i;
+	int i, fd = nfds > 0 ? fds[0] : -1;
+	unsigned k;
 
 	if (len >= sizeof(cmd))
 		return CBP_EINVAL;
@@ -96,6 +97,15 @@ job(struct cbp_sv_worker *w, const unsigned char *p, size_t len, int fd,
 		if (fd < 0 || (n = pread(fd, buf, sizeof(buf), 0)) < 0)
 			return CBP_EIO;
 		return cbp_sv_send(w, T_TEXT, buf, (size_t)n);
+	}
+	if (strcmp(cmd, "fds") == 0) {
+		/* Several descriptors, in the order they were submitted. */
+		for (k = 0; k < nfds; k++) {
+			if ((n = pread(fds[k], buf + got, 16, 0)) < 0)
+				return CBP_EIO;
+			got += (size_t)n;
+		}
+		return cbp_sv_send(w, T_TEXT, buf, got);
 	}
 	if (strcmp(cmd, "open") == 0) {
 		/* Open a file by name: refused when workers open nothing. */
@@ -235,8 +245,9 @@ init_identify(void *arg)
 
 static int
 job_archive(struct cbp_sv_worker *w, const unsigned char *p, size_t len,
-    int fd, void *arg)
+    const int *fds, unsigned nfds, void *arg)
 {
+	int fd = nfds > 0 ? fds[0] : -1;
 	static unsigned char buf[65536];
 	struct archive *a;
 	struct archive_entry *ent;
@@ -365,6 +376,30 @@ test_echo_fd_and_confinement(void **state)
 	assert_int_equal(ev.outcome, CBP_SV_OK);
 	assert_string_equal(text, "handed over");
 	assert_int_equal(fcntl(fd, F_GETFD), -1);
+
+	/* Several travel in order (a batch spanning directories). */
+	{
+		int fds[CBP_SV_FDS_MAX];
+		char want[CBP_SV_FDS_MAX + 1];
+		unsigned k;
+
+		for (k = 0; k < CBP_SV_FDS_MAX; k++) {
+			char p2[] = "/tmp/cbp-sv-XXXXXX";
+
+			assert_true((fds[k] = mkstemp(p2)) >= 0);
+			unlink(p2);
+			want[k] = (char)('a' + k);
+			assert_int_equal(write(fds[k], &want[k], 1), 1);
+		}
+		want[k] = '\0';
+		assert_int_equal(cbp_sv_submit_fds(s, 3, "fds", 3, fds,
+		    CBP_SV_FDS_MAX, &e), CBP_OK);
+		wait_done(s, 3, &ev, text, sizeof(text));
+		assert_int_equal(ev.outcome, CBP_SV_OK);
+		assert_string_equal(text, want);
+		for (k = 0; k < CBP_SV_FDS_MAX; k++)
+			assert_int_equal(fcntl(fds[k], F_GETFD), -1);
+	}
 
 	cbp_sv_confinement(s, &info);
 	assert_int_equal(info.seccomp, 1);
