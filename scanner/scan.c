@@ -1837,6 +1837,44 @@ dispatch(struct cbp_scan *s)
 
 /* ---- setup ------------------------------------------------------------------- */
 
+/*
+ * The supervisor and its zygote, forked here: cbp_scan_new is called before
+ * the caller starts threads (progress, the reader watcher) or loads
+ * secrets, so every worker, the replacements too, is a copy of this
+ * moment's process (cbp_supervise.h).
+ */
+static int
+start_workers(struct cbp_scan *s, struct cbp_error *err)
+{
+	struct cbp_sv_opts so = { 0 };
+	int fd;
+
+	s->walk.cancel = &s->own_cancel;
+	if ((fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		return cbp_error_set(err, CBP_EIO, errno, "eventfd: %s",
+		    strerror(errno));
+	if (fd == 0) {
+		/* Never standard input's number (cbp_supervise.h). */
+		s->wake_fd = fcntl(fd, F_DUPFD_CLOEXEC, 1);
+		close(fd);
+		if (s->wake_fd < 0)
+			return cbp_error_set(err, CBP_EIO, errno, "fcntl: %s",
+			    strerror(errno));
+	} else {
+		s->wake_fd = fd;
+	}
+	so.nworkers = s->nworkers;
+	so.depth = JOBS_AHEAD;
+	so.major_timeout_ms = s->opts.object_timeout_ms;
+	so.step_timeout_ms = s->opts.member_timeout_ms;
+	so.mem_cap = s->opts.worker_memory;
+	so.init = worker_init;
+	so.job = worker_job;
+	so.arg = s;
+	so.wake_fd = s->wake_fd;
+	return cbp_sv_new(&so, &s->sv, err);
+}
+
 int
 cbp_scan_new(const struct cbp_scan_opts *opts, const struct cbp_ruleset *rules,
     struct cbp_output *out, struct cbp_scan **scanp, struct cbp_error *err)
@@ -1880,6 +1918,8 @@ cbp_scan_new(const struct cbp_scan_opts *opts, const struct cbp_ruleset *rules,
 	s->walk.one_file_system = opts->one_file_system;
 	s->walk.excludes = opts->excludes;
 	s->walk.nexcludes = opts->nexcludes;
+	if (start_workers(s, err) != CBP_OK)
+		goto fail;
 	*scanp = s;
 	return CBP_OK;
 nomem:
@@ -1892,34 +1932,17 @@ fail:
 int
 cbp_scan_run(struct cbp_scan *s, volatile int *cancel)
 {
-	struct cbp_sv_opts so = { 0 };
-	struct cbp_error e = { 0 };
 	pthread_t tid;
-	int r, fd;
+	int r;
 
+	if (s->sv == NULL)
+		return CBP_EINVAL;	/* run once per cbp_scan_new */
+	/*
+	 * The workers (from a zygote forked in cbp_scan_new) watch their
+	 * own copy of own_cancel, which SIGTERM from the supervisor sets;
+	 * the parent's walk and dispatcher watch the caller's flag.
+	 */
 	s->walk.cancel = cancel != NULL ? cancel : &s->own_cancel;
-	if ((fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
-		return CBP_EIO;
-	if (fd == 0) {
-		/* Never standard input's number (cbp_supervise.h). */
-		s->wake_fd = fcntl(fd, F_DUPFD_CLOEXEC, 1);
-		close(fd);
-		if (s->wake_fd < 0)
-			return CBP_EIO;
-	} else
-		s->wake_fd = fd;
-	so.nworkers = s->nworkers;
-	so.depth = JOBS_AHEAD;
-	so.major_timeout_ms = s->opts.object_timeout_ms;
-	so.step_timeout_ms = s->opts.member_timeout_ms;
-	so.mem_cap = s->opts.worker_memory;
-	so.init = worker_init;
-	so.job = worker_job;
-	so.arg = s;
-	so.wake_fd = s->wake_fd;
-	/* Workers are forked here, before the walk's threads exist. */
-	if ((r = cbp_sv_new(&so, &s->sv, &e)) != CBP_OK)
-		return r;
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->qroom, NULL);
 	s->qcap = 4 * s->nworkers + 4;
@@ -1989,6 +2012,7 @@ cbp_scan_free(struct cbp_scan *s)
 {
 	if (s == NULL)
 		return;
+	cbp_sv_free(s->sv);	/* not run: its workers and zygote go */
 	cbp_identify_free(s->worker.id);
 	cbp_matcher_free(s->worker.matcher);
 	free(s->worker.head_buf);

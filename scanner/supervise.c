@@ -18,6 +18,14 @@
  * The child side (worker_main) runs after fork and never returns: it ends
  * in _exit, so nothing registered with atexit by the parent program (output
  * flushing, temp file removal) runs in a worker.
+ *
+ * Workers are forked by a zygote, itself forked once in cbp_sv_new, before
+ * the caller starts threads or loads secrets (the delivery token).  Forking
+ * from the threaded parent could copy a lock another thread held (seen
+ * with ASan's allocator: workers stuck in start-up), and a worker replaced
+ * late in a scan would copy whatever the parent holds by then.  The zygote
+ * only forks, reaps and reports: workers are its children, so their wait
+ * status reaches the parent as a message from the zygote.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -117,6 +126,8 @@ struct sv_slot {
 	struct sv_progress *prog;	/* shared page, mapped for the slot's life */
 	uint64_t seen_seq, seen_majors;	/* progress at the last budget check */
 	uint64_t next_look;		/* ms: when to look at the progress page */
+	int exited;			/* the zygote reported its wait status */
+	int exit_status;
 };
 
 struct cbp_sv {
@@ -131,7 +142,18 @@ struct cbp_sv {
 	struct cbp_sv_stats stats;
 	int stopped;
 	int have_pidfd;
-	pid_t parent;		/* this process, as the workers' parent */
+	pid_t parent;		/* the workers' parent: the zygote, in it */
+	pid_t zygote;		/* its pid, in the parent; 0: none */
+	int zy_ctl;		/* the parent's end of the zygote's channel */
+};
+
+/* Parent <-> zygote messages (SOCK_SEQPACKET, one a datagram). */
+enum { ZY_SPAWN = 1, ZY_SPAWNED, ZY_EXITED };
+struct zy_msg {
+	uint32_t type;
+	uint32_t slot;
+	int32_t pid;		/* -1: the fork failed */
+	int32_t value;		/* ZY_SPAWNED: errno; ZY_EXITED: wait status */
 };
 
 struct cbp_sv_worker {
@@ -440,8 +462,167 @@ worker_main(const struct cbp_sv *s, const struct sv_slot *self, int chan)
 
 /* ---- the parent side ---------------------------------------------------- */
 
+/* ---- the zygote --------------------------------------------------------- */
+
 static int
-spawn(struct cbp_sv *s, struct sv_slot *sl, struct cbp_error *err)
+zy_send(int ctl, const struct zy_msg *m, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { (void *)m, sizeof(*m) };
+	struct msghdr mh = { 0 };
+	ssize_t n;
+
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (fd >= 0) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.b;
+		mh.msg_controllen = sizeof(cm.b);
+		cm.h.cmsg_level = SOL_SOCKET;
+		cm.h.cmsg_type = SCM_RIGHTS;
+		cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&cm.h), &fd, sizeof(int));
+	}
+	do
+		n = sendmsg(ctl, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(*m) ? 0 : -1;
+}
+
+/* One message and the descriptor with it (-1: none); the length, 0 at
+ * EOF, -1 on error. */
+static ssize_t
+zy_recv(int ctl, struct zy_msg *m, int *fd)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { m, sizeof(*m) };
+	struct msghdr mh = { 0 };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	*fd = -1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.b;
+	mh.msg_controllen = sizeof(cm.b);
+	do
+		n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return n;
+	c = CMSG_FIRSTHDR(&mh);
+	if (c != NULL && c->cmsg_level == SOL_SOCKET &&
+	    c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	if (n != (ssize_t)sizeof(*m)) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	return n;
+}
+
+/* In the zygote: fork the worker of a slot; its channel goes back to the
+ * parent with the pid. */
+static void
+zygote_spawn(struct cbp_sv *s, int ctl, uint32_t slot)
+{
+	struct zy_msg m = { ZY_SPAWNED, slot, -1, 0 };
+	int sv[2];
+	pid_t pid;
+
+	if (slot >= s->o.nworkers) {
+		m.value = EINVAL;
+		(void)zy_send(ctl, &m, -1);
+		return;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		m.value = errno;
+		(void)zy_send(ctl, &m, -1);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		close(ctl);
+		worker_main(s, &s->slots[slot], sv[1]);
+	}
+	close(sv[1]);
+	if (pid < 0)
+		m.value = errno;
+	m.pid = pid;
+	if (zy_send(ctl, &m, pid > 0 ? sv[0] : -1) != 0 && pid > 0)
+		kill(pid, SIGKILL);	/* the parent is gone: reaped below */
+	close(sv[0]);
+}
+
+static void __attribute__((noreturn))
+zygote_main(struct cbp_sv *s, int ctl)
+{
+	struct signalfd_siginfo si;
+	struct pollfd p[2];
+	struct zy_msg m;
+	sigset_t chld;
+	int sfd, st, fd, sig;
+	pid_t pid;
+
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	/* Die with the parent; if it is already gone, go now. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != s->parent)
+		_exit(101);
+	prctl(PR_SET_NAME, "cbpscan-zygote");
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &chld, NULL);
+	if ((sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+		_exit(102);
+	/* Only the channel, the signalfd and stderr: the parent's outputs
+	 * and directories are not the zygote's (nor, after fork, a worker's). */
+	for (fd = 3; fd < 1024; fd++)
+		if (fd != ctl && fd != sfd)
+			close(fd);
+	s->parent = getpid();	/* what each worker checks it was forked by */
+	p[0].fd = ctl;
+	p[0].events = POLLIN;
+	p[1].fd = sfd;
+	p[1].events = POLLIN;
+	for (;;) {
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			_exit(103);
+		if (p[1].revents & POLLIN) {
+			while (read(sfd, &si, sizeof(si)) > 0)
+				;
+			while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+				m.type = ZY_EXITED;
+				m.slot = 0;
+				m.pid = pid;
+				m.value = st;
+				(void)zy_send(ctl, &m, -1);
+			}
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			if (zy_recv(ctl, &m, &fd) <= 0)
+				_exit(0);	/* the parent closed: workers die with us */
+			if (fd >= 0)
+				close(fd);
+			if (m.type == ZY_SPAWN)
+				zygote_spawn(s, ctl, m.slot);
+		}
+	}
+}
+
+/* Fork the zygote (in cbp_sv_new, before any worker). */
+static int
+zygote_start(struct cbp_sv *s, struct cbp_error *err)
 {
 	int sv[2];
 	pid_t pid;
@@ -451,9 +632,6 @@ spawn(struct cbp_sv *s, struct sv_slot *sl, struct cbp_error *err)
 		    strerror(errno));
 	fflush(NULL);	/* nothing buffered is written twice */
 	s->parent = getpid();
-	if (sl->prog != NULL)
-		memset(sl->prog, 0, sizeof(*sl->prog));
-	sl->seen_seq = sl->seen_majors = 0;
 	pid = fork();
 	if (pid < 0) {
 		close(sv[0]);
@@ -463,13 +641,111 @@ spawn(struct cbp_sv *s, struct sv_slot *sl, struct cbp_error *err)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		worker_main(s, sl, sv[1]);
+		zygote_main(s, sv[1]);
 	}
 	close(sv[1]);
-	(void)fcntl(sv[0], F_SETFL, O_NONBLOCK);
-	sl->pid = pid;
-	sl->chan = sv[0];
-	sl->pidfd = s->have_pidfd ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	s->zygote = pid;
+	s->zy_ctl = sv[0];
+	return CBP_OK;
+}
+
+static struct sv_slot *
+slot_of_pid(struct cbp_sv *s, pid_t pid)
+{
+	unsigned i;
+
+	for (i = 0; i < s->o.nworkers; i++)
+		if (s->slots[i].pid == pid && pid > 0)
+			return &s->slots[i];
+	return NULL;
+}
+
+/*
+ * Read the zygote's messages for up to ms (-1: no limit) until want says
+ * stop: a wait status is kept in its slot; ZY_SPAWNED is returned in *got
+ * (with its descriptor) when got is not NULL.  0 when stopped by want,
+ * -1 on timeout, or when the zygote is gone.
+ */
+static int
+zy_read(struct cbp_sv *s, int ms, const struct sv_slot *want_exit,
+    struct zy_msg *got, int *got_fd)
+{
+	uint64_t end = ms >= 0 ? now_ms() + (uint64_t)ms : 0;
+	struct pollfd p = { s->zy_ctl, POLLIN, 0 };
+	struct sv_slot *sl;
+	struct zy_msg m;
+	int fd, left;
+
+	for (;;) {
+		if (want_exit != NULL && want_exit->exited)
+			return 0;
+		left = -1;
+		if (ms >= 0) {
+			uint64_t t = now_ms();
+
+			left = t >= end ? 0 : (int)(end - t);
+		}
+		if (s->zy_ctl < 0 || poll(&p, 1, left) == 0)
+			return -1;
+		if (zy_recv(s->zy_ctl, &m, &fd) <= 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (m.type == ZY_EXITED) {
+			if (fd >= 0)
+				close(fd);
+			if ((sl = slot_of_pid(s, m.pid)) != NULL) {
+				sl->exited = 1;
+				sl->exit_status = m.value;
+			}
+		} else if (m.type == ZY_SPAWNED && got != NULL) {
+			*got = m;
+			*got_fd = fd;
+			return 0;
+		} else if (fd >= 0) {
+			close(fd);
+		}
+	}
+}
+
+static int
+spawn(struct cbp_sv *s, struct sv_slot *sl, struct cbp_error *err)
+{
+	struct zy_msg m = { ZY_SPAWN, (uint32_t)(sl - s->slots), 0, 0 };
+	struct zy_msg got;
+	int chan = -1;
+
+	if (sl->prog != NULL)
+		memset(sl->prog, 0, sizeof(*sl->prog));
+	sl->seen_seq = sl->seen_majors = 0;
+	if (s->zy_ctl < 0 || zy_send(s->zy_ctl, &m, -1) != 0)
+		return cbp_error_set(err, CBP_EIO, errno, "the worker zygote "
+		    "is gone");
+	for (;;) {
+		if (zy_read(s, CBP_SV_START_MAX_MS, NULL, &got, &chan) != 0)
+			return cbp_error_set(err, CBP_EIO, ETIMEDOUT, "the "
+			    "worker zygote did not answer");
+		if (got.slot == m.slot)
+			break;
+		if (chan >= 0)	/* not ours: cannot happen, one at a time */
+			close(chan);
+	}
+	if (got.pid <= 0 || chan < 0) {
+		if (chan >= 0)
+			close(chan);
+		return cbp_error_set(err, CBP_EIO, got.value, "fork: %s",
+		    strerror(got.value));
+	}
+	(void)fcntl(chan, F_SETFL, O_NONBLOCK);
+	sl->pid = got.pid;
+	sl->chan = chan;
+	sl->exited = 0;
+	sl->exit_status = 0;
+	/* Not our child, but a pidfd works all the same for signals and for
+	 * seeing the exit; the wait status comes from the zygote. */
+	sl->pidfd = s->have_pidfd ? (int)syscall(SYS_pidfd_open, got.pid, 0) :
+	    -1;
 	if (sl->pidfd < 0 && s->have_pidfd && errno == ENOSYS)
 		s->have_pidfd = 0;	/* old kernel: the channel's hang-up */
 	sl->state = SLOT_STARTING;
@@ -755,35 +1031,14 @@ requeue(struct cbp_sv *s, struct sv_job *first)
 		s->pending_tail = last;
 }
 
-/* Wait up to ms for a dead or killed worker; its wait status, or -1. */
+/* Wait up to ms (-1: no limit) for a dead or killed worker's wait status,
+ * as the zygote reports it; -1 when it did not come. */
 static int
-reap(struct sv_slot *sl, int ms)
+reap(struct cbp_sv *s, struct sv_slot *sl, int ms)
 {
-	struct pollfd p = { sl->pidfd, POLLIN, 0 };
-	siginfo_t si;
-	int st;
-
-	if (sl->pidfd >= 0) {
-		if (ms >= 0 && poll(&p, 1, ms) == 0)
-			return -1;
-		memset(&si, 0, sizeof(si));
-		if (waitid((idtype_t)P_PIDFD, (id_t)sl->pidfd, &si, WEXITED) != 0)
-			return -1;
-		if (si.si_code == CLD_EXITED)
-			return (si.si_status & 0xff) << 8;
-		return si.si_status & 0x7f;	/* killed or dumped */
-	}
-	if (ms >= 0) {
-		uint64_t end = now_ms() + (uint64_t)ms;
-
-		while (waitpid(sl->pid, &st, WNOHANG) == 0) {
-			if (now_ms() >= end)
-				return -1;
-			usleep(2000);
-		}
-		return st;
-	}
-	return waitpid(sl->pid, &st, 0) == sl->pid ? st : -1;
+	if (!sl->exited && zy_read(s, ms, sl, NULL, NULL) != 0)
+		return -1;
+	return sl->exit_status;
 }
 
 static unsigned
@@ -815,12 +1070,12 @@ bury(struct cbp_sv *s, struct sv_slot *sl)
 	if (sl->kill_reason == KILL_NONE) {
 		/* It hung up: normally because it is dying; a worker that
 		 * closed its channel and lives on is killed as a liar. */
-		if ((st = reap(sl, 200)) < 0)
+		if ((st = reap(s, sl, 200)) < 0)
 			kill_worker(sl, KILL_PROTOCOL,
 			    "closed its channel and lived on");
 	}
 	if (st < 0)
-		st = reap(sl, -1);
+		st = reap(s, sl, 5000);
 	s->stats.deaths++;
 	if (st >= 0 && WIFSIGNALED(st))
 		sig = WTERMSIG(st);
@@ -944,6 +1199,30 @@ dispatch(struct cbp_sv *s)
 	}
 }
 
+/* Close the zygote's channel: it exits (its workers die with it). */
+static void
+zygote_stop(struct cbp_sv *s)
+{
+	int st;
+
+	if (s->zy_ctl >= 0)
+		close(s->zy_ctl);
+	s->zy_ctl = -1;
+	if (s->zygote > 0) {
+		uint64_t end = now_ms() + 1000;
+
+		while (waitpid(s->zygote, &st, WNOHANG) == 0) {
+			if (now_ms() >= end) {
+				kill(s->zygote, SIGKILL);
+				(void)waitpid(s->zygote, &st, 0);
+				break;
+			}
+			usleep(1000);
+		}
+	}
+	s->zygote = 0;
+}
+
 int
 cbp_sv_new(const struct cbp_sv_opts *o, struct cbp_sv **out,
     struct cbp_error *err)
@@ -959,6 +1238,7 @@ cbp_sv_new(const struct cbp_sv_opts *o, struct cbp_sv **out,
 		return cbp_error_set(err, CBP_EINVAL, 0, "supervisor options");
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		goto out;
+	s->zy_ctl = -1;
 	s->o = *o;
 	if (s->o.depth == 0)
 		s->o.depth = 1;
@@ -983,6 +1263,8 @@ cbp_sv_new(const struct cbp_sv_opts *o, struct cbp_sv **out,
 		s->slots[i].state = SLOT_DOWN;
 		s->slots[i].prog = m != MAP_FAILED ? m : NULL;
 	}
+	if ((r = zygote_start(s, err)) != CBP_OK)
+		goto out;
 	for (i = 0; i < o->nworkers; i++)
 		if ((r = spawn(s, &s->slots[i], err)) != CBP_OK)
 			goto out;
@@ -1297,7 +1579,7 @@ cbp_sv_stop(struct cbp_sv *s)
 		if (sl->pid <= 0)
 			continue;
 		left = t >= end ? 0 : (int)(end - t);
-		(void)reap(sl, left);
+		(void)reap(s, sl, left);
 		if (sl->chan >= 0)
 			close(sl->chan);
 		if (sl->pidfd >= 0)
@@ -1318,6 +1600,7 @@ cbp_sv_stop(struct cbp_sv *s)
 	}
 	s->pending_tail = NULL;
 	s->npending_total = 0;
+	zygote_stop(s);
 }
 
 void
