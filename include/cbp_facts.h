@@ -30,6 +30,7 @@ struct cbp_scan_caps {
 	size_t load_max;	/* CBP_LOAD_MAX */
 	size_t carve_max;	/* CBP_CARVE_MAX */
 	uint64_t hash_max;	/* CBP_HASH_MAX; 0 = the default */
+	const volatile int *cancel;	/* long computations stop when set; may be NULL */
 };
 
 enum cbp_fact_state { CBP_FACT_UNKNOWN = 0, CBP_FACT_DONE, CBP_FACT_FAILED };
@@ -52,6 +53,11 @@ struct cbp_facts {
 
 	int no_carve;				/* set by the scan: members are searched instead */
 	struct cbp_dynbuf *scratch;		/* worker's reusable read buffer, or NULL */
+
+	enum cbp_fact_state sha_state;
+	char sha256[65];			/* lowercase hex, "" when it failed */
+	struct cbp_hash_extent sha_ext;
+	int sha_rc;
 
 	/* First problem met while computing facts (code 0 = none). */
 	struct cbp_error problem;
@@ -87,5 +93,24 @@ int cbp_facts_record(struct cbp_facts *f, const struct cbp_record **out);
 
 /* Records embedded at offsets > 0 (carving up to caps->carve_max). */
 int cbp_facts_carved(struct cbp_facts *f, const struct cbp_record_list **out);
+
+/*
+ * SHA-256 of the object as hex, no further than caps->hash_max (ext says
+ * how far, and whether that is short of the whole).  Computed once;
+ * CBP_OK, or the error (also kept as the object's problem).
+ */
+int cbp_facts_sha256(struct cbp_facts *f, const char **hex,
+    struct cbp_hash_extent *ext);
+
+/*
+ * What was already computed, without computing it: for the scan to search
+ * the pictures inside records, carved records and Exif thumbnails that
+ * rule evaluation had a reason to parse, and nothing more.  NULL when the
+ * fact was not computed, or failed.
+ */
+const struct cbp_record *cbp_facts_record_computed(const struct cbp_facts *f);
+const struct cbp_record_list *cbp_facts_carved_computed(
+    const struct cbp_facts *f);
+const struct cbp_meta *cbp_facts_meta_computed(const struct cbp_facts *f);
 
 #endif

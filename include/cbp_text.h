@@ -42,4 +42,7 @@ size_t cbp_utf8_trim_end(const unsigned char *t, size_t len);
 /* Value of hex digit c (0-9, a-f, A-F), or -1. */
 int cbp_hexval(int c);
 
+/* n bytes as 2n lowercase hex digits and a NUL (out holds 2n + 1). */
+void cbp_hex_encode(const unsigned char *in, size_t n, char *out);
+
 #endif

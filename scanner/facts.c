@@ -21,6 +21,7 @@
 
 #include "cbp_facts.h"
 #include "cbp_limits.h"
+#include "cbp_text.h"
 
 static int
 out_of_memory(struct cbp_facts *f, const char *what)
@@ -319,4 +320,56 @@ cbp_facts_carved(struct cbp_facts *f, const struct cbp_record_list **out)
 		return CBP_EIO;
 	*out = &f->carved;
 	return CBP_OK;
+}
+
+/* ---- SHA-256 ------------------------------------------------------------ */
+
+int
+cbp_facts_sha256(struct cbp_facts *f, const char **hex,
+    struct cbp_hash_extent *ext)
+{
+	unsigned char digest[32];
+	struct cbp_error e = { 0 };
+	uint64_t max = f->caps->hash_max ? f->caps->hash_max : CBP_HASH_MAX;
+
+	if (f->sha_state == CBP_FACT_UNKNOWN) {
+		if (cbp_read_sha256(f->obj, max, f->caps->cancel, digest,
+		    &f->sha_ext, &e) == CBP_OK) {
+			cbp_hex_encode(digest, sizeof(digest), f->sha256);
+			f->sha_state = CBP_FACT_DONE;
+		} else {
+			f->sha_state = CBP_FACT_FAILED;
+			f->sha256[0] = '\0';
+			memset(&f->sha_ext, 0, sizeof(f->sha_ext));
+			if (e.code == CBP_ENOMEM)
+				f->nomem = 1;
+			cbp_error_set(&f->problem, e.code, e.sys_errno, "%s",
+			    e.message);
+			f->sha_rc = e.code;
+		}
+	}
+	*hex = f->sha256;
+	if (ext != NULL)
+		*ext = f->sha_ext;
+	return f->sha_state == CBP_FACT_DONE ? CBP_OK : f->sha_rc;
+}
+
+/* ---- what was computed ---------------------------------------------------- */
+
+const struct cbp_record *
+cbp_facts_record_computed(const struct cbp_facts *f)
+{
+	return f->rec_state == CBP_FACT_DONE ? &f->rec : NULL;
+}
+
+const struct cbp_record_list *
+cbp_facts_carved_computed(const struct cbp_facts *f)
+{
+	return f->carve_state == CBP_FACT_DONE ? &f->carved : NULL;
+}
+
+const struct cbp_meta *
+cbp_facts_meta_computed(const struct cbp_facts *f)
+{
+	return f->meta_state == CBP_FACT_DONE ? &f->meta : NULL;
 }

@@ -1875,19 +1875,14 @@ cond_needs(const struct cbp_cond *c)
 static void
 finish_digest(struct cbp_ruleset *rs)
 {
-	static const char hx[] = "0123456789abcdef";
 	unsigned char d[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
+	unsigned int n = 0;
 
 	rs->digest[0] = '\0';
 	if (rs->digest_failed || rs->digest_ctx == NULL ||
 	    EVP_DigestFinal_ex(rs->digest_ctx, d, &n) != 1 || n != 32)
 		return;
-	for (i = 0; i < 32; i++) {
-		rs->digest[2 * i] = hx[d[i] >> 4];
-		rs->digest[2 * i + 1] = hx[d[i] & 15];
-	}
-	rs->digest[64] = '\0';
+	cbp_hex_encode(d, 32, rs->digest);
 }
 
 int

@@ -144,9 +144,6 @@ struct obj_ctx {
 	struct cbp_object *o;
 	struct cbp_facts *f;
 	struct cbp_expand_budget *budget;	/* of the enclosing top-level archive */
-	int sha_state;				/* 0 not yet, 1 done, -1 failed */
-	char sha[65];
-	struct cbp_hash_extent sha_ext;		/* bytes hashed, partial or not */
 	int markup;				/* XML/JSON-like text: base64 searched */
 };
 
@@ -252,20 +249,6 @@ emit_problem_w(struct cbp_scan *s, struct cbp_worker *w,
 /* Most callers are in the worker, scanning one object. */
 #define emit_problem(s, o, m, r, d) emit_problem_w((s), w_cur, (o), (m), (r), (d))
 
-static const char *
-hex_digest(const unsigned char d[32], char out[65])
-{
-	static const char hx[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hx[d[i] >> 4];
-		out[2 * i + 1] = hx[d[i] & 15];
-	}
-	out[64] = '\0';
-	return out;
-}
-
 /*
  * The severity and where the object lives (authorized locations) decide
  * its disposition (cbp_disposition_for).
@@ -293,31 +276,12 @@ on_hit(void *arg, const struct cbp_rule_hit *hit)
 	struct obj_ctx *c = arg;
 	struct cbp_scan *s = c->w->scan;
 	struct cbp_finding fd = { 0 };
-	unsigned char digest[32];
-	struct cbp_error e = { 0 };
+	struct cbp_hash_extent ext;
+	const char *sha;
 
-	/*
-	 * Hashed once per object, however many rules hit, and no further than
-	 * hash_max: a huge file is hashed in part and the finding says so.
-	 */
-	if (c->sha_state == 0) {
-		uint64_t max = s->opts.caps.hash_max ? s->opts.caps.hash_max :
-		    CBP_HASH_MAX;
-
-		if (cbp_read_sha256(c->o, max, s->walk.cancel, digest,
-		    &c->sha_ext, &e) == CBP_OK) {
-			hex_digest(digest, c->sha);
-			c->sha_state = 1;
-		} else {
-			c->sha_state = -1;
-			c->sha[0] = '\0';
-			memset(&c->sha_ext, 0, sizeof(c->sha_ext));
-			if (e.code == CBP_ENOMEM)
-				c->f->nomem = 1;
-			cbp_error_set(&c->f->problem, e.code, e.sys_errno,
-			    "%s", e.message);
-		}
-	}
+	/* Hashed once per object, however many rules hit, and no further than
+	 * hash_max: a huge file is hashed in part and the finding says so. */
+	(void)cbp_facts_sha256(c->f, &sha, &ext);
 	fd.rule = hit->id;
 	fd.title = hit->title;
 	fd.category = hit->category;
@@ -327,9 +291,9 @@ on_hit(void *arg, const struct cbp_rule_hit *hit)
 	fd.nmember = c->o->nmember;
 	fd.size = c->o->size;
 	fd.mtime = c->o->mtime;
-	memcpy(fd.sha256, c->sha, sizeof(fd.sha256));
-	fd.sha256_partial = c->sha_ext.partial;
-	fd.sha256_bytes = c->sha_ext.bytes;
+	snprintf(fd.sha256, sizeof(fd.sha256), "%s", sha);
+	fd.sha256_partial = ext.partial;
+	fd.sha256_bytes = ext.bytes;
 	fd.mime = c->f->mime;
 	fd.evidence = hit->evidence;
 	fd.disposition = disposition_of(s, c->o, fd.severity);
@@ -561,6 +525,9 @@ scan_children(struct obj_ctx *c)
 	struct cbp_scan *s = c->w->scan;
 	struct cbp_facts *f = c->f;
 	struct cbp_expand_budget top = { 0 };
+	const struct cbp_record *rec;
+	const struct cbp_record_list *carved;
+	const struct cbp_meta *meta;
 	size_t i;
 	int r;
 
@@ -579,25 +546,25 @@ scan_children(struct obj_ctx *c)
 		if (c->budget == &top)
 			c->budget = NULL;
 	}
-	if (f->rec_state == CBP_FACT_DONE && c->o->data != NULL)
-		scan_record_payloads(c, &f->rec, c->o->data, c->o->data_len, 0);
-	if (f->carve_state == CBP_FACT_DONE && f->carved.n > 0 &&
+	if ((rec = cbp_facts_record_computed(f)) != NULL && c->o->data != NULL)
+		scan_record_payloads(c, rec, c->o->data, c->o->data_len, 0);
+	if ((carved = cbp_facts_carved_computed(f)) != NULL && carved->n > 0 &&
 	    c->o->data == NULL) {
 		/* Carving mapped the file; its pictures need the bytes. */
 		const unsigned char *p;
 		size_t n;
 		(void)cbp_facts_content(f, 0, &p, &n, NULL);
 	}
-	if (f->carve_state == CBP_FACT_DONE && c->o->data != NULL)
-		for (i = 0; i < f->carved.n; i++)
-			scan_record_payloads(c, &f->carved.v[i], c->o->data,
+	if (carved != NULL && c->o->data != NULL)
+		for (i = 0; i < carved->n; i++)
+			scan_record_payloads(c, &carved->v[i], c->o->data,
 			    c->o->data_len, 1);
 	scan_base64_records(c);
-	if (f->meta_state == CBP_FACT_DONE && f->meta.thumb_len > 0 &&
-	    c->o->data != NULL && f->meta.thumb_offset <= c->o->data_len &&
-	    f->meta.thumb_len <= c->o->data_len - f->meta.thumb_offset)
-		scan_child(c, c->o->data + f->meta.thumb_offset,
-		    f->meta.thumb_len, "exif:thumbnail.jpg");
+	if ((meta = cbp_facts_meta_computed(f)) != NULL && meta->thumb_len > 0 &&
+	    c->o->data != NULL && meta->thumb_offset <= c->o->data_len &&
+	    meta->thumb_len <= c->o->data_len - meta->thumb_offset)
+		scan_child(c, c->o->data + meta->thumb_offset,
+		    meta->thumb_len, "exif:thumbnail.jpg");
 }
 
 /* ---- one object ------------------------------------------------------------ */
@@ -1850,6 +1817,7 @@ start_workers(struct cbp_scan *s, struct cbp_error *err)
 	int fd;
 
 	s->walk.cancel = &s->own_cancel;
+	s->opts.caps.cancel = &s->own_cancel;	/* the workers' copy */
 	if ((fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		return cbp_error_set(err, CBP_EIO, errno, "eventfd: %s",
 		    strerror(errno));
