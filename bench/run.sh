@@ -81,6 +81,25 @@ if [ -x "$mb" ] && sh "$top/bench/mkarchives.sh" "$arch"; then
 	t "archives: floor, 1 proc"  "$mb" --floor 1 "$arch/all"
 	t "archives: floor, 2 procs" "$mb" --floor 2 "$arch/all"
 fi
+# Prompt stop (issue 8): SIGTERM while a parser loops (the test-only fault
+# hook of build/cbpscan-faults), seconds from the signal to the exit with
+# its summary.  Tests allow a generous bound; this is the measured figure.
+faults=${CBPSCAN_FAULTS:-$top/build/cbpscan-faults}
+if [ -x "$faults" ]; then
+	d=$(mktemp -d)
+	printf 'CBPSCAN-FAULT:loop\n' > "$d/loop.bin"
+	"$faults" scan --state "$state" --format jsonl --output "$d/out.jsonl" "$d" &
+	pid=$!
+	sleep 1
+	t0=$(date +%s.%N)
+	kill -TERM "$pid"
+	wait "$pid"
+	t1=$(date +%s.%N)
+	grep -q '"type":"summary"' "$d/out.jsonl" && got="with its summary" || got="WITHOUT a summary"
+	printf '%-28s %8.3f s from SIGTERM to exit, %s\n' "stop: parser in a loop" \
+	    "$(echo "$t1 - $t0" | bc -l)" "$got"
+	rm -rf "$d"
+fi
 rm -rf "$rule" "$state"
 floor=${T["head floor (16 KiB)"]}
 scan=${T["cbpscan scan"]}
