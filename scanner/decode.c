@@ -712,7 +712,9 @@ jp2_decode(const uint8_t *buf, size_t len, const struct cbp_decode_opts *o,
 	opj_stream_set_seek_function(st, opj_mem_seek);
 	opj_set_default_decoder_parameters(&par);
 	r = CBP_ECORRUPT;
-	if (!opj_setup_decoder(codec, &par) || !opj_read_header(st, codec, &im) || im == NULL)
+	/* Strict: a truncated codestream is an error, not a partial image. */
+	if (!opj_setup_decoder(codec, &par) || !opj_decoder_set_strict_mode(codec, OPJ_TRUE) ||
+	    !opj_read_header(st, codec, &im) || im == NULL)
 		goto out;
 	if (im->x1 <= im->x0 || im->y1 <= im->y0 || im->numcomps == 0)
 		goto out;
