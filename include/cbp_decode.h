@@ -14,6 +14,14 @@
  * anything is allocated for pixels (CBP_ELIMIT, an `unscannable` `limit`
  * record); a broken image is CBP_ECORRUPT (`corrupt`).  Libraries never
  * print: their warnings are swallowed and their errors returned.
+ *
+ * Memory per decode, at the default cap: the output (3 bytes a pixel kept,
+ * 192 MiB at most; 768 KiB with sample_side 512) plus what the library
+ * needs.  JPEG, non-interlaced PNG and BMP stream rows; TIFF holds a
+ * strip at a time; interlaced PNG, GIF (1 byte a pixel) and WebP (3) hold
+ * one copy of the whole image; OpenJPEG holds 4 bytes per sample
+ * per component decoded (768 MiB for 64 Mpx of RGB at full scale; min_side
+ * cuts it by 4 per level skipped).
  */
 #ifndef CBP_DECODE_H
 #define CBP_DECODE_H
@@ -68,11 +76,12 @@ struct cbp_decode_opts {
 	/* Cap on the declared width x height; 0 = CBP_DECODE_MAX_PIXELS. */
 	uint64_t max_pixels;
 	/*
-	 * JPEG only: decode with libjpeg's DCT scaling at the smallest scale
-	 * of 1/8, 1/4, 1/2 that still leaves at least this many pixels on
-	 * the short side; 0 = full scale.  Cheaper, but the hash moves a few
-	 * bits: bench/pdq_scale.sh measures how many (512: at most 4 bits on
-	 * the test photos, 0.72x the time on camera-sized ones).
+	 * JPEG and JPEG 2000: decode at the smallest scale of 1/8, 1/4, 1/2
+	 * that still leaves at least this many pixels on the short side
+	 * (libjpeg's DCT scaling; OpenJPEG's resolution levels); 0 = full
+	 * scale.  Cheaper, but the hash moves a few bits:
+	 * bench/pdq_scale.sh measures how many for JPEG (512: at most 4 bits
+	 * on the test photos, 0.72x the time on camera-sized ones).
 	 */
 	uint32_t min_side;
 	/*
@@ -89,7 +98,7 @@ struct cbp_image {
 	uint32_t w, h;		/* of px */
 	uint32_t src_w, src_h;	/* as the file declares them */
 	unsigned channels;	/* 1 (grey) or 3 (R,G,B) */
-	unsigned scale_num;	/* JPEG DCT scale used: scale_num/8 (8 = full) */
+	unsigned scale_num;	/* scale decoded at (min_side): scale_num/8, 8 = full */
 	uint8_t *px;		/* w * h * channels bytes, rows packed; owned */
 };
 

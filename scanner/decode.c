@@ -318,8 +318,12 @@ jpeg_decode(const uint8_t *buf, size_t len, const struct cbp_decode_opts *o,
 		r = jpeg_run(d, buf, len, o, img);
 	else if (d->je.limit)
 		r = CBP_ELIMIT;
+	else if (d->je.pub.msg_code == JERR_OUT_OF_MEMORY)
+		r = CBP_ENOMEM;
+	else if (d->je.pub.msg_code == JERR_NO_BACKING_STORE)
+		r = CBP_ELIMIT;		/* over CBP_DECODE_JPEG_MEMORY */
 	else
-		r = d->je.pub.msg_code == JERR_OUT_OF_MEMORY ? CBP_ENOMEM : CBP_ECORRUPT;
+		r = CBP_ECORRUPT;
 	/* Safe on a struct jpeg_create_decompress never finished. */
 	jpeg_destroy_decompress(&d->ci);
 	free(d->raw);
@@ -684,6 +688,40 @@ opj_sample(const opj_image_comp_t *c, size_t i)
 	return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
+/*
+ * Like JPEG's DCT scaling: skip the finest wavelet levels, halving both
+ * sides per level (1/2, 1/4, 1/8 at most), while the short side stays at
+ * least min_side.  Cheaper, and OpenJPEG then holds a quarter of the
+ * int32 planes per level skipped.
+ */
+static int
+jp2_reduce(opj_codec_t *codec, const opj_image_t *im, uint32_t min_side, unsigned *scale_num)
+{
+	opj_codestream_info_v2_t *ci;
+	uint32_t w = im->x1 - im->x0, h = im->y1 - im->y0, s = w < h ? w : h, k;
+	uint32_t levels = 32, r = 0;
+
+	*scale_num = 8;
+	if (min_side == 0)
+		return CBP_OK;
+	if ((ci = opj_get_cstr_info(codec)) == NULL)
+		return CBP_ENOMEM;
+	/* A component may have fewer levels than another; none may be passed. */
+	if (ci->m_default_tile_info.tccp_info != NULL)
+		for (k = 0; k < ci->nbcomps; k++)
+			if (ci->m_default_tile_info.tccp_info[k].numresolutions < levels)
+				levels = ci->m_default_tile_info.tccp_info[k].numresolutions;
+	opj_destroy_cstr_info(&ci);
+	if (levels == 32)
+		return CBP_OK;
+	while (r < 3 && r + 1 < levels && ((uint64_t)s + (2u << r) - 1) / (2u << r) >= min_side)
+		r++;
+	if (r > 0 && !opj_set_decoded_resolution_factor(codec, r))
+		return CBP_ECORRUPT;
+	*scale_num = 8 >> r;
+	return CBP_OK;
+}
+
 static int
 jp2_decode(const uint8_t *buf, size_t len, const struct cbp_decode_opts *o,
     struct cbp_image *img)
@@ -723,6 +761,8 @@ jp2_decode(const uint8_t *buf, size_t len, const struct cbp_decode_opts *o,
 	if (im->x1 <= im->x0 || im->y1 <= im->y0 || im->numcomps == 0)
 		goto out;
 	if ((r = check_size(im->x1 - im->x0, im->y1 - im->y0, o->max_pixels)) != CBP_OK)
+		goto out;
+	if ((r = jp2_reduce(codec, im, o->min_side, &img->scale_num)) != CBP_OK)
 		goto out;
 	r = CBP_ECORRUPT;
 	/* Decode only what is hashed (grey, or the first three): an alpha or

@@ -570,7 +570,7 @@ test_silent(void **state)
 /* ---- scaling and sampling ----------------------------------------------- */
 
 static void
-test_jpeg_dct_scale(void **state)
+test_dct_scale(void **state)
 {
 	static const struct {
 		uint32_t min_side;
@@ -604,7 +604,17 @@ test_jpeg_dct_scale(void **state)
 		}
 		cbp_image_free(&img);
 	}
-	/* Only JPEG scales. */
+	/* JPEG 2000 skips wavelet levels the same way. */
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		o.min_side = cases[i].min_side;
+		decode_ok("base.jp2", &o, &img);
+		assert_int_equal(img.scale_num, cases[i].num);
+		assert_int_equal(img.w, cases[i].w);
+		assert_int_equal(img.h, cases[i].h);
+		assert_int_equal(img.src_w, FW);
+		cbp_image_free(&img);
+	}
+	/* Other formats ignore it. */
 	o.min_side = 8;
 	decode_ok("base.png", &o, &img);
 	assert_int_equal(img.w, FW);
@@ -703,7 +713,7 @@ main(void)
 		cmocka_unit_test(test_truncated_is_corrupt),
 		cmocka_unit_test(test_garbage_is_corrupt),
 		cmocka_unit_test(test_silent),
-		cmocka_unit_test(test_jpeg_dct_scale),
+		cmocka_unit_test(test_dct_scale),
 		cmocka_unit_test(test_sample_side),
 		cmocka_unit_test(test_mime),
 		cmocka_unit_test(test_bad_args),
