@@ -1,0 +1,78 @@
+/*
+ * fuzz_decode_common.h — the harness of the decoder targets
+ * (fuzz_decode_jpeg, _png, _tiff, _jp2, _gif, _webp, _bmp): one target per
+ * decoder entry point, each defining FUZZ_DECODE_FMT before including this.
+ *
+ * Each input is decoded three ways, as the scanner and `hash` call it: full
+ * size, with PDQ's decode-time sample (and, for JPEG, DCT scaling), and
+ * under a pixel cap just below what the first decode found, and every
+ * image that comes out is hashed.  The pixel cap is 1 Mpx so a header
+ * declaring a large but legal image cannot make a run OOM or time out; the
+ * decoders' own caps are what is tested, not the machine's memory.  The
+ * sanitizers do the checking; the aborts below check the contract of
+ * cbp_decode.h that a sanitizer cannot see.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "cbp_decode.h"
+#include "cbp_err.h"
+#include "cbp_pdq.h"
+
+#define FUZZ_MAX_PIXELS ((uint64_t)1 << 20)
+
+static void
+check(int r, const struct cbp_image *img, const struct cbp_decode_opts *o)
+{
+	struct cbp_pdq p;
+
+	if (r != CBP_OK) {
+		if (img->px != NULL || (r != CBP_ECORRUPT && r != CBP_ELIMIT &&
+		    r != CBP_EUNSUPPORTED && r != CBP_ENOMEM))
+			abort();
+		return;
+	}
+	if (img->px == NULL || img->w == 0 || img->h == 0 ||
+	    (img->channels != 1 && img->channels != 3) ||
+	    (uint64_t)img->src_w * img->src_h > o->max_pixels ||
+	    (o->sample_side != 0 && (img->w > o->sample_side || img->h > o->sample_side)))
+		abort();
+	if (cbp_pdq_hash(img->px, img->w, img->h, img->channels,
+	    (size_t)img->w * img->channels, CBP_PDQ_DIHEDRAL, &p) != CBP_OK ||
+	    p.quality < 0 || p.quality > 100)
+		abort();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
+{
+	struct cbp_decode_opts o = { FUZZ_MAX_PIXELS, 0, 0 };
+	struct cbp_image img;
+	uint64_t got = 0;
+	int r;
+
+	r = cbp_decode(d, n, FUZZ_DECODE_FMT, &o, &img);
+	check(r, &img, &o);
+	if (r == CBP_OK)
+		got = (uint64_t)img.src_w * img.src_h;
+	cbp_image_free(&img);
+
+	o.sample_side = 16;
+	o.min_side = 8;
+	r = cbp_decode(d, n, FUZZ_DECODE_FMT, &o, &img);
+	check(r, &img, &o);
+	cbp_image_free(&img);
+
+	/* Just under the size the image has: must be refused as a limit. */
+	if (got > 1) {
+		o.max_pixels = got - 1;
+		o.sample_side = 0;
+		o.min_side = 0;
+		r = cbp_decode(d, n, FUZZ_DECODE_FMT, &o, &img);
+		if (r == CBP_OK)
+			abort();
+		check(r, &img, &o);
+	}
+	return 0;
+}

@@ -1,0 +1,7 @@
+/*
+ * fuzz_decode_png.c — libFuzzer target for cbp_decode() with CBP_FMT_PNG,
+ * then cbp_pdq_hash() on what it decodes.  Harness: fuzz_decode_common.h;
+ * seeds: tests/fuzz/seeds/fuzz_decode_png/ (copies of tests/data/decode).
+ */
+#define FUZZ_DECODE_FMT CBP_FMT_PNG
+#include "fuzz_decode_common.h"
