@@ -211,14 +211,13 @@ bytes_to_words(const uint8_t b[32], uint64_t w[4])
 /*
  * The hot loops: the query functions are compiled twice, with and without
  * the POPCNT instruction (Debian's amd64 baseline lacks it, and without it
- * __builtin_popcountll is a library call, measured 3x slower over a linear
- * scan), and the loader picks one at run time; the helpers they call are
- * always inlined so that they are compiled both ways too.
+ * __builtin_popcountll is a library call), and the CPU picks one at run
+ * time (see cbp_known_query); the helpers they call are always inlined so
+ * that they are compiled both ways too.  (Not target_clones: clang 14, the
+ * fuzzing compiler, does not link them.)
  */
 #if defined(__x86_64__) && !defined(__POPCNT__)
-#define HOT_CLONES __attribute__((target_clones("popcnt", "default")))
-#else
-#define HOT_CLONES
+#define HAVE_POPCNT_DISPATCH 1
 #endif
 #define HOT_INLINE static inline __attribute__((always_inline))
 
@@ -1749,8 +1748,8 @@ probe_chunk(struct qstate *s, size_t v, unsigned c)
 	flush_candidates(s, cand, nc, v, c);
 }
 
-HOT_CLONES size_t
-cbp_known_query(const struct cbp_known *k, const struct cbp_known_query *q,
+HOT_INLINE size_t
+query_index(const struct cbp_known *k, const struct cbp_known_query *q,
     struct cbp_known_match *out, size_t cap, size_t *total)
 {
 	struct qstate s;
@@ -1782,10 +1781,9 @@ cbp_known_query(const struct cbp_known *k, const struct cbp_known_query *q,
 	return s.nout;
 }
 
-HOT_CLONES size_t
-cbp_known_query_bruteforce(const struct cbp_known *k,
-    const struct cbp_known_query *q, struct cbp_known_match *out, size_t cap,
-    size_t *total)
+HOT_INLINE size_t
+query_linear(const struct cbp_known *k, const struct cbp_known_query *q,
+    struct cbp_known_match *out, size_t cap, size_t *total)
 {
 	struct qstate s;
 	size_t e, v;
@@ -1813,4 +1811,44 @@ cbp_known_query_bruteforce(const struct cbp_known *k,
 	if (total != NULL)
 		*total = s.total;
 	return s.nout;
+}
+
+#ifdef HAVE_POPCNT_DISPATCH
+__attribute__((target("popcnt"))) static size_t
+query_index_popcnt(const struct cbp_known *k, const struct cbp_known_query *q,
+    struct cbp_known_match *out, size_t cap, size_t *total)
+{
+	return query_index(k, q, out, cap, total);
+}
+
+__attribute__((target("popcnt"))) static size_t
+query_linear_popcnt(const struct cbp_known *k,
+    const struct cbp_known_query *q, struct cbp_known_match *out, size_t cap,
+    size_t *total)
+{
+	return query_linear(k, q, out, cap, total);
+}
+#endif
+
+size_t
+cbp_known_query(const struct cbp_known *k, const struct cbp_known_query *q,
+    struct cbp_known_match *out, size_t cap, size_t *total)
+{
+#ifdef HAVE_POPCNT_DISPATCH
+	if (__builtin_cpu_supports("popcnt"))
+		return query_index_popcnt(k, q, out, cap, total);
+#endif
+	return query_index(k, q, out, cap, total);
+}
+
+size_t
+cbp_known_query_bruteforce(const struct cbp_known *k,
+    const struct cbp_known_query *q, struct cbp_known_match *out, size_t cap,
+    size_t *total)
+{
+#ifdef HAVE_POPCNT_DISPATCH
+	if (__builtin_cpu_supports("popcnt"))
+		return query_linear_popcnt(k, q, out, cap, total);
+#endif
+	return query_linear(k, q, out, cap, total);
 }
