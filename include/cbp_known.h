@@ -79,7 +79,7 @@
  * only a small fraction of the entries.
  */
 #define CBP_KNOWN_PDQ_DEFAULT_THRESHOLD 31
-#define CBP_KNOWN_PDQ_MAX_THRESHOLD 64
+#define CBP_KNOWN_PDQ_MAX_THRESHOLD 48
 /*
  * Hashes of lower quality are not matched by PDQ (pdq/README.md: discard
  * quality <= 49; ThreatExchange QUALITY_THRESHOLD = 50): a featureless
@@ -165,9 +165,13 @@ void cbp_known_builder_free(struct cbp_known_builder *b);
 void cbp_known_builder_set_threads(struct cbp_known_builder *b, unsigned n);
 
 /*
- * Number of PDQ substrings m (11..32) for the index; 0 = the default.
- * Results do not depend on it, only speed and memory; for the benchmark
- * and for tests that check every layout against brute force.
+ * Number of PDQ substrings m (11..32) for the index; 0 (the default):
+ * chosen from the number of PDQ entries, substrings of about log2(entries)
+ * bits (16 to 24; m = 11 at 10 M entries, 16 below 65 536).  Results do
+ * not depend on it, only speed and memory (smaller m: faster queries,
+ * larger offset tables; see scanner/known.c); for the benchmark and for
+ * tests that check every layout against brute force.  CBP_EINVAL when out
+ * of range.
  */
 int cbp_known_builder_set_chunks(struct cbp_known_builder *b, unsigned m);
 

@@ -1369,6 +1369,51 @@ take_entries(struct cbp_known_builder *b, struct cbp_known *k)
 	return CBP_OK;
 }
 
+/* sum over t <= r of C(b, t): the values within r bits of a b-bit one. */
+static double
+ball(unsigned b, unsigned r)
+{
+	double c = 1, sum = 1;
+	unsigned t;
+
+	for (t = 1; t <= r && t <= b; t++) {
+		c = c * (b - t + 1) / t;
+		sum += c;
+	}
+	return sum;
+}
+
+/*
+ * Pick m for npdq entries and the largest threshold.  Substrings of b bits
+ * need offset tables of 2^b entries, so b stays at most ~log2(npdq) (then
+ * tables cost no more than the permutations) and at most 24.  Among the few
+ * m from there up, take the one with the fewest memory touches per query:
+ * probes (one offset lookup each) plus candidates (probes times the mean
+ * bucket, npdq / 2^b).  At threshold 31 that is the largest b (m = 11 at
+ * 10 M entries); at 48, where the radius grows, a smaller b wins.  Only
+ * speed depends on this, never results.
+ */
+static unsigned
+choose_chunks(size_t npdq, unsigned maxthr)
+{
+	unsigned bmax, m, mmin, best = 0, b;
+	double cost, best_cost = 0, probes;
+
+	for (bmax = 16; bmax < 24 && ((size_t)1 << bmax) < npdq; bmax++)
+		;
+	mmin = (256 + bmax - 1) / bmax;
+	for (m = mmin; m <= mmin + 4 && m <= MAX_CHUNKS; m++) {
+		b = 256 / m;
+		probes = m * ball(b, maxthr / m);
+		cost = probes + probes * (double)npdq / (double)((size_t)1 << b);
+		if (best == 0 || cost < best_cost) {
+			best = m;
+			best_cost = cost;
+		}
+	}
+	return best;
+}
+
 static void
 set_layout(struct cbp_known *k, unsigned m)
 {
@@ -1377,22 +1422,18 @@ set_layout(struct cbp_known *k, unsigned m)
 
 	for (i = 0; i < k->n; i++)
 		k->npdq += (k->flags[i] & F_PDQ) != 0;
-	if (m == 0) {
-		/* Substrings of ~log2(entries) bits, 16 to 24: see the top. */
-		for (c = 16; c < 24 && ((size_t)1 << c) < k->npdq; c++)
-			;
-		m = (256 + c - 1) / c;
-	}
+	for (l = 0; l < k->nlists; l++)
+		if (k->lists[l].count > 0 && (unsigned)k->lists[l].threshold >
+		    maxthr)
+			maxthr = (unsigned)k->lists[l].threshold;
+	if (m == 0)
+		m = choose_chunks(k->npdq, maxthr);
 	k->m = m;
 	for (c = 0; c < m; c++) {
 		k->start[c] = at;
 		k->bits[c] = 256 / m + (c < 256 % m);
 		at += k->bits[c];
 	}
-	for (l = 0; l < k->nlists; l++)
-		if (k->lists[l].count > 0 && (unsigned)k->lists[l].threshold >
-		    maxthr)
-			maxthr = (unsigned)k->lists[l].threshold;
 	k->radius = maxthr / m;
 	k->maxthr = maxthr;
 }

@@ -978,6 +978,7 @@ pdq_vs_bruteforce(unsigned chunks)
 	free(t.p);
 }
 
+/* The layout the index picks itself (16-bit substrings, radius 1). */
 static void
 test_known_pdq_auto(void **state)
 {
@@ -989,9 +990,9 @@ static void
 test_known_pdq_layouts(void **state)
 {
 	(void)state;
-	pdq_vs_bruteforce(13);
-	pdq_vs_bruteforce(16);
-	pdq_vs_bruteforce(32);
+	pdq_vs_bruteforce(13);	/* 19/20-bit substrings, radius 2 */
+	pdq_vs_bruteforce(20);	/* 12/13 bits, radius 1 */
+	pdq_vs_bruteforce(32);	/* 8 bits, radius 0 */
 }
 
 /* A list's own threshold; exact and near matches of one entry merge. */
