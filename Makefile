@@ -184,6 +184,10 @@ check: deps
 $(B)/microbench: bench/microbench.c $(B)/libcbp.a
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(B)/libcbp.a $(LDFLAGS) $(LDLIBS)
 
+# Known-image lists at scale: load time, memory, index vs brute force.
+$(B)/known_bench: bench/known_bench.c $(B)/libcbp.a
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(B)/libcbp.a $(LDFLAGS) $(LDLIBS)
+
 bench: all $(B)/microbench
 	@sh contrib/install-deps.sh --bench
 	@bash bench/run.sh
