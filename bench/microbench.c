@@ -18,9 +18,19 @@
  * Loads only the gzip files below DIR and times decompressing them all
  * with ISA-L (scanner/gunzip.c, what the scan uses) and with zlib (what
  * libarchive's gzip filter uses), in MB of output per CPU second.
+ *
+ *   build/microbench --ident DIR...
+ *
+ * The one identification answer as the scan gets it (issue 9): for every
+ * regular file below DIR, open it, read its head (not timed), then time
+ * cbp_identify_object() on the file, probes (preads) included.  Prints CPU
+ * microseconds per object and the work per object from the handle's
+ * counters: libmagic calls, objects probed, reads past the head and their
+ * bytes, and how many containers were found by a probe.
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +56,11 @@ static struct item *items;
 static size_t nitems, aitems;
 static const size_t max_items = 200000;
 static int gzip_only;		/* --gzip: load gzip files whole, nothing else */
+
+/* --ident: totals over the files walked. */
+static struct cbp_identify *ident_id;
+static double ident_cpu;
+static uint64_t ident_hidden, ident_containers;
 
 static double
 cpu_s(void)
@@ -119,6 +134,90 @@ walk(const char *dir)
 			add_file(path, &st);
 	}
 	closedir(d);
+}
+
+/* --ident: one file as the scan meets it (fd, head, then identification). */
+static void
+ident_file(const char *path, const struct stat *st)
+{
+	struct cbp_object o;
+	struct cbp_ident id;
+	struct cbp_error e = { 0 };
+	int fd = open(path, O_RDONLY | O_NONBLOCK);
+	double t0;
+
+	if (fd < 0)
+		return;
+	cbp_object_init(&o);
+	o.path = o.name = path;
+	o.fd = fd;
+	o.size = (uint64_t)st->st_size;
+	if (cbp_read_head(&o, CBP_HEAD_BYTES, &e) == CBP_OK) {
+		t0 = cpu_s();
+		(void)cbp_identify_object(ident_id, &o, &id, &e);
+		ident_cpu += cpu_s() - t0;
+		if (id.kind == CBP_KIND_ARCHIVE || id.kind == CBP_KIND_COMPRESSED)
+			ident_containers++;
+		if (id.hidden)
+			ident_hidden++;
+	}
+	cbp_object_release(&o);
+	close(fd);
+}
+
+static void
+walk_ident(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[4096];
+	struct stat st;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (lstat(path, &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			walk_ident(path);
+		else if (S_ISREG(st.st_mode))
+			ident_file(path, &st);
+	}
+	closedir(d);
+}
+
+static int
+bench_ident(const char *db, char **dirs, int n)
+{
+	struct cbp_error err = { 0 };
+	struct cbp_identify_stats st;
+	double per;
+	int i;
+
+	if ((ident_id = cbp_identify_new(db, NULL, &err)) == NULL) {
+		fprintf(stderr, "microbench: %s\n", err.message);
+		return 2;
+	}
+	for (i = 0; i < n; i++)
+		walk_ident(dirs[i]);
+	cbp_identify_get_stats(ident_id, &st);
+	per = st.objects ? 1.0 / (double)st.objects : 0;
+	printf("objects: %llu (containers %llu, of them found by a probe %llu)\n",
+	    (unsigned long long)st.objects, (unsigned long long)ident_containers,
+	    (unsigned long long)ident_hidden);
+	printf("identify (cbp_identify_object):    %8.2f us/object\n",
+	    ident_cpu * per * 1e6);
+	printf("libmagic calls:                    %8.3f per object\n",
+	    (double)st.magic_calls * per);
+	printf("objects probed past the head:      %8.3f per object\n",
+	    (double)st.probes * per);
+	printf("reads past the head:               %8.3f per object, %.0f bytes\n",
+	    (double)st.probe_reads * per, (double)st.probe_bytes * per);
+	cbp_identify_free(ident_id);
+	return 0;
 }
 
 /* Identification cost: cbpscan's own handle (id) or the system database (m). */
@@ -245,13 +344,15 @@ main(int argc, char **argv)
 	double t0, meta_img = 0, meta_other = 0;
 	size_t bytes_img = 0;
 
+	if (argc >= 3 && strcmp(argv[1], "--ident") == 0)
+		return bench_ident(db, argv + 2, argc - 2);
 	if (argc >= 2 && strcmp(argv[1], "--gzip") == 0) {
 		gzip_only = 1;
 		argv++;
 		argc--;
 	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: microbench [--gzip] DIR...\n");
+		fprintf(stderr, "usage: microbench [--gzip | --ident] DIR...\n");
 		return 2;
 	}
 	for (i = 1; i < (size_t)argc; i++)
