@@ -12,6 +12,17 @@
  * that shrinks is an "io" problem, not "corrupt").  The seek callback is
  * what lets libarchive read 7z and zip by their central directories.
  *
+ * What the object is comes from identification (cbp_identify.h), never
+ * from magic numbers of our own: whether it is gzip (decoded by
+ * cbp_gunzip), a compressed stream (a stream with no archive inside is one
+ * raw member), and where the container starts.  A container behind an
+ * executable stub or padding (id->offset > 0) is read from there: the fd
+ * callbacks add the offset to every pread and take the object's size less
+ * it as the end, a memory object is opened on the bytes from the offset,
+ * so libarchive sees an archive that starts at 0 and the stub costs
+ * nothing.  A container found by a probe (id->hidden) is offered to its
+ * own reader only.
+ *
  * Formats and filters are registered one by one instead of with the *_all
  * helpers, on purpose:
  *   - mtree is left out.  Its reader bids on almost any text (a gzipped
