@@ -116,6 +116,23 @@ def warc():
                           "application/http; msgtype=response", 2))
 
 
+def sfx_adjusted(stub, z):
+    """stub + zip with its offsets counted from the start of the file, as
+    `zip -A` leaves a self-extractor: every central header's local-header
+    offset and the end record's directory offset move by len(stub)."""
+    z = bytearray(z)
+    eocd = z.rindex(b"PK\x05\x06")
+    count, cd_size, cd_off = struct.unpack_from("<HII", z, eocd + 10)
+    p = cd_off
+    for _ in range(count):
+        assert z[p:p + 4] == b"PK\x01\x02"
+        n, m, k = struct.unpack_from("<HHH", z, p + 28)
+        struct.pack_into("<I", z, p + 42, struct.unpack_from("<I", z, p + 42)[0] + len(stub))
+        p += 46 + n + m + k
+    struct.pack_into("<I", z, eocd + 16, cd_off + len(stub))
+    return stub + bytes(z)
+
+
 def padded_zip():
     """Zero padding before the first entry; the end record's offsets count
     from the zip's own start, as a zip appended to anything leaves them."""
@@ -133,6 +150,7 @@ def skippable_zstd_tar():
 FORMS = {
     "sfx-zip-elf": (lambda t: elf_stub() + F.make_zip([(NAME, LPR_JPG)]), (NAME,)),
     "sfx-zip-pe.exe": (lambda t: pe_stub() + F.make_zip([(NAME, LPR_JPG)]), (NAME,)),
+    "sfx-zip-adjusted.exe": (lambda t: sfx_adjusted(pe_stub(), F.make_zip([(NAME, LPR_JPG)])), (NAME,)),
     "sfx-7z-elf": (lambda t: elf_stub() + seven_zip(t), (NAME,)),
     "sfx-7z-pe.exe": (lambda t: pe_stub() + seven_zip(t), (NAME,)),
     "sfx-rar-pe.exe": (lambda t: pe_stub() + rar4_stored(NAME, LPR_JPG), (NAME,)),
