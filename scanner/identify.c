@@ -633,6 +633,25 @@ is_7z_header(const unsigned char *p, size_t n)
 	    p[6] == 0 && crc32(0L, p + 12, 20) == le32(p + 8);
 }
 
+/*
+ * A zip local file header, not only its 4-byte magic (data inside a stub
+ * may hold "PK\3\4"): a compression method zip defines and a name of
+ * sane length.
+ */
+static int
+is_zip_local_header(const unsigned char *p, size_t n)
+{
+	uint32_t method, name;
+
+	if (n < 30 || memcmp(p, "PK\3\4", 4) != 0)
+		return 0;
+	method = le16(p + 8);
+	name = le16(p + 26);
+	return (method == 0 || method == 8 || method == 9 || method == 12 ||
+	    method == 14 || method == 93 || method == 95 || method == 98 ||
+	    method == 99) && name > 0 && name <= 4096;
+}
+
 /* RAR 4 marker block followed by its main header (type 0x73), or RAR 5. */
 static int
 is_rar_header(const unsigned char *p, size_t n)
@@ -662,7 +681,7 @@ probe_overlay(struct cbp_identify *id, struct cbp_object *o, uint64_t end,
 		const unsigned char *q = p + i;
 		size_t left = got - i;
 
-		if (q[0] == 'P' && left >= 30 && memcmp(q, "PK\3\4", 4) == 0) {
+		if (q[0] == 'P' && is_zip_local_header(q, left)) {
 			found(out, CBP_KIND_ARCHIVE, CBP_FMT_ZIP, end + i,
 			    "application/zip");
 			return CBP_OK;
@@ -735,9 +754,9 @@ probe_zip_tail(struct cbp_identify *id, struct cbp_object *o, size_t tail,
 			return CBP_OK;
 		start = pos - cd_size - cd_off;
 		if (start > 0) {
-			if ((r = peek(id, o, start, 4, &q, &qn, err)) != CBP_OK)
+			if ((r = peek(id, o, start, 30, &q, &qn, err)) != CBP_OK)
 				return r;
-			if (qn < 4 || memcmp(q, "PK\3\4", 4) != 0)
+			if (!is_zip_local_header(q, qn))
 				return CBP_OK;	/* offsets that add up to nothing */
 		}
 		found(out, CBP_KIND_ARCHIVE, CBP_FMT_ZIP, start,

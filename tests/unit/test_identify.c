@@ -439,6 +439,12 @@ test_archive_behind_elf(void **state)
 	assert_true(id.hidden);
 	assert_string_equal(id.mime, "application/zip");
 	assert_int_equal(ident_mem(exe, n + zn).offset, n);
+	/* "PK\3\4" with no method zip defines: data, not a zip. */
+	memset(exe + n, 0, 64);
+	memcpy(exe + n, "PK\3\4\x14\0\0\0\x77\x77", 10);
+	id = ident_fd(exe, n + 64);
+	assert_int_equal(id.kind, CBP_KIND_EXECUTABLE);
+	assert_false(id.hidden);
 
 	make_7z_header(exe + n, 1);
 	id = ident_fd(exe, n + 32);
