@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "cbp_finding.h"
+#include "cbp_identify.h"
 #include "cbp_object.h"
 
 struct cbp_expand_limits {
@@ -71,20 +72,6 @@ struct cbp_expand_ops {
 };
 
 /*
- * 1 if the head bytes (and libmagic's MIME type, may be NULL) say this is
- * something libarchive should open: an archive or a compressed stream.
- * Cheap: decides from magic numbers only.
- */
-int cbp_expand_is_archive(const char *mime, const unsigned char *head,
-    size_t len);
-
-/*
- * Expand o (disk fd or memory).  Returns CBP_OK when the archive was read to
- * its end (problems along the way were reported), CBP_ECORRUPT /
- * CBP_EENCRYPTED / CBP_ELIMIT / CBP_EIO when it could not be opened or
- * read at all (also reported via ops->problem), CBP_ENOMEM.
- */
-/*
  * Count one problem about a member of the archive that budget belongs to
  * (budget may be NULL: a plain file, not counted).  Returns 1 when it may
  * be reported, 0 when the per-archive cap is reached: then it is counted
@@ -92,8 +79,24 @@ int cbp_expand_is_archive(const char *mime, const unsigned char *head,
  */
 int cbp_expand_budget_problem(struct cbp_expand_budget *budget);
 
-int cbp_expand_object(struct cbp_object *o, const struct cbp_expand_limits *lim,
-    struct cbp_expand_budget *budget, const struct cbp_expand_ops *ops,
-    void *arg);
+/*
+ * Expand o (disk fd or memory).  Returns CBP_OK when the archive was read to
+ * its end (problems along the way were reported), CBP_ECORRUPT /
+ * CBP_EENCRYPTED / CBP_ELIMIT / CBP_EIO when it could not be opened or
+ * read at all (also reported via ops->problem), CBP_ENOMEM.
+
+ *
+ * id is the object's identification (cbp_identify_object): whether it is a
+ * compressed stream (then a stream with no archive inside is one raw
+ * member), gzip (decoded by cbp_gunzip), and where the container starts
+ * (id->offset: a zip behind an executable stub is read from there, and a
+ * container found by a probe, id->hidden, is offered to its own reader
+ * only).  Which objects to expand is the caller's decision, from
+ * id->kind.  NULL: not identified, every reader bids from offset 0.
+ * CBP_EINVAL also when id->offset is past what the object holds.
+ */
+int cbp_expand_object(struct cbp_object *o, const struct cbp_ident *id,
+    const struct cbp_expand_limits *lim, struct cbp_expand_budget *budget,
+    const struct cbp_expand_ops *ops, void *arg);
 
 #endif

@@ -40,8 +40,8 @@ struct cbp_facts {
 	struct cbp_identify *id;		/* worker's libmagic handles */
 	const struct cbp_scan_caps *caps;
 	const char *display_path;		/* path, then "/" + each member */
-	const char *mime;			/* fast libmagic on the head */
-	char mime_store[96];			/* mime's storage (libmagic reuses its buffer) */
+	struct cbp_ident ident;			/* the one identification (cbp_identify.h) */
+	const char *mime;			/* ident.mime */
 
 	enum cbp_fact_state desc_state, meta_state, rec_state, carve_state;
 	char *desc;				/* owned copy of the description */
@@ -69,7 +69,10 @@ struct cbp_facts {
 	int nomem;
 };
 
-/* Set up facts for o (head already read).  mime is computed here. */
+/*
+ * Set up facts for o (head already read): identifies it (f->ident, f->mime);
+ * a probe that could not read becomes f->problem.
+ */
 void cbp_facts_init(struct cbp_facts *f, struct cbp_object *o,
     struct cbp_identify *id, const struct cbp_scan_caps *caps,
     const char *display_path);

@@ -12,6 +12,17 @@
  * that shrinks is an "io" problem, not "corrupt").  The seek callback is
  * what lets libarchive read 7z and zip by their central directories.
  *
+ * What the object is comes from identification (cbp_identify.h), never
+ * from magic numbers of our own: whether it is gzip (decoded by
+ * cbp_gunzip), a compressed stream (a stream with no archive inside is one
+ * raw member), and where the container starts.  A container behind an
+ * executable stub or padding (id->offset > 0) is read from there: the fd
+ * callbacks add the offset to every pread and take the object's size less
+ * it as the end, a memory object is opened on the bytes from the offset,
+ * so libarchive sees an archive that starts at 0 and the stub costs
+ * nothing.  A container found by a probe (id->hidden) is offered to its
+ * own reader only.
+ *
  * Formats and filters are registered one by one instead of with the *_all
  * helpers, on purpose:
  *   - mtree is left out.  Its reader bids on almost any text (a gzipped
@@ -153,8 +164,9 @@
 /* Source for the fd path: pread() at our own offset, never the fd's. */
 struct rd {
 	int fd;
-	uint64_t off;
-	uint64_t size;		/* end of the object as fstat() saw it */
+	uint64_t base;		/* where the container starts in the file */
+	uint64_t off;		/* from base */
+	uint64_t size;		/* end of the object as fstat() saw it, less base */
 	unsigned char *buf;	/* EXPAND_READ_BUF bytes */
 	int err;		/* errno of a read failure, 0 if none */
 	char msg[128];		/* its text: libarchive may overwrite its own copy */
@@ -162,6 +174,9 @@ struct rd {
 
 struct xctx {
 	struct cbp_object *o;
+	const struct cbp_ident *id;	/* what identification said, or NULL */
+	const unsigned char *mem;	/* memory object: from the container's start */
+	size_t mem_len;
 	const struct cbp_expand_limits *lim;
 	struct cbp_expand_budget *budget;
 	const struct cbp_expand_ops *ops;
@@ -197,253 +212,11 @@ struct mread {
 	int la;			/* libarchive error that ended the read, or 0 */
 	int direct;		/* data is a block inside x->o->mem, not copied */
 	int keep;		/* the data is wanted (else only counted) */
+	uint64_t skipped;	/* bytes dropped from the front (HTTP headers) */
 	char warn[160];		/* libarchive's first warning, "" if none */
 };
 
 static const unsigned char empty_member[1];
-
-/* ---- identification ------------------------------------------------- */
-
-static int
-at(const unsigned char *h, size_t len, size_t off, const void *s, size_t n)
-{
-	return len >= off && len - off >= n && memcmp(h + off, s, n) == 0;
-}
-
-/* Length of the type/subtype token of a MIME string ("x/y; charset=..."). */
-static size_t
-mime_token_len(const char *mime)
-{
-	size_t n = 0;
-
-	while (mime[n] != '\0' && mime[n] != ';' && mime[n] != ' ' &&
-	    mime[n] != '\t')
-		n++;
-	return n;
-}
-
-static int
-mime_is(const char *mime, size_t n, const char *t)
-{
-	return strlen(t) == n && strncasecmp(mime, t, n) == 0;
-}
-
-static int
-mime_prefix(const char *mime, size_t n, const char *p)
-{
-	size_t pl = strlen(p);
-
-	return n >= pl && strncasecmp(mime, p, pl) == 0;
-}
-
-static const char *const archive_mimes[] = {
-	"application/zip", "application/x-zip-compressed",
-	"application/x-tar", "application/x-gtar", "application/x-ustar",
-	"application/gzip", "application/x-gzip",
-	"application/x-bzip2", "application/x-bzip",
-	"application/x-xz", "application/zstd", "application/x-zstd",
-	"application/x-lz4", "application/x-lzma", "application/x-lzip",
-	"application/x-compress",
-	"application/x-7z-compressed",
-	"application/x-rar", "application/x-rar-compressed", "application/vnd.rar",
-	"application/x-cpio", "application/x-iso9660-image",
-	"application/vnd.ms-cab-compressed",
-	"application/x-archive", "application/x-debian-package",
-	"application/vnd.debian.binary-package",
-	"application/x-xar", "application/x-lha", "application/x-lzh-compressed",
-	"application/x-rpm",
-	/* Zips under another name: images hide inside documents and apps. */
-	"application/java-archive", "application/x-java-archive",
-	"application/vnd.android.package-archive", "application/epub+zip",
-};
-
-static int
-mime_says_archive(const char *mime)
-{
-	size_t n, i;
-
-	if (mime == NULL)
-		return 0;
-	n = mime_token_len(mime);
-	for (i = 0; i < sizeof(archive_mimes) / sizeof(archive_mimes[0]); i++)
-		if (mime_is(mime, n, archive_mimes[i]))
-			return 1;
-	/* OOXML (docx, xlsx ...), ODF, and every "+zip" type are zips. */
-	if (mime_prefix(mime, n, "application/vnd.openxmlformats-officedocument.") ||
-	    mime_prefix(mime, n, "application/vnd.oasis.opendocument.") ||
-	    (n >= 4 && strncasecmp(mime + n - 4, "+zip", 4) == 0))
-		return 1;
-	return 0;
-}
-
-/*
- * A MIME type that says the content is something else.  Only used to veto
- * the weak (2-3 byte, or low-entropy) magic numbers: a false "archive"
- * costs a failed open and a spurious "corrupt" problem.
- */
-static int
-mime_vetoes(const char *mime)
-{
-	size_t n;
-
-	if (mime == NULL)
-		return 0;
-	n = mime_token_len(mime);
-	return mime_prefix(mime, n, "image/") || mime_prefix(mime, n, "text/") ||
-	    mime_prefix(mime, n, "audio/") || mime_prefix(mime, n, "video/") ||
-	    mime_is(mime, n, "application/pdf");
-}
-
-/* Old (v7) tar has no magic: accept a header whose checksum adds up. */
-static int
-tar_checksum_ok(const unsigned char *h, size_t len)
-{
-	unsigned long want = 0, sum = 0;
-	long ssum = 0;
-	size_t i;
-	int digits = 0;
-
-	if (len < 512 || h[0] == '\0')
-		return 0;
-	for (i = 148; i < 156; i++) {
-		unsigned char c = h[i];
-
-		if (c >= '0' && c <= '7') {
-			want = want * 8 + (unsigned long)(c - '0');
-			digits++;
-		} else if (c == ' ' || c == '\0') {
-			if (digits > 0)
-				break;
-		} else {
-			return 0;
-		}
-	}
-	if (digits == 0)
-		return 0;
-	for (i = 0; i < 512; i++) {
-		unsigned char c = (i >= 148 && i < 156) ? ' ' : h[i];
-
-		sum += c;
-		ssum += (signed char)c;
-	}
-	/* An all-blank header sums to 256: that is not a tar. */
-	return want != 256 && (want == sum || (long)want == ssum);
-}
-
-/* Binary cpio (magic 070707 as a 16-bit word in either byte order). */
-static int
-cpio_binary_ok(const unsigned char *h, size_t len)
-{
-	unsigned namesize;
-	int le;
-
-	if (len < 26)
-		return 0;
-	if (h[0] == 0xC7 && h[1] == 0x71)
-		le = 1;
-	else if (h[0] == 0x71 && h[1] == 0xC7)
-		le = 0;
-	else
-		return 0;
-	namesize = le ? (unsigned)h[20] | (unsigned)h[21] << 8 :
-	    (unsigned)h[20] << 8 | (unsigned)h[21];
-	if (namesize == 0 || namesize > 4096)
-		return 0;
-	/* The name is NUL-terminated; check it when the head holds it. */
-	if (26 + (size_t)namesize <= len && h[26 + namesize - 1] != '\0')
-		return 0;
-	return 1;
-}
-
-/* Does the head start a single compressed stream (not an archive format)? */
-static int
-compressed_stream(const unsigned char *h, size_t len)
-{
-	if (h == NULL)
-		return 0;
-	return at(h, len, 0, "\x1f\x8b\x08", 3) ||		/* gzip */
-	    (len >= 4 && h[0] == 'B' && h[1] == 'Z' && h[2] == 'h' &&
-	    h[3] >= '1' && h[3] <= '9') ||			/* bzip2 */
-	    at(h, len, 0, "\xfd\x37\x7a\x58\x5a\x00", 6) ||	/* xz */
-	    at(h, len, 0, "\x28\xb5\x2f\xfd", 4) ||		/* zstd */
-	    at(h, len, 0, "\x04\x22\x4d\x18", 4) ||		/* lz4 frame */
-	    at(h, len, 0, "\x02\x21\x4c\x18", 4) ||		/* lz4 legacy */
-	    at(h, len, 0, "LZIP\x01", 5) ||			/* lzip */
-	    at(h, len, 0, "\x1f\x9d", 2) ||			/* compress */
-	    at(h, len, 0, "\x5d\x00\x00", 3);		/* lzma alone */
-}
-
-int
-cbp_expand_is_archive(const char *mime, const unsigned char *head, size_t len)
-{
-	static const unsigned char bz_block[6] = { 0x31, 0x41, 0x59, 0x26, 0x53, 0x59 };
-	static const unsigned char bz_end[6] = { 0x17, 0x72, 0x45, 0x38, 0x50, 0x90 };
-	const unsigned char *h = head;
-	int weak = 0;
-
-	if (h == NULL)
-		len = 0;
-
-	/* Strong magic numbers: four or more distinctive bytes. */
-	if (at(h, len, 0, "PK\3\4", 4) || at(h, len, 0, "PK\5\6", 4) ||
-	    at(h, len, 0, "PK\7\x08PK\3\4", 8) || at(h, len, 0, "PK00PK\3\4", 8))
-		return 1;
-	if (at(h, len, 257, "ustar", 5))	/* POSIX "ustar\0", GNU "ustar  \0" */
-		return 1;
-	if (at(h, len, 0, "\x1f\x8b\x08", 3))	/* gzip, deflate: the only method */
-		return 1;
-	if (len >= 10 && h[0] == 'B' && h[1] == 'Z' && h[2] == 'h' &&
-	    h[3] >= '1' && h[3] <= '9' &&
-	    (memcmp(h + 4, bz_block, 6) == 0 || memcmp(h + 4, bz_end, 6) == 0))
-		return 1;
-	if (at(h, len, 0, "\xfd\x37\x7a\x58\x5a\x00", 6) ||	/* xz */
-	    at(h, len, 0, "\x28\xb5\x2f\xfd", 4) ||		/* zstd */
-	    at(h, len, 0, "\x04\x22\x4d\x18", 4) ||		/* lz4 frame */
-	    at(h, len, 0, "\x02\x21\x4c\x18", 4) ||		/* lz4 legacy */
-	    at(h, len, 0, "LZIP\x01", 5) ||			/* lzip */
-	    at(h, len, 0, "\x37\x7a\xbc\xaf\x27\x1c", 6) ||	/* 7z */
-	    at(h, len, 0, "Rar!\x1a\x07", 6) ||			/* rar 4 and 5 */
-	    at(h, len, 0, "070707", 6) ||			/* cpio odc */
-	    at(h, len, 0, "070701", 6) ||			/* cpio newc */
-	    at(h, len, 0, "070702", 6) ||			/* cpio crc */
-	    at(h, len, 32769, "CD001", 5) ||			/* iso9660 PVD */
-	    at(h, len, 0, "MSCF\0\0\0\0", 8) ||			/* cab */
-	    at(h, len, 0, "!<arch>\n", 8) ||			/* ar, .deb */
-	    at(h, len, 0, "xar!", 4) ||				/* xar */
-	    at(h, len, 0, "\xed\xab\xee\xdb", 4))		/* rpm */
-		return 1;
-	if (mime_says_archive(mime))
-		return 1;
-
-	/* Weak magic numbers: believed unless the MIME type says otherwise. */
-	if (tar_checksum_ok(h, len))
-		weak = 1;
-	else if (len >= 13 && h[0] == 0x5d && h[1] == 0 && h[2] == 0) {
-		/* lzma-alone: dictionary 2^n or 2^n+2^(n-1), size known or -1. */
-		uint32_t dict = (uint32_t)h[3] << 16 | (uint32_t)h[4] << 24;
-		uint32_t low = dict & (~dict + 1);
-		int unknown_size = 1;
-		size_t i;
-
-		for (i = 5; i < 13; i++)
-			if (h[i] != 0xff)
-				unknown_size = 0;
-		if ((dict == low || dict == low * 3) &&
-		    (unknown_size || h[12] == 0))
-			weak = 1;
-	} else if (len >= 3 && h[0] == 0x1f && h[1] == 0x9d &&
-	    (h[2] & 0x60) == 0 && (h[2] & 0x1f) >= 9 && (h[2] & 0x1f) <= 16) {
-		weak = 1;	/* compress (.Z) */
-	} else if (cpio_binary_ok(h, len)) {
-		weak = 1;
-	} else if (len >= 21 && h[2] == '-' && h[3] == 'l' && h[6] == '-' &&
-	    ((h[4] == 'h' && ((h[5] >= '0' && h[5] <= '7') || h[5] == 'd')) ||
-	    (h[4] == 'z' && (h[5] == 's' || h[5] == '4' || h[5] == '5'))) &&
-	    h[20] <= 3) {
-		weak = 1;	/* lha: "-lh5-" at 2, header level 0..3 at 20 */
-	}
-	return weak && !mime_vetoes(mime);
-}
 
 /* ---- libarchive source callbacks (fd path) -------------------------- */
 
@@ -463,20 +236,21 @@ rd_pread(struct rd *r)
 	if (r->size - r->off < want)
 		want = (size_t)(r->size - r->off);
 	do
-		n = pread(r->fd, r->buf, want, (off_t)r->off);
+		n = pread(r->fd, r->buf, want, (off_t)(r->base + r->off));
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		r->err = errno;
 		snprintf(r->msg, sizeof r->msg, "read error at offset %llu: %s",
-		    (unsigned long long)r->off, strerror(r->err));
+		    (unsigned long long)(r->base + r->off), strerror(r->err));
 		return -1;
 	}
 	if (n == 0) {
 		/* Short of the size fstat() reported: the file shrank. */
 		r->err = EIO;
 		snprintf(r->msg, sizeof r->msg, "file shrank while reading "
-		    "(ends at %llu of %llu bytes)", (unsigned long long)r->off,
-		    (unsigned long long)r->size);
+		    "(ends at %llu of %llu bytes)",
+		    (unsigned long long)(r->base + r->off),
+		    (unsigned long long)(r->base + r->size));
 		return -1;
 	}
 	r->off += (uint64_t)n;
@@ -876,6 +650,34 @@ compression_layers(const struct xctx *x)
  */
 enum open_mode { OPEN_FORMATS, OPEN_RAW, OPEN_FORMATS_OR_RAW };
 
+/*
+ * A container identification found by a probe (behind a stub, padding):
+ * only its own reader is offered, from where it starts.  The others would
+ * bid on the same bytes for nothing, and a stub's bytes must not be taken
+ * for another format.  NULL for everything else: every reader bids, as
+ * libarchive does for an archive named by its magic number.
+ */
+typedef int (*format_fn)(struct archive *);
+
+static format_fn
+hidden_format(const struct xctx *x)
+{
+	if (x->id == NULL || !x->id->hidden || x->id->kind != CBP_KIND_ARCHIVE)
+		return NULL;
+	switch (x->id->format) {
+	case CBP_FMT_ZIP:
+		return archive_read_support_format_zip;
+	case CBP_FMT_7Z:
+		return archive_read_support_format_7zip;
+	case CBP_FMT_RAR:
+		return archive_read_support_format_rar;	/* and rar5 */
+	case CBP_FMT_ISO9660:
+		return archive_read_support_format_iso9660;
+	default:
+		return NULL;
+	}
+}
+
 static int
 open_archive(struct xctx *x, enum open_mode mode, int *nomem)
 {
@@ -911,6 +713,11 @@ open_archive(struct xctx *x, enum open_mode mode, int *nomem)
 		if (archive_read_support_format_raw(a) == ARCHIVE_FATAL ||
 		    archive_read_support_format_empty(a) == ARCHIVE_FATAL)
 			goto nomem;
+	} else if (hidden_format(x) != NULL) {
+		if (hidden_format(x)(a) == ARCHIVE_FATAL ||
+		    (hidden_format(x) == archive_read_support_format_rar &&
+		    archive_read_support_format_rar5(a) == ARCHIVE_FATAL))
+			goto nomem;
 	} else {
 		for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
 			if (formats[i](a) == ARCHIVE_FATAL)
@@ -937,8 +744,8 @@ open_archive(struct xctx *x, enum open_mode mode, int *nomem)
 			return ARCHIVE_FATAL;
 		return archive_read_open1(a);
 	}
-	if (x->o->mem != NULL)
-		return archive_read_open_memory(a, x->o->mem, x->o->mem_len);
+	if (x->mem != NULL)
+		return archive_read_open_memory(a, x->mem, x->mem_len);
 	if (archive_read_set_callback_data(a, &x->rd) != ARCHIVE_OK ||
 	    archive_read_set_read_callback(a, rd_read) != ARCHIVE_OK ||
 	    archive_read_set_skip_callback(a, rd_skip) != ARCHIVE_OK ||
@@ -1298,6 +1105,8 @@ deliver(struct xctx *x, const char *name, struct archive_entry *e,
 	if (mtime == CBP_MTIME_UNKNOWN && x->use_gz && name == x->raw_name &&
 	    gz_header_mtime(x->o) != 0)
 		mtime = gz_header_mtime(x->o);
+	if (declared >= 0 && (uint64_t)declared >= m->skipped)
+		declared -= (int64_t)m->skipped;
 	/* The real length when we saw it all, else what the header declares. */
 	if (m->end || declared < 0 || (uint64_t)declared < m->total)
 		size = m->total;
@@ -1392,6 +1201,36 @@ scan_after_gzip(struct xctx *x)
 	}
 	free(buf);
 	return r;
+}
+
+/*
+ * A WARC response or request record holds the HTTP message as it was sent:
+ * status line and headers, then the body, which is what was downloaded (the
+ * picture).  The member is the body, so that it is identified by its own
+ * first bytes; the headers end at the first empty line, looked for in the
+ * first WARC_HTTP_HEAD bytes.  A chunked body stays as it is (its chunk
+ * sizes would sit between the bytes); a compressed one is identified and
+ * expanded as any member is.
+ */
+#define WARC_HTTP_HEAD (64 * CBP_KIB)
+
+static void
+warc_http_body(const struct xctx *x, struct mread *m)
+{
+	const unsigned char *end;
+	size_t n, body;
+
+	if (!is_format(x, ARCHIVE_FORMAT_WARC) || m->len < 5 ||
+	    memcmp(m->data, "HTTP/", 5) != 0)
+		return;
+	n = m->len < WARC_HTTP_HEAD ? m->len : WARC_HTTP_HEAD;
+	if ((end = memmem(m->data, n, "\r\n\r\n", 4)) == NULL)
+		return;
+	body = (size_t)(end - m->data) + 4;
+	m->data += body;
+	m->len -= body;
+	m->total -= body;
+	m->skipped = body;
 }
 
 /* Entries we deliver: regular files, and hard links that carry the data. */
@@ -1502,6 +1341,8 @@ do_entry(struct xctx *x, struct archive_entry *e, int hdr, int *stop)
 		else
 			problem(x, name, CBP_REASON_CORRUPT, m.warn);
 	}
+	if (keep)
+		warc_http_body(x, &m);
 	/* Complete members, and the readable start of broken or cut ones. */
 	if (keep && (m.end || m.len > 0)) {
 		int cb_stop = 0;
@@ -1524,9 +1365,9 @@ do_entry(struct xctx *x, struct archive_entry *e, int hdr, int *stop)
 }
 
 int
-cbp_expand_object(struct cbp_object *o, const struct cbp_expand_limits *lim,
-    struct cbp_expand_budget *budget, const struct cbp_expand_ops *ops,
-    void *arg)
+cbp_expand_object(struct cbp_object *o, const struct cbp_ident *id,
+    const struct cbp_expand_limits *lim, struct cbp_expand_budget *budget,
+    const struct cbp_expand_ops *ops, void *arg)
 {
 	struct xctx x;
 	struct archive_entry *e;
@@ -1544,8 +1385,24 @@ cbp_expand_object(struct cbp_object *o, const struct cbp_expand_limits *lim,
 	x.budget = budget;
 	x.ops = ops;
 	x.arg = arg;
+	x.id = id;
 	x.rd.fd = o->fd;
 	x.rd.size = o->size;
+	x.mem = o->mem;
+	x.mem_len = o->mem_len;
+	/* A container that starts past a stub or padding is read from there. */
+	if (id != NULL && id->offset > 0) {
+		uint64_t have = o->mem != NULL ? o->mem_len : o->size;
+
+		if (id->offset >= have)
+			return CBP_EINVAL;
+		x.rd.base = id->offset;
+		x.rd.size = o->size - id->offset;
+		if (o->mem != NULL) {
+			x.mem = o->mem + id->offset;
+			x.mem_len = o->mem_len - (size_t)id->offset;
+		}
+	}
 
 	if (budget->top_size == 0 && o->depth == 0)
 		budget->top_size = o->size;
@@ -1572,8 +1429,15 @@ cbp_expand_object(struct cbp_object *o, const struct cbp_expand_limits *lim,
 		goto out;
 	}
 
-	x.use_gz = at(o->head, o->head_len, 0, "\x1f\x8b\x08", 3);
-	r = open_archive(&x, compressed_stream(o->head, o->head_len) ?
+	/*
+	 * gzip is decoded by cbp_gunzip (it says why) when identification
+	 * said gzip at the start; unidentified objects (id NULL) get
+	 * libarchive's own filters, and a compressed stream with no archive
+	 * inside is reopened raw below.
+	 */
+	x.use_gz = id != NULL && id->format == CBP_FMT_GZIP && id->offset == 0 &&
+	    o->head != NULL && o->head_len >= 3 && o->head[2] == 8;
+	r = open_archive(&x, id != NULL && id->kind == CBP_KIND_COMPRESSED ?
 	    OPEN_FORMATS_OR_RAW : OPEN_FORMATS, &nomem);
 	if (r >= ARCHIVE_WARN && !nomem && compression_layers(&x) > 0 &&
 	    (x.raw_name = raw_member_name(o->name, compression_layers(&x))) == NULL) {

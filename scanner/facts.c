@@ -31,44 +31,19 @@ out_of_memory(struct cbp_facts *f, const char *what)
 	    what);
 }
 
-/* ISO 9660's volume descriptor sits at 32 KiB, past the head: peek there
- * only for large files libmagic could not name from the head. */
-#define ISO9660_MAGIC_OFFSET 32769
-
-static void
-detect_iso9660(struct cbp_facts *f)
-{
-	unsigned char sig[5];
-	size_t got = 0;
-	struct cbp_error ignore = { 0 };
-
-	if (strcmp(f->mime, "application/octet-stream") != 0 ||
-	    f->obj->size < ISO9660_MAGIC_OFFSET + sizeof(sig))
-		return;
-	if (cbp_read_at(f->obj, ISO9660_MAGIC_OFFSET, sig, sizeof(sig), &got,
-	    &ignore) == CBP_OK && got == sizeof(sig) &&
-	    memcmp(sig, "CD001", sizeof(sig)) == 0)
-		f->mime = "application/x-iso9660-image";
-}
-
 void
 cbp_facts_init(struct cbp_facts *f, struct cbp_object *o,
     struct cbp_identify *id, const struct cbp_scan_caps *caps,
     const char *display_path)
 {
-	const char *m;
-
 	memset(f, 0, sizeof(*f));
 	f->obj = o;
 	f->id = id;
 	f->caps = caps;
 	f->display_path = display_path;
-	m = cbp_identify_mime(id, o->head, o->head_len);
-	/* libmagic may append "; charset=..." in some modes; keep the type only. */
-	snprintf(f->mime_store, sizeof(f->mime_store), "%.*s",
-	    (int)strcspn(m, "; "), m);
-	f->mime = f->mime_store;
-	detect_iso9660(f);
+	if (cbp_identify_object(id, o, &f->ident, &f->problem) == CBP_ENOMEM)
+		f->nomem = 1;
+	f->mime = f->ident.mime;
 }
 
 void
@@ -150,8 +125,9 @@ cbp_facts_meta(struct cbp_facts *f, const struct cbp_meta **out)
 	if (f->meta_state == CBP_FACT_UNKNOWN) {
 		f->meta_state = CBP_FACT_FAILED;
 		f->meta_rc = CBP_ENOTFOUND;
-		if (cbp_meta_sniff(f->obj->head, f->obj->head_len) == CBP_IMG_NONE)
-			return CBP_ENOTFOUND;	/* not an image: costs nothing */
+		if (f->ident.kind != CBP_KIND_IMAGE ||
+		    f->ident.image == CBP_IMG_NONE)
+			return CBP_ENOTFOUND;	/* not an image we parse: costs nothing */
 		if ((r = cbp_facts_content(f, 0, &p, &n, &complete)) != CBP_OK)
 			return f->meta_rc = r;
 		r = cbp_meta_extract(p, n, complete, &f->meta);
@@ -181,34 +157,6 @@ cbp_facts_meta(struct cbp_facts *f, const struct cbp_meta **out)
 	return CBP_OK;
 }
 
-/*
- * Does the head start like a record cbp_record_parse() understands?  Only
- * then is the object loaded for a parse: "FAC\0" + a version, an
- * ANSI/NIST Type-1 LEN field, or an ICAO DG2 TLV (75 len 7F 61).
- */
-static int
-head_looks_like_record(const unsigned char *h, size_t n)
-{
-	size_t i;
-
-	if (n >= 8 && memcmp(h, "FAC\0", 4) == 0 && h[4] == '0' && h[6] == '0' &&
-	    h[7] == '\0')
-		return 1;
-	if ((n >= 7 && memcmp(h, "1.001:", 6) == 0) ||
-	    (n >= 6 && memcmp(h, "1.01:", 5) == 0))
-		return 1;
-	if (n >= 4 && h[0] == 0x75) {
-		/* BER length: short form, or 81 xx, 82 xx xx, 83 xx xx xx. */
-		i = 2;
-		if (h[1] >= 0x81 && h[1] <= 0x83)
-			i = 2 + (size_t)(h[1] - 0x80);
-		else if (h[1] >= 0x80)
-			return 0;
-		return n >= i + 2 && h[i] == 0x7F && h[i + 1] == 0x61;
-	}
-	return 0;
-}
-
 int
 cbp_facts_record(struct cbp_facts *f, const struct cbp_record **out)
 {
@@ -220,7 +168,10 @@ cbp_facts_record(struct cbp_facts *f, const struct cbp_record **out)
 	if (f->rec_state == CBP_FACT_UNKNOWN) {
 		f->rec_state = CBP_FACT_FAILED;
 		f->rec_rc = CBP_ENOTFOUND;
-		if (!head_looks_like_record(f->obj->head, f->obj->head_len))
+		/* Only the records cbp_record_parse() reads (identification
+		 * names iris and finger records too). */
+		if (f->ident.kind != CBP_KIND_RECORD ||
+		    f->ident.record == CBP_IDREC_OTHER)
 			return CBP_ENOTFOUND;
 		if ((r = cbp_facts_content(f, 0, &p, &n, &complete)) != CBP_OK)
 			return f->rec_rc = r;

@@ -436,9 +436,7 @@ is_markup_text(const struct cbp_facts *f, const struct cbp_object *o)
 	const unsigned char *h = o->head;
 	size_t i;
 
-	if (f->mime == NULL || (strncmp(f->mime, "text/", 5) != 0 &&
-	    strcmp(f->mime, "application/json") != 0 &&
-	    strcmp(f->mime, "application/xml") != 0))
+	if (f->ident.kind != CBP_KIND_TEXT)
 		return 0;
 	for (i = 0; i < o->head_len && (h[i] == ' ' || h[i] == '\t' ||
 	    h[i] == '\r' || h[i] == '\n' || h[i] == 0xEF || h[i] == 0xBB ||
@@ -531,14 +529,16 @@ scan_children(struct obj_ctx *c)
 	size_t i;
 	int r;
 
-	if (cbp_expand_is_archive(f->mime, c->o->head, c->o->head_len)) {
+	if (f->ident.kind == CBP_KIND_ARCHIVE ||
+	    f->ident.kind == CBP_KIND_COMPRESSED) {
 		if (c->budget == NULL) {
 			top.top_size = c->o->size;
 			c->budget = &top;
 		}
 		c->w->st.archives++;
 		/* expand.c reports every cause but its own lack of memory. */
-		r = cbp_expand_object(c->o, &s->opts.expand, c->budget, &ops, c);
+		r = cbp_expand_object(c->o, &f->ident, &s->opts.expand,
+		    c->budget, &ops, c);
 		if (r == CBP_ENOMEM)
 			emit_problem(s, c->o, NULL, CBP_REASON_NOMEM, "out of "
 			    "memory expanding the archive: the rest of its "
@@ -634,7 +634,8 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 	 * uncompressed tar or zip twice.
 	 */
 	if (o->depth < s->opts.expand.max_depth &&
-	    cbp_expand_is_archive(facts.mime, o->head, o->head_len))
+	    (facts.ident.kind == CBP_KIND_ARCHIVE ||
+	    facts.ident.kind == CBP_KIND_COMPRESSED))
 		facts.no_carve = 1;
 	facts.scratch = &w->window_buf;
 	/*

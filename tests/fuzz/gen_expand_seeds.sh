@@ -131,6 +131,56 @@ open("gzip-30-layers.gz", "wb").write(d)
 PY
 [ -f tar.tar ] && head -c 1100 tar.tar > tar-cut.tar
 
+# Containers that do not start at byte 0 (issue 9): found by identification's
+# probes, which fuzz_expand runs on every input and member.  The stubs are
+# the smallest headers the probes measure: an ELF header whose tables are
+# empty (the stub ends at 64), a PE with one 512-byte section at 512.
+/usr/bin/python3 - <<'PY'
+import os, struct, subprocess, zlib
+elf = b"\x7fELF\x02\x01\x01" + b"\0" * 57
+pe = bytearray(0x400)
+pe[0:2] = b"MZ"
+struct.pack_into("<I", pe, 0x3C, 0x40)
+pe[0x40:0x44] = b"PE\0\0"
+struct.pack_into("<HH", pe, 0x44, 0x14C, 1)
+struct.pack_into("<II", pe, 0x58 + 16, 0x200, 0x200)
+def rd(n):
+    return open(n, "rb").read() if os.path.exists(n) else None
+z = rd("inner.zip")
+if z:
+    open("sfx-elf.zip", "wb").write(elf + z)
+    open("sfx-pe.zip", "wb").write(bytes(pe) + z)
+    open("padded.zip", "wb").write(b"\0" * 300 + z)
+s = rd("7z.7z")
+if s:
+    open("sfx-elf.7z", "wb").write(elf + s)
+def block(t, flags, body):
+    rest = struct.pack("<BHH", t, flags, 7 + len(body)) + body
+    return struct.pack("<H", zlib.crc32(rest) & 0xFFFF) + rest
+a = b"hello\n"
+fh = struct.pack("<IIBIIBBHI", len(a), len(a), 3, zlib.crc32(a), 0, 29, 0x30, 5, 0o100644) + b"a.txt"
+rar = b"Rar!\x1a\x07\x00" + block(0x73, 0, b"\0" * 6) + block(0x74, 0x8000, fh) + a + block(0x7B, 0x4000, b"")
+open("rar4-stored.rar", "wb").write(rar)
+open("sfx-pe.rar", "wb").write(bytes(pe) + rar)
+t = rd("tar.tar")
+if t:
+    try:
+        zs = subprocess.run(["zstd", "-q", "-c"], input=t, stdout=subprocess.PIPE, check=True).stdout
+        open("skippable.tar.zst", "wb").write(struct.pack("<II", 0x184D2A50, 4) + b"meta" + zs)
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    try:
+        lz = subprocess.run(["xz", "--format=lzma", "-c"], input=t, stdout=subprocess.PIPE, check=True).stdout
+        open("tar.tlz", "wb").write(lz)
+    except (OSError, subprocess.CalledProcessError):
+        pass
+http = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n" + a
+def rec(t, body):
+    return (b"WARC/1.0\r\nWARC-Type: " + t + b"\r\nWARC-Target-URI: http://h/a.txt\r\n"
+            b"WARC-Date: 2017-07-14T02:40:00Z\r\nContent-Length: %d\r\n\r\n" % len(body) + body + b"\r\n\r\n")
+open("warc.warc", "wb").write(rec(b"warcinfo", b"x: y\r\n") + rec(b"response", http))
+PY
+
 for f in *; do
 	[ -f "$f" ] || continue
 	size=$(wc -c < "$f")

@@ -152,6 +152,30 @@ on_problem(void *arg, const struct cbp_object *where, const char *member_name,
 
 static int on_member_recursive(void *arg, struct cbp_object *m);
 
+/*
+ * Identification, as the scan does it (cbp_identify_object with the
+ * database make unit names in CBPSCAN_MAGIC).  The expand stage is given
+ * its answer; which objects to expand is decided from its kind.
+ */
+static struct cbp_identify *g_id;
+
+static const struct cbp_ident *
+identify(struct cbp_object *o, struct cbp_ident *out)
+{
+	struct cbp_error e = { 0 };
+
+	if (g_id == NULL)
+		fail_msg("no magic database: set CBPSCAN_MAGIC");
+	(void)cbp_identify_object(g_id, o, out, &e);
+	return out;
+}
+
+static int
+is_container(const struct cbp_ident *id)
+{
+	return id->kind == CBP_KIND_ARCHIVE || id->kind == CBP_KIND_COMPRESSED;
+}
+
 static const struct cbp_expand_ops plain_ops = { on_member, on_problem };
 static const struct cbp_expand_ops recursive_ops = { on_member_recursive, on_problem };
 
@@ -165,9 +189,13 @@ on_member_recursive(void *arg, struct cbp_object *m)
 	/* The scan reads a member's head before anything else (cbp_read_head). */
 	m->head = m->mem;
 	m->head_len = m->mem_len < CBP_HEAD_BYTES ? m->mem_len : CBP_HEAD_BYTES;
-	if (!stop && cbp_expand_is_archive(NULL, m->mem, m->mem_len))
-		r->last_inner_ret = cbp_expand_object(m, r->lim, r->budget,
-		    &recursive_ops, r);
+	if (!stop) {
+		struct cbp_ident id;
+
+		if (is_container(identify(m, &id)))
+			r->last_inner_ret = cbp_expand_object(m, &id, r->lim,
+			    r->budget, &recursive_ops, r);
+	}
 	return stop;
 }
 
@@ -209,6 +237,7 @@ expand_file_ex(const char *path, int use_fd, const struct cbp_expand_limits *lim
 {
 	struct cbp_expand_budget budget = { 0 };
 	struct cbp_object o;
+	struct cbp_ident ident;
 	const char *slash = strrchr(path, '/');
 	unsigned char *mem = NULL, head[CBP_HEAD_BYTES];
 	size_t len = 0;
@@ -247,7 +276,7 @@ expand_file_ex(const char *path, int use_fd, const struct cbp_expand_limits *lim
 		o.size = size_override;
 	r->lim = lim;
 	r->budget = &budget;
-	ret = cbp_expand_object(&o, lim, &budget,
+	ret = cbp_expand_object(&o, identify(&o, &ident), lim, &budget,
 	    r->recurse ? &recursive_ops : &plain_ops, r);
 	if (use_fd) {
 		assert_int_equal(lseek(fd, 0, SEEK_CUR), 5);
@@ -430,143 +459,6 @@ teardown(void **state)
 		return -1;
 	free(f);
 	return 0;
-}
-
-/* ---- cbp_expand_is_archive ------------------------------------------ */
-
-static void
-test_is_archive_magic(void **state)
-{
-	static const struct {
-		const char *bytes;
-		size_t len;
-		int want;
-	} cases[] = {
-		{ "PK\3\4\x14\0\0\0", 8, 1 },
-		{ "PK\5\6\0\0\0\0", 8, 1 },
-		{ "PK\7\x08PK\3\4", 8, 1 },
-		{ "\x1f\x8b\x08\0\0\0\0\0", 8, 1 },
-		{ "BZh91AY&SY", 10, 1 },
-		{ "BZh9\x17\x72\x45\x38\x50\x90", 10, 1 },
-		{ "BZh9 hello", 10, 0 },
-		{ "\xfd" "7zXZ\0\0\4", 8, 1 },
-		{ "\x28\xb5\x2f\xfd\0\0", 6, 1 },
-		{ "\x04\x22\x4d\x18\0\0", 6, 1 },
-		{ "\x02\x21\x4c\x18\0\0", 6, 1 },
-		{ "7z\xbc\xaf\x27\x1c\0\4", 8, 1 },
-		{ "Rar!\x1a\x07\0", 7, 1 },
-		{ "Rar!\x1a\x07\1\0", 8, 1 },
-		{ "070701000", 9, 1 },
-		{ "070707000", 9, 1 },
-		{ "070702000", 9, 1 },
-		{ "MSCF\0\0\0\0", 8, 1 },
-		{ "!<arch>\n", 8, 1 },
-		{ "xar!\0\x1c", 6, 1 },
-		{ "\x1f\x9d\x90\0", 4, 1 },		/* compress, 16 bits, block mode */
-		{ "\x5d\0\0\x80\0\xff\xff\xff\xff\xff\xff\xff\xff\0", 14, 1 },	/* lzma */
-		{ "\xff\xd8\xff\xe0\0\x10JFIF", 10, 0 },	/* JPEG */
-		{ "%PDF-1.7\n", 9, 0 },
-		{ "\x89PNG\r\n\x1a\n", 8, 0 },
-		{ "hello world\n", 12, 0 },
-		{ "PK", 2, 0 },
-		{ "", 0, 0 },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int got = cbp_expand_is_archive(NULL,
-		    (const unsigned char *)cases[i].bytes, cases[i].len);
-		if (got != cases[i].want)
-			fail_msg("case %zu: want %d got %d", i, cases[i].want, got);
-	}
-	assert_int_equal(cbp_expand_is_archive(NULL, NULL, 0), 0);
-}
-
-static void
-test_is_archive_tar_iso_lha_cpio(void **state)
-{
-	unsigned char *h = calloc(1, 40000);
-	unsigned sum = 0;
-	size_t i;
-
-	assert_non_null(h);
-	/* ustar at 257 */
-	memcpy(h + 257, "ustar", 6);
-	assert_true(cbp_expand_is_archive(NULL, h, 512));
-	memset(h, 0, 512);
-	/* v7 tar: no magic, a checksum that adds up */
-	memcpy(h, "file.txt", 8);
-	memcpy(h + 100, "0000644", 7);
-	memset(h + 148, ' ', 8);
-	for (i = 0; i < 512; i++)
-		sum += h[i];
-	snprintf((char *)h + 148, 8, "%06o", sum);
-	assert_true(cbp_expand_is_archive(NULL, h, 512));
-	assert_false(cbp_expand_is_archive("text/plain", h, 512));
-	h[0] = 'g';	/* checksum no longer adds up */
-	assert_false(cbp_expand_is_archive(NULL, h, 512));
-	memset(h, 0, 512);
-	assert_false(cbp_expand_is_archive(NULL, h, 512));	/* zeros */
-
-	/* iso9660: "CD001" at 32769, needs a head that long */
-	memcpy(h + 32769, "CD001", 5);
-	assert_true(cbp_expand_is_archive(NULL, h, 32774));
-	assert_false(cbp_expand_is_archive(NULL, h, CBP_HEAD_BYTES));
-	assert_true(cbp_expand_is_archive("application/x-iso9660-image", h,
-	    CBP_HEAD_BYTES));
-	memset(h + 32769, 0, 5);
-
-	/* lha: "-lh5-" at 2, level at 20; vetoed by a text MIME */
-	memcpy(h + 2, "-lh5-", 5);
-	assert_true(cbp_expand_is_archive(NULL, h, 64));
-	assert_true(cbp_expand_is_archive("application/octet-stream", h, 64));
-	assert_false(cbp_expand_is_archive("text/plain; charset=us-ascii", h, 64));
-	h[20] = 9;
-	assert_false(cbp_expand_is_archive(NULL, h, 64));
-	memset(h, 0, 64);
-
-	/* binary cpio: namesize 2, name "a\0" */
-	memcpy(h, "\xc7\x71", 2);
-	h[20] = 2;
-	h[26] = 'a';
-	assert_true(cbp_expand_is_archive(NULL, h, 64));
-	assert_false(cbp_expand_is_archive("image/jpeg", h, 64));
-	h[27] = 'b';	/* name not terminated */
-	assert_false(cbp_expand_is_archive(NULL, h, 64));
-	free(h);
-}
-
-static void
-test_is_archive_mime(void **state)
-{
-	static const unsigned char junk[] = "nothing to see here";
-	static const char *const yes[] = {
-		"application/zip", "application/x-tar", "application/gzip",
-		"application/x-bzip2", "application/x-xz", "application/zstd",
-		"application/x-lz4", "application/x-7z-compressed",
-		"application/x-rar", "application/x-cpio",
-		"application/x-iso9660-image", "application/vnd.ms-cab-compressed",
-		"application/x-archive", "application/zip; charset=binary",
-		"application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-		"application/vnd.oasis.opendocument.text", "application/java-archive",
-		"application/vnd.android.package-archive", "application/epub+zip",
-		"APPLICATION/ZIP",
-	};
-	static const char *const no[] = {
-		"image/jpeg", "application/pdf", "text/plain", "image/png",
-		"application/octet-stream", "application/zipper", "application/x",
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-		if (!cbp_expand_is_archive(yes[i], junk, sizeof junk - 1))
-			fail_msg("%s should be an archive", yes[i]);
-	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-		if (cbp_expand_is_archive(no[i], junk, sizeof junk - 1))
-			fail_msg("%s should not be an archive", no[i]);
-	/* Strong magic is not vetoed by a MIME type. */
-	assert_true(cbp_expand_is_archive("image/jpeg",
-	    (const unsigned char *)"PK\3\4", 4));
 }
 
 /* ---- formats -------------------------------------------------------- */
@@ -1510,6 +1402,7 @@ test_problem_cap(void **state)
 	struct zmember *zm = calloc(n, sizeof *zm);
 	char (*names)[16] = calloc(n, sizeof *names), want[160];
 	struct cbp_object o;
+	struct cbp_ident oid;
 	struct counts c = { 0 };
 	unsigned char *zip;
 	int mode;
@@ -1544,7 +1437,7 @@ test_problem_cap(void **state)
 			for (i = 0; i < CBP_ARCHIVE_PROBLEMS - 10; i++)
 				assert_int_equal(cbp_expand_budget_problem(&b), 1);
 		}
-		assert_int_equal(cbp_expand_object(&o, &lim, &b, &ops, &c), CBP_OK);
+		assert_int_equal(cbp_expand_object(&o, identify(&o, &oid), &lim, &b, &ops, &c), CBP_OK);
 		assert_int_equal(c.members, n);
 		assert_int_equal(c.problems, mode == 0 ? CBP_ARCHIVE_PROBLEMS + 1 : 11);
 		assert_int_equal(c.last_reason, CBP_REASON_LIMIT);
@@ -1637,6 +1530,7 @@ test_names_in_utf8_whatever_the_locale(void **state)
 	struct cbp_expand_budget b = { 0 };
 	unsigned char lzh[256];
 	struct cbp_object o;
+	struct cbp_ident oid;
 	struct rec r;
 	size_t n;
 
@@ -1653,7 +1547,7 @@ test_names_in_utf8_whatever_the_locale(void **state)
 	o.size = n;
 	o.head = lzh;
 	o.head_len = n;
-	assert_int_equal(cbp_expand_object(&o, &lim, &b, &ops, &r), CBP_OK);
+	assert_int_equal(cbp_expand_object(&o, identify(&o, &oid), &lim, &b, &ops, &r), CBP_OK);
 	assert_int_equal(r.np, 0);
 	assert_int_equal(r.nm, 1);
 	assert_string_equal(r.m[0].chain, "\xe6\xbc\xa2\xe5\xad\x97.txt");
@@ -1674,8 +1568,8 @@ test_bad_arguments(void **state)
 	memset(&o, 0, sizeof o);
 	memset(&r, 0, sizeof r);
 	o.fd = -1;	/* neither fd nor memory */
-	assert_int_equal(cbp_expand_object(&o, &lim, &b, &plain_ops, &r), CBP_EINVAL);
-	assert_int_equal(cbp_expand_object(NULL, &lim, &b, &plain_ops, &r), CBP_EINVAL);
+	assert_int_equal(cbp_expand_object(&o, NULL, &lim, &b, &plain_ops, &r), CBP_EINVAL);
+	assert_int_equal(cbp_expand_object(NULL, NULL, &lim, &b, &plain_ops, &r), CBP_EINVAL);
 	assert_int_equal(r.np, 0);
 }
 
@@ -1695,6 +1589,7 @@ test_invalid_name_with_stale_enomem(void **state)
 	struct cbp_expand_limits lim = default_limits();
 	struct cbp_expand_budget b = { 0 };
 	struct cbp_object o;
+	struct cbp_ident oid;
 	struct rec r;
 
 	(void)state;
@@ -1705,7 +1600,7 @@ test_invalid_name_with_stale_enomem(void **state)
 	o.mem = o.head = ar;
 	o.mem_len = o.size = o.head_len = sizeof(ar) - 1;
 	errno = ENOMEM;
-	assert_int_equal(cbp_expand_object(&o, &lim, &b, &ops, &r), CBP_OK);
+	assert_int_equal(cbp_expand_object(&o, identify(&o, &oid), &lim, &b, &ops, &r), CBP_OK);
 	assert_int_equal(r.nm, 1);
 	rec_free(&r);
 }
@@ -1714,9 +1609,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_is_archive_magic),
-		cmocka_unit_test(test_is_archive_tar_iso_lha_cpio),
-		cmocka_unit_test(test_is_archive_mime),
 		cmocka_unit_test_setup_teardown(test_zip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tar_family, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_7z, setup, teardown),
@@ -1745,5 +1637,12 @@ main(void)
 		cmocka_unit_test(test_bad_arguments),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	struct cbp_error e = { 0 };
+	int failed;
+
+	if (getenv("CBPSCAN_MAGIC") != NULL)
+		g_id = cbp_identify_new(getenv("CBPSCAN_MAGIC"), NULL, &e);
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	cbp_identify_free(g_id);
+	return failed;
 }
