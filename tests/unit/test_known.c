@@ -685,6 +685,7 @@ test_known_file_long_lines(void **state)
 	line[big + 1] = '\0';
 	put(&t, "%s", line);
 	put(&t, "%s", line + big - 5000);	/* 5000 bytes: long, inside a block */
+	free(line);
 	{
 		/* ~40 MB of good lines: crosses block ends. */
 		size_t at = t.len, l;
@@ -698,9 +699,7 @@ test_known_file_long_lines(void **state)
 		for (i = 1; i < 300000; i++)
 			put(&t, "%s", line);
 		free(line);
-		line = NULL;
 	}
-	free(line);
 	snprintf(p, sizeof(p), "%s/long.tsv", tmpdir);
 	write_file(p, t.p, t.len);
 	memset(&err, 0, sizeof(err));
