@@ -438,6 +438,10 @@ parse_line(struct kpart *kp, const char *s, size_t len, uint64_t line)
 	int hs, hp, trav;
 	const char *z;
 
+	/* The CR of a CRLF line end is not part of the line's length (the
+	 * reader's carry-over check allows for it the same way). */
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
 	if (len > CBP_KNOWN_LINE_MAX) {
 		problem_at(kp, line, CBP_KNOWN_LINE_MAX + 1,
 		    CBP_KNOWN_P_LONG_LINE, "line longer than %d bytes",

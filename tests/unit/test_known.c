@@ -361,6 +361,12 @@ test_known_parse_long_nul_id(void **state)
 	id[255] = '\0';
 	expand(&t, "%S\t%P\tplate\t");
 	put(&t, "%s\n", id);
+	/* A line of exactly CBP_KNOWN_LINE_MAX bytes is fine, with a CR too:
+	 * a comment padded to the limit. */
+	put(&t, "#");
+	for (i = 1; i < CBP_KNOWN_LINE_MAX; i++)
+		put(&t, "c");
+	put(&t, "\r\n");
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(cbp_known_add_buffer(b, "x", t.p, t.len, NULL, &err),
 	    CBP_OK);
