@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "cbp_deliver.h"
 #include "cbp_expand.h"
 #include "cbp_facts.h"
 #include "cbp_scan.h"
@@ -30,6 +31,7 @@ struct cbp_config {
 	struct cbp_expand_limits expand;
 	struct cbp_authz *authz;
 	size_t nauthz;
+	struct cbp_deliver_config delivery;	/* "delivery:" (cbp_deliver.h) */
 };
 
 struct cbp_config_diag {

@@ -1,0 +1,437 @@
+"""Delivery to a central endpoint (issue 11): spool, formats, retries, flush.
+
+A loopback HTTPS collector (collector.py, run by /usr/bin/python3) with a
+CA, server and client certificates made here with the openssl CLI answers
+in the ways a real endpoint fails.  Every test checks what arrived against
+what the scan wrote locally (its JSON Lines output, same event_id).
+"""
+import gzip
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CBPSCAN, run, state_dir, write_tree
+from cbptest import fixtures as F
+
+HERE = Path(__file__).resolve().parent
+PY = "/usr/bin/python3"
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    """ca.pem, server.pem/key (127.0.0.1), client.pem/key, and a second CA
+    (wrong-ca.pem) with a server certificate of its own (wrong.pem/key)."""
+    d = tmp_path_factory.mktemp("certs")
+    for ca in ("ca", "wrong-ca"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                "-subj", f"/CN=cbp test {ca}", "-keyout", f"{ca}.key", "-out", f"{ca}.pem",
+                cwd=d)
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for name, ca in (("server", "ca"), ("client", "ca"), ("wrong", "wrong-ca")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey",
+                f"{ca}.key", "-CAcreateserial", "-days", "2", "-extfile", "san.ext",
+                "-out", f"{name}.pem", cwd=d)
+    return d
+
+
+class Collector:
+    def __init__(self, tmp, certs, mode="ok", fail=0, wrong=False, token=None,
+                 client_ca=False, hang=3.0):
+        self.log = tmp / f"collector-{mode}-{random.getrandbits(32)}.log"
+        pf = Path(str(self.log) + ".port")
+        cert = "wrong" if wrong else "server"
+        cmd = [PY, str(HERE / "collector.py"), "--port-file", str(pf), "--log", str(self.log),
+               "--cert", str(certs / f"{cert}.pem"), "--key", str(certs / f"{cert}.key"),
+               "--mode", mode, "--fail", str(fail), "--hang", str(hang)]
+        if token:
+            cmd += ["--token", token]
+        if client_ca:
+            cmd += ["--client-ca", str(certs / "ca.pem")]
+        self.proc = subprocess.Popen(cmd)
+        for _ in range(500):
+            if pf.exists():
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError("collector died")
+            time.sleep(0.01)
+        self.port = int(pf.read_text())
+        self.url = f"https://127.0.0.1:{self.port}/ingest"
+
+    def requests(self):
+        if not self.log.exists():
+            return []
+        return [json.loads(x) for x in self.log.read_text().splitlines() if x]
+
+    def accepted(self):
+        out = []
+        for r in self.requests():
+            out += r["accepted"]
+        return out
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def collector(tmp_path, certs):
+    made = []
+
+    def start(**kw):
+        c = Collector(tmp_path, certs, **kw)
+        made.append(c)
+        return c
+    yield start
+    for c in made:
+        c.stop()
+
+
+def config(tmp_path, **extra):
+    """A config with quick retries (the defaults wait seconds)."""
+    d = {"retry_min_ms": 10, "retry_max_ms": 100, "timeout_ms": 1500,
+         "connect_timeout_ms": 1000, "exit_wait_ms": 20000, "linger_ms": 10,
+         "flush_wait_ms": 20000, "replay_rate": 0}
+    d.update(extra)
+    p = tmp_path / f"cbpscan-{random.getrandbits(32)}.conf"
+    p.write_text("delivery:\n" + "".join(f"  {k}: {v}\n" for k, v in d.items()))
+    os.chmod(p, 0o600)
+    return p
+
+
+@pytest.fixture
+def token(tmp_path):
+    p = tmp_path / "token"
+    p.write_text("s3cret-T0ken\n")
+    os.chmod(p, 0o600)
+    return p
+
+
+@pytest.fixture
+def findings_tree(tmp_path, lpr_jpeg, plain_jpeg):
+    files = {f"lpr/{i:03d}.jpg": lpr_jpeg for i in range(12)}
+    files.update({f"plain/{i:03d}.jpg": plain_jpeg for i in range(3)})
+    return write_tree(tmp_path / "tree", files)
+
+
+def deliver_args(c, certs, cfg, token, fmt="ndjson", state=None, spool=None):
+    a = ["--endpoint", c.url, "--endpoint-format", fmt, "--ca-file", str(certs / "ca.pem"),
+         "--config", str(cfg)]
+    if token is not None:
+        a += ["--token-file", str(token)]
+    if spool is not None:
+        a += ["--spool", str(spool)]
+    return a
+
+
+def local_records(r):
+    return [json.loads(x) for x in r.out.decode().splitlines() if x]
+
+
+def dscan(tree, args, state):
+    return run(["scan", "--state", str(state), "--format", "jsonl", *args, str(tree)])
+
+
+def flush(args, state):
+    return run(["flush", "--state", str(state), *args])
+
+
+def same_records(local, received):
+    """Every local record arrived, as written; the run record arrived too."""
+    got = {r["event_id"]: r for r in received}
+    for rec in local:
+        assert rec["event_id"] in got, rec
+        assert got[rec["event_id"]] == rec
+    assert any(r["type"] == "run" for r in received)
+
+
+def spool_empty(state):
+    sp = Path(state) / "spool"
+    return not [p for p in sp.iterdir() if p.suffix in (".seg", ".open")]
+
+
+# ---- the happy path and the request shape ---------------------------------------
+
+def test_ndjson_delivers_every_record_gzip_with_headers(tmp_path, certs, collector, token,
+                                                         findings_tree):
+    c = collector(token="s3cret-T0ken")
+    st = tmp_path / "state"
+    r = dscan(findings_tree, deliver_args(c, certs, config(tmp_path), token), st)
+    assert r.rc == 1, r.err          # violations; delivered, so not 3
+    local = local_records(r)
+    same_records(local, c.accepted())
+    reqs = c.requests()
+    for q in reqs:
+        h = {k.lower(): v for k, v in q["headers"].items()}
+        assert q["path"] == "/ingest"
+        assert h["content-type"] == "application/x-ndjson"
+        assert h["content-encoding"] == "gzip"
+        assert h["authorization"] == "Bearer s3cret-T0ken"
+        assert len(h["idempotency-key"]) == 64
+    run_rec = [x for x in c.accepted() if x["type"] == "run"][0]
+    summary = [x for x in local if x["type"] == "summary"][0]
+    assert run_rec["scan_id"] == summary["scan_id"]
+    assert run_rec["host_id"] == summary["host_id"]
+    assert run_rec["rules"] == summary["rules"] and run_rec["roots"] == summary["roots"]
+    assert run_rec["version"] == summary["version"]
+    assert spool_empty(st)
+    # The secret never shows.
+    assert "s3cret" not in r.err
+
+
+def test_clean_scan_still_reports_run_and_summary(tmp_path, certs, collector, token, plain_jpeg):
+    c = collector()
+    t = write_tree(tmp_path / "clean", {"a.jpg": plain_jpeg})
+    st = tmp_path / "state"
+    r = dscan(t, deliver_args(c, certs, config(tmp_path, gzip="false"), token), st)
+    assert r.rc == 0, r.err
+    types = [x["type"] for x in c.accepted()]
+    assert types[0] == "run" and types[-1] == "summary"
+    h = {k.lower(): v for k, v in c.requests()[0]["headers"].items()}
+    assert "content-encoding" not in h
+
+
+def test_splunk_hec_request_shape(tmp_path, certs, collector, token, findings_tree):
+    """Splunk HEC /services/collector/event: 'Authorization: Splunk <token>',
+    event objects concatenated (no array), each with time (epoch seconds,
+    milliseconds), host, source, sourcetype, index and event."""
+    c = collector(token="s3cret-T0ken")
+    st = tmp_path / "state"
+    cfg = config(tmp_path, index="cbp", source="cbpscan-test")
+    r = dscan(findings_tree, deliver_args(c, certs, cfg, token, fmt="splunk-hec"), st)
+    assert r.rc == 1, r.err
+    local = local_records(r)
+    envs = []
+    for q in c.requests():
+        h = {k.lower(): v for k, v in q["headers"].items()}
+        assert q["path"] == "/ingest/services/collector/event"
+        assert h["authorization"] == "Splunk s3cret-T0ken"
+        assert h["content-type"] == "application/json"
+        envs += q["records"]
+    for e in envs:
+        assert set(e) == {"time", "host", "source", "sourcetype", "index", "event"}
+        assert isinstance(e["time"], float)
+        assert e["source"] == "cbpscan-test" and e["index"] == "cbp"
+        assert e["sourcetype"] == "cbpscan:" + e["event"]["type"]
+        assert e["host"] == e["event"]["host"]
+    same_records(local, [e["event"] for e in envs])
+    body_ok = [e for e in envs if e["event"]["type"] == "summary"][0]
+    import datetime
+    t = datetime.datetime.strptime(body_ok["event"]["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    assert abs(t.replace(tzinfo=datetime.timezone.utc).timestamp() - body_ok["time"]) < 0.0015
+
+
+def test_elastic_bulk_create_with_event_id(tmp_path, certs, collector, token, findings_tree):
+    """_bulk: {"create":{"_id":event_id}} then the record, newline-ended."""
+    c = collector()
+    st = tmp_path / "state"
+    r = dscan(findings_tree, deliver_args(c, certs, config(tmp_path, index="cbp"), token,
+                                          fmt="elastic-bulk"), st)
+    assert r.rc == 1, r.err
+    for q in c.requests():
+        assert q["path"] == "/ingest/_bulk"
+        recs = q["records"]
+        assert len(recs) % 2 == 0
+        for act, doc in zip(recs[0::2], recs[1::2]):
+            assert act == {"create": {"_index": "cbp", "_id": doc["event_id"]}}
+        h = {k.lower(): v for k, v in q["headers"].items()}
+        assert h["authorization"] == "ApiKey s3cret-T0ken"
+    same_records(local_records(r), c.accepted())
+
+
+def test_elastic_bulk_partial_failure(tmp_path, certs, collector, token, findings_tree):
+    """Items answered 429 are re-sent, 409 counts as delivered, 400 is set aside."""
+    c = collector(mode="bulkpart")
+    st = tmp_path / "state"
+    r = dscan(findings_tree, deliver_args(c, certs, config(tmp_path), token,
+                                          fmt="elastic-bulk"), st)
+    assert r.rc == 1, r.err
+    reqs = c.requests()
+    first = reqs[0]
+    docs = first["records"][1::2]
+    assert first["statuses"][:3] == [429, 409, 400]
+    # The 429 item went again, alone, and was taken.
+    later = [d for q in reqs[1:] for d in q["records"][1::2]]
+    assert docs[0]["event_id"] in [d["event_id"] for d in later]
+    assert docs[2]["event_id"] not in [d["event_id"] for d in later]
+    rejected = (st / "spool" / "rejected").read_text().splitlines()
+    assert [json.loads(x)["event_id"] for x in rejected] == [docs[2]["event_id"]]
+    assert "refused 1 record" in r.err
+    assert spool_empty(st)
+
+
+# ---- failures that are retried ---------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["500", "hec9", "429", "reset", "hang"])
+def test_retried_until_delivered(tmp_path, certs, collector, token, findings_tree, mode):
+    c = collector(mode=mode, fail=2, hang=3.0)
+    st = tmp_path / "state"
+    fmt = "splunk-hec" if mode == "hec9" else "ndjson"
+    r = dscan(findings_tree, deliver_args(c, certs, config(tmp_path), token, fmt=fmt), st)
+    assert r.rc == 1, r.err
+    received = c.accepted()
+    if fmt == "splunk-hec":
+        received = [e["event"] for e in received]
+    same_records(local_records(r), received)
+    assert len(c.requests()) >= 3
+    # A re-sent batch carries the same idempotency key.
+    keys = [q["headers"].get("Idempotency-Key") for q in c.requests()]
+    assert len(set(keys)) < len(keys)
+    assert spool_empty(st)
+
+
+# ---- failures that keep the records spooled: exit 3, then flush ------------------
+
+def test_bad_token_not_retried_exit3_then_flush(tmp_path, certs, collector, token,
+                                               findings_tree):
+    bad = tmp_path / "bad-token"
+    bad.write_text("wrong\n")
+    os.chmod(bad, 0o600)
+    c = collector(token="s3cret-T0ken")
+    st = tmp_path / "state"
+    cfg = config(tmp_path)
+    r = dscan(findings_tree, deliver_args(c, certs, cfg, bad, fmt="splunk-hec"), st)
+    assert r.rc == 3, r.err
+    assert "refused the token" in r.err
+    assert len(c.requests()) == 1              # not retried in a loop
+    assert not spool_empty(st)
+    f = flush(deliver_args(c, certs, cfg, token, fmt="splunk-hec"), st)
+    assert f.rc == 0, f.err
+    same_records(local_records(r), [e["event"] for e in c.accepted()])
+    assert spool_empty(st)
+
+
+def test_wrong_ca_exit3_then_flush(tmp_path, certs, collector, token, findings_tree):
+    wrong = collector(wrong=True)
+    st = tmp_path / "state"
+    cfg = config(tmp_path, exit_wait_ms=300)
+    r = dscan(findings_tree, deliver_args(wrong, certs, cfg, token), st)
+    assert r.rc == 3, r.err
+    assert wrong.accepted() == []
+    assert "certificate" in r.err.lower() or "ssl" in r.err.lower()
+    good = collector()
+    f = flush(deliver_args(good, certs, cfg, token), st)
+    assert f.rc == 0, f.err
+    same_records(local_records(r), good.accepted())
+
+
+def test_mutual_tls(tmp_path, certs, collector, token, findings_tree):
+    c = collector(client_ca=True)
+    st = tmp_path / "state"
+    cfg = config(tmp_path, exit_wait_ms=300)
+    r = dscan(findings_tree, deliver_args(c, certs, cfg, token), st)
+    assert r.rc == 3                       # no client certificate: refused
+    a = deliver_args(c, certs, cfg, token) + ["--client-cert", str(certs / "client.pem"),
+                                             "--client-key", str(certs / "client.key")]
+    f = flush(a, st)
+    assert f.rc == 0, f.err
+    same_records(local_records(r), c.accepted())
+
+
+def test_flush_with_nothing_spooled_and_usage(tmp_path, certs, collector, token):
+    c = collector()
+    st = tmp_path / "state"
+    assert flush(deliver_args(c, certs, config(tmp_path), token), st).rc == 0
+    r = flush([], st)
+    assert r.rc == 2 and "no endpoint" in r.err
+
+
+@pytest.mark.parametrize("url,why", [
+    ("http://example.com/x", "only https"),
+    ("https://user:pw@127.0.0.1/x", "user or password"),
+    ("not a url", "not a URL"),
+])
+def test_endpoint_refused(tmp_path, plain_jpeg, url, why):
+    t = write_tree(tmp_path / "t", {"a.jpg": plain_jpeg})
+    r = run(["scan", "--state", str(tmp_path / "st"), "--endpoint", url, str(t)])
+    assert r.rc == 2 and why in r.err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the token file mode is checked as root")
+def test_token_file_readable_by_others_refused(tmp_path, certs, collector, token, plain_jpeg):
+    c = collector()
+    os.chmod(token, 0o644)
+    t = write_tree(tmp_path / "t", {"a.jpg": plain_jpeg})
+    r = dscan(t, deliver_args(c, certs, config(tmp_path), token), tmp_path / "st")
+    assert r.rc == 2 and "chmod 600" in r.err
+    assert "s3cret" not in r.err
+
+
+def test_spool_is_private(tmp_path, certs, collector, token, plain_jpeg):
+    c = collector(mode="500", fail=1000)
+    t = write_tree(tmp_path / "t", {"a.jpg": plain_jpeg})
+    st = tmp_path / "state"
+    r = dscan(t, deliver_args(c, certs, config(tmp_path, exit_wait_ms=100), token), st)
+    assert r.rc == 3
+    sp = st / "spool"
+    assert sp.stat().st_mode & 0o777 == 0o700
+    segs = list(sp.glob("*.seg"))
+    assert segs and all(p.stat().st_mode & 0o777 == 0o600 for p in segs)
+
+
+def test_torn_tail_is_skipped_and_reported(tmp_path, certs, collector, token, findings_tree):
+    down = collector(mode="500", fail=1000)
+    st = tmp_path / "state"
+    cfg = config(tmp_path, exit_wait_ms=100)
+    r = dscan(findings_tree, deliver_args(down, certs, cfg, token), st)
+    assert r.rc == 3
+    # A crash mid-append: a torn frame at the end of a segment left open.
+    seg = sorted((st / "spool").glob("*.seg"))[-1]
+    torn = seg.with_suffix(".open")
+    torn.write_bytes(seg.read_bytes() + b"CBS1\xff\x00\x00\x00\x01\x02")
+    seg.unlink()
+    good = collector()
+    f = flush(deliver_args(good, certs, cfg, token), st)
+    assert f.rc == 0, f.err
+    assert "torn record" in f.err
+    same_records(local_records(r), good.accepted())
+
+
+# ---- crashes ---------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_loses_nothing(tmp_path, certs, collector, token,
+                                                 lpr_jpeg, plain_jpeg):
+    """Kill the scanner at random points of the scan and of delivery, many
+    times, then flush: every record the scan wrote locally arrived, and a
+    record received twice is the same record (same event_id, same bytes)."""
+    files = {f"d{i % 5}/{i:04d}.jpg": (lpr_jpeg if i % 3 else plain_jpeg) for i in range(60)}
+    t = write_tree(tmp_path / "big", files)
+    c = collector(mode="500", fail=0)
+    st = tmp_path / "state"
+    cfg = config(tmp_path, batch_records=7)
+    rnd = random.Random(int(os.environ.get("CBP_SEED", "11")))
+    locals_ = []
+    for i in range(24):
+        out = tmp_path / f"out{i}.jsonl"
+        cmd = [str(CBPSCAN), "scan", "--state", str(st), "--format", "jsonl", "--output",
+               str(out), "--threads", "2", *deliver_args(c, certs, cfg, token), str(t)]
+        p = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(0.0, 0.4))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        if out.exists():
+            locals_ += [json.loads(x) for x in out.read_text().splitlines() if x.endswith("}")]
+    f = flush(deliver_args(c, certs, cfg, token), st)
+    assert f.rc == 0, f.err
+    assert spool_empty(st)
+    got = {}
+    for rec in c.accepted():
+        if rec["event_id"] in got:
+            assert got[rec["event_id"]] == rec      # a duplicate is the same record
+        got[rec["event_id"]] = rec
+    assert locals_, "no run got far enough to write a record"
+    for rec in locals_:
+        assert got.get(rec["event_id"]) == rec
