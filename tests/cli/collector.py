@@ -84,11 +84,15 @@ class Handler(BaseHTTPRequestHandler):
             entry["error"] = str(e)
             recs = []
         entry["records"] = recs
-        if a.token and self.headers.get("Authorization", "").split(" ")[-1] != a.token:
-            failing = True
-        code, out, hdrs = 200, b"", []
         if failing and a.mode in ("ok", "bulkpart"):
             failing = False
+        bad_token = bool(a.token) and \
+            self.headers.get("Authorization", "").split(" ")[-1] != a.token
+        code, out, hdrs = 200, b"", []
+        if bad_token:
+            self.log(entry)
+            self.answer(401, b'{"text":"Invalid token","code":4}')
+            return
         if failing:
             if a.mode == "reset":
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
