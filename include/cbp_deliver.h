@@ -70,6 +70,18 @@ struct cbp_deliver_config {
 	unsigned flush_wait_ms;		/* how long flush tries; default 10 min */
 	unsigned replay_rate;		/* flush: records a second; 0: no limit; default 2000 */
 	unsigned linger_ms;		/* seal the open segment after this idle time; default 200 */
+	/*
+	 * splunk-hec indexer acknowledgement: each response's ackId is
+	 * polled on /services/collector/ack in channel (a GUID, main.c gives
+	 * the host id); a batch counts as delivered only when its ack reads
+	 * true, and is sent again when still false after ack_wait_ms.  Acks
+	 * still outstanding at exit stay in the spool (NNNN.ack beside the
+	 * segment: channel and ackIds) for flush to poll.
+	 */
+	int hec_ack;			/* default 0: the token must have acks on */
+	char channel[37];
+	unsigned ack_wait_ms;		/* default 5 min */
+	unsigned ack_poll_ms;		/* between polls; default 1 s */
 };
 
 void cbp_deliver_config_defaults(struct cbp_deliver_config *c);
@@ -143,6 +155,13 @@ int cbp_deliver_body(const struct cbp_deliver_config *c, int format,
  * CBP_ECORRUPT when it is not a bulk response of n items.
  */
 int cbp_deliver_parse_bulk(const char *body, size_t len, size_t n, int *status);
+
+/*
+ * Read a HEC ack answer ({"acks":{"ID":true|false,...}}): done[i] = 1 when
+ * ids[i] reads true.  CBP_OK or CBP_ECORRUPT.
+ */
+int cbp_deliver_parse_acks(const char *body, size_t len, const long long *ids,
+    size_t n, int *done);
 
 /*
  * Read a HEC response body: *code the HEC code (-1 if none), *ack_id the

@@ -109,7 +109,19 @@ struct cbp_spool_seg {
 int cbp_spool_load(struct cbp_spool *s, uint64_t seq, struct cbp_spool_seg *seg);
 void cbp_spool_seg_free(struct cbp_spool_seg *seg);
 
-/* Every record of segment seq was acknowledged: delete it, durably. */
+/*
+ * A small side file of segment seq (NNNN.ext, e.g. the HEC acks still
+ * outstanding), replaced whole (temporary file, fsync, rename) and
+ * deleted with the segment.  put: CBP_OK or CBP_EIO.  get: CBP_OK with
+ * *len set, CBP_ENOTFOUND, CBP_ELIMIT (over cap), CBP_EIO.
+ */
+int cbp_spool_put_side(struct cbp_spool *s, uint64_t seq, const char *ext,
+    const void *data, size_t len);
+int cbp_spool_get_side(struct cbp_spool *s, uint64_t seq, const char *ext,
+    char *buf, size_t cap, size_t *len);
+
+/* Every record of segment seq was acknowledged: delete it (and its side
+ * files), durably. */
 int cbp_spool_remove(struct cbp_spool *s, uint64_t seq);
 
 /*

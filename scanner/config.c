@@ -422,6 +422,8 @@ get_delivery(struct cfg_ctx *x, const struct cbp_ynode *map)
 		{ "linger_ms", 1, offsetof(struct cbp_deliver_config, linger_ms) },
 		{ "replay_rate", 0, offsetof(struct cbp_deliver_config, replay_rate) },
 		{ "batch_records", 1, offsetof(struct cbp_deliver_config, batch_records) },
+		{ "ack_wait_ms", 1, offsetof(struct cbp_deliver_config, ack_wait_ms) },
+		{ "ack_poll_ms", 1, offsetof(struct cbp_deliver_config, ack_poll_ms) },
 	};
 	uint64_t v;
 	size_t i, j;
@@ -462,6 +464,9 @@ get_delivery(struct cfg_ctx *x, const struct cbp_ynode *map)
 			d->format = f;
 		} else if (strcmp(key, "gzip") == 0) {
 			if ((r = get_bool(x, val, key, &d->gzip)) != CBP_OK)
+				return r;
+		} else if (strcmp(key, "ack") == 0) {
+			if ((r = get_bool(x, val, key, &d->hec_ack)) != CBP_OK)
 				return r;
 		} else if (strcmp(key, "spool_max") == 0) {
 			if ((r = get_uint(x, val, key, 64 * 1024, 1ULL << 44, 1,

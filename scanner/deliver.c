@@ -44,6 +44,8 @@ cbp_deliver_config_defaults(struct cbp_deliver_config *c)
 	c->flush_wait_ms = 600000;
 	c->replay_rate = 2000;
 	c->linger_ms = 200;
+	c->ack_wait_ms = 300000;
+	c->ack_poll_ms = 1000;
 }
 
 void
@@ -364,6 +366,27 @@ out:
 	return r;
 }
 
+int
+cbp_deliver_parse_acks(const char *body, size_t len, const long long *ids,
+    size_t n, int *done)
+{
+	json_t *j = json_loadb(body, len, 0, NULL), *acks;
+	char key[32];
+	size_t i;
+	int r = CBP_ECORRUPT;
+
+	if (j == NULL || !json_is_object(acks = json_object_get(j, "acks")))
+		goto out;
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "%lld", ids[i]);
+		done[i] = json_is_true(json_object_get(acks, key));
+	}
+	r = CBP_OK;
+out:
+	json_decref(j);
+	return r;
+}
+
 /* ---- the sender ------------------------------------------------------- */
 
 struct cbp_deliver {
@@ -371,6 +394,8 @@ struct cbp_deliver {
 	struct cbp_spool *sp;
 	char *token;
 	char *url;			/* endpoint with the format's path */
+	char *ack_url;			/* HEC: /services/collector/ack?channel= */
+	long long last_ack;		/* HEC: the ackId of the last batch sent, -1 none */
 	CURL *curl;
 	struct curl_slist *hdrs;
 	struct cbp_dynbuf body, gz, resp;
@@ -427,6 +452,18 @@ format_url(const char *endpoint, int format)
 	return u;
 }
 
+/* URL/services/collector/event -> URL/services/collector/ack?channel=C */
+static char *
+hec_ack_url(const char *event_url, const char *channel)
+{
+	size_t n = strlen(event_url) - strlen("/event");
+	char *u;
+
+	if (asprintf(&u, "%.*s/ack?channel=%s", (int)n, event_url, channel) < 0)
+		return NULL;
+	return u;
+}
+
 int
 cbp_deliver_new(struct cbp_deliver **out, const struct cbp_deliver_config *c,
     struct cbp_spool *sp, struct cbp_error *err)
@@ -452,6 +489,11 @@ cbp_deliver_new(struct cbp_deliver **out, const struct cbp_deliver_config *c,
 	r = CBP_ENOMEM;
 	if ((d->url = format_url(c->endpoint, c->format)) == NULL ||
 	    (d->curl = curl_easy_init()) == NULL) {
+		cbp_error_set(err, r, ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (c->format == CBP_FMT_HEC && c->hec_ack && (d->ack_url =
+	    hec_ack_url(d->url, c->channel)) == NULL) {
 		cbp_error_set(err, r, ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -538,8 +580,8 @@ struct reply {
 };
 
 static int
-do_post(struct cbp_deliver *d, const struct cbp_dynbuf *payload, int gz,
-    const char *key, struct reply *rp)
+do_post(struct cbp_deliver *d, const char *url, const struct cbp_dynbuf *payload,
+    int gz, const char *key, struct reply *rp)
 {
 	struct curl_slist *h = NULL;
 	char line[TOKEN_MAX + 64];
@@ -555,7 +597,7 @@ do_post(struct cbp_deliver *d, const struct cbp_dynbuf *payload, int gz,
 	if (r == CBP_OK && gz)
 		r = add_header(&h, "Content-Encoding: gzip");
 	snprintf(line, sizeof(line), "Idempotency-Key: %s", key);
-	if (r == CBP_OK)
+	if (r == CBP_OK && key != NULL)
 		r = add_header(&h, line);
 	if (r == CBP_OK && d->token != NULL) {
 		snprintf(line, sizeof(line), "Authorization: %s %s",
@@ -564,6 +606,11 @@ do_post(struct cbp_deliver *d, const struct cbp_dynbuf *payload, int gz,
 		r = add_header(&h, line);
 		explicit_bzero(line, sizeof(line));
 	}
+	if (r == CBP_OK && d->ack_url != NULL) {
+		snprintf(line, sizeof(line), "X-Splunk-Request-Channel: %s",
+		    d->c.channel);
+		r = add_header(&h, line);
+	}
 	if (r == CBP_OK)
 		r = add_header(&h, "Expect:");	/* no 100-continue round trip */
 	if (r != CBP_OK) {
@@ -571,7 +618,7 @@ do_post(struct cbp_deliver *d, const struct cbp_dynbuf *payload, int gz,
 		return r;
 	}
 	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_URL, d->url);
+	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -631,8 +678,10 @@ classify(struct cbp_deliver *d, const struct reply *rp)
 	if (d->c.format == CBP_FMT_HEC && d->resp.len > 0)
 		(void)cbp_deliver_parse_hec((const char *)d->resp.data,
 		    d->resp.len, &code, &ack);
-	if (rp->status >= 200 && rp->status < 300)
+	if (rp->status >= 200 && rp->status < 300) {
+		d->last_ack = ack;
 		return SENT;
+	}
 	if (rp->status == 401 || rp->status == 403 ||
 	    (code >= 1 && code <= 4)) {
 		set_error(d, "the endpoint refused the token (HTTP %ld); "
@@ -729,7 +778,7 @@ send_batch(struct cbp_deliver *d, struct cbp_deliver_rec *recs, size_t n)
 			payload = &d->gz;
 		else
 			gz = 0;
-		if ((r = do_post(d, payload, gz, key, &rp)) != CBP_OK)
+		if ((r = do_post(d, d->url, payload, gz, key, &rp)) != CBP_OK)
 			return r;
 		switch (classify(d, &rp)) {
 		case FATAL:
@@ -803,12 +852,203 @@ send_batch(struct cbp_deliver *d, struct cbp_deliver_rec *recs, size_t n)
 		return n == 0 ? CBP_OK : send_batch(d, recs, n);
 	}
 	free(status);
-	if (d->c.format != CBP_FMT_BULK) {
+	if (d->c.format != CBP_FMT_BULK && d->ack_url == NULL) {
 		pthread_mutex_lock(&d->lock);
 		d->st.delivered += n;
 		pthread_mutex_unlock(&d->lock);
 	}
 	return CBP_OK;
+}
+
+/* ---- HEC indexer acknowledgement ---------------------------------------- */
+
+/* One batch of a segment and its ack. */
+struct ackb {
+	size_t first, n;
+	long long ack;			/* -1: (re)send */
+	double sent;			/* wall clock, so a later flush can age it */
+	int done;
+};
+
+#define SIDE_MAX (64 * 1024)
+
+static double
+wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* "channel GUID\n" then "first n ackId sent\n" per batch sent, not yet acked. */
+static int
+save_acks(struct cbp_deliver *d, uint64_t seq, const struct ackb *b, size_t nb)
+{
+	struct cbp_dynbuf t;
+	size_t i;
+	int r;
+
+	cbp_dynbuf_init(&t, SIDE_MAX);
+	r = cbp_dynbuf_printf(&t, "channel %s\n", d->c.channel);
+	for (i = 0; i < nb && r == CBP_OK; i++)
+		if (!b[i].done && b[i].ack >= 0)
+			r = cbp_dynbuf_printf(&t, "%zu %zu %lld %.3f\n", b[i].first,
+			    b[i].n, b[i].ack, b[i].sent);
+	if (r == CBP_OK)
+		r = cbp_spool_put_side(d->sp, seq, "ack", t.data, t.len);
+	cbp_dynbuf_free(&t);
+	return r;
+}
+
+/* What an earlier run left outstanding for this segment, on this channel. */
+static void
+load_acks(struct cbp_deliver *d, uint64_t seq, struct ackb *b, size_t nb)
+{
+	char buf[SIDE_MAX], ch[64], *line, *save = NULL;
+	size_t len, first, n, i;
+	long long ack;
+	double sent;
+
+	if (cbp_spool_get_side(d->sp, seq, "ack", buf, sizeof(buf) - 1, &len) != CBP_OK)
+		return;
+	buf[len] = '\0';
+	line = strtok_r(buf, "\n", &save);
+	/* Acks are per channel: another channel's ids mean nothing here. */
+	if (line == NULL || sscanf(line, "channel %63s", ch) != 1 ||
+	    strcmp(ch, d->c.channel) != 0)
+		return;
+	while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
+		if (sscanf(line, "%zu %zu %lld %lf", &first, &n, &ack, &sent) != 4 ||
+		    ack < 0)
+			continue;
+		for (i = 0; i < nb; i++)
+			if (b[i].first == first && b[i].n == n) {
+				b[i].ack = ack;
+				b[i].sent = sent;
+			}
+	}
+}
+
+/* Ask for the acks of every batch sent and not yet acknowledged. */
+static int
+poll_acks(struct cbp_deliver *d, struct ackb *b, size_t nb)
+{
+	struct cbp_dynbuf q;
+	struct reply rp;
+	long long *ids = NULL;
+	int *done = NULL, r = CBP_ENOMEM;
+	size_t i, n = 0, k;
+
+	cbp_dynbuf_init(&q, SIDE_MAX);
+	if ((ids = calloc(nb + 1, sizeof(*ids))) == NULL ||
+	    (done = calloc(nb + 1, sizeof(*done))) == NULL)
+		goto out;
+	r = cbp_dynbuf_add(&q, "{\"acks\":[", 9);
+	for (i = 0; i < nb && r == CBP_OK; i++)
+		if (!b[i].done && b[i].ack >= 0) {
+			r = cbp_dynbuf_printf(&q, "%s%lld", n ? "," : "", b[i].ack);
+			ids[n++] = b[i].ack;
+		}
+	if (r != CBP_OK || (r = cbp_dynbuf_add(&q, "]}", 2)) != CBP_OK || n == 0)
+		goto out;
+	if ((r = do_post(d, d->ack_url, &q, 0, NULL, &rp)) != CBP_OK)
+		goto out;
+	if (rp.cc == CURLE_OK && (rp.status == 401 || rp.status == 403)) {
+		(void)classify(d, &rp);
+		pthread_mutex_lock(&d->lock);
+		d->st.fatal = 1;
+		pthread_mutex_unlock(&d->lock);
+		r = CBP_EDELIVERY;
+		goto out;
+	}
+	/* A failed poll is asked again later; an ack never read true re-sends. */
+	if (rp.cc != CURLE_OK || rp.status != 200 ||
+	    cbp_deliver_parse_acks((const char *)d->resp.data, d->resp.len, ids,
+	    n, done) != CBP_OK)
+		goto out;
+	for (i = 0; i < nb; i++)
+		for (k = 0; k < n; k++)
+			if (!b[i].done && b[i].ack == ids[k] && done[k]) {
+				b[i].done = 1;
+				pthread_mutex_lock(&d->lock);
+				d->st.delivered += b[i].n;
+				pthread_mutex_unlock(&d->lock);
+			}
+out:
+	free(ids);
+	free(done);
+	cbp_dynbuf_free(&q);
+	return r == CBP_EDELIVERY ? r : CBP_OK;
+}
+
+/*
+ * A segment over HEC with acks: send each batch, keep its ackId (on disk,
+ * for a later flush), poll until every ack reads true; a batch whose ack
+ * is still false after ack_wait_ms is sent again.
+ */
+static int
+send_segment_acked(struct cbp_deliver *d, struct cbp_spool_seg *seg,
+    struct cbp_deliver_rec *recs, struct ackb *b, size_t nb)
+{
+	size_t i, k, open_;
+	int r;
+
+	load_acks(d, seg->seq, b, nb);
+	for (;;) {
+		for (i = 0; i < nb; i++) {
+			if (b[i].done || b[i].ack >= 0)
+				continue;
+			for (k = 0; k < b[i].n; k++) {
+				recs[k].p = (const char *)seg->data + seg->off[b[i].first + k];
+				recs[k].len = seg->len[b[i].first + k];
+			}
+			d->last_ack = -1;
+			if ((r = send_batch(d, recs, b[i].n)) != CBP_OK)
+				goto save;
+			b[i].ack = d->last_ack;
+			b[i].sent = wall();
+			if (b[i].ack < 0) {
+				/* No ackId: acks are off for this token; 200 is all we get. */
+				b[i].done = 1;
+				pthread_mutex_lock(&d->lock);
+				d->st.delivered += b[i].n;
+				pthread_mutex_unlock(&d->lock);
+			}
+		}
+		if ((r = save_acks(d, seg->seq, b, nb)) != CBP_OK)
+			return r;
+		if ((r = poll_acks(d, b, nb)) != CBP_OK)
+			return r;
+		for (i = open_ = 0; i < nb; i++) {
+			if (b[i].done)
+				continue;
+			open_++;
+			if (wall() - b[i].sent > d->c.ack_wait_ms / 1000.0) {
+				b[i].ack = -1;		/* never acknowledged: send again */
+				pthread_mutex_lock(&d->lock);
+				d->st.retries++;
+				snprintf(d->st.last_error, sizeof(d->st.last_error),
+				    "HEC acknowledgement still false after %u ms; "
+				    "batch sent again", d->c.ack_wait_ms);
+				pthread_mutex_unlock(&d->lock);
+			}
+		}
+		if (open_ == 0)
+			return CBP_OK;
+		if (pause_ms(d, d->c.ack_poll_ms) != 0) {
+			pthread_mutex_lock(&d->lock);
+			snprintf(d->st.last_error, sizeof(d->st.last_error),
+			    "HEC acknowledgements outstanding (channel %s); "
+			    "flush polls them later", d->c.channel);
+			pthread_mutex_unlock(&d->lock);
+			r = CBP_ETIMEOUT;
+			goto save;
+		}
+	}
+save:
+	(void)save_acks(d, seg->seq, b, nb);
+	return r;
 }
 
 /* Every record of one sealed segment, in batches; removed once all are in. */
@@ -817,7 +1057,8 @@ send_segment(struct cbp_deliver *d, uint64_t seq)
 {
 	struct cbp_spool_seg seg;
 	struct cbp_deliver_rec *recs = NULL;
-	size_t i = 0, j, n;
+	struct ackb *b = NULL;
+	size_t i = 0, j, n, nb = 0;
 	uint64_t bytes;
 	int r;
 
@@ -833,19 +1074,37 @@ send_segment(struct cbp_deliver *d, uint64_t seq)
 		r = CBP_ENOMEM;
 		goto out;
 	}
+	if ((b = calloc(seg.n + 1, sizeof(*b))) == NULL) {
+		r = CBP_ENOMEM;
+		goto out;
+	}
+	/* The same cut every time, so a re-send repeats a batch (and its key). */
 	while (i < seg.n) {
 		for (j = i, n = 0, bytes = 0; j < seg.n && n < d->c.batch_records &&
-		    (n == 0 || bytes + seg.len[j] <= d->c.batch_bytes); j++, n++) {
-			recs[n].p = (const char *)seg.data + seg.off[j];
-			recs[n].len = seg.len[j];
+		    (n == 0 || bytes + seg.len[j] <= d->c.batch_bytes); j++, n++)
 			bytes += seg.len[j];
-		}
-		if ((r = send_batch(d, recs, n)) != CBP_OK)
-			goto out;
+		b[nb].first = i;
+		b[nb].n = n;
+		b[nb].ack = -1;
+		nb++;
 		i = j;
+	}
+	if (d->ack_url != NULL) {
+		if ((r = send_segment_acked(d, &seg, recs, b, nb)) != CBP_OK)
+			goto out;
+	} else {
+		for (i = 0; i < nb; i++) {
+			for (j = 0; j < b[i].n; j++) {
+				recs[j].p = (const char *)seg.data + seg.off[b[i].first + j];
+				recs[j].len = seg.len[b[i].first + j];
+			}
+			if ((r = send_batch(d, recs, b[i].n)) != CBP_OK)
+				goto out;
+		}
 	}
 	r = cbp_spool_remove(d->sp, seq);
 out:
+	free(b);
 	free(recs);
 	cbp_spool_seg_free(&seg);
 	return r;
@@ -970,6 +1229,7 @@ cbp_deliver_free(struct cbp_deliver *d)
 		free(d->token);
 	}
 	free(d->url);
+	free(d->ack_url);
 	if (d->curl != NULL)
 		curl_easy_cleanup(d->curl);
 	cbp_dynbuf_free(&d->body);

@@ -1274,12 +1274,21 @@ delivery_opt(struct delivery_opts *o, int c, const char *arg, const char *cmd)
 	return 0;
 }
 
+/* A delivery option given without an endpoint (its id), or 0. */
+static int
+lone_delivery_opt(const struct delivery_opts *o)
+{
+	return o->format ? OPT_ENDPOINT_FORMAT : o->token_file ? OPT_TOKEN_FILE :
+	    o->ca_file ? OPT_CA_FILE : o->client_cert ? OPT_CLIENT_CERT :
+	    o->client_key ? OPT_CLIENT_KEY : o->spool ? OPT_SPOOL : 0;
+}
+
 /*
  * The spool (default STATE/spool) and the sender.  0, or -1 after saying
  * why.  A crashed run's torn tail is reported here, once.
  */
 static int
-open_delivery(const struct cbp_deliver_config *d, const struct cbp_state *st,
+open_delivery(struct cbp_deliver_config *d, const struct cbp_state *st,
     struct cbp_spool **sp, struct cbp_deliver **dv)
 {
 	struct cbp_spool_opts so = { .max_bytes = d->spool_max };
@@ -1294,6 +1303,8 @@ open_delivery(const struct cbp_deliver_config *d, const struct cbp_state *st,
 		    "TLS)\n", progname);
 		return -1;
 	}
+	/* One HEC channel per host, kept across runs: flush polls its acks. */
+	snprintf(d->channel, sizeof(d->channel), "%s", st->host_id);
 	if (d->spool != NULL)
 		snprintf(dir, sizeof(dir), "%s", d->spool);
 	else
@@ -1755,6 +1766,15 @@ cmd_scan(int argc, char **argv)
 		a.cfg.strict = 1;
 	if (apply_delivery_opts(&a.cfg.delivery, &a.dopt) != 0)
 		goto nomem;
+	if (a.cfg.delivery.endpoint == NULL && (r = lone_delivery_opt(&a.dopt)) != 0) {
+		cbp_config_free(&a.cfg);
+		return usage_error("scan: --%s needs an endpoint (--endpoint URL, "
+		    "or delivery: endpoint in the config file)",
+		    r == OPT_ENDPOINT_FORMAT ? "endpoint-format" :
+		    r == OPT_TOKEN_FILE ? "token-file" : r == OPT_CA_FILE ? "ca-file" :
+		    r == OPT_CLIENT_CERT ? "client-cert" :
+		    r == OPT_CLIENT_KEY ? "client-key" : "spool");
+	}
 	if (a.cfg.threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		a.cfg.threads = n > 0 ? (unsigned)n : 1;

@@ -506,10 +506,56 @@ out:
 }
 
 int
+cbp_spool_put_side(struct cbp_spool *s, uint64_t seq, const char *ext,
+    const void *data, size_t len)
+{
+	char name[64], tmp[80];
+	int fd, r = CBP_EIO;
+
+	seg_name(name, sizeof(name), seq, ext);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return CBP_EIO;
+	if (write(fd, data, len) == (ssize_t)len && fsync(fd) == 0 &&
+	    renameat(s->dirfd, tmp, s->dirfd, name) == 0)
+		r = sync_dir(s);
+	close(fd);
+	if (r != CBP_OK)
+		(void)unlinkat(s->dirfd, tmp, 0);
+	return r;
+}
+
+int
+cbp_spool_get_side(struct cbp_spool *s, uint64_t seq, const char *ext,
+    char *buf, size_t cap, size_t *len)
+{
+	char name[64];
+	ssize_t n;
+	int fd;
+
+	seg_name(name, sizeof(name), seq, ext);
+	if ((fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return errno == ENOENT ? CBP_ENOTFOUND : CBP_EIO;
+	n = read(fd, buf, cap);
+	close(fd);
+	if (n < 0)
+		return CBP_EIO;
+	if ((size_t)n == cap)
+		return CBP_ELIMIT;
+	*len = (size_t)n;
+	return CBP_OK;
+}
+
+int
 cbp_spool_remove(struct cbp_spool *s, uint64_t seq)
 {
 	char name[64];
 	struct stat st;
+
+	seg_name(name, sizeof(name), seq, "ack");
+	(void)unlinkat(s->dirfd, name, 0);
 
 	seg_name(name, sizeof(name), seq, "seg");
 	if (fstatat(s->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)

@@ -18,6 +18,12 @@ MODE (the answer to the first --fail requests, then 200 / success):
   reset     close the connection without an answer
   badtoken  HTTP 401 (HEC code 4 body) always, for a wrong token
   bulkpart  _bulk: first item 429, second 409, third 400, rest 201
+
+--ack now|late|never turns on HEC indexer acknowledgement: each event
+request needs X-Splunk-Request-Channel and gets an ackId; the ack endpoint
+answers true at once (now), after --ack-polls polls of that id (late), or
+never (until a file LOG.acks-on appears: the indexer caught up).  With acks, "accepted" records are logged by the ack poll that
+answered true (as "acked"), not by the event request.
 """
 import argparse
 import gzip
@@ -32,7 +38,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
-STATE = {"n": 0}
+STATE = {"n": 0, "next_ack": 0, "acks": {}, "polls": {}}
 
 
 def split_records(path, body):
@@ -66,10 +72,34 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_ack(self, raw):
+        a = self.server.args
+        ids = json.loads(raw)["acks"]
+        out, acked, entry = {}, [], {"path": self.path, "headers": dict(self.headers.items()),
+                                     "ack_poll": ids, "records": [], "accepted": [],
+                                     "statuses": []}
+        mode = a.ack
+        if mode == "never" and os.path.exists(a.log + ".acks-on"):
+            mode = "now"                # the indexer caught up (test switch)
+        with LOCK:
+            for i in ids:
+                STATE["polls"][i] = STATE["polls"].get(i, 0) + 1
+                ok = i in STATE["acks"] and (
+                    mode == "now" or (mode == "late" and STATE["polls"][i] > a.ack_polls))
+                out[str(i)] = ok
+                if ok:
+                    acked.append(i)
+                    entry["accepted"] += STATE["acks"][i]
+        entry["acked"] = acked
+        self.log(entry)
+        self.answer(200, json.dumps({"acks": out}).encode())
+
     def do_POST(self):
         a = self.server.args
         n = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(n)
+        if "/services/collector/ack" in self.path:
+            return self.do_ack(raw)
         body = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
         with LOCK:
             STATE["n"] += 1
@@ -123,6 +153,16 @@ class Handler(BaseHTTPRequestHandler):
                 if st in (201, 409):
                     entry["accepted"].append(r)
             out = json.dumps({"took": 1, "errors": True, "items": items}).encode()
+        elif a.ack and self.path.endswith("/services/collector/event"):
+            if not self.headers.get("X-Splunk-Request-Channel"):
+                code, out = 400, b'{"text":"Data channel is missing","code":10}'
+            else:
+                with LOCK:
+                    aid = STATE["next_ack"]
+                    STATE["next_ack"] += 1
+                    STATE["acks"][aid] = [r.get("event", r) for r in recs]
+                entry["ack_id"] = aid
+                out = json.dumps({"text": "Success", "code": 0, "ackId": aid}).encode()
         else:
             entry["accepted"] = [r.get("event", r) for r in recs]
             if self.path.endswith("/services/collector/event"):
@@ -146,6 +186,8 @@ def main():
     p.add_argument("--fail", type=int, default=0)
     p.add_argument("--hang", type=float, default=5.0)
     p.add_argument("--token")
+    p.add_argument("--ack", choices=["now", "late", "never"])
+    p.add_argument("--ack-polls", type=int, default=2)
     a = p.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True

@@ -49,7 +49,7 @@ def certs(tmp_path_factory):
 
 class Collector:
     def __init__(self, tmp, certs, mode="ok", fail=0, wrong=False, token=None,
-                 client_ca=False, hang=3.0):
+                 client_ca=False, hang=3.0, ack=None):
         self.log = tmp / f"collector-{mode}-{random.getrandbits(32)}.log"
         pf = Path(str(self.log) + ".port")
         cert = "wrong" if wrong else "server"
@@ -60,6 +60,8 @@ class Collector:
             cmd += ["--token", token]
         if client_ca:
             cmd += ["--client-ca", str(certs / "ca.pem")]
+        if ack:
+            cmd += ["--ack", ack]
         self.proc = subprocess.Popen(cmd)
         for _ in range(500):
             if pf.exists():
@@ -270,6 +272,67 @@ def test_elastic_bulk_partial_failure(tmp_path, certs, collector, token, finding
     assert [json.loads(x)["event_id"] for x in rejected] == [docs[2]["event_id"]]
     assert "refused 1 record" in r.err
     assert spool_empty(st)
+
+
+# ---- Splunk HEC indexer acknowledgement ---------------------------------------
+
+def hec_ack_cfg(tmp_path, **kw):
+    d = {"ack": "true", "ack_poll_ms": 20, "ack_wait_ms": 60000}
+    d.update(kw)
+    return config(tmp_path, **d)
+
+
+def test_hec_acks_late_delivered_only_when_true(tmp_path, certs, collector, token,
+                                                 findings_tree):
+    c = collector(ack="late")
+    st = tmp_path / "state"
+    r = dscan(findings_tree, deliver_args(c, certs, hec_ack_cfg(tmp_path), token,
+                                          fmt="splunk-hec"), st)
+    assert r.rc == 1, r.err
+    reqs = c.requests()
+    events = [q for q in reqs if "ack_id" in q]
+    polls = [q for q in reqs if "ack_poll" in q]
+    channel = {q["headers"]["X-Splunk-Request-Channel"] for q in events}
+    assert len(channel) == 1
+    host_id = local_records(r)[0]["host_id"]
+    assert channel == {host_id}
+    for q in polls:
+        assert q["path"] == f"/ingest/services/collector/ack?channel={host_id}"
+    # Polled until true: more polls than batches, and nothing re-sent.
+    assert len(polls) > len(events)
+    assert sorted(a for q in polls for a in q["acked"]) == sorted(q["ack_id"] for q in events)
+    same_records(local_records(r), c.accepted())
+    assert spool_empty(st)
+
+
+def test_hec_acks_never_resent_then_spooled_then_flush(tmp_path, certs, collector, token,
+                                                       findings_tree):
+    """An ack still false after ack_wait_ms means re-send; at exit the
+    outstanding acks stay spooled with their channel and ackIds (exit 3);
+    flush polls them, and delivery completes without another send."""
+    never = collector(ack="never")
+    st = tmp_path / "state"
+    cfg = hec_ack_cfg(tmp_path, ack_wait_ms=150, exit_wait_ms=1000)
+    r = dscan(findings_tree, deliver_args(never, certs, cfg, token, fmt="splunk-hec"), st)
+    assert r.rc == 3, r.err
+    assert "acknowledgement" in r.err
+    events = [q for q in never.requests() if "ack_id" in q]
+    batches = {q["headers"]["Idempotency-Key"] for q in events}
+    assert len(events) > len(batches)              # re-sent after ack_wait_ms
+    side = list((st / "spool").glob("*.ack"))
+    assert side
+    text = side[0].read_text()
+    assert text.startswith("channel " + local_records(r)[0]["host_id"] + "\n")
+    assert never.accepted() == []
+    # The indexer caught up: the stored ackIds now read true.  flush polls
+    # them on the same channel and sends nothing again.
+    Path(str(never.log) + ".acks-on").touch()
+    sent_before = len(events)
+    f = flush(deliver_args(never, certs, hec_ack_cfg(tmp_path), token, fmt="splunk-hec"), st)
+    assert f.rc == 0, f.err
+    assert len([q for q in never.requests() if "ack_id" in q]) == sent_before
+    same_records(local_records(r), never.accepted())
+    assert spool_empty(st) and not list((st / "spool").glob("*.ack"))
 
 
 # ---- failures that are retried ---------------------------------------------------
