@@ -60,6 +60,7 @@ struct cbp_deliver_config {
 	char *index, *source, *sourcetype;	/* HEC / bulk fields; NULL: none/defaults */
 	int format;			/* enum cbp_deliver_format */
 	int gzip;			/* ndjson bodies gzip-encoded (default 1) */
+	int mask_paths;			/* mask plate-like parts of names sent (default 0) */
 	uint64_t spool_max;		/* bytes; 0: CBP_SPOOL_MAX_DEFAULT */
 	unsigned batch_records;		/* default 500 */
 	uint64_t batch_bytes;		/* default 4 MiB */

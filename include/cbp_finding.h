@@ -109,6 +109,9 @@ struct cbp_summary {
 	struct cbp_skipped {
 		uint64_t symlink, fifo, socket, device, excluded, other_fs, vanished;
 	} skipped;
+	/* With delivery: its format name (NULL: no delivery, no "delivery" key). */
+	const char *delivery_format;
+	uint64_t spool_dropped;		/* unscannable records the spool cap dropped */
 	struct cbp_record_meta meta;	/* filled by the output layer */
 };
 

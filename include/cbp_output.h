@@ -163,11 +163,26 @@ enum cbp_text_flags {
  * into the spool (cbp_spool.h), nothing else on the record path.  Over the
  * spool's byte cap, unscannable records are dropped (counted by the spool)
  * and a finding, run or summary that cannot be spooled returns CBP_ELIMIT
- * (the scan then exits 2).  The sender thread polls the spool; the sink
- * never waits for it.
+ * (the scan then exits 2); every failure to spool returns CBP_EDELIVERY
+ * (cbp_spool_refused counts them).  With mask_paths, the path and member
+ * names of findings and unscannable records go through cbp_mask_plates
+ * (their ids are already stamped from the real names).  The sender thread
+ * polls the spool; the sink never waits for it.
  */
 struct cbp_spool;
-struct cbp_sink *cbp_sink_spool_new(struct cbp_spool *sp);
+struct cbp_sink *cbp_sink_spool_new(struct cbp_spool *sp, int mask_paths);
+
+/*
+ * Mask the plate-like parts of a name into out (for centres whose SIEM
+ * must not hold plate numbers): every run of 5 to 10 ASCII letters and
+ * digits that holds both a letter and a digit keeps its first and last two
+ * characters, the rest becomes '*' ("lane_7ABC123.jpg" ->
+ * "lane_7A***23.jpg").  A run of letters alone or digits alone (a word, a
+ * date) is kept; a mixed run that is not a plate ("lane07") is masked too:
+ * the rule cannot tell, and one mask too many is the safe side.  CBP_OK or
+ * the buffer's error.
+ */
+int cbp_mask_plates(const char *name, struct cbp_dynbuf *out);
 
 /*
  * Human-readable sink: aligned columns, one finding a line, problems, then

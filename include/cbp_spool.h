@@ -65,8 +65,10 @@ int cbp_spool_open(struct cbp_spool **out, const char *dir,
 
 /*
  * Append one record.  droppable: a record the cap may drop (not a finding
- * nor a summary).  Over the byte cap a droppable record is dropped (counted,
- * *dropped = 1, CBP_OK) and any other gives CBP_ELIMIT.  CBP_EIO (errno
+ * nor a summary).  A droppable record that would take the spool past 7/8
+ * of the byte cap is dropped (counted, *dropped = 1, CBP_OK), leaving the
+ * last eighth to the others; any other record past the cap gives
+ * CBP_ELIMIT (counted as refused).  CBP_EIO (errno
  * kept) if the write failed; the segment is cut back to the last whole
  * record.  Never fsyncs.
  */
@@ -75,6 +77,8 @@ int cbp_spool_append(struct cbp_spool *s, const void *rec, size_t len,
 
 /* Records dropped for the cap so far. */
 uint64_t cbp_spool_dropped(struct cbp_spool *s);
+/* Records that could not be spooled (over the cap, or a failed write). */
+uint64_t cbp_spool_refused(struct cbp_spool *s);
 /* Bytes in the spool (all segments, framing included). */
 uint64_t cbp_spool_bytes(struct cbp_spool *s);
 /* Bytes in the segment still being written (not yet sealed). */

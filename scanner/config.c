@@ -465,6 +465,9 @@ get_delivery(struct cfg_ctx *x, const struct cbp_ynode *map)
 		} else if (strcmp(key, "gzip") == 0) {
 			if ((r = get_bool(x, val, key, &d->gzip)) != CBP_OK)
 				return r;
+		} else if (strcmp(key, "mask_paths") == 0) {
+			if ((r = get_bool(x, val, key, &d->mask_paths)) != CBP_OK)
+				return r;
 		} else if (strcmp(key, "ack") == 0) {
 			if ((r = get_bool(x, val, key, &d->hec_ack)) != CBP_OK)
 				return r;

@@ -1117,7 +1117,9 @@ report_output(const struct cbp_output *o, const char *output)
 	const char *name = output != NULL && strcmp(output, "-") != 0 ?
 	    output : "standard output";
 
-	if (o->write_errno == EPIPE)
+	/* A record the spool refused is said by finish_delivery. */
+	if (o->write_errno == EPIPE || (o->write_errno == 0 &&
+	    o->first_error == CBP_EDELIVERY))
 		return;
 	if (o->write_errno != 0)
 		fprintf(stderr, "%s: %s: cannot write records: %s; the scan "
@@ -1341,8 +1343,13 @@ finish_delivery(struct cbp_deliver *dv, struct cbp_spool *sp, unsigned wait_ms,
 		    "were skipped\n", progname, (unsigned long long)ds.torn_bytes);
 	if (cbp_spool_dropped(sp) > 0)
 		fprintf(stderr, "%s: spool full: %llu unscannable record(s) "
-		    "were dropped\n", progname,
+		    "were dropped (counted in the summary)\n", progname,
 		    (unsigned long long)cbp_spool_dropped(sp));
+	if (cbp_spool_refused(sp) > 0)
+		fprintf(stderr, "%s: %llu record(s) could not be spooled for the "
+		    "endpoint (spool full or not writable: %s; see spool_max)\n",
+		    progname, (unsigned long long)cbp_spool_refused(sp),
+		    cbp_spool_dir(sp));
 	if (ds.rejected > 0)
 		fprintf(stderr, "%s: %s\n", progname, ds.last_error);
 	if (r == CBP_OK)
@@ -1431,7 +1438,8 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	if (a->cfg.delivery.endpoint != NULL) {
 		if (open_delivery(&a->cfg.delivery, &state, &spool, &dv) != 0)
 			goto out;
-		if (cbp_output_add(&out, cbp_sink_spool_new(spool)) != CBP_OK) {
+		if (cbp_output_add(&out, cbp_sink_spool_new(spool,
+		    a->cfg.delivery.mask_paths)) != CBP_OK) {
 			fprintf(stderr, "%s: out of memory\n", progname);
 			goto out;
 		}
@@ -1570,6 +1578,10 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	if (out.first_error != CBP_OK)
 		status = EXIT_ERROR;
 	sum.exit_status = status;
+	if (spool != NULL) {
+		sum.delivery_format = cbp_deliver_format_name(a->cfg.delivery.format);
+		sum.spool_dropped = cbp_spool_dropped(spool);
+	}
 	/* After a failed write the sink that failed writes nothing more; the
 	 * summary still goes to any other sink, and is counted as lost. */
 	cbp_output_summary(&out, &sum);

@@ -312,6 +312,13 @@ json_summary(struct jw *w, const struct cbp_summary *sum)
 	jw_u64(w, "other_fs", sum->skipped.other_fs);
 	jw_u64(w, "vanished", sum->skipped.vanished);
 	jw_close_obj(w, outer);
+	/* The spool's drops are reported here, in the record that is never dropped. */
+	if (sum->delivery_format != NULL) {
+		outer = jw_open_obj(w, "delivery");
+		jw_str(w, "format", sum->delivery_format);
+		jw_u64(w, "spool_dropped", sum->spool_dropped);
+		jw_close_obj(w, outer);
+	}
 }
 
 /* The run record: what the centre needs to tell "did not finish". */

@@ -34,6 +34,7 @@ struct cbp_spool {
 	uint64_t open_size;
 	uint64_t total;			/* bytes of every segment */
 	uint64_t dropped;
+	uint64_t refused;		/* records that are not droppable, over the cap */
 };
 
 static void
@@ -320,12 +321,18 @@ cbp_spool_append(struct cbp_spool *s, const void *rec, size_t len,
 	put32(hdr + 4, (uint32_t)len);
 	put32(hdr + 8, (uint32_t)crc32(0L, rec, (uInt)len));
 	pthread_mutex_lock(&s->lock);
-	if (s->total + want > s->max_bytes) {
+	/*
+	 * Droppable records stop short of the cap by an eighth, so that
+	 * findings and the summary still find room after a flood of them.
+	 */
+	if (s->total + want > (droppable ? s->max_bytes - s->max_bytes / 8 :
+	    s->max_bytes)) {
 		if (droppable) {
 			s->dropped++;
 			if (dropped != NULL)
 				*dropped = 1;
 		} else {
+			s->refused++;
 			r = CBP_ELIMIT;
 		}
 		goto out;
@@ -359,6 +366,8 @@ cbp_spool_append(struct cbp_spool *s, const void *rec, size_t len,
 	s->total += want;
 out:
 	e = errno;
+	if (r == CBP_EIO)
+		s->refused++;
 	pthread_mutex_unlock(&s->lock);
 	errno = e;
 	return r;
@@ -371,6 +380,17 @@ cbp_spool_dropped(struct cbp_spool *s)
 
 	pthread_mutex_lock(&s->lock);
 	v = s->dropped;
+	pthread_mutex_unlock(&s->lock);
+	return v;
+}
+
+uint64_t
+cbp_spool_refused(struct cbp_spool *s)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&s->lock);
+	v = s->refused;
 	pthread_mutex_unlock(&s->lock);
 	return v;
 }

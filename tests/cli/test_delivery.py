@@ -459,6 +459,65 @@ def test_torn_tail_is_skipped_and_reported(tmp_path, certs, collector, token, fi
     same_records(local_records(r), good.accepted())
 
 
+# ---- the spool's byte cap, path masking -------------------------------------------
+
+def test_spool_cap_drops_unscannable_first_and_says_so(tmp_path, certs, collector, token,
+                                                      lpr_jpeg):
+    """At the cap unscannable records are dropped (counted in the summary);
+    the findings and the summary still go."""
+    files = {f"bad/{i:03d}-{'x' * 150}.png": F.png_bad_length() for i in range(150)}
+    files["lpr/one.jpg"] = lpr_jpeg
+    t = write_tree(tmp_path / "t", files)
+    down = collector(mode="500", fail=10**6)
+    st = tmp_path / "state"
+    cfg = config(tmp_path, spool_max="64K", exit_wait_ms=100)
+    r = dscan(t, deliver_args(down, certs, cfg, token), st)
+    assert r.rc == 3, r.err                 # the finding is spooled; delivery pending
+    local = local_records(r)
+    summary = local[-1]
+    dropped = summary["delivery"]["spool_dropped"]
+    assert summary["delivery"]["format"] == "ndjson"
+    assert 0 < dropped < 150
+    assert f"{dropped} unscannable record(s) were dropped" in r.err
+    good = collector()
+    f = flush(deliver_args(good, certs, cfg, token), st)
+    assert f.rc == 0, f.err
+    got = {x["event_id"]: x for x in good.accepted()}
+    for rec in local:
+        if rec["type"] != "unscannable":
+            assert got[rec["event_id"]] == rec
+    assert sum(1 for x in got.values() if x["type"] == "unscannable") == 150 - dropped
+
+
+def test_spool_cap_refusing_a_finding_exits_2(tmp_path, certs, collector, token, lpr_jpeg):
+    files = {f"lpr/{i:03d}-{'y' * 200}.jpg": lpr_jpeg for i in range(150)}
+    t = write_tree(tmp_path / "t", files)
+    down = collector(mode="500", fail=10**6)
+    cfg = config(tmp_path, spool_max="64K", exit_wait_ms=100)
+    r = dscan(t, deliver_args(down, certs, cfg, token), tmp_path / "state")
+    assert r.rc == 2, r.err
+    assert "could not be spooled" in r.err
+    # The local output is whole: the spool's refusal is not a local write error.
+    assert local_records(r)[-1]["type"] == "summary"
+    assert local_records(r)[-1]["findings"] == 150
+
+
+def test_mask_paths(tmp_path, certs, collector, token, lpr_jpeg):
+    t = write_tree(tmp_path / "t", {"lpr/lane_7ABC123_20190531.jpg": lpr_jpeg})
+    c = collector()
+    st = tmp_path / "state"
+    r = dscan(t, deliver_args(c, certs, config(tmp_path, mask_paths="true"), token), st)
+    assert r.rc == 1, r.err
+    local = [x for x in local_records(r) if x["type"] == "finding"][0]
+    sent = [x for x in c.accepted() if x["type"] == "finding"][0]
+    assert local["path"].endswith("lane_7ABC123_20190531.jpg")
+    assert sent["path"].endswith("lane_7A***23_20190531.jpg")
+    assert "7ABC123" not in json.dumps(c.accepted())
+    # Same record otherwise: the ids come from the real path.
+    assert {k: v for k, v in sent.items() if k != "path"} == \
+        {k: v for k, v in local.items() if k != "path"}
+
+
 # ---- crashes ---------------------------------------------------------------------
 
 @pytest.mark.slow

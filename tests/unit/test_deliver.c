@@ -18,6 +18,7 @@
 #include "cbp_buf.h"
 #include "cbp_deliver.h"
 #include "cbp_err.h"
+#include "cbp_output.h"
 
 #define REC1 "{\"type\":\"finding\",\"time\":\"2026-01-02T03:04:05.678Z\"," \
 	"\"host\":\"h1\",\"event_id\":\"11111111-2222-4333-8444-555555555555\"}"
@@ -214,6 +215,34 @@ test_format_names(void **state)
 	assert_string_equal(cbp_deliver_format_name(CBP_FMT_HEC), "splunk-hec");
 }
 
+static void
+mask_case(const char *in, const char *want)
+{
+	struct cbp_dynbuf b;
+
+	cbp_dynbuf_init(&b, 1 << 16);
+	assert_int_equal(cbp_mask_plates(in, &b), CBP_OK);
+	assert_string_equal(b.len ? (const char *)b.data : "", want);
+	cbp_dynbuf_free(&b);
+}
+
+static void
+test_mask_plates(void **state)
+{
+	(void)state;
+	mask_case("/srv/lpr/lane_7ABC123_20190531.jpg",
+	    "/srv/lpr/lane_7A***23_20190531.jpg");
+	/* Any mixed run of 5 to 10 is taken for a plate: better one too many. */
+	mask_case("lane07/x.jpg", "la**07/x.jpg");
+	/* Words, dates and short runs stay; a mixed run of 11 is not a plate. */
+	mask_case("/srv/export/2019/photos.tar", "/srv/export/2019/photos.tar");
+	mask_case("AB12/abc12345678x", "AB12/abc12345678x");
+	mask_case("ZZ9PLZ.jpg", "ZZ**LZ.jpg");
+	mask_case("", "");
+	/* Bytes that are not ASCII letters or digits pass through. */
+	mask_case("\xff" "7ABC123" "\xfe", "\xff" "7A***23" "\xfe");
+}
+
 int
 main(void)
 {
@@ -227,6 +256,7 @@ main(void)
 		cmocka_unit_test(test_check_url),
 		cmocka_unit_test(test_token_file),
 		cmocka_unit_test(test_format_names),
+		cmocka_unit_test(test_mask_plates),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -211,8 +211,11 @@ test_one_process_at_a_time(void **state)
 static void
 test_cap_drops_only_droppable(void **state)
 {
-	/* Room for two 8-byte records and their frames (40 bytes). */
-	struct cbp_spool *s = open_spool(*state, 40, NULL);
+	/*
+	 * 20 bytes a framed record; a cap of 48 lets droppable records fill
+	 * 42 bytes (7/8) and keeps the rest for findings and summaries.
+	 */
+	struct cbp_spool *s = open_spool(*state, 48, NULL);
 	int dropped;
 
 	assert_int_equal(cbp_spool_append(s, "{\"a\":1}X", 8, 0, &dropped), CBP_OK);
@@ -223,6 +226,7 @@ test_cap_drops_only_droppable(void **state)
 	assert_int_equal(cbp_spool_dropped(s), 1);
 	/* A finding or summary is never dropped silently. */
 	assert_int_equal(cbp_spool_append(s, "{\"a\":4}X", 8, 0, &dropped), CBP_ELIMIT);
+	assert_int_equal(cbp_spool_refused(s), 1);
 	assert_int_equal(cbp_spool_bytes(s), 40);
 	cbp_spool_close(s);
 }
