@@ -204,10 +204,12 @@ rfc3339_epoch(const char *s, double *out)
 static int
 add_json_str(struct cbp_dynbuf *b, const char *s)
 {
-	/* Config values and our own records' strings: valid UTF-8. */
-	char *e = json_dumps(json_string(s), JSON_ENCODE_ANY);
+	/* Config values: valid UTF-8 (the YAML layer checked it). */
+	json_t *j = json_string(s);
+	char *e = j != NULL ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
 	int r;
 
+	json_decref(j);
 	if (e == NULL)
 		return CBP_ENOMEM;
 	r = cbp_dynbuf_add(b, e, strlen(e));
@@ -215,76 +217,107 @@ add_json_str(struct cbp_dynbuf *b, const char *s)
 	return r;
 }
 
+/*
+ * The raw (still escaped) text of the top-level string field key of one of
+ * our own records.  Hand-written rather than jansson: a path that is not
+ * UTF-8 is written as lone-surrogate escapes (\udcXX, cbp_json_string),
+ * which jansson refuses, and such a record must still be sent.  The fields
+ * read here (type, time, host, event_id) come first, before any path, from
+ * the one JSON writer, and the bytes come checksummed from the spool.  A
+ * bare "key":" can only be a key: inside a JSON string every quote is
+ * escaped.  0, or -1 if the field is missing.
+ */
+static int
+record_field(const struct cbp_deliver_rec *rec, const char *key,
+    const char **val, size_t *vlen)
+{
+	char pat[32];
+	size_t pl, i;
+	const char *p = rec->p, *end = rec->p + rec->len;
+
+	pl = (size_t)snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	for (; (size_t)(end - p) >= pl; p++)
+		if (memcmp(p, pat, pl) == 0)
+			break;
+	if ((size_t)(end - p) < pl)
+		return -1;
+	p += pl;
+	for (i = 0; p + i < end && p[i] != '"'; i++)
+		if (p[i] == '\\' && p + i + 1 < end)
+			i++;
+	if (p + i >= end)
+		return -1;
+	*val = p;
+	*vlen = i;
+	return 0;
+}
+
 static int
 hec_envelope(const struct cbp_deliver_config *c, const struct cbp_deliver_rec *rec,
     struct cbp_dynbuf *b)
 {
-	json_t *j = json_loadb(rec->p, rec->len, JSON_DISABLE_EOF_CHECK, NULL);
-	const char *t = NULL, *host = NULL, *type = NULL;
-	char num[64];
+	const char *t, *host, *type;
+	size_t tl, hl, yl;
+	char num[96], ts[40];
 	double epoch = 0;
-	int r = CBP_ECORRUPT;
+	int r;
 
-	if (j == NULL || !json_is_object(j))
-		goto out;
-	t = json_string_value(json_object_get(j, "time"));
-	host = json_string_value(json_object_get(j, "host"));
-	type = json_string_value(json_object_get(j, "type"));
-	if (t == NULL || rfc3339_epoch(t, &epoch) != 0)
-		goto out;
-	snprintf(num, sizeof(num), "{\"time\":%.3f,\"host\":", epoch);
+	if (record_field(rec, "time", &t, &tl) != 0 || tl >= sizeof(ts) ||
+	    record_field(rec, "host", &host, &hl) != 0 ||
+	    record_field(rec, "type", &type, &yl) != 0 || yl > 32)
+		return CBP_ECORRUPT;
+	memcpy(ts, t, tl);
+	ts[tl] = '\0';
+	if (rfc3339_epoch(ts, &epoch) != 0)
+		return CBP_ECORRUPT;
+	/* host is copied as the record has it: already a JSON string's text. */
+	snprintf(num, sizeof(num), "{\"time\":%.3f,\"host\":\"", epoch);
 	if ((r = cbp_dynbuf_add(b, num, strlen(num))) != CBP_OK ||
-	    (r = add_json_str(b, host != NULL ? host : "unknown")) != CBP_OK ||
-	    (r = cbp_dynbuf_add(b, ",\"source\":", 10)) != CBP_OK ||
+	    (r = cbp_dynbuf_add(b, host, hl)) != CBP_OK ||
+	    (r = cbp_dynbuf_add(b, "\",\"source\":", 11)) != CBP_OK ||
 	    (r = add_json_str(b, c->source != NULL ? c->source : "cbpscan")) != CBP_OK ||
 	    (r = cbp_dynbuf_add(b, ",\"sourcetype\":", 14)) != CBP_OK)
-		goto out;
-	if (c->sourcetype != NULL)
+		return r;
+	if (c->sourcetype != NULL) {
 		r = add_json_str(b, c->sourcetype);
-	else {
+	} else {
 		/* One sourcetype per record type, so searches can tell them apart. */
-		snprintf(num, sizeof(num), "cbpscan:%s", type != NULL ? type : "record");
+		snprintf(num, sizeof(num), "cbpscan:%.*s", (int)yl, type);
 		r = add_json_str(b, num);
 	}
 	if (r != CBP_OK)
-		goto out;
+		return r;
 	if (c->index != NULL && ((r = cbp_dynbuf_add(b, ",\"index\":", 9)) != CBP_OK ||
 	    (r = add_json_str(b, c->index)) != CBP_OK))
-		goto out;
+		return r;
 	if ((r = cbp_dynbuf_add(b, ",\"event\":", 9)) != CBP_OK ||
 	    (r = cbp_dynbuf_add(b, rec->p, rec->len)) != CBP_OK)
-		goto out;
-	r = cbp_dynbuf_addc(b, '}');
-out:
-	json_decref(j);
-	return r;
+		return r;
+	return cbp_dynbuf_addc(b, '}');
 }
 
 static int
 bulk_action(const struct cbp_deliver_config *c, const struct cbp_deliver_rec *rec,
     struct cbp_dynbuf *b)
 {
-	json_t *j = json_loadb(rec->p, rec->len, JSON_DISABLE_EOF_CHECK, NULL);
 	const char *id;
-	int r = CBP_ECORRUPT;
+	size_t il;
+	int r;
 
-	if (j == NULL || (id = json_string_value(json_object_get(j, "event_id"))) == NULL)
-		goto out;
+	if (record_field(rec, "event_id", &id, &il) != 0)
+		return CBP_ECORRUPT;
 	if ((r = cbp_dynbuf_add(b, "{\"create\":{", 11)) != CBP_OK)
-		goto out;
+		return r;
 	if (c->index != NULL && ((r = cbp_dynbuf_add(b, "\"_index\":", 9)) != CBP_OK ||
 	    (r = add_json_str(b, c->index)) != CBP_OK ||
 	    (r = cbp_dynbuf_addc(b, ',')) != CBP_OK))
-		goto out;
+		return r;
 	/* _id = event_id: a re-sent record gives 409, counted as delivered. */
-	if ((r = cbp_dynbuf_add(b, "\"_id\":", 6)) != CBP_OK ||
-	    (r = add_json_str(b, id)) != CBP_OK ||
-	    (r = cbp_dynbuf_add(b, "}}\n", 3)) != CBP_OK)
-		goto out;
-	r = CBP_OK;
-out:
-	json_decref(j);
-	return r;
+	if ((r = cbp_dynbuf_add(b, "\"_id\":\"", 7)) != CBP_OK ||
+	    (r = cbp_dynbuf_add(b, id, il)) != CBP_OK ||
+	    (r = cbp_dynbuf_add(b, "\"}}\n", 4)) != CBP_OK)
+		return r;
+	return CBP_OK;
 }
 
 int

@@ -459,6 +459,19 @@ def test_torn_tail_is_skipped_and_reported(tmp_path, certs, collector, token, fi
     same_records(local_records(r), good.accepted())
 
 
+@pytest.mark.parametrize("fmt", ["splunk-hec", "elastic-bulk", "ndjson"])
+def test_non_utf8_path_is_delivered(tmp_path, certs, collector, token, lpr_jpeg, fmt):
+    """A name that is not UTF-8 travels as its \\udcXX escapes, in every format."""
+    t = write_tree(tmp_path / "t", {b"lpr/caf\xe9-\xff.jpg": lpr_jpeg})
+    c = collector()
+    st = tmp_path / "state"
+    r = dscan(t, deliver_args(c, certs, config(tmp_path), token, fmt=fmt), st)
+    assert r.rc == 1, r.err
+    same_records(local_records(r), c.accepted())
+    f = [x for x in c.accepted() if x["type"] == "finding"][0]
+    assert f["path"].encode("utf-8", "surrogateescape").endswith(b"caf\xe9-\xff.jpg")
+
+
 # ---- the spool's byte cap, path masking -------------------------------------------
 
 def test_spool_cap_drops_unscannable_first_and_says_so(tmp_path, certs, collector, token,

@@ -4,7 +4,9 @@
  *  1. cbp_deliver_parse_bulk / parse_hec / parse_acks on the input as an
  *     endpoint's answer: no crash, statuses only 0 or 100..599, ack flags
  *     only 0 or 1.
- *  2. cbp_spool_parse on the input as a segment: every record it accepts
+ *  2. cbp_deliver_body for HEC and _bulk with the input as a record (its
+ *     fields are read by hand, see record_field): no crash, no overread.
+ *  3. cbp_spool_parse on the input as a segment: every record it accepts
  *     lies inside the buffer, in order, one after another from offset 0,
  *     and the accepted frames plus the skipped tail make up the input.
  * The first byte picks the item count for the bulk parser.
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cbp_buf.h"
 #include "cbp_deliver.h"
 #include "cbp_err.h"
 #include "cbp_spool.h"
@@ -41,6 +44,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0; i < 4; i++)
 			CHECK(done[i] == 0 || done[i] == 1);
 
+	{
+		struct cbp_deliver_config c;
+		struct cbp_deliver_rec rec = { (const char *)data, size };
+		struct cbp_dynbuf b;
+
+		cbp_deliver_config_defaults(&c);
+		cbp_dynbuf_init(&b, 1 << 20);
+		(void)cbp_deliver_body(&c, CBP_FMT_HEC, &rec, 1, &b);
+		cbp_dynbuf_reset(&b);
+		(void)cbp_deliver_body(&c, CBP_FMT_BULK, &rec, 1, &b);
+		cbp_dynbuf_free(&b);
+	}
 	n = cbp_spool_parse(data, size, off, len, 64, &bad);
 	CHECK(n <= 64 && bad <= size);
 	for (i = 0; i < n; i++) {
