@@ -125,6 +125,13 @@ struct cbp_deliver_stats {
 int cbp_deliver_new(struct cbp_deliver **out, const struct cbp_deliver_config *c,
     struct cbp_spool *sp, struct cbp_error *err);
 
+/*
+ * A flag a signal handler sets (SIGINT, SIGTERM): once set, the sender
+ * stops within about 100 ms, a request in flight included, and what is not
+ * delivered stays spooled.  Call before cbp_deliver_start.
+ */
+void cbp_deliver_set_abort(struct cbp_deliver *d, volatile int *flag);
+
 /* Start the sender thread (scan).  CBP_OK or CBP_ENOMEM. */
 int cbp_deliver_start(struct cbp_deliver *d);
 

@@ -441,6 +441,7 @@ struct cbp_deliver {
 	double deadline;		/* monotonic; 0: none */
 	unsigned rate;
 	double rate_next;		/* monotonic time the next record may go */
+	volatile int *abort;		/* set by a signal handler: stop now */
 	struct cbp_deliver_stats st;
 };
 
@@ -451,6 +452,26 @@ mono(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+aborted(const struct cbp_deliver *d)
+{
+	return d->abort != NULL && *d->abort;
+}
+
+/* libcurl's progress callback: a request in flight ends when aborted. */
+static int
+on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t e)
+{
+	(void)a; (void)b; (void)c; (void)e;
+	return aborted(arg);
+}
+
+void
+cbp_deliver_set_abort(struct cbp_deliver *d, volatile int *flag)
+{
+	d->abort = flag;
 }
 
 static void __attribute__((format(printf, 2, 3)))
@@ -502,6 +523,7 @@ cbp_deliver_new(struct cbp_deliver **out, const struct cbp_deliver_config *c,
     struct cbp_spool *sp, struct cbp_error *err)
 {
 	struct cbp_deliver *d;
+	struct stat st;
 	int r;
 
 	*out = NULL;
@@ -519,6 +541,14 @@ cbp_deliver_new(struct cbp_deliver **out, const struct cbp_deliver_config *c,
 	if (c->token_file != NULL &&
 	    (r = cbp_deliver_read_token(c->token_file, &d->token, err)) != CBP_OK)
 		goto fail;
+	/* As root, a client key others can read is as leaked as a token. */
+	if (c->client_key != NULL && geteuid() == 0 &&
+	    stat(c->client_key, &st) == 0 && (st.st_mode & 077) != 0) {
+		r = cbp_error_set(err, CBP_EPERM, 0, "client key %s: mode %04o "
+		    "lets group or others read or change it; chmod 600 it",
+		    c->client_key, (unsigned)(st.st_mode & 07777));
+		goto fail;
+	}
 	r = CBP_ENOMEM;
 	if ((d->url = format_url(c->endpoint, c->format)) == NULL ||
 	    (d->curl = curl_easy_init()) == NULL) {
@@ -675,6 +705,9 @@ do_post(struct cbp_deliver *d, const char *url, const struct cbp_dynbuf *payload
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &d->resp);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, rp->cerr);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "cbpscan/" CBP_VERSION);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, d);
 	rp->cc = curl_easy_perform(c);
 	curl_slist_free_all(h);
 	if (rp->cc == CURLE_OK) {
@@ -742,14 +775,19 @@ pause_ms(struct cbp_deliver *d, double ms)
 	pthread_mutex_lock(&d->lock);
 	if (d->deadline > 0 && until > d->deadline)
 		until = d->deadline;
-	while (!d->stop && mono() < until) {
+	while (!d->stop && mono() < until && !aborted(d)) {
+		double left = until - mono();
+
+		/* A signal cannot wake a condition: look at the flag often. */
+		if (d->abort != NULL && left > 0.1)
+			left = 0.1;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		wall = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + (until - mono());
+		wall = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + left;
 		ts.tv_sec = (time_t)wall;
 		ts.tv_nsec = (long)((wall - (double)ts.tv_sec) * 1e9);
 		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
 	}
-	give_up = d->stop || (d->deadline > 0 && mono() >= d->deadline);
+	give_up = d->stop || aborted(d) || (d->deadline > 0 && mono() >= d->deadline);
 	pthread_mutex_unlock(&d->lock);
 	return give_up ? -1 : 0;
 }
@@ -802,8 +840,18 @@ send_batch(struct cbp_deliver *d, struct cbp_deliver_rec *recs, size_t n)
 		return CBP_ETIMEOUT;
 	while (n > 0) {
 		cbp_dynbuf_reset(&d->body);
-		if ((r = cbp_deliver_body(&d->c, d->c.format, recs, n, &d->body)) != CBP_OK)
-			return r == CBP_ECORRUPT ? CBP_EDELIVERY : r;
+		if ((r = cbp_deliver_body(&d->c, d->c.format, recs, n, &d->body)) != CBP_OK) {
+			if (r != CBP_ECORRUPT)
+				return r;
+			/* Not one of our records: stop rather than loop on it. */
+			pthread_mutex_lock(&d->lock);
+			d->st.fatal = 1;
+			snprintf(d->st.last_error, sizeof(d->st.last_error),
+			    "a spooled record lacks the fields %s needs; it stays "
+			    "in the spool", cbp_deliver_format_name(d->c.format));
+			pthread_mutex_unlock(&d->lock);
+			return CBP_EDELIVERY;
+		}
 		idempotency_key(&d->body, key);
 		payload = &d->body;
 		gz = d->c.format == CBP_FMT_NDJSON && d->c.gzip;
@@ -869,20 +917,18 @@ send_batch(struct cbp_deliver *d, struct cbp_deliver_rec *recs, size_t n)
 		pthread_mutex_lock(&d->lock);
 		d->st.delivered += n - keep;
 		pthread_mutex_unlock(&d->lock);
+		free(status);
+		status = NULL;
+		/* What is left goes again, alone (a new batch, a new key). */
 		n = keep;
 		if (n > 0) {
 			pthread_mutex_lock(&d->lock);
 			d->st.retries++;
 			pthread_mutex_unlock(&d->lock);
 			if (pause_ms(d, rp.retry_after_ms >= 0 ?
-			    (double)rp.retry_after_ms : backoff_ms(d, attempt++)) != 0) {
-				free(status);
+			    (double)rp.retry_after_ms : backoff_ms(d, attempt++)) != 0)
 				return CBP_ETIMEOUT;
-			}
 		}
-		free(status);
-		status = NULL;
-		return n == 0 ? CBP_OK : send_batch(d, recs, n);
 	}
 	free(status);
 	if (d->c.format != CBP_FMT_BULK && d->ack_url == NULL) {
@@ -1156,7 +1202,7 @@ pump(struct cbp_deliver *d)
 	for (;;) {
 		pthread_mutex_lock(&d->lock);
 		draining = d->draining;
-		r = d->stop || d->st.fatal ||
+		r = d->stop || d->st.fatal || aborted(d) ||
 		    (d->deadline > 0 && mono() >= d->deadline);
 		pthread_mutex_unlock(&d->lock);
 		if (r)

@@ -605,12 +605,15 @@ struct scan_args {
 };
 
 static volatile int cancel_flag;
+/* A signal, not a failed write: delivery stops too (records stay spooled). */
+static volatile int interrupted;
 
 static void
 on_signal(int sig)
 {
 	(void)sig;
 	cancel_flag = 1;
+	interrupted = 1;
 }
 
 /* ---- progress on a terminal ---------------------------------------------- */
@@ -1447,6 +1450,8 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	if ((status = open_outputs(&out, a, &outfp, sl)) != EXIT_CLEAN)
 		goto out;
 	status = EXIT_ERROR;
+	if (dv != NULL)
+		cbp_deliver_set_abort(dv, &interrupted);
 	if (dv != NULL && cbp_deliver_start(dv) != CBP_OK) {
 		fprintf(stderr, "%s: cannot start the sender\n", progname);
 		goto out;

@@ -531,6 +531,30 @@ def test_mask_paths(tmp_path, certs, collector, token, lpr_jpeg):
         {k: v for k, v in local.items() if k != "path"}
 
 
+def test_sigterm_during_exit_wait_stops_delivery(tmp_path, certs, collector, token,
+                                                 findings_tree):
+    """A scan waiting at exit for a failing endpoint (here up to 10 minutes)
+    ends on SIGTERM, keeps the records spooled, and flush delivers them."""
+    down = collector(mode="500", fail=10**6)
+    st = tmp_path / "state"
+    cfg = config(tmp_path, exit_wait_ms=600000)
+    cmd = [str(CBPSCAN), "scan", "--state", str(st), "--format", "jsonl",
+           *deliver_args(down, certs, cfg, token), str(findings_tree)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = []
+    for line in p.stdout:
+        lines.append(json.loads(line))
+        if lines[-1]["type"] == "summary":
+            break
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode in (2, 3), err
+    good = collector()
+    f = flush(deliver_args(good, certs, cfg, token), st)
+    assert f.rc == 0, f.err
+    same_records(lines, good.accepted())
+
+
 # ---- crashes ---------------------------------------------------------------------
 
 @pytest.mark.slow
