@@ -68,7 +68,7 @@ for fmt in ndjson splunk-hec elastic-bulk; do
 	# Spool with the endpoint down (nothing listens on port 9 of loopback).
 	"$cbp" scan --state state --format jsonl --threads 2 --config cbpscan.conf \
 	    --endpoint https://127.0.0.1:9/ingest --ca-file ca.pem --token-file token \
-	    --endpoint-format $fmt "$tree" > local.jsonl 2>/dev/null || true
+	    --endpoint-format $fmt "$work/imgs" > local.jsonl 2>/dev/null || true
 	recs=$(wc -l < local.jsonl)
 	start_collector "c-$fmt.log"
 	s=$(now)
