@@ -659,9 +659,10 @@ do_post(struct cbp_deliver *d, const char *url, const struct cbp_dynbuf *payload
 	    "Content-Type: application/json" : "Content-Type: application/x-ndjson");
 	if (r == CBP_OK && gz)
 		r = add_header(&h, "Content-Encoding: gzip");
-	snprintf(line, sizeof(line), "Idempotency-Key: %s", key);
-	if (r == CBP_OK && key != NULL)
+	if (r == CBP_OK && key != NULL) {
+		snprintf(line, sizeof(line), "Idempotency-Key: %s", key);
 		r = add_header(&h, line);
+	}
 	if (r == CBP_OK && d->token != NULL) {
 		snprintf(line, sizeof(line), "Authorization: %s %s",
 		    d->c.format == CBP_FMT_HEC ? "Splunk" :

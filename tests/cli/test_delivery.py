@@ -400,6 +400,30 @@ def test_mutual_tls(tmp_path, certs, collector, token, findings_tree):
     same_records(local_records(r), c.accepted())
 
 
+def pin_of(cert):
+    """libcurl's sha256//BASE64 pin of a certificate's public key."""
+    pub = subprocess.run(["openssl", "x509", "-in", str(cert), "-pubkey", "-noout"],
+                         check=True, capture_output=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
+                         check=True, capture_output=True).stdout
+    import base64
+    import hashlib
+    return "sha256//" + base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def test_public_key_pinning(tmp_path, certs, collector, token, findings_tree):
+    c = collector()
+    st = tmp_path / "state"
+    wrong = config(tmp_path, exit_wait_ms=300, pinned_public_key=pin_of(certs / "client.pem"))
+    r = dscan(findings_tree, deliver_args(c, certs, wrong, token), st)
+    assert r.rc == 3, r.err                 # a trusted certificate, but not the pinned key
+    assert c.accepted() == []
+    right = config(tmp_path, pinned_public_key=pin_of(certs / "server.pem"))
+    f = flush(deliver_args(c, certs, right, token), st)
+    assert f.rc == 0, f.err
+    same_records(local_records(r), c.accepted())
+
+
 def test_flush_with_nothing_spooled_and_usage(tmp_path, certs, collector, token):
     c = collector()
     st = tmp_path / "state"
