@@ -132,13 +132,18 @@ int cbp_deliver_new(struct cbp_deliver **out, const struct cbp_deliver_config *c
  */
 void cbp_deliver_set_abort(struct cbp_deliver *d, volatile int *flag);
 
-/* Start the sender thread (scan).  CBP_OK or CBP_ENOMEM. */
-int cbp_deliver_start(struct cbp_deliver *d);
+/*
+ * Start the sender thread (scan).  Segments an earlier run left (a
+ * backlog) go at most rate records a second (0: no limit); this run's own
+ * records are not held back.  CBP_OK or CBP_ENOMEM.
+ */
+int cbp_deliver_start(struct cbp_deliver *d, unsigned rate);
 
 /*
  * Seal what is spooled, keep sending until the spool is empty, delivery
  * stops (fatal) or wait_ms passes, then stop the thread (if started) or
- * run the loop here (flush, rate-limited with rate records/s, 0 = none).
+ * run the loop here (flush: the backlog at rate records/s, 0 = no limit;
+ * ignored when the thread was started).
  * CBP_OK: everything delivered; CBP_EDELIVERY: records remain spooled.
  */
 int cbp_deliver_finish(struct cbp_deliver *d, unsigned wait_ms, unsigned rate);

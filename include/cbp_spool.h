@@ -146,6 +146,12 @@ void cbp_spool_close(struct cbp_spool *s);
 size_t cbp_spool_parse(const unsigned char *buf, size_t size, size_t *off,
     size_t *len, size_t cap, uint64_t *bad);
 
+/*
+ * The first segment number of this process: a segment numbered below it
+ * was left by an earlier run (a backlog, sent at the replay rate).
+ */
+uint64_t cbp_spool_first_seq(const struct cbp_spool *s);
+
 /* The directory the spool is in. */
 const char *cbp_spool_dir(const struct cbp_spool *s);
 

@@ -442,6 +442,7 @@ struct cbp_deliver {
 	unsigned rate;
 	double rate_next;		/* monotonic time the next record may go */
 	volatile int *abort;		/* set by a signal handler: stop now */
+	int backlog;			/* the segment being sent is an earlier run's */
 	struct cbp_deliver_stats st;
 };
 
@@ -812,7 +813,8 @@ rate_wait(struct cbp_deliver *d, size_t n)
 {
 	double now = mono(), wait;
 
-	if (d->rate == 0)
+	/* Only a backlog is paced: this run's own records go at once. */
+	if (d->rate == 0 || !d->backlog)
 		return 0;
 	if (d->rate_next < now)
 		d->rate_next = now;
@@ -1144,6 +1146,7 @@ send_segment(struct cbp_deliver *d, uint64_t seq)
 
 	if ((r = cbp_spool_load(d->sp, seq, &seg)) != CBP_OK)
 		return r == CBP_ENOTFOUND ? CBP_OK : r;
+	d->backlog = seq < cbp_spool_first_seq(d->sp);
 	if (seg.bad_bytes > 0) {
 		pthread_mutex_lock(&d->lock);
 		d->st.torn_bytes += seg.bad_bytes;
@@ -1253,8 +1256,9 @@ sender_thread(void *arg)
 }
 
 int
-cbp_deliver_start(struct cbp_deliver *d)
+cbp_deliver_start(struct cbp_deliver *d, unsigned rate)
 {
+	d->rate = rate;
 	if (pthread_create(&d->tid, NULL, sender_thread, d) != 0)
 		return CBP_ENOMEM;
 	d->started = 1;
@@ -1269,7 +1273,8 @@ cbp_deliver_finish(struct cbp_deliver *d, unsigned wait_ms, unsigned rate)
 	pthread_mutex_lock(&d->lock);
 	d->draining = 1;
 	d->deadline = mono() + wait_ms / 1000.0;
-	d->rate = rate;
+	if (!d->started)
+		d->rate = rate;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
 	if (d->started) {

@@ -1452,7 +1452,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	status = EXIT_ERROR;
 	if (dv != NULL)
 		cbp_deliver_set_abort(dv, &interrupted);
-	if (dv != NULL && cbp_deliver_start(dv) != CBP_OK) {
+	if (dv != NULL && cbp_deliver_start(dv, a->cfg.delivery.replay_rate) != CBP_OK) {
 		fprintf(stderr, "%s: cannot start the sender\n", progname);
 		goto out;
 	}

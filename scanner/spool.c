@@ -35,6 +35,7 @@ struct cbp_spool {
 	uint64_t total;			/* bytes of every segment */
 	uint64_t dropped;
 	uint64_t refused;		/* records that are not droppable, over the cap */
+	uint64_t first_seq;		/* s->seq when opened: older segments are a backlog */
 };
 
 static void
@@ -264,11 +265,18 @@ cbp_spool_open(struct cbp_spool **out, const char *dir,
 		    "segments of an earlier run: %s", dir, strerror(errno));
 		goto fail;
 	}
+	s->first_seq = s->seq;
 	*out = s;
 	return CBP_OK;
 fail:
 	cbp_spool_close(s);
 	return r;
+}
+
+uint64_t
+cbp_spool_first_seq(const struct cbp_spool *s)
+{
+	return s->first_seq;
 }
 
 const char *

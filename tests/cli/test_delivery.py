@@ -424,6 +424,27 @@ def test_public_key_pinning(tmp_path, certs, collector, token, findings_tree):
     same_records(local_records(r), c.accepted())
 
 
+def test_flush_replays_a_backlog_at_the_rate(tmp_path, certs, collector, token,
+                                             findings_tree):
+    """A backlog goes at most replay_rate records a second: at 2 a second,
+    a flush given one second cannot send the backlog of a 15-file scan and
+    exits 3 with the rest spooled (this can only fail if the rate is not
+    applied); without a limit the next flush sends the rest."""
+    down = collector(mode="500", fail=10**6)
+    st = tmp_path / "state"
+    r = dscan(findings_tree, deliver_args(down, certs, config(tmp_path, exit_wait_ms=100),
+                                          token), st)
+    assert r.rc == 3
+    c = collector()
+    slow = config(tmp_path, replay_rate=2, batch_records=1, flush_wait_ms=1000)
+    f = flush(deliver_args(c, certs, slow, token), st)
+    assert f.rc == 3, f.err
+    assert len(c.accepted()) < len(local_records(r)) + 1
+    f = flush(deliver_args(c, certs, config(tmp_path), token), st)
+    assert f.rc == 0, f.err
+    same_records(local_records(r), c.accepted())
+
+
 def test_flush_with_nothing_spooled_and_usage(tmp_path, certs, collector, token):
     c = collector()
     st = tmp_path / "state"
