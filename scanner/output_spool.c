@@ -115,7 +115,8 @@ spool_finding(struct cbp_sink *s, const struct cbp_finding *f)
 	if (ss->mask && f->path != NULL) {
 		c = *f;
 		c.nmember = f->nmember < MASK_MEMBERS_MAX ? f->nmember : MASK_MEMBERS_MAX;
-		memcpy(m, f->member, c.nmember * sizeof(*m));
+		if (c.nmember > 0)
+			memcpy(m, f->member, c.nmember * sizeof(*m));
 		c.member = m;
 		if (mask_names(ss, &c.path, m, c.nmember) != CBP_OK)
 			return CBP_EDELIVERY;
@@ -135,7 +136,8 @@ spool_problem(struct cbp_sink *s, const struct cbp_problem *p)
 	if (ss->mask && p->path != NULL) {
 		c = *p;
 		c.nmember = p->nmember < MASK_MEMBERS_MAX ? p->nmember : MASK_MEMBERS_MAX;
-		memcpy(m, p->member, c.nmember * sizeof(*m));
+		if (c.nmember > 0)
+			memcpy(m, p->member, c.nmember * sizeof(*m));
 		c.member = m;
 		if (mask_names(ss, &c.path, m, c.nmember) != CBP_OK)
 			return CBP_EDELIVERY;
