@@ -613,7 +613,7 @@ def test_sigterm_during_exit_wait_stops_delivery(tmp_path, certs, collector, tok
 def test_sigkill_at_random_points_loses_nothing(tmp_path, certs, collector, token,
                                                  lpr_jpeg, plain_jpeg):
     """Kill the scanner at random points of the scan and of delivery, many
-    times, then flush: every record the scan wrote locally arrived, and a
+    times (and flush a few times), then flush: every record the scan wrote locally arrived, and a
     record received twice is the same record (same event_id, same bytes)."""
     files = {f"d{i % 5}/{i:04d}.jpg": (lpr_jpeg if i % 3 else plain_jpeg) for i in range(60)}
     t = write_tree(tmp_path / "big", files)
@@ -632,6 +632,13 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path, certs, collector, toke
         p.wait()
         if out.exists():
             locals_ += [json.loads(x) for x in out.read_text().splitlines() if x.endswith("}")]
+    # flush killed too, between sending a batch and deleting its segment.
+    for i in range(4):
+        p = subprocess.Popen([str(CBPSCAN), "flush", "--state", str(st),
+                              *deliver_args(c, certs, cfg, token)], stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(0.0, 0.2))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
     f = flush(deliver_args(c, certs, cfg, token), st)
     assert f.rc == 0, f.err
     assert spool_empty(st)
