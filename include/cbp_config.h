@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "cbp_deliver.h"
 #include "cbp_expand.h"
 #include "cbp_facts.h"
 #include "cbp_scan.h"
@@ -33,6 +34,7 @@ struct cbp_config {
 	size_t worker_memory;
 	struct cbp_authz *authz;
 	size_t nauthz;
+	struct cbp_deliver_config delivery;	/* "delivery:" (cbp_deliver.h) */
 };
 
 struct cbp_config_diag {
