@@ -69,7 +69,7 @@ fi
 # beside its decompression floor (head read + one libarchive pass over every
 # container, no identification: bench/microbench.c --floor) in the same run.
 mb=${MICROBENCH:-$top/build/microbench}
-arch=${BENCH_ARCHIVES:-$top/bench/archives}
+arch=${BENCH_ARCHIVES:-/tmp/cbp-bench-archives}
 if [ -x "$mb" ] && sh "$top/bench/mkarchives.sh" "$arch"; then
 	find "$arch" -type f -print0 | xargs -0 cat > /dev/null
 	t "archives: cbpscan -t 1"  "$cbp" scan --state "$state" --threads 1 --format jsonl --output /dev/null "$arch/all"
