@@ -34,6 +34,7 @@
 
 #include "cbp_expand.h"
 #include "cbp_facts.h"
+#include "cbp_known.h"
 #include "cbp_output.h"
 #include "cbp_rules.h"
 #include "cbp_supervise.h"
@@ -78,7 +79,21 @@ struct cbp_scan_opts {
 	uint64_t object_timeout_ms;
 	uint64_t member_timeout_ms;
 	size_t worker_memory;
+	/*
+	 * Known-image lists (cbp_known.h), or NULL: then no object is hashed
+	 * by PDQ or decoded for it.  Built before cbp_scan_new, so that every
+	 * worker (forked after) shares the index copy-on-write; borrowed,
+	 * must outlive the scan.  Each object identified as an image is
+	 * looked up by SHA-256 and by the PDQ hashes of its 8 rotations and
+	 * flips: findings cbp.known.exact (critical) and cbp.known.near
+	 * (high), category "known", at most CBP_SCAN_KNOWN_MATCHES each.
+	 */
+	const struct cbp_known *known;
 };
+
+/* Known-list entries reported per object: the best ones; the evidence of
+ * the last says how many more matched. */
+#define CBP_SCAN_KNOWN_MATCHES 8
 
 struct cbp_scan_stats {
 	atomic_uint_fast64_t files, bytes, archives, members;

@@ -30,6 +30,7 @@
 #include "cbp_config.h"
 #include "cbp_limits.h"
 #include "cbp_output.h"
+#include "cbp_known.h"
 #include "cbp_rules.h"
 #include "cbp_scan.h"
 #include "cbp_state.h"
@@ -581,6 +582,82 @@ cmd_rules(int argc, char **argv)
 		    cbp_ruleset_count(rs) == 1 ? "" : "s");
 	cbp_ruleset_free(rs);
 	return status;
+}
+
+/* ---- known-image lists --------------------------------------------------- */
+
+/* Malformed list lines shown on stderr; the rest are counted. */
+#define KNOWN_WARN_MAX 20
+
+/* As root, every list file and directory must pass cbp_trust, as rules do:
+ * a list another user could write decides what is reported. */
+static int
+known_check_fd(void *arg, int fd, const char *path, struct cbp_error *err)
+{
+	(void)arg;
+	return cbp_trust_check_fd(fd, path, err);
+}
+
+/*
+ * Load every list of cfg (known: and --known) into one index, before the
+ * workers are forked so they share it.  *out NULL when there is none.
+ * Malformed lines are warnings naming file:line:column and skipped; with
+ * strict they are fatal.  0, or -1 after printing why.
+ */
+static int
+load_known(const struct cbp_config *cfg, int strict, struct cbp_known **out)
+{
+	struct cbp_known_builder *b;
+	struct cbp_known_list_opts lo;
+	struct cbp_error err = { 0 };
+	uint64_t total;
+	size_t i, kept;
+	int r = -1;
+
+	*out = NULL;
+	if (cfg->nknown == 0)
+		return 0;
+	if ((b = cbp_known_builder_new()) == NULL) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		return -1;
+	}
+	for (i = 0; i < cfg->nknown; i++) {
+		memset(&lo, 0, sizeof(lo));
+		lo.name = cfg->known[i].name;
+		lo.threshold = cfg->known[i].threshold;
+		lo.check_fd = known_check_fd;
+		if (cbp_known_add_path(b, cfg->known[i].path, &lo, &err) != CBP_OK) {
+			fprintf(stderr, "%s: known: %s\n", progname, err.message);
+			goto out;
+		}
+	}
+	kept = cbp_known_problems_kept(b);
+	total = cbp_known_problems_total(b);
+	for (i = 0; i < kept && i < KNOWN_WARN_MAX; i++) {
+		const struct cbp_known_problem *p = cbp_known_problem(b, i);
+
+		fprintf(stderr, "%s: %s: %s:%llu:%u: %s%s\n", progname,
+		    strict ? "error" : "warning", p->file,
+		    (unsigned long long)p->line, p->column, p->message,
+		    strict ? "" : " (line skipped)");
+	}
+	if (total > i)
+		fprintf(stderr, "%s: ... and %llu more malformed line%s in "
+		    "known-image lists\n", progname,
+		    (unsigned long long)(total - i), total - i == 1 ? "" : "s");
+	if (strict && total > 0) {
+		fprintf(stderr, "%s: --strict: malformed lines in known-image "
+		    "lists are fatal\n", progname);
+		goto out;
+	}
+	if (cbp_known_build(b, out, &err) != CBP_OK) {
+		fprintf(stderr, "%s: known: %s\n", progname, err.message);
+		goto out;
+	}
+	r = 0;
+out:
+	cbp_known_builder_free(b);
+	return r;
 }
 
 /* ---- scan ------------------------------------------------------------------- */
@@ -1247,6 +1324,7 @@ static int
 run_scan(struct scan_args *a, char **roots, size_t nroots)
 {
 	struct cbp_ruleset *rs = NULL;
+	struct cbp_known *known = NULL;
 	struct data_paths data;
 	char magic_real[PATH_MAX];
 	const char *magic;
@@ -1276,6 +1354,8 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	if (load_rules(&rs, (const char *const *)a->cfg.rules, a->cfg.nrules,
 	    &data) != CBP_OK)
 		return EXIT_ERROR;
+	if (load_known(&a->cfg, a->cfg.strict, &known) != 0)
+		goto out;
 	if (!is_file(data.magic)) {
 		fprintf(stderr, "%s: cannot find the identification database "
 		    "cbpscan.mgc: looked in %s; run 'make' in the source tree or "
@@ -1334,6 +1414,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	so.object_timeout_ms = a->cfg.object_timeout_ms;
 	so.member_timeout_ms = a->cfg.member_timeout_ms;
 	so.worker_memory = a->cfg.worker_memory;
+	so.known = known;
 	if (cbp_scan_new(&so, rs, &out, &scan, &err) != CBP_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.message);
 		goto out;
@@ -1398,6 +1479,10 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 
 	sum.version = CBP_VERSION;
 	sum.rules = cbp_ruleset_digest(rs);
+	if (known != NULL) {
+		sum.lists = cbp_known_digest(known);
+		sum.known_entries = cbp_known_entries(known);
+	}
 	sum.roots = (const char *const *)roots;
 	sum.nroots = nroots;
 	sum.started = t0;
@@ -1456,6 +1541,7 @@ out:
 	if (sl != NULL)
 		pthread_mutex_destroy(&sline.lock);	/* its sink is closed */
 	cbp_scan_free(scan);
+	cbp_known_free(known);
 	cbp_ruleset_free(rs);
 	cbp_state_close(&state);
 	return status;
@@ -1514,6 +1600,8 @@ cmd_scan(int argc, char **argv)
 	/* Options are applied after the config file, so gather them first. */
 	const char *rules[CBP_CONFIG_LIST_MAX], *excludes[CBP_CONFIG_LIST_MAX];
 	size_t nrules = 0, nexcludes = 0;
+	const char *known[CBP_CONFIG_KNOWN_MAX];
+	size_t nknown = 0, ki;
 	unsigned long long threads = 0, depth = 0;
 	char cfg_real[PATH_MAX];
 
@@ -1582,9 +1670,10 @@ cmd_scan(int argc, char **argv)
 			help();
 			return EXIT_CLEAN;
 		case OPT_KNOWN:
-			fprintf(stderr, "%s: --known: known-image matching (SHA-256 "
-			    "and PDQ lists) is not in this version yet\n", progname);
-			return EXIT_ERROR;
+			if (nknown == CBP_CONFIG_KNOWN_MAX)
+				return usage_error("scan: too many --known (at most %s)", "64");
+			known[nknown++] = optarg;
+			break;
 		case OPT_ENDPOINT:
 		case OPT_ENDPOINT_FORMAT:
 		case OPT_TOKEN_FILE:
@@ -1630,6 +1719,19 @@ cmd_scan(int argc, char **argv)
 	if (nexcludes > 0 && cbp_config_add_list(&a.cfg.excludes, &a.cfg.nexcludes,
 	    excludes, nexcludes) != CBP_OK)
 		goto nomem;
+	/* --known adds to the config file's lists (defaults: name, threshold). */
+	for (ki = 0; ki < nknown; ki++) {
+		r = cbp_config_add_known(&a.cfg, known[ki], NULL, -1);
+		if (r == CBP_ELIMIT) {
+			fprintf(stderr, "%s: scan: too many known-image lists "
+			    "(config and --known together: at most %d)\n",
+			    progname, CBP_CONFIG_KNOWN_MAX);
+			cbp_config_free(&a.cfg);
+			return EXIT_ERROR;
+		}
+		if (r != CBP_OK)
+			goto nomem;
+	}
 	if (threads > 0)
 		a.cfg.threads = (unsigned)threads;
 	if (a.depth_set)

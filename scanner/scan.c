@@ -303,6 +303,99 @@ on_hit(void *arg, const struct cbp_rule_hit *hit)
 	return 0;
 }
 
+/* ---- known-image lists ---------------------------------------------------- */
+
+/* One finding per matched list entry. */
+static void
+known_finding(struct obj_ctx *c, const struct cbp_known_match *m,
+    const struct cbp_pdq *pdq, size_t more)
+{
+	struct cbp_scan *s = c->w->scan;
+	struct cbp_finding fd = { 0 };
+	struct cbp_hash_extent ext;
+	const char *sha;
+	char ev[160];
+	size_t n;
+
+	(void)cbp_facts_sha256(c->f, &sha, &ext);
+	fd.rule = m->exact ? "cbp.known.exact" : "cbp.known.near";
+	fd.title = m->exact ? "Exact copy of a listed known image" :
+	    "Near copy of a listed known image";
+	fd.category = "known";
+	/* Profile P2/P3/T4: exact is critical, near high. */
+	fd.severity = m->exact ? CBP_SEV_CRITICAL : CBP_SEV_HIGH;
+	fd.path = c->o->path;
+	fd.member = c->o->member;
+	fd.nmember = c->o->nmember;
+	fd.size = c->o->size;
+	fd.mtime = c->o->mtime;
+	snprintf(fd.sha256, sizeof(fd.sha256), "%s", sha);
+	fd.sha256_partial = ext.partial;
+	fd.sha256_bytes = ext.bytes;
+	fd.mime = c->f->mime;
+	if (m->exact)
+		n = (size_t)snprintf(ev, sizeof(ev), "sha256 equal to the "
+		    "listed entry's");
+	else
+		n = (size_t)snprintf(ev, sizeof(ev), "pdq distance %d (%s)",
+		    m->distance, cbp_pdq_dih_name(m->variant));
+	if (more > 0 && n < sizeof(ev))
+		snprintf(ev + n, sizeof(ev) - n, "; %zu more list entr%s matched, "
+		    "not reported", more, more == 1 ? "y" : "ies");
+	fd.evidence = ev;
+	fd.known.list = m->list;
+	fd.known.id = m->id;
+	fd.known.category = cbp_known_category_name(m->category);
+	fd.known.distance = m->distance;
+	if (pdq != NULL) {
+		cbp_pdq_to_hex(pdq->hash, fd.pdq);
+		fd.pdq_quality = pdq->quality;
+	}
+	fd.disposition = disposition_of(s, c->o, fd.severity);
+	if (fd.disposition == CBP_DISP_AUTHORIZED)
+		fd.severity = CBP_SEV_INFO;
+	send_finding(c->w, &fd);
+}
+
+/*
+ * Look an image up in the known lists: by SHA-256 (exact) and by the PDQ
+ * hashes of its 8 rotations and flips (near), in one query, so an entry is
+ * reported once, exact if it can be.  Only objects identified as images:
+ * no text or binary is hashed for the lists or decoded.  An image that
+ * cannot be decoded is still looked up by SHA-256; its problem (corrupt,
+ * limit) is reported by scan_object with the object's other problems.
+ */
+static void
+match_known(struct obj_ctx *c)
+{
+	const struct cbp_known *k = c->w->scan->opts.known;
+	struct cbp_known_match m[CBP_SCAN_KNOWN_MATCHES];
+	struct cbp_known_query q = { 0 };
+	const struct cbp_pdq *pdq = NULL;
+	uint8_t sha[32];
+	const char *hex;
+	size_t n, i, total = 0;
+
+	if (k == NULL || c->f->ident.kind != CBP_KIND_IMAGE)
+		return;
+	if (cbp_facts_sha256(c->f, &hex, NULL) == CBP_OK &&
+	    c->f->sha_ext.partial == 0 &&
+	    cbp_known_parse_hex32(hex, strlen(hex), sha) == CBP_OK)
+		q.sha256 = sha;
+	if (cbp_facts_pdq(c->f, &pdq) == CBP_OK) {
+		q.pdq = (const uint8_t (*)[32])pdq->dih;
+		q.npdq = pdq->has_dih ? CBP_PDQ_NDIH : 1;
+		if (!pdq->has_dih)
+			q.pdq = (const uint8_t (*)[32])&pdq->hash;
+		q.quality = pdq->quality;
+	}
+	if (q.sha256 == NULL && q.npdq == 0)
+		return;
+	n = cbp_known_query(k, &q, m, CBP_SCAN_KNOWN_MATCHES, &total);
+	for (i = 0; i < n; i++)
+		known_finding(c, &m[i], pdq, i + 1 == n ? total - n : 0);
+}
+
 /* ---- children ------------------------------------------------------------ */
 
 /*
@@ -660,6 +753,7 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 		cbp_error_set(&facts.problem, CBP_ENOMEM, 0,
 		    "out of memory while matching rules");
 	}
+	match_known(&c);
 	scan_children(&c);
 	/* A member cut at the size limit was already reported by expand.c.
 	 * Records about one archive's members are capped (cbp_expand.h). */

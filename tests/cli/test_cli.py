@@ -54,7 +54,6 @@ def test_usage_errors(args, message):
 
 
 NOT_YET = [
-    (["--known", "list.tsv"], "--known: known-image matching (SHA-256 and PDQ lists) is not in this version yet"),
     *[([opt, val], f"{opt}: delivery to a central endpoint is not in this version yet")
       for opt, val in [("--endpoint", "https://siem.example/ingest"), ("--endpoint-format", "splunk-hec"),
                        ("--token-file", "/etc/token"), ("--ca-file", "/etc/ca.pem"),
