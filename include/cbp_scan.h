@@ -89,7 +89,20 @@ struct cbp_scan_opts {
 	 * (high), category "known", at most CBP_SCAN_KNOWN_MATCHES each.
 	 */
 	const struct cbp_known *known;
+	/*
+	 * cbpscan hash: no rules, no lists.  Every object identified as an
+	 * image (files, archive members, pictures in biometric records) is
+	 * hashed instead, SHA-256 and PDQ at full scale (caps.pdq_full_scale),
+	 * and sent as a finding of rule CBP_SCAN_HASH_RULE with sha256 (empty
+	 * when only part of the object could be hashed), pdq and pdq_quality
+	 * (pdq empty when the image could not be decoded: its problem is
+	 * reported as usual).  The same workers, confinement and limits as a
+	 * scan: an agency hashes its image store through the same parsers.
+	 */
+	int hash_mode;
 };
+
+#define CBP_SCAN_HASH_RULE "cbp.hash"
 
 /* Known-list entries reported per object: the best ones; the evidence of
  * the last says how many more matched. */

@@ -396,6 +396,44 @@ match_known(struct obj_ctx *c)
 		known_finding(c, &m[i], pdq, i + 1 == n ? total - n : 0);
 }
 
+/*
+ * cbpscan hash: one record per image with its SHA-256 and PDQ (struct
+ * cbp_scan_opts hash_mode).  A hash over part of the object is no hash of
+ * the image: it is left empty, as is the PDQ of an image that could not be
+ * decoded; with neither there is nothing to list (the problems say why).
+ */
+static void
+hash_object(struct obj_ctx *c)
+{
+	struct cbp_finding fd = { 0 };
+	struct cbp_hash_extent ext = { 0 };
+	const struct cbp_pdq *pdq = NULL;
+	const char *sha;
+
+	if (c->f->ident.kind != CBP_KIND_IMAGE)
+		return;
+	if (cbp_facts_sha256(c->f, &sha, &ext) == CBP_OK && !ext.partial)
+		snprintf(fd.sha256, sizeof(fd.sha256), "%s", sha);
+	if (cbp_facts_pdq(c->f, &pdq) == CBP_OK) {
+		cbp_pdq_to_hex(pdq->hash, fd.pdq);
+		fd.pdq_quality = pdq->quality;
+	}
+	if (fd.sha256[0] == '\0' && fd.pdq[0] == '\0')
+		return;
+	fd.rule = CBP_SCAN_HASH_RULE;
+	fd.title = "Image hashed for a known-image list";
+	fd.category = "known";
+	fd.severity = CBP_SEV_INFO;
+	fd.path = c->o->path;
+	fd.member = c->o->member;
+	fd.nmember = c->o->nmember;
+	fd.size = c->o->size;
+	fd.mtime = c->o->mtime;
+	fd.mime = c->f->mime;
+	fd.disposition = CBP_DISP_REVIEW;
+	send_finding(c->w, &fd);
+}
+
 /* ---- children ------------------------------------------------------------ */
 
 /*
@@ -639,6 +677,10 @@ scan_children(struct obj_ctx *c)
 		if (c->budget == &top)
 			c->budget = NULL;
 	}
+	/* Without rules nothing parsed a record: hash mode asks for it, so
+	 * the pictures inside biometric records are hashed too. */
+	if (s->opts.hash_mode && f->ident.kind == CBP_KIND_RECORD)
+		(void)cbp_facts_record(f, &rec);
 	if ((rec = cbp_facts_record_computed(f)) != NULL && c->o->data != NULL)
 		scan_record_payloads(c, rec, c->o->data, c->o->data_len, 0);
 	if ((carved = cbp_facts_carved_computed(f)) != NULL && carved->n > 0 &&
@@ -747,13 +789,17 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 	c.o = o;
 	c.f = &facts;
 	c.budget = budget;
-	r = cbp_match_object(w->matcher, &facts, on_hit, &c);
+	r = s->opts.hash_mode ? CBP_OK :
+	    cbp_match_object(w->matcher, &facts, on_hit, &c);
 	if (r == CBP_ENOMEM) {
 		facts.nomem = 1;
 		cbp_error_set(&facts.problem, CBP_ENOMEM, 0,
 		    "out of memory while matching rules");
 	}
-	match_known(&c);
+	if (s->opts.hash_mode)
+		hash_object(&c);
+	else
+		match_known(&c);
 	scan_children(&c);
 	/* A member cut at the size limit was already reported by expand.c.
 	 * Records about one archive's members are capped (cbp_expand.h). */
