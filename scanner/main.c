@@ -148,6 +148,9 @@ help(void)
 		else
 			printf("  %-28s  %s\n", left, d->help);
 	}
+	printf("\nOptions for hash: --category plate|traveler (required), "
+	    "--id-from hash|seq|name,\n--threads, --max-depth, --strict "
+	    "(%s hash --help).\n", progname);
 	printf("\nExit status: 0 no violation, 1 violation found, 2 usage, "
 	    "configuration or rule error\n(or the scan could not finish, or a "
 	    "PATH could not be scanned), "

@@ -29,6 +29,7 @@
 #include <sys/syscall.h>
 
 #include "cbp_confine.h"
+#include "cbp_imgcarve.h"
 #include "cbp_limits.h"
 #include "cbp_match.h"
 #include "cbp_scan.h"
@@ -647,6 +648,49 @@ scan_base64_records(struct obj_ctx *c)
 	}
 }
 
+/*
+ * Pictures stored whole inside a PDF (DCTDecode streams are JPEG files) or
+ * a binary blob (a database, a disk image, a memory dump): carved and
+ * scanned as children, so known-image lists see them.  Only when lists are
+ * loaded or hashing (an ordinary scan reads no more than before), only in
+ * PDFs and unidentified binaries (text has no raw JPEG; archives are
+ * searched member by member; executables' icons are not photographs), and
+ * within the bytes loaded for whole-content work (limits.load_max).
+ */
+static void
+scan_carved_images(struct obj_ctx *c)
+{
+	struct cbp_scan *s = c->w->scan;
+	struct cbp_imgcarve_hit hit[CBP_IMGCARVE_MAX];
+	const unsigned char *p;
+	char name[64];
+	size_t n, k, i;
+	int complete, more;
+
+	if (s->opts.known == NULL && !s->opts.hash_mode)
+		return;
+	if (c->f->ident.kind != CBP_KIND_PDF && c->f->ident.kind != CBP_KIND_OTHER)
+		return;
+	if (c->o->size < CBP_IMGCARVE_MIN_BYTES ||
+	    cbp_facts_content(c->f, 0, &p, &n, &complete) != CBP_OK)
+		return;		/* a read failure is already the object's problem */
+	/* Offset 0 is the object itself, identified as what it is. */
+	k = cbp_imgcarve_find(p, n, 1, hit, CBP_IMGCARVE_MAX, &more);
+	if (more)
+		emit_problem(s, c->o, NULL, CBP_REASON_LIMIT, "more embedded "
+		    "pictures than are searched (64 per object): the rest "
+		    "not compared with known-image lists");
+	if (!complete && !c->o->mem_partial)
+		emit_problem(s, c->o, NULL, CBP_REASON_LIMIT, "larger than "
+		    "limits.load_max: embedded pictures searched in the first "
+		    "part only");
+	for (i = 0; i < k; i++) {
+		snprintf(name, sizeof(name), "carved:%s@%zu",
+		    cbp_imgcarve_type_name(hit[i].type), hit[i].offset);
+		scan_child(c, p + hit[i].offset, hit[i].length, name);
+	}
+}
+
 static void
 scan_children(struct obj_ctx *c)
 {
@@ -700,6 +744,7 @@ scan_children(struct obj_ctx *c)
 	    meta->thumb_len <= c->o->data_len - meta->thumb_offset)
 		scan_child(c, c->o->data + meta->thumb_offset,
 		    meta->thumb_len, "exif:thumbnail.jpg");
+	scan_carved_images(c);
 }
 
 /* ---- one object ------------------------------------------------------------ */
