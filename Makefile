@@ -17,7 +17,7 @@ VERSION   := 0.1.0
 
 CC        ?= cc
 CLANG     ?= clang
-LIBS_PC   := libmagic libarchive libisal libpcre2-8 libcurl libcrypto libfyaml libjpeg spng libtiff-4 libopenjp2 libwebp libgif sqlite3 zlib libseccomp
+LIBS_PC   := libmagic libarchive libisal libpcre2-8 libcurl libcrypto libfyaml libjpeg spng libtiff-4 libopenjp2 libwebp libgif sqlite3 zlib libseccomp jansson
 PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
 PC_LIBS   := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)

@@ -178,7 +178,7 @@ main(int argc, char **argv)
 	struct cbp_error err;
 	struct rusage ru;
 	uint8_t (*qh)[8][32], sha[32], pdq[32];
-	double t0, t_gen, t_load, t_add, c_load, t_idx, t_brute, t_idx8, t_brute8, t_ex, t_exl;
+	double t0, t_gen, t_load, t_add, c_load, c_add, c_gen, t_idx, t_brute, t_idx8, t_brute8, t_ex, t_exl;
 	size_t found = 0, found8 = 0, exhit = 0;
 
 	while ((c = getopt(argc, argv, "n:m:t:q:b:j:f:k")) != -1) {
@@ -208,6 +208,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	t_gen = now() - t0;
+	getrusage(RUSAGE_SELF, &ru);
+	c_gen = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 
 	memset(&err, 0, sizeof(err));
 	memset(&o, 0, sizeof(o));
@@ -222,6 +225,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	t_add = now() - t0;
+	getrusage(RUSAGE_SELF, &ru);
+	c_add = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	if (cbp_known_build(b, &k, &err) != CBP_OK) {
 		fprintf(stderr, "build: %s\n", err.message);
 		return 1;
@@ -235,9 +241,10 @@ main(int argc, char **argv)
 	    (unsigned long long)cbp_known_problems_total(b), threads, m, thr);
 	cbp_known_builder_free(b);
 	printf("generate %.2f s; load %.2f s + build %.2f s = %.2f s wall "
-	    "(%.0f entries/s), %.2f s CPU over all threads; peak RSS %.0f MiB "
-	    "(%.1f bytes/entry)\n", t_gen, t_add, t_load - t_add, t_load,
-	    (double)n / t_load, c_load - t_gen, ru.ru_maxrss / 1024.0,
+	    "(%.0f entries/s); CPU over all threads: load %.2f s + build "
+	    "%.2f s; peak RSS %.0f MiB (%.1f bytes/entry)\n", t_gen, t_add,
+	    t_load - t_add, t_load, (double)n / t_load, c_add - c_gen,
+	    c_load - c_add, ru.ru_maxrss / 1024.0,
 	    ru.ru_maxrss * 1024.0 / (double)n);
 	printf("digest %s\n", cbp_known_digest(k));
 

@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing; needs root (or sudo) only then.
 set -eu
 PKGS="build-essential pkg-config file clang libclang-rt-14-dev mandoc
-libmagic-dev libarchive-dev libpcre2-dev libcurl4-openssl-dev libssl-dev
+libmagic-dev libarchive-dev libpcre2-dev libcurl4-openssl-dev libssl-dev libjansson-dev
 libfyaml-dev libjpeg62-turbo-dev libspng-dev libsqlite3-dev zlib1g-dev libisal-dev libcmocka-dev libseccomp-dev
 libtiff-dev libopenjp2-7-dev libgif-dev libwebp-dev libjpeg-turbo-progs
 python3-pytest python3-pil util-linux

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "cbp_deliver.h"
 #include "cbp_expand.h"
 #include "cbp_facts.h"
 #include "cbp_scan.h"
@@ -48,6 +49,7 @@ struct cbp_config {
 	/* Known-image lists (known:); --known adds to them. */
 	struct cbp_config_known *known;
 	size_t nknown;
+	struct cbp_deliver_config delivery;	/* "delivery:" (cbp_deliver.h) */
 };
 
 struct cbp_config_diag {

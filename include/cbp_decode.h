@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cbp_pdq.h"
+
 /*
  * Declared pixels (width x height) above which an image is not decoded.
  * 64 Mpx covers a 9248 x 6936 camera frame and any scan a phone or desktop
@@ -112,6 +114,16 @@ struct cbp_image {
  */
 int cbp_decode(const uint8_t *buf, size_t len, enum cbp_decode_fmt fmt,
     const struct cbp_decode_opts *opts, struct cbp_image *img);
+
+/*
+ * Decode and PDQ-hash in one call, as `scan` and `hash` need it: the
+ * decode keeps only PDQ's 512 x 512 sample (opts->sample_side is set to
+ * CBP_PDQ_PRESCALE whatever it was), so the full image is never held.
+ * flags as cbp_pdq_hash (CBP_PDQ_DIHEDRAL).  Errors as cbp_decode; out is
+ * zeroed on error.
+ */
+int cbp_decode_pdq(const uint8_t *buf, size_t len, enum cbp_decode_fmt fmt,
+    const struct cbp_decode_opts *opts, unsigned flags, struct cbp_pdq *out);
 
 /* Free the pixels; accepts an empty or zeroed image. */
 void cbp_image_free(struct cbp_image *img);

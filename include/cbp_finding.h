@@ -142,6 +142,9 @@ struct cbp_summary {
 		const uint64_t *objects;	/* objects each worker took; NULL: not known */
 		size_t nobjects;
 	} confinement;
+	/* With delivery: its format name (NULL: no delivery, no "delivery" key). */
+	const char *delivery_format;
+	uint64_t spool_dropped;		/* unscannable records the spool cap dropped */
 	struct cbp_record_meta meta;	/* filled by the output layer */
 };
 

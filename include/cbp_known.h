@@ -49,9 +49,9 @@
 /* Bytes in one id: agency references are short; this bounds the arena. */
 #define CBP_KNOWN_ID_MAX 255
 /*
- * Entries over all lists.  Indices are uint32; at ~130 bytes of index per
- * entry (measured: bench/known_bench.c) 50 M entries already need ~7 GB,
- * beyond what a scanning host should give.  More is CBP_ELIMIT.
+ * Entries over all lists.  Indices are uint32; at ~190 bytes per entry
+ * (peak RSS, measured: bench/known_bench.c) 50 M entries already need
+ * ~10 GB, beyond what a scanning host should give.  More is CBP_ELIMIT.
  */
 #define CBP_KNOWN_MAX_ENTRIES 50000000u
 /* Lists (files) in one index; a list is a uint16 in every entry. */
@@ -70,13 +70,13 @@
 /*
  * PDQ distance threshold: default (pdq/README.md and ThreatExchange's
  * PDQ_CONFIDENT_MATCH_THRESHOLD: a match when distance <= 31) and maximum.
- * The maximum is 64 (a quarter of the bits): two unrelated random hashes
- * differ in 128 +- 8 bits, so 64 is still 8 standard deviations from
- * chance, but unrelated real photographs are much closer to each other than
- * random bits, and above ~64 a threshold stops meaning "the same picture".
- * It also bounds the index's work: the probe radius per substring grows
- * with the threshold (see scanner/known.c), and at 64 a query still touches
- * only a small fraction of the entries.
+ * The maximum is 48 (19% of the bits), for two reasons.  Meaning: 31 is
+ * the reference's confident match; unrelated real photographs are far
+ * closer to each other than the 128 +- 8 bits of random hashes, so each
+ * bit of threshold above 31 buys near copies at the price of look-alikes.
+ * Cost: the index's probe radius grows with the threshold; measured on
+ * 10 M entries (bench/known_bench.c) a query at 31 is ~200x faster than a
+ * linear scan, at 48 ~9x, at 64 no faster at all.
  */
 #define CBP_KNOWN_PDQ_DEFAULT_THRESHOLD 31
 #define CBP_KNOWN_PDQ_MAX_THRESHOLD 48

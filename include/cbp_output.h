@@ -25,6 +25,8 @@ struct cbp_sink_ops {
 	int (*summary)(struct cbp_sink *s, const struct cbp_summary *sum);
 	/* Flush and free the sink (not the FILE it was given).  0 or a code. */
 	int (*close)(struct cbp_sink *s);
+	/* The run record (cbp_output_run); NULL: the sink does not take it. */
+	int (*run)(struct cbp_sink *s, const struct cbp_summary *run);
 };
 
 /* Implementations embed this as their first member. */
@@ -99,6 +101,14 @@ void cbp_output_finding(struct cbp_output *o, const struct cbp_finding *f);
 void cbp_output_problem(struct cbp_output *o, const struct cbp_problem *p);
 void cbp_output_summary(struct cbp_output *o, const struct cbp_summary *s);
 /*
+ * The "run" record, first of a run: scan id, host id, version, roots and
+ * rules digest (from s: version, rules, roots, started), so that the
+ * centre tells "did not finish" (a run without a summary) from "did not
+ * run".  Only sinks with a run op take it (the delivery spool): the JSON
+ * Lines and text outputs keep their first line a finding.
+ */
+void cbp_output_run(struct cbp_output *o, const struct cbp_summary *s);
+/*
  * Close every sink; returns the first error seen during the run or on
  * close.  o->write_errno and o->lost stay readable afterwards.
  */
@@ -112,6 +122,7 @@ enum cbp_output_type {
 	CBP_OUT_FINDING,
 	CBP_OUT_PROBLEM,		/* "unscannable" */
 	CBP_OUT_SUMMARY,
+	CBP_OUT_RUN,			/* "run": u.summary's version, rules, roots, started */
 };
 
 struct cbp_output_record {
@@ -147,6 +158,32 @@ enum cbp_text_flags {
 	CBP_TEXT_COLOR = 1 << 0,	/* ANSI colours; main.c decides (use_color) */
 	CBP_TEXT_QUIET = 1 << 1,	/* findings only: no problems, no summary */
 };
+/*
+ * Delivery sink: every record (the run record too) through cbp_json_record
+ * into the spool (cbp_spool.h), nothing else on the record path.  Over the
+ * spool's byte cap, unscannable records are dropped (counted by the spool)
+ * and a finding, run or summary that cannot be spooled returns CBP_ELIMIT
+ * (the scan then exits 2); every failure to spool returns CBP_EDELIVERY
+ * (cbp_spool_refused counts them).  With mask_paths, the path and member
+ * names of findings and unscannable records go through cbp_mask_plates
+ * (their ids are already stamped from the real names).  The sender thread
+ * polls the spool; the sink never waits for it.
+ */
+struct cbp_spool;
+struct cbp_sink *cbp_sink_spool_new(struct cbp_spool *sp, int mask_paths);
+
+/*
+ * Mask the plate-like parts of a name into out (for centres whose SIEM
+ * must not hold plate numbers): every run of 5 to 10 ASCII letters and
+ * digits that holds both a letter and a digit keeps its first and last two
+ * characters, the rest becomes '*' ("lane_7ABC123.jpg" ->
+ * "lane_7A***23.jpg").  A run of letters alone or digits alone (a word, a
+ * date) is kept; a mixed run that is not a plate ("lane07") is masked too:
+ * the rule cannot tell, and one mask too many is the safe side.  CBP_OK or
+ * the buffer's error.
+ */
+int cbp_mask_plates(const char *name, struct cbp_dynbuf *out);
+
 /*
  * Human-readable sink: aligned columns, one finding a line, problems, then
  * a summary paragraph.  Control characters and invalid UTF-8 in names are

@@ -18,6 +18,7 @@
  * loading: unlike rules there is one file and an auditor fixes it once.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@ cbp_config_defaults(struct cbp_config *c)
 	c->object_timeout_ms = (uint64_t)CBP_OBJECT_TIMEOUT * 1000;
 	c->member_timeout_ms = (uint64_t)CBP_MEMBER_TIMEOUT * 1000;
 	c->worker_memory = CBP_WORKER_MEMORY;
+	cbp_deliver_config_defaults(&c->delivery);
 }
 
 static void
@@ -64,6 +66,7 @@ cbp_config_free(struct cbp_config *c)
 
 	free_list(c->rules, c->nrules);
 	free_list(c->excludes, c->nexcludes);
+	cbp_deliver_config_free(&c->delivery);
 	for (i = 0; i < c->nauthz; i++)
 		free(c->authz[i].glob);
 	free(c->authz);
@@ -412,6 +415,139 @@ get_authz(struct cfg_ctx *x, const struct cbp_ynode *seq)
 	return CBP_OK;
 }
 
+/* A string setting, replacing an earlier one. */
+static int
+get_str(struct cfg_ctx *x, const struct cbp_ynode *n, const char *key,
+    char **out)
+{
+	const char *s = scalar(n);
+	char *c;
+
+	if (s == NULL || *s == '\0')
+		return cfg_error(x, n, "delivery: %s: expected a non-empty "
+		    "string", key);
+	if ((c = strdup(s)) == NULL)
+		return cfg_error(x, n, "out of memory");
+	free(*out);
+	*out = c;
+	return CBP_OK;
+}
+
+static int
+get_ms(struct cfg_ctx *x, const struct cbp_ynode *n, const char *key,
+    uint64_t min, unsigned *out)
+{
+	uint64_t v;
+	int r;
+
+	if ((r = get_uint(x, n, key, min, 86400000, 0, &v)) == CBP_OK)
+		*out = (unsigned)v;
+	return r;
+}
+
+/* "delivery:" (cbpscan.conf(5) DELIVERY; struct cbp_deliver_config). */
+static int
+get_delivery(struct cfg_ctx *x, const struct cbp_ynode *map)
+{
+	struct cbp_deliver_config *d = &x->c->delivery;
+	static const struct {
+		const char *key;
+		size_t off;
+	} strs[] = {
+		{ "endpoint", offsetof(struct cbp_deliver_config, endpoint) },
+		{ "token_file", offsetof(struct cbp_deliver_config, token_file) },
+		{ "ca_file", offsetof(struct cbp_deliver_config, ca_file) },
+		{ "client_cert", offsetof(struct cbp_deliver_config, client_cert) },
+		{ "client_key", offsetof(struct cbp_deliver_config, client_key) },
+		{ "pinned_public_key", offsetof(struct cbp_deliver_config, pinned_pubkey) },
+		{ "spool", offsetof(struct cbp_deliver_config, spool) },
+		{ "index", offsetof(struct cbp_deliver_config, index) },
+		{ "source", offsetof(struct cbp_deliver_config, source) },
+		{ "sourcetype", offsetof(struct cbp_deliver_config, sourcetype) },
+	};
+	static const struct {
+		const char *key;
+		uint64_t min;
+		size_t off;
+	} ms[] = {
+		{ "timeout_ms", 100, offsetof(struct cbp_deliver_config, timeout_ms) },
+		{ "connect_timeout_ms", 100, offsetof(struct cbp_deliver_config, connect_timeout_ms) },
+		{ "retry_min_ms", 1, offsetof(struct cbp_deliver_config, retry_min_ms) },
+		{ "retry_max_ms", 1, offsetof(struct cbp_deliver_config, retry_max_ms) },
+		{ "exit_wait_ms", 0, offsetof(struct cbp_deliver_config, exit_wait_ms) },
+		{ "flush_wait_ms", 0, offsetof(struct cbp_deliver_config, flush_wait_ms) },
+		{ "linger_ms", 1, offsetof(struct cbp_deliver_config, linger_ms) },
+		{ "replay_rate", 0, offsetof(struct cbp_deliver_config, replay_rate) },
+		{ "batch_records", 1, offsetof(struct cbp_deliver_config, batch_records) },
+		{ "ack_wait_ms", 1, offsetof(struct cbp_deliver_config, ack_wait_ms) },
+		{ "ack_poll_ms", 1, offsetof(struct cbp_deliver_config, ack_poll_ms) },
+	};
+	uint64_t v;
+	size_t i, j;
+	char sb[64];
+	int r, f;
+
+	if (map->type != CBP_Y_MAP)
+		return cfg_error(x, map, "delivery: expected a mapping, not %s",
+		    cbp_ynode_type_name(map->type));
+	if ((r = check_keys(x, map, "delivery: ")) != CBP_OK)
+		return r;
+	for (i = 0; i + 1 < map->n; i += 2) {
+		const struct cbp_ynode *k = map->kid[i], *val = map->kid[i + 1];
+		const char *key = k->s;
+		int done = 0;
+
+		for (j = 0; j < sizeof(strs) / sizeof(strs[0]) && !done; j++)
+			if (strcmp(key, strs[j].key) == 0) {
+				if ((r = get_str(x, val, key,
+				    (char **)((char *)d + strs[j].off))) != CBP_OK)
+					return r;
+				done = 1;
+			}
+		for (j = 0; j < sizeof(ms) / sizeof(ms[0]) && !done; j++)
+			if (strcmp(key, ms[j].key) == 0) {
+				if ((r = get_ms(x, val, key, ms[j].min,
+				    (unsigned *)((char *)d + ms[j].off))) != CBP_OK)
+					return r;
+				done = 1;
+			}
+		if (done)
+			continue;
+		if (strcmp(key, "format") == 0) {
+			if (scalar(val) == NULL ||
+			    (f = cbp_deliver_format_parse(val->s)) < 0)
+				return cfg_error(x, val, "delivery: format: expected "
+				    "ndjson, splunk-hec or elastic-bulk");
+			d->format = f;
+		} else if (strcmp(key, "gzip") == 0) {
+			if ((r = get_bool(x, val, key, &d->gzip)) != CBP_OK)
+				return r;
+		} else if (strcmp(key, "mask_paths") == 0) {
+			if ((r = get_bool(x, val, key, &d->mask_paths)) != CBP_OK)
+				return r;
+		} else if (strcmp(key, "ack") == 0) {
+			if ((r = get_bool(x, val, key, &d->hec_ack)) != CBP_OK)
+				return r;
+		} else if (strcmp(key, "spool_max") == 0) {
+			if ((r = get_uint(x, val, key, 64 * 1024, 1ULL << 44, 1,
+			    &d->spool_max)) != CBP_OK)
+				return r;
+		} else if (strcmp(key, "batch_bytes") == 0) {
+			if ((r = get_uint(x, val, key, 1024, 1ULL << 28, 1, &v)) != CBP_OK)
+				return r;
+			d->batch_bytes = v;
+		} else {
+			return cfg_error(x, k, "delivery: unknown key '%s' (see "
+			    "cbpscan.conf(5) DELIVERY)",
+			    cbp_yaml_shown(key, k->len, sb, sizeof(sb)));
+		}
+	}
+	if (d->retry_max_ms < d->retry_min_ms)
+		return cfg_error(x, map, "delivery: retry_max_ms is below "
+		    "retry_min_ms");
+	return CBP_OK;
+}
+
 /* One known: entry, a path or {path, name, threshold}. */
 static int
 get_known_entry(struct cfg_ctx *x, const struct cbp_ynode *it)
@@ -532,10 +668,13 @@ apply_key(struct cfg_ctx *x, const struct cbp_ynode *k,
 		return get_limits(x, v);
 	if (strcmp(key, "authorized") == 0)
 		return get_authz(x, v);
+	if (strcmp(key, "delivery") == 0)
+		return get_delivery(x, v);
 	if (strcmp(key, "known") == 0)
 		return get_known(x, v);
 	return cfg_error(x, k, "unknown key '%s' (known: rules, exclude, threads, "
-	    "one_file_system, strict, max_depth, limits, authorized, known)",
+	    "one_file_system, strict, max_depth, limits, authorized, delivery, "
+	    "known)",
 	    cbp_yaml_shown(key, k->len, sb, sizeof(sb)));
 }
 

@@ -1187,6 +1187,28 @@ cbp_decode(const uint8_t *buf, size_t len, enum cbp_decode_fmt fmt,
 	return r;
 }
 
+int
+cbp_decode_pdq(const uint8_t *buf, size_t len, enum cbp_decode_fmt fmt,
+    const struct cbp_decode_opts *opts, unsigned flags, struct cbp_pdq *out)
+{
+	struct cbp_decode_opts o = { 0 };
+	struct cbp_image img;
+	int r;
+
+	if (out == NULL)
+		return CBP_EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (opts != NULL)
+		o = *opts;
+	o.sample_side = CBP_PDQ_PRESCALE;
+	if ((r = cbp_decode(buf, len, fmt, &o, &img)) != CBP_OK)
+		return r;
+	r = cbp_pdq_hash(img.px, img.w, img.h, img.channels,
+	    (size_t)img.w * img.channels, flags, out);
+	cbp_image_free(&img);
+	return r;
+}
+
 void
 cbp_image_free(struct cbp_image *img)
 {

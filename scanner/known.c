@@ -18,29 +18,39 @@
  * SHA-256: open addressing with linear probing on the first 8 bytes of the
  * hash (uniform: it is a cryptographic hash, and a list holding crafted
  * collisions on 8 bytes only slows its own lookups), storing entry numbers;
- * load factor <= 0.75, one probe on average.  Every slot holding an equal
- * hash is reported, so duplicates are kept.
+ * load factor <= 0.75.  One slot per distinct hash; entries listing the
+ * same hash again are chained from it (sha_next), and all are reported.
  *
  * PDQ: multi-index hashing (Norouzi, Punjani, Fleet, "Fast search in
  * Hamming space with multi-index hashing", CVPR 2012).  The 256 bits are
- * cut into m substrings of b = 256/m bits (21 or 22 for m = 12).  If two
+ * cut into m substrings of b = 256/m bits (23 or 24 for m = 11).  If two
  * hashes differ in at most r bits, the differences fall into m substrings,
  * so at least one substring differs in at most floor(r/m) bits
  * (pigeonhole).  So for each substring c we enumerate every value within
  * R = floor(rmax/m) bits of the query's substring (sum over t <= R of
  * C(b, t) probes) and look the value up in a table that lists, per value,
  * the entries having it (a counting sort: an offset table of 2^b + 1
- * uint32 and a permutation of the entry numbers).  Every candidate is then
+ * uint32 and a permutation of the entry numbers, sorted by a counting sort,
+ * or by radix passes for wide substrings).  Every candidate is then
  * checked with the full 256-bit distance.  Nothing is a linear scan, and
  * the result is exactly the linear scan's.
  *
- * Choosing m (bench/known_bench.c, 10 M random entries, r = 31, see the
- * report in bench/HISTORY.md): with m = 16 (16-bit substrings, R = 1,
- * Meta's PDQ MIH layout) each probe hits a bucket of ~150 entries and a
- * query checks ~41 k candidates; with m = 12 (R = 2) ~13 k candidates and
- * ~2.8 k probes; with m = 11 (23-24 bits) ~3.7 k candidates but 448 MB of
- * offset tables.  The candidate check is a cache miss each, so candidates
- * are what costs; m = 12 is the default.
+ * Choosing m (bench/known_bench.c, 10 M random entries, r = 31, CPU time
+ * per query hash, on the shared 2-core build host): with m = 16 (16-bit
+ * substrings, R = 1, the layout of Meta's PDQ MIH) each probe hits a bucket
+ * of ~150 entries, ~41 k candidates a query: 1080 us; m = 12 (R = 2): ~13 k
+ * candidates and ~2.8 k probes: 370 us; m = 11 (23-24 bits): ~3.7 k
+ * candidates and ~3 k probes: 145-200 us, against 28-54 ms for the linear
+ * scan (160-280x), for 448 MB of offset tables (peak RSS 1.83 GB against
+ * 1.5 GB with m = 12).  Every probe and candidate is a cache miss, so
+ * choose_chunks() minimises probes + candidates over the substring widths
+ * the entry count allows.  Two things made the misses cheap: the arrays
+ * read at random are 2 MiB-aligned and on huge pages (huge_alloc: without
+ * them every miss was also a TLB miss, m = 12 took 1200-1600 us), and the
+ * probes are batched with prefetches (probe_chunk).  The threshold bounds
+ * the radius: at r = 48 (R = 4) a query takes ~5.9 ms (9x faster than the
+ * scan), at 64 (R = 5) as long as the scan, hence
+ * CBP_KNOWN_PDQ_MAX_THRESHOLD = 48.
  *
  * Per-list thresholds: R comes from the largest threshold among lists with
  * PDQ entries; each candidate is checked against its own list's threshold.
@@ -52,9 +62,15 @@
  * would have reached it), and no earlier substring of v is within R.  So
  * queries need no scratch memory and stay allocation-free.
  *
- * Hand-written because no Debian library offers an exact Hamming-radius
- * index over 256-bit codes (FAISS is not packaged for C, and its binary
- * indexes are approximate or linear).
+ * Hand-written: Debian's libfaiss has a multi-hash binary index, but it is
+ * C++ with BLAS and OpenMP behind it, for what is here a few hundred lines
+ * of C whose results the tests check against the linear scan.
+ *
+ * Known limit: entries sharing one PDQ hash share a bucket, so a list that
+ * holds one hash a million times makes every query probing that bucket
+ * check a million candidates (each a real match if the query is near).
+ * Lists come from the agency's own hashing command, which leaves
+ * low-quality (featureless, look-alike) hashes out.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -277,7 +293,7 @@ advise_huge(void *p, size_t len)
  * the first write, so that it is backed by huge pages from the start
  * (madvise on an array that realloc grew and moved comes too late: its
  * pages are already small, and a moved mapping is no longer aligned).
- * Measured: see the comment above PROBE_BATCH.  Freed with free().
+ * Measured: see the top of this file.  Freed with free().
  */
 #define HUGE_PAGE ((size_t)2 << 20)
 
@@ -422,6 +438,10 @@ parse_line(struct kpart *kp, const char *s, size_t len, uint64_t line)
 	int hs, hp, trav;
 	const char *z;
 
+	/* The CR of a CRLF line end is not part of the line's length (the
+	 * reader's carry-over check allows for it the same way). */
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
 	if (len > CBP_KNOWN_LINE_MAX) {
 		problem_at(kp, line, CBP_KNOWN_LINE_MAX + 1,
 		    CBP_KNOWN_P_LONG_LINE, "line longer than %d bytes",
@@ -1184,13 +1204,97 @@ load64(const uint8_t *p)
 	return v;
 }
 
+/*
+ * Substrings wider than this are sorted by build_chunk_radix.  A counting
+ * sort touches its 2^b-entry table at random twice per entry (count, then
+ * scatter): with b = 23 or 24 that is 32-64 MB, a cache miss each time,
+ * measured at ~40% of the build's CPU on 10 M entries.
+ */
+#define DIRECT_BITS 16
+#define RADIX_BITS 12
+
+/*
+ * The same result as build_chunk's counting sort, by two stable LSD radix
+ * passes over (key, entry) pairs, low half of the bits then high half
+ * (each at most RADIX_BITS, so the counters stay in L1), then the offset
+ * table in one sequential sweep.  Costs two more uint32 arrays of npdq
+ * while it runs.
+ */
+static int
+build_chunk_radix(struct cbp_known *k, unsigned c)
+{
+	unsigned st = k->start[c], bits = k->bits[c], lob = bits / 2;
+	size_t size = (size_t)1 << bits, n = k->npdq, i, j, p, key;
+	uint32_t *off, *perm, *keys, *tk, *ti, cnt[1u << RADIX_BITS], sum, t;
+	uint32_t lmask = (1u << lob) - 1;
+	int r = CBP_ENOMEM;
+
+	off = huge_alloc((size + 1) * sizeof(*off));
+	perm = huge_alloc(n * sizeof(*perm));
+	keys = malloc((n ? n : 1) * sizeof(*keys));
+	tk = malloc((n ? n : 1) * sizeof(*tk));
+	ti = malloc((n ? n : 1) * sizeof(*ti));
+	if (off == NULL || perm == NULL || keys == NULL || tk == NULL ||
+	    ti == NULL)
+		goto out;
+	for (i = j = 0; i < k->n; i++)
+		if (k->flags[i] & F_PDQ)
+			keys[j++] = chunk_of(k->pdq[i], st, bits);
+	/* Pass 1: by the low bits, entries in order. */
+	memset(cnt, 0, sizeof(cnt));
+	for (j = 0; j < n; j++)
+		cnt[keys[j] & lmask]++;
+	for (sum = 0, p = 0; p <= lmask; p++) {
+		t = cnt[p];
+		cnt[p] = sum;
+		sum += t;
+	}
+	for (i = j = 0; i < k->n; i++)
+		if (k->flags[i] & F_PDQ) {
+			p = cnt[keys[j] & lmask]++;
+			tk[p] = keys[j++];
+			ti[p] = (uint32_t)i;
+		}
+	/* Pass 2: by the high bits; stable, so sorted by the whole key. */
+	memset(cnt, 0, sizeof(cnt));
+	for (j = 0; j < n; j++)
+		cnt[tk[j] >> lob]++;
+	for (sum = 0, p = 0; p < ((size_t)1 << (bits - lob)); p++) {
+		t = cnt[p];
+		cnt[p] = sum;
+		sum += t;
+	}
+	for (j = 0; j < n; j++) {
+		p = cnt[tk[j] >> lob]++;
+		keys[p] = tk[j];
+		perm[p] = ti[j];
+	}
+	/* off[key] = how many sorted keys are below key. */
+	for (key = 0, p = 0; key <= size; key++) {
+		while (p < n && keys[p] < key)
+			p++;
+		off[key] = (uint32_t)p;
+	}
+	k->off[c] = off;
+	k->perm[c] = perm;
+	off = perm = NULL;
+	r = CBP_OK;
+out:
+	free(off);
+	free(perm);
+	free(keys);
+	free(tk);
+	free(ti);
+	return r;
+}
+
 /* Counting sort of the PDQ entries by substring c. */
 static int
 build_chunk(struct cbp_known *k, unsigned c)
 {
 	unsigned st = k->start[c], bits = k->bits[c];
 	size_t size = (size_t)1 << bits, i, j;
-	uint32_t *off, *keys = NULL, *perm;
+	uint32_t *off, *keys, *perm;
 
 	off = huge_alloc((size + 1) * sizeof(*off));
 	perm = huge_alloc(k->npdq * sizeof(*perm));
@@ -1282,7 +1386,12 @@ build_worker(void *arg)
 	while ((t = atomic_fetch_add(&j->next, 1)) <= j->k->m) {
 		if (atomic_load(&j->fail))
 			break;
-		r = t < j->k->m ? build_chunk(j->k, t) : build_sha(j->k);
+		if (t == j->k->m)
+			r = build_sha(j->k);
+		else if (j->k->bits[t] > DIRECT_BITS)
+			r = build_chunk_radix(j->k, t);
+		else
+			r = build_chunk(j->k, t);
 		if (r != CBP_OK)
 			atomic_store(&j->fail, r);
 	}
@@ -1735,7 +1844,8 @@ combo_next(struct combo *g, uint32_t *mask)
  * each in turn; so they are taken in batches: prefetch the offsets of
  * PROBE_BATCH probes, then their permutation slots, then the hashes of
  * their candidates, and only then compute.  Measured on 10 M entries
- * (bench/known_bench.c): several times faster than probe by probe.
+ * (bench/known_bench.c, m = 12, before huge pages): 1600 -> 1240 us per
+ * query; most of the rest was TLB misses, which huge_alloc removed.
  */
 #define PROBE_BATCH 512
 #define CAND_BATCH 2048

@@ -28,11 +28,13 @@
 #include <unistd.h>
 
 #include "cbp_config.h"
+#include "cbp_deliver.h"
 #include "cbp_limits.h"
 #include "cbp_output.h"
 #include "cbp_known.h"
 #include "cbp_rules.h"
 #include "cbp_scan.h"
+#include "cbp_spool.h"
 #include "cbp_state.h"
 #include "cbp_trust.h"
 #include "cbp_yaml.h"
@@ -665,8 +667,15 @@ out:
 
 /* ---- scan ------------------------------------------------------------------- */
 
+/* The delivery options (scan and flush), applied over the config file's. */
+struct delivery_opts {
+	const char *endpoint, *format, *token_file, *ca_file;
+	const char *client_cert, *client_key, *spool;
+};
+
 struct scan_args {
 	struct cbp_config cfg;		/* config file values, overridden by options */
+	struct delivery_opts dopt;
 	const char *format;
 	const char *output;
 	const char *config_path;
@@ -691,12 +700,15 @@ __asan_default_options(void)
 #endif
 
 static volatile int cancel_flag;
+/* A signal, not a failed write: delivery stops too (records stay spooled). */
+static volatile int interrupted;
 
 static void
 on_signal(int sig)
 {
 	(void)sig;
 	cancel_flag = 1;
+	interrupted = 1;
 }
 
 /* ---- progress on a terminal ---------------------------------------------- */
@@ -1203,7 +1215,9 @@ report_output(const struct cbp_output *o, const char *output)
 	const char *name = output != NULL && strcmp(output, "-") != 0 ?
 	    output : "standard output";
 
-	if (o->write_errno == EPIPE)
+	/* A record the spool refused is said by finish_delivery. */
+	if (o->write_errno == EPIPE || (o->write_errno == 0 &&
+	    o->first_error == CBP_EDELIVERY))
 		return;
 	if (o->write_errno != 0)
 		fprintf(stderr, "%s: %s: cannot write records: %s; the scan "
@@ -1323,6 +1337,150 @@ fill_confinement(const struct cbp_scan *scan, struct cbp_confinement *c)
 	c->no_new_privs = ci.no_new_privs;
 }
 
+/* ---- delivery (cbp_deliver.h, cbp_spool.h) ----------------------------- */
+
+static int
+set_str(char **dst, const char *v)
+{
+	char *c;
+
+	if (v == NULL)
+		return 0;
+	if ((c = strdup(v)) == NULL)
+		return -1;
+	free(*dst);
+	*dst = c;
+	return 0;
+}
+
+/* Options over the config file.  0, or -1 out of memory. */
+static int
+apply_delivery_opts(struct cbp_deliver_config *d, const struct delivery_opts *o)
+{
+	if (o->format != NULL)
+		d->format = cbp_deliver_format_parse(o->format);
+	return set_str(&d->endpoint, o->endpoint) | set_str(&d->token_file, o->token_file) |
+	    set_str(&d->ca_file, o->ca_file) | set_str(&d->client_cert, o->client_cert) |
+	    set_str(&d->client_key, o->client_key) | set_str(&d->spool, o->spool);
+}
+
+/* One delivery option of scan or flush into o; 0, or 2 (said why). */
+static int
+delivery_opt(struct delivery_opts *o, int c, const char *arg, const char *cmd)
+{
+	switch (c) {
+	case OPT_ENDPOINT:
+		o->endpoint = arg;
+		break;
+	case OPT_ENDPOINT_FORMAT:
+		if (cbp_deliver_format_parse(arg) < 0)
+			return usage_error("%s: --endpoint-format: '%s' is not "
+			    "ndjson, splunk-hec or elastic-bulk", cmd, arg);
+		o->format = arg;
+		break;
+	case OPT_TOKEN_FILE:
+		o->token_file = arg;
+		break;
+	case OPT_CA_FILE:
+		o->ca_file = arg;
+		break;
+	case OPT_CLIENT_CERT:
+		o->client_cert = arg;
+		break;
+	case OPT_CLIENT_KEY:
+		o->client_key = arg;
+		break;
+	case OPT_SPOOL:
+		o->spool = arg;
+		break;
+	}
+	return 0;
+}
+
+/* A delivery option given without an endpoint (its id), or 0. */
+static int
+lone_delivery_opt(const struct delivery_opts *o)
+{
+	return o->format ? OPT_ENDPOINT_FORMAT : o->token_file ? OPT_TOKEN_FILE :
+	    o->ca_file ? OPT_CA_FILE : o->client_cert ? OPT_CLIENT_CERT :
+	    o->client_key ? OPT_CLIENT_KEY : o->spool ? OPT_SPOOL : 0;
+}
+
+/*
+ * The spool (default STATE/spool) and the sender.  0, or -1 after saying
+ * why.  A crashed run's torn tail is reported here, once.
+ */
+static int
+open_delivery(struct cbp_deliver_config *d, const struct cbp_state *st,
+    struct cbp_spool **sp, struct cbp_deliver **dv)
+{
+	struct cbp_spool_opts so = { .max_bytes = d->spool_max };
+	struct cbp_spool_recovery rec;
+	struct cbp_error err = { 0 };
+	char dir[PATH_MAX + 8];
+
+	*sp = NULL;
+	*dv = NULL;
+	if (d->client_cert != NULL && d->client_key == NULL) {
+		fprintf(stderr, "%s: --client-cert needs --client-key (mutual "
+		    "TLS)\n", progname);
+		return -1;
+	}
+	/* One HEC channel per host, kept across runs: flush polls its acks. */
+	snprintf(d->channel, sizeof(d->channel), "%s", st->host_id);
+	if (d->spool != NULL)
+		snprintf(dir, sizeof(dir), "%s", d->spool);
+	else
+		snprintf(dir, sizeof(dir), "%s/spool", st->dir);
+	if (cbp_deliver_check_url(d->endpoint, &err) != CBP_OK ||
+	    cbp_spool_open(sp, dir, &so, &rec, &err) != CBP_OK ||
+	    cbp_deliver_new(dv, d, *sp, &err) != CBP_OK) {
+		fprintf(stderr, "%s: %s\n", progname, err.message);
+		cbp_spool_close(*sp);
+		*sp = NULL;
+		return -1;
+	}
+	if (rec.torn_bytes > 0)
+		fprintf(stderr, "%s: spool %s: an earlier run stopped while "
+		    "writing; %llu byte(s) of a torn record were skipped\n",
+		    progname, dir, (unsigned long long)rec.torn_bytes);
+	return 0;
+}
+
+/*
+ * Wait (at most wait_ms) for the spool to empty.  1 if records remain
+ * spooled (said why), 0 if everything was delivered.
+ */
+static int
+finish_delivery(struct cbp_deliver *dv, struct cbp_spool *sp, unsigned wait_ms,
+    unsigned rate)
+{
+	struct cbp_deliver_stats ds;
+	int r = cbp_deliver_finish(dv, wait_ms, rate);
+
+	cbp_deliver_get_stats(dv, &ds);
+	if (ds.torn_bytes > 0)
+		fprintf(stderr, "%s: spool: %llu byte(s) of damaged records "
+		    "were skipped\n", progname, (unsigned long long)ds.torn_bytes);
+	if (cbp_spool_dropped(sp) > 0)
+		fprintf(stderr, "%s: spool full: %llu unscannable record(s) "
+		    "were dropped (counted in the summary)\n", progname,
+		    (unsigned long long)cbp_spool_dropped(sp));
+	if (cbp_spool_refused(sp) > 0)
+		fprintf(stderr, "%s: %llu record(s) could not be spooled for the "
+		    "endpoint (spool full or not writable: %s; see spool_max)\n",
+		    progname, (unsigned long long)cbp_spool_refused(sp),
+		    cbp_spool_dir(sp));
+	if (ds.rejected > 0)
+		fprintf(stderr, "%s: %s\n", progname, ds.last_error);
+	if (r == CBP_OK)
+		return 0;
+	fprintf(stderr, "%s: reports not delivered yet, kept in %s (run "
+	    "'%s flush' later)%s%s\n", progname, cbp_spool_dir(sp), progname,
+	    ds.last_error[0] ? ": " : "", ds.last_error);
+	return 1;
+}
+
 static int
 run_scan(struct scan_args *a, char **roots, size_t nroots)
 {
@@ -1352,6 +1510,9 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	struct stat ost;
 	pthread_t wtid;
 	int have_watch = 0;
+	struct cbp_spool *spool = NULL;
+	struct cbp_deliver *dv = NULL;
+	struct cbp_summary run = { 0 };
 
 	find_data(&data);
 	if (load_rules(&rs, (const char *const *)a->cfg.rules, a->cfg.nrules,
@@ -1394,9 +1555,6 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 		sline.ansi = !dumb_terminal();
 		sl = &sline;
 	}
-	if ((status = open_outputs(&out, a, &outfp, sl)) != EXIT_CLEAN)
-		goto out;
-	status = EXIT_ERROR;
 
 	memset(&so, 0, sizeof(so));
 	so.roots = (const char *const *)roots;
@@ -1422,6 +1580,41 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 		fprintf(stderr, "%s: %s\n", progname, err.message);
 		goto out;
 	}
+	/*
+	 * Only now the delivery token and keys, the outputs and the sender
+	 * thread: cbp_scan_new forked the zygote every worker comes from, so
+	 * no worker holds a secret or inherits a thread (SECURITY.md).
+	 */
+	/*
+	 * The spool sink goes first: a record the local output shows was
+	 * spooled before it, so a crash never loses one the auditor saw.
+	 */
+	if (a->cfg.delivery.endpoint != NULL) {
+		if (open_delivery(&a->cfg.delivery, &state, &spool, &dv) != 0)
+			goto out;
+		if (cbp_output_add(&out, cbp_sink_spool_new(spool,
+		    a->cfg.delivery.mask_paths)) != CBP_OK) {
+			fprintf(stderr, "%s: out of memory\n", progname);
+			goto out;
+		}
+	}
+	if ((status = open_outputs(&out, a, &outfp, sl)) != EXIT_CLEAN)
+		goto out;
+	status = EXIT_ERROR;
+	if (dv != NULL)
+		cbp_deliver_set_abort(dv, &interrupted);
+	if (dv != NULL && cbp_deliver_start(dv, a->cfg.delivery.replay_rate) != CBP_OK) {
+		fprintf(stderr, "%s: cannot start the sender\n", progname);
+		goto out;
+	}
+	/* "This run began": the centre tells a run that died from one that never ran. */
+	run.version = CBP_VERSION;
+	run.rules = cbp_ruleset_digest(rs);
+	run.lists = known != NULL ? cbp_known_digest(known) : NULL;
+	run.roots = (const char *const *)roots;
+	run.nroots = nroots;
+	run.started = now_s();
+	cbp_output_run(&out, &run);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -1526,6 +1719,10 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 		status = EXIT_ERROR;
 	sum.exit_status = status;
 	fill_confinement(scan, &sum.confinement);
+	if (spool != NULL) {
+		sum.delivery_format = cbp_deliver_format_name(a->cfg.delivery.format);
+		sum.spool_dropped = cbp_spool_dropped(spool);
+	}
 	/* After a failed write the sink that failed writes nothing more; the
 	 * summary still goes to any other sink, and is counted as lost. */
 	cbp_output_summary(&out, &sum);
@@ -1541,6 +1738,12 @@ out:
 		fprintf(stderr, "%s: %s: %s\n", progname, a->output, strerror(errno));
 		status = EXIT_ERROR;
 	}
+	/* Exit 3 only says delivery is pending; 2 wins over it (contract.md). */
+	if (dv != NULL && finish_delivery(dv, spool, a->cfg.delivery.exit_wait_ms,
+	    0) != 0 && status != EXIT_ERROR)
+		status = EXIT_SPOOLED;
+	cbp_deliver_free(dv);
+	cbp_spool_close(spool);
 	if (sl != NULL)
 		pthread_mutex_destroy(&sline.lock);	/* its sink is closed */
 	cbp_scan_free(scan);
@@ -1548,17 +1751,6 @@ out:
 	cbp_ruleset_free(rs);
 	cbp_state_close(&state);
 	return status;
-}
-
-static const char *
-option_name(int val)
-{
-	const struct opt_doc *d;
-
-	for (d = scan_opts; d->opt.name != NULL; d++)
-		if (d->opt.val == val)
-			return d->opt.name;
-	return "?";
 }
 
 static struct option *
@@ -1684,10 +1876,9 @@ cmd_scan(int argc, char **argv)
 		case OPT_CLIENT_CERT:
 		case OPT_CLIENT_KEY:
 		case OPT_SPOOL:
-			fprintf(stderr, "%s: --%s: delivery to a central endpoint is "
-			    "not in this version yet; write records with --output "
-			    "and --format jsonl instead\n", progname, option_name(c));
-			return EXIT_ERROR;
+			if (delivery_opt(&a.dopt, c, optarg, "scan") != 0)
+				return EXIT_ERROR;
+			break;
 		default:	/* ':' or '?' */
 			return option_error("scan", scan_opts, c, argc, argv);
 		}
@@ -1743,6 +1934,17 @@ cmd_scan(int argc, char **argv)
 		a.cfg.one_file_system = 1;
 	if (a.strict_set)
 		a.cfg.strict = 1;
+	if (apply_delivery_opts(&a.cfg.delivery, &a.dopt) != 0)
+		goto nomem;
+	if (a.cfg.delivery.endpoint == NULL && (r = lone_delivery_opt(&a.dopt)) != 0) {
+		cbp_config_free(&a.cfg);
+		return usage_error("scan: --%s needs an endpoint (--endpoint URL, "
+		    "or delivery: endpoint in the config file)",
+		    r == OPT_ENDPOINT_FORMAT ? "endpoint-format" :
+		    r == OPT_TOKEN_FILE ? "token-file" : r == OPT_CA_FILE ? "ca-file" :
+		    r == OPT_CLIENT_CERT ? "client-cert" :
+		    r == OPT_CLIENT_KEY ? "client-key" : "spool");
+	}
 	if (a.cfg.threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		a.cfg.threads = n > 0 ? (unsigned)n : 1;
@@ -1754,6 +1956,131 @@ nomem:
 	fprintf(stderr, "%s: out of memory\n", progname);
 	cbp_config_free(&a.cfg);
 	return EXIT_ERROR;
+}
+
+/* ---- flush ------------------------------------------------------------------ */
+
+static const struct opt_doc flush_opts[] = {
+	{ { "endpoint", required_argument, NULL, OPT_ENDPOINT }, "URL",
+	  "the central HTTPS endpoint (or delivery: endpoint in the config)" },
+	{ { "endpoint-format", required_argument, NULL, OPT_ENDPOINT_FORMAT },
+	  "ndjson|splunk-hec|elastic-bulk", "endpoint record format (default ndjson)" },
+	{ { "token-file", required_argument, NULL, OPT_TOKEN_FILE }, "FILE",
+	  "bearer token for the endpoint, read from FILE (mode 0600)" },
+	{ { "ca-file", required_argument, NULL, OPT_CA_FILE }, "FILE",
+	  "CA bundle to verify the endpoint" },
+	{ { "client-cert", required_argument, NULL, OPT_CLIENT_CERT }, "FILE",
+	  "client certificate for mutual TLS" },
+	{ { "client-key", required_argument, NULL, OPT_CLIENT_KEY }, "FILE",
+	  "client key for mutual TLS" },
+	{ { "spool", required_argument, NULL, OPT_SPOOL }, "DIR",
+	  "durable outbox (default STATE/spool)" },
+	{ { "state", required_argument, NULL, OPT_STATE }, "DIR",
+	  "state directory (default " CBP_STATE_DEFAULT ")" },
+	{ { "config", required_argument, NULL, OPT_CONFIG }, "FILE",
+	  "configuration file (cbpscan.conf(5))" },
+	{ { "help", no_argument, NULL, OPT_HELP }, NULL, "show this help" },
+	{ { NULL, 0, NULL, 0 }, NULL, NULL },
+};
+
+/*
+ * cbpscan flush: deliver what earlier runs left in the spool, at the
+ * configured replay rate (a fleet back from an outage must not flood the
+ * centre), for at most flush_wait_ms.  0 all delivered, 3 records remain,
+ * 2 usage or setup error.
+ */
+static int
+cmd_flush(int argc, char **argv)
+{
+	struct cbp_error diag_err_slot = { 0 };
+	struct option lo[sizeof(flush_opts) / sizeof(flush_opts[0])];
+	struct delivery_opts dopt = { 0 };
+	struct cbp_config cfg;
+	struct cbp_config_diag diag = { 0 };
+	struct cbp_state state = { .dirfd = -1 };
+	struct cbp_spool *sp = NULL;
+	struct cbp_deliver *dv = NULL;
+	const char *config = NULL, *statedir = NULL;
+	char cfg_real[PATH_MAX];
+	size_t i;
+	int c, status = EXIT_ERROR;
+
+	for (i = 0; i < sizeof(lo) / sizeof(lo[0]); i++)
+		lo[i] = flush_opts[i].opt;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
+		switch (c) {
+		case OPT_HELP:
+			printf("usage: %s flush [OPTIONS]\n\nDeliver the reports "
+			    "kept in the spool to the endpoint.\n", progname);
+			for (i = 0; flush_opts[i].opt.name != NULL; i++)
+				printf("  --%s%s%s\n      %s\n", flush_opts[i].opt.name,
+				    flush_opts[i].arg ? " " : "",
+				    flush_opts[i].arg ? flush_opts[i].arg : "",
+				    flush_opts[i].help);
+			printf("\nExit status: 0 delivered, 2 usage or setup "
+			    "error, 3 reports still spooled.\n");
+			return EXIT_CLEAN;
+		case OPT_STATE:
+			statedir = optarg;
+			break;
+		case OPT_CONFIG:
+			config = optarg;
+			break;
+		case OPT_ENDPOINT:
+		case OPT_ENDPOINT_FORMAT:
+		case OPT_TOKEN_FILE:
+		case OPT_CA_FILE:
+		case OPT_CLIENT_CERT:
+		case OPT_CLIENT_KEY:
+		case OPT_SPOOL:
+			if (delivery_opt(&dopt, c, optarg, "flush") != 0)
+				return EXIT_ERROR;
+			break;
+		default:
+			return option_error("flush", flush_opts, c, argc, argv);
+		}
+	}
+	if (optind < argc)
+		return usage_error("flush: unexpected argument '%s'", argv[optind]);
+	cbp_config_defaults(&cfg);
+	if (config != NULL) {
+		struct stat st;
+		const char *cp = config;
+
+		if (stat(cp, &st) == 0 &&
+		    (cp = trusted_path(config, cfg_real, "config", 0)) == NULL)
+			goto out;
+		if (cbp_config_load(&cfg, cp, &diag) != CBP_OK) {
+			fprintf(stderr, "%s: %s\n", progname, diag.message);
+			goto out;
+		}
+	}
+	if (apply_delivery_opts(&cfg.delivery, &dopt) != 0) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		goto out;
+	}
+	if (cfg.delivery.endpoint == NULL) {
+		cbp_config_free(&cfg);
+		return usage_error("flush: %s", "no endpoint: give --endpoint URL "
+		    "or delivery: endpoint in the config file");
+	}
+	if (cbp_state_open(&state, statedir, &diag_err_slot) != CBP_OK) {
+		fprintf(stderr, "%s: %s\n", progname, diag_err_slot.message);
+		goto out;
+	}
+	if (open_delivery(&cfg.delivery, &state, &sp, &dv) != 0)
+		goto out;
+	signal(SIGPIPE, SIG_IGN);
+	status = finish_delivery(dv, sp, cfg.delivery.flush_wait_ms,
+	    cfg.delivery.replay_rate) != 0 ? EXIT_SPOOLED : EXIT_CLEAN;
+out:
+	cbp_deliver_free(dv);
+	cbp_spool_close(sp);
+	cbp_state_close(&state);
+	cbp_config_free(&cfg);
+	return status;
 }
 
 /* ---- hash: list lines for known-image lists ------------------------------- */
@@ -1879,7 +2206,11 @@ hash_sink_close(struct cbp_sink *s)
 }
 
 static const struct cbp_sink_ops hash_sink_ops = {
-	hash_sink_finding, hash_sink_problem, hash_sink_summary, hash_sink_close,
+	.finding = hash_sink_finding,
+	.problem = hash_sink_problem,
+	.summary = hash_sink_summary,
+	.close = hash_sink_close,
+	.run = NULL,		/* no run record: nothing leaves this process */
 };
 
 static int
@@ -2202,13 +2533,10 @@ main(int argc, char **argv)
 		return cmd_scan(argc - 1, argv + 1);
 	if (strcmp(argv[1], "rules") == 0)
 		return cmd_rules(argc - 1, argv + 1);
+	if (strcmp(argv[1], "flush") == 0)
+		return cmd_flush(argc - 1, argv + 1);
 	if (strcmp(argv[1], "hash") == 0)
 		return cmd_hash(argc - 1, argv + 1);
-	if (strcmp(argv[1], "flush") == 0) {
-		fprintf(stderr, "%s: '%s' is not in this version yet (it arrives "
-		    "with known-image hashing and delivery)\n", progname, argv[1]);
-		return EXIT_ERROR;
-	}
 	if (argv[1][0] == '-' && argv[1][1] != '\0')
 		return usage_error("unrecognized option '%s' (options follow the "
 		    "command: %s scan [OPTIONS] PATH...)", argv[1], progname);

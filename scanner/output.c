@@ -442,6 +442,17 @@ cbp_output_summary(struct cbp_output *o, const struct cbp_summary *s)
 	pthread_mutex_unlock(&o->lock);
 }
 
+void
+cbp_output_run(struct cbp_output *o, const struct cbp_summary *s)
+{
+	struct cbp_summary c = *s;
+
+	pthread_mutex_lock(&o->lock);
+	stamp(o, &c.meta, "run", NULL, NULL, 0, NULL);
+	FAN_OUT_LOCKED(o, run, &c);
+	pthread_mutex_unlock(&o->lock);
+}
+
 /* No other thread may use o once this is called (the mutex is destroyed). */
 int
 cbp_output_close(struct cbp_output *o)

@@ -369,6 +369,27 @@ json_summary(struct jw *w, const struct cbp_summary *sum)
 	jw_u64(w, "vanished", sum->skipped.vanished);
 	jw_close_obj(w, outer);
 	json_confinement(w, &sum->confinement);
+	/* The spool's drops are reported here, in the record that is never dropped. */
+	if (sum->delivery_format != NULL) {
+		outer = jw_open_obj(w, "delivery");
+		jw_str(w, "format", sum->delivery_format);
+		jw_u64(w, "spool_dropped", sum->spool_dropped);
+		jw_close_obj(w, outer);
+	}
+}
+
+/* The run record: what the centre needs to tell "did not finish". */
+static void
+json_run(struct jw *w, const struct cbp_summary *run)
+{
+	jw_str(w, "type", "run");
+	json_meta(w, &run->meta, 0);
+	jw_time_ms(w, "started", run->started);
+	jw_str(w, "version", run->version != NULL ? run->version : CBP_VERSION);
+	jw_str(w, "rules", run->rules);
+	/* The lists in force, when there are any (the summary says null). */
+	jw_str_opt(w, "lists", run->lists);
+	jw_strarray(w, "roots", run->roots, run->nroots);
 }
 
 const char *
@@ -381,6 +402,8 @@ cbp_output_type_name(enum cbp_output_type t)
 		return "unscannable";
 	case CBP_OUT_SUMMARY:
 		return "summary";
+	case CBP_OUT_RUN:
+		return "run";
 	}
 	return "unknown";
 }
@@ -400,6 +423,9 @@ cbp_json_record(struct cbp_dynbuf *b, const struct cbp_output_record *r)
 		break;
 	case CBP_OUT_SUMMARY:
 		json_summary(&w, r->u.summary);
+		break;
+	case CBP_OUT_RUN:
+		json_run(&w, r->u.summary);
 		break;
 	default:
 		return CBP_EINVAL;

@@ -44,6 +44,9 @@ def test_help_lists_every_option(args):
     (["scan", "--threads", "-4", "."], "--threads: '-4' is not a number"),
     (["scan", "--max-depth", "x", "."], "--max-depth: 'x' is not a number from 0 to 64"),
     (["scan", "--bogus", "."], "unrecognized option '--bogus'"),
+    (["scan", "--endpoint-format", "xml", "."], "--endpoint-format: 'xml' is not ndjson, splunk-hec or elastic-bulk"),
+    (["scan", "--token-file", "/etc/token", "."], "--token-file needs an endpoint"),
+    (["flush", "--bogus"], "unrecognized option '--bogus'"),
     (["frobnicate"], "unknown command 'frobnicate'"),
     (["rules", "frob"], "unknown subcommand 'frob'"),
 ])
@@ -51,29 +54,6 @@ def test_usage_errors(args, message):
     r = run(args)
     assert (r.rc, r.out) == (2, b""), r
     assert message in r.err and "usage: cbpscan scan [OPTIONS] PATH..." in r.err, r
-
-
-NOT_YET = [
-    *[([opt, val], f"{opt}: delivery to a central endpoint is not in this version yet")
-      for opt, val in [("--endpoint", "https://siem.example/ingest"), ("--endpoint-format", "splunk-hec"),
-                       ("--token-file", "/etc/token"), ("--ca-file", "/etc/ca.pem"),
-                       ("--client-cert", "c.pem"), ("--client-key", "k.pem"), ("--spool", "/tmp/spool")]],
-]
-
-
-@pytest.mark.parametrize("opt,message", NOT_YET, ids=[a[0] for a, _ in NOT_YET])
-def test_not_in_this_version_yet(tmp_path, opt, message):
-    """Options of later versions exit 2 with a clear message (this test
-    changes when the feature lands)."""
-    r = run(["scan", *opt, tmp_path])
-    assert (r.rc, r.out) == (2, b""), r
-    assert message in r.err, r
-
-
-@pytest.mark.parametrize("cmd", ["flush"])
-def test_commands_not_yet(cmd, tmp_path):
-    r = run([cmd, tmp_path])
-    assert (r.rc, r.out) == (2, b"") and f"'{cmd}' is not in this version yet" in r.err, r
 
 
 # ---- rules check ----------------------------------------------------------------

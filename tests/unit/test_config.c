@@ -263,7 +263,7 @@ test_hardened_yaml(void **state)
 	    CBP_ESYNTAX);
 	assert_string_equal(d.message, "m.yaml:1:1: unknown key 'x' (known: rules, "
 	    "exclude, threads, one_file_system, strict, max_depth, limits, "
-	    "authorized, known)");
+	    "authorized, delivery, known)");
 	cbp_config_free(&c);
 }
 

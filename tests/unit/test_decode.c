@@ -659,6 +659,36 @@ test_sample_side(void **state)
 	}
 }
 
+/* The one-call form gives what decode then hash gives, errors included. */
+static void
+test_decode_pdq(void **state)
+{
+	static const char *const names[] = { "base.jpg", "grey.png", "base.gif", "base.jp2" };
+	struct cbp_decode_opts o = { 0 };
+	struct cbp_image img;
+	struct cbp_pdq a, b;
+	uint8_t *buf;
+	size_t i, n = 0;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		decode_ok(names[i], NULL, &img);
+		assert_int_equal(cbp_pdq_hash(img.px, img.w, img.h, img.channels,
+		    (size_t)img.w * img.channels, CBP_PDQ_DIHEDRAL, &a), CBP_OK);
+		cbp_image_free(&img);
+		buf = load(names[i], &n);
+		assert_int_equal(cbp_decode_pdq(buf, n, fmt_of(names[i]), NULL,
+		    CBP_PDQ_DIHEDRAL, &b), CBP_OK);
+		assert_memory_equal(&a, &b, sizeof(a));
+		o.max_pixels = 100;
+		assert_int_equal(cbp_decode_pdq(buf, n, fmt_of(names[i]), &o, 0, &b), CBP_ELIMIT);
+		o.max_pixels = 0;
+		assert_int_equal(cbp_decode_pdq(buf, n / 2, fmt_of(names[i]), &o, 0, &b), CBP_ECORRUPT);
+		assert_int_equal(b.quality, 0);
+		free(buf);
+	}
+	assert_int_equal(cbp_decode_pdq((const uint8_t *)"x", 1, CBP_FMT_PNG, NULL, 0, NULL), CBP_EINVAL);
+}
+
 /* ---- API edges ----------------------------------------------------------- */
 
 static void
@@ -715,6 +745,7 @@ main(void)
 		cmocka_unit_test(test_silent),
 		cmocka_unit_test(test_dct_scale),
 		cmocka_unit_test(test_sample_side),
+		cmocka_unit_test(test_decode_pdq),
 		cmocka_unit_test(test_mime),
 		cmocka_unit_test(test_bad_args),
 	};

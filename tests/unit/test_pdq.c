@@ -4,8 +4,8 @@
  * 8 dihedral hashes, our own computed values, the near-duplicate distances,
  * and the hex/distance helpers.
  *
- * Pixels come from cbp_decode (libjpeg-turbo, libspng) at full scale, as
- * the `hash` command decodes.  Missing data skips a test, except under make
+ * Pixels come from cbp_decode (libjpeg-turbo, libspng, libtiff, giflib,
+ * libwebp, our BMP reader) at full scale, as the `hash` command decodes.  Missing data skips a test, except under make
  * (CBP_TEST_STRICT), where it fails: a check that passes by skipping proves
  * nothing.
  */
@@ -35,7 +35,10 @@ datadir(void)
 	return d != NULL && *d != '\0' ? d : "../shared/testdata";
 }
 
-/* Whole file under $CBP_TESTDATA/pdq, or NULL (skip; fail when strict). */
+/* Files are under $CBP_TESTDATA/<dir>: "pdq" unless a test says "faces". */
+static const char *subdir = "pdq";
+
+/* Whole file under $CBP_TESTDATA/<subdir>, or NULL (skip; fail when strict). */
 static uint8_t *
 load(const char *rel, size_t *n)
 {
@@ -44,7 +47,7 @@ load(const char *rel, size_t *n)
 	FILE *f;
 	long sz;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/pdq/%s", datadir(), rel) >= sizeof(path))
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s/%s", datadir(), subdir, rel) >= sizeof(path))
 		return NULL;
 	if ((f = fopen(path, "rb")) == NULL) {
 		if (getenv("CBP_TEST_STRICT") != NULL)
@@ -105,11 +108,21 @@ load_table(const char *rel, struct table *t)
 static enum cbp_decode_fmt
 fmt_of(const char *name)
 {
+	static const struct {
+		const char *ext;
+		enum cbp_decode_fmt fmt;
+	} map[] = {
+		{ ".png", CBP_FMT_PNG }, { ".bmp", CBP_FMT_BMP }, { ".gif", CBP_FMT_GIF },
+		{ ".tif", CBP_FMT_TIFF }, { ".webp", CBP_FMT_WEBP }, { ".jpg", CBP_FMT_JPEG },
+	};
 	const char *dot = strrchr(name, '.');
+	size_t i;
 
-	if (dot != NULL && strcmp(dot, ".png") == 0)
-		return CBP_FMT_PNG;
-	return CBP_FMT_JPEG;
+	for (i = 0; dot != NULL && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(dot, map[i].ext) == 0)
+			return map[i].fmt;
+	fail_msg("%s: no format for this extension", name);
+	return CBP_FMT_UNKNOWN;
 }
 
 /* Decode a test image at full scale (sample_side as given) and hash it. */
@@ -176,6 +189,19 @@ static void
 test_computed_tsv(void **state)
 {
 	check_table("computed.tsv", 0);
+}
+
+/*
+ * testdata/faces: the same pipeline's values for BMP, GIF, TIFF, WebP and
+ * PNG copies of one picture, grey and 16-bit-table JPEGs and the EXIF
+ * orientation set (stored pixels, not rotated).
+ */
+static void
+test_faces_computed_tsv(void **state)
+{
+	subdir = "faces";
+	check_table("pdq-computed.tsv", 0);
+	subdir = "pdq";
 }
 
 static void
@@ -382,6 +408,7 @@ main(void)
 		cmocka_unit_test(test_expected_tsv),
 		cmocka_unit_test(test_expected_tsv_sampled),
 		cmocka_unit_test(test_computed_tsv),
+		cmocka_unit_test(test_faces_computed_tsv),
 		cmocka_unit_test(test_dihedral_tsv),
 		cmocka_unit_test(test_pairs_tsv),
 		cmocka_unit_test(test_hex_roundtrip),
