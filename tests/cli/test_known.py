@@ -351,3 +351,34 @@ def test_no_decoding_without_lists(tmp_path):
     res = scan(t, args=("--known", lst))
     (p,) = res.problems
     assert p["reason"] == "corrupt" and "known-image lists" in p["detail"], p
+
+
+def test_untrusted_list_refused_as_root(tmp_path):
+    """As root a list others can write is refused, as rules are: it decides
+    what is reported."""
+    if os.geteuid() != 0:
+        pytest.skip("the trust check applies to root")
+    lst, src = one_listed(tmp_path)
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "copy.jpg").write_bytes(src.read_bytes())
+    os.chmod(lst, 0o666)
+    r = run(["scan", "--format", "jsonl", "--known", lst, t])
+    assert r.rc == 2 and r.out == b"" and "world-writable" in r.err, r
+    os.chmod(lst, 0o644)
+    r = run(["scan", "--format", "jsonl", "--known", lst, t])
+    assert r.rc == 1, r
+
+
+def test_text_output_names_the_entry(tmp_path):
+    lst, src = one_listed(tmp_path)
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "copy.jpg").write_bytes(src.read_bytes())
+    r = run(["scan", "--format", "text", "--no-color", "--known", lst, t])
+    assert r.rc == 1, r
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    line = [l for l in r.out.decode().splitlines() if "cbp.known.exact" in l]
+    assert len(line) == 1 and line[0].startswith("critical"), r
+    assert f"known plate {sha[:16]} in one, distance 0" in line[0], line
+    assert "lists sha256 " in r.out.decode()
