@@ -19,13 +19,16 @@ entries=${2:-10000000}
 cbp=${CBPSCAN:-$top/build/cbpscan}
 plates=${PLATES:-$top/../shared/testdata/plates}
 repeat=${BENCH_REPEAT:-2}
-list=$(mktemp /tmp/cbp-known-scan-XXXXXX.tsv)
+# Not created beforehand: known_bench -k would take an existing file as the list.
+list=/tmp/cbp-known-scan-$$.tsv
 state=$(mktemp -d)
 trap 'rm -rf "$list" "$state"' EXIT
 sh "$top/bench/mktree.sh" "$tree" || exit 1
 make -s -C "$top" build/known_bench || exit 1
 echo "writing a list of $entries entries..."
 "$top/build/known_bench" -n "$entries" -q 1 -b 1 -k -f "$list" > /dev/null || exit 1
+[ -s "$list" ] || { echo "no list written" >&2; exit 1; }
+echo "list: $(wc -l < "$list") lines, $(( $(stat -c %s "$list") / 1000000 )) MB"
 echo "tree: $tree, $(find "$tree" -type f | wc -l) files; $(nproc) cores"
 find "$tree" -type f -print0 | xargs -0 -P2 cat > /dev/null 2>&1
 
