@@ -18,6 +18,18 @@
 
 #define CBP_CONFIG_LIST_MAX 64		/* entries in rules / exclude lists */
 #define CBP_CONFIG_AUTHZ_MAX 256	/* authorized locations */
+#define CBP_CONFIG_KNOWN_MAX 64		/* known-image list entries (known:) */
+
+/*
+ * One known-image list (known: PATH, or {path, name, threshold}): a file
+ * or a directory of list files (cbp_known.h).  name NULL: the file's base
+ * name; threshold -1: the default (CBP_KNOWN_PDQ_DEFAULT_THRESHOLD).
+ */
+struct cbp_config_known {
+	char *path;
+	char *name;
+	int threshold;
+};
 
 struct cbp_config {
 	char **rules;
@@ -34,6 +46,9 @@ struct cbp_config {
 	size_t worker_memory;
 	struct cbp_authz *authz;
 	size_t nauthz;
+	/* Known-image lists (known:); --known adds to them. */
+	struct cbp_config_known *known;
+	size_t nknown;
 	struct cbp_deliver_config delivery;	/* "delivery:" (cbp_deliver.h) */
 };
 
@@ -63,6 +78,10 @@ int cbp_config_load_string(struct cbp_config *c, const char *name,
 int cbp_config_set_list(char ***list, size_t *n, const char *const *v, size_t nv);
 /* Append copies of v[0..n). */
 int cbp_config_add_list(char ***list, size_t *n, const char *const *v, size_t nv);
+
+/* Append a known list (name may be NULL, threshold -1 = default). */
+int cbp_config_add_known(struct cbp_config *c, const char *path,
+    const char *name, int threshold);
 
 void cbp_config_free(struct cbp_config *c);
 

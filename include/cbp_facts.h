@@ -23,6 +23,7 @@
 #include "cbp_identify.h"
 #include "cbp_meta.h"
 #include "cbp_object.h"
+#include "cbp_pdq.h"
 #include "cbp_record.h"
 
 /* Runtime caps (defaults from cbp_limits.h, overridable by options/config). */
@@ -31,6 +32,13 @@ struct cbp_scan_caps {
 	size_t carve_max;	/* CBP_CARVE_MAX */
 	uint64_t hash_max;	/* CBP_HASH_MAX; 0 = the default */
 	const volatile int *cancel;	/* long computations stop when set; may be NULL */
+	/*
+	 * Images are decoded for PDQ at full scale (cbpscan hash: hashes
+	 * equal to the reference's) instead of the smallest DCT scale that
+	 * keeps 512 pixels on the short side (scan: within ~4 bits, measured
+	 * by bench/pdq_scale.sh, for a fraction of the time).
+	 */
+	int pdq_full_scale;
 };
 
 enum cbp_fact_state { CBP_FACT_UNKNOWN = 0, CBP_FACT_DONE, CBP_FACT_FAILED };
@@ -58,6 +66,10 @@ struct cbp_facts {
 	char sha256[65];			/* lowercase hex, "" when it failed */
 	struct cbp_hash_extent sha_ext;
 	int sha_rc;
+
+	enum cbp_fact_state pdq_state;
+	struct cbp_pdq pdq;			/* hash, quality, 8 dihedral hashes */
+	int pdq_rc;
 
 	/* First problem met while computing facts (code 0 = none). */
 	struct cbp_error problem;
@@ -104,6 +116,17 @@ int cbp_facts_carved(struct cbp_facts *f, const struct cbp_record_list **out);
  */
 int cbp_facts_sha256(struct cbp_facts *f, const char **hex,
     struct cbp_hash_extent *ext);
+
+/*
+ * The PDQ hash of an image (with its quality and 8 dihedral variants),
+ * decoded in this process (a confined worker) with the pixel cap of
+ * cbp_decode.h.  Only for objects identified as images in a format the
+ * decoder reads: anything else is CBP_ENOTFOUND and costs nothing, so no
+ * text or binary is ever decoded.  Computed once.  A broken image
+ * (CBP_ECORRUPT), one over the pixel or load cap or of a variant not
+ * decoded (CBP_ELIMIT) also becomes the object's problem.
+ */
+int cbp_facts_pdq(struct cbp_facts *f, const struct cbp_pdq **out);
 
 /*
  * What was already computed, without computing it: for the scan to search

@@ -78,6 +78,22 @@ struct cbp_finding {
 	const char *mime;
 	const char *evidence;		/* masked; may be NULL */
 	enum cbp_disposition disposition;
+	/*
+	 * A known-image match (rules cbp.known.exact / cbp.known.near): the
+	 * list entry matched (list name, the agency's id, the entry's own
+	 * category "plate" or "traveler", PDQ distance, 0 when exact).
+	 * known.list NULL for every other finding.
+	 */
+	struct cbp_finding_known {
+		const char *list;
+		const char *id;
+		const char *category;
+		int distance;		/* 0..256 */
+	} known;
+	/* The object's PDQ hash (lowercase hex) and its quality 0..100, when
+	 * computed (known-image matching); pdq[0] == '\0' otherwise. */
+	char pdq[65];
+	int pdq_quality;
 	struct cbp_record_meta meta;	/* filled by the output layer */
 };
 
@@ -96,6 +112,8 @@ struct cbp_summary {
 	/* scan_id, host, host_id, time and event_id are in meta. */
 	const char *version;		/* cbpscan version; NULL: this binary's */
 	const char *rules;		/* sha256 hex of the ruleset in force (cbp_ruleset_digest) */
+	const char *lists;		/* cbp_known_digest of the known-image lists; NULL: none loaded */
+	uint64_t known_entries;		/* entries in those lists */
 	const char *const *roots;	/* each PATH as given, raw bytes */
 	size_t nroots;
 	double started, finished;	/* seconds since the epoch */

@@ -34,6 +34,7 @@
 
 #include "cbp_expand.h"
 #include "cbp_facts.h"
+#include "cbp_known.h"
 #include "cbp_output.h"
 #include "cbp_rules.h"
 #include "cbp_supervise.h"
@@ -78,7 +79,34 @@ struct cbp_scan_opts {
 	uint64_t object_timeout_ms;
 	uint64_t member_timeout_ms;
 	size_t worker_memory;
+	/*
+	 * Known-image lists (cbp_known.h), or NULL: then no object is hashed
+	 * by PDQ or decoded for it.  Built before cbp_scan_new, so that every
+	 * worker (forked after) shares the index copy-on-write; borrowed,
+	 * must outlive the scan.  Each object identified as an image is
+	 * looked up by SHA-256 and by the PDQ hashes of its 8 rotations and
+	 * flips: findings cbp.known.exact (critical) and cbp.known.near
+	 * (high), category "known", at most CBP_SCAN_KNOWN_MATCHES each.
+	 */
+	const struct cbp_known *known;
+	/*
+	 * cbpscan hash: no rules, no lists.  Every object identified as an
+	 * image (files, archive members, pictures in biometric records) is
+	 * hashed instead, SHA-256 and PDQ at full scale (caps.pdq_full_scale),
+	 * and sent as a finding of rule CBP_SCAN_HASH_RULE with sha256 (empty
+	 * when only part of the object could be hashed), pdq and pdq_quality
+	 * (pdq empty when the image could not be decoded: its problem is
+	 * reported as usual).  The same workers, confinement and limits as a
+	 * scan: an agency hashes its image store through the same parsers.
+	 */
+	int hash_mode;
 };
+
+#define CBP_SCAN_HASH_RULE "cbp.hash"
+
+/* Known-list entries reported per object: the best ones; the evidence of
+ * the last says how many more matched. */
+#define CBP_SCAN_KNOWN_MATCHES 8
 
 struct cbp_scan_stats {
 	atomic_uint_fast64_t files, bytes, archives, members;

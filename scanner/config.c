@@ -12,6 +12,7 @@
  *            object_timeout, member_timeout, worker_memory,
  *            archive_members, archive_ratio}
  *   authorized: [{path: GLOB, retention: DURATION}...]
+ *   known: PATH | [PATH | {path: PATH, name: NAME, threshold: N}...]
  * Unknown and duplicate keys are errors (a typo must not silently disable
  * a setting); every error says file:line:col.  The first error stops
  * loading: unlike rules there is one file and an auditor fixes it once.
@@ -26,6 +27,7 @@
 
 #include "cbp_config.h"
 #include "cbp_err.h"
+#include "cbp_known.h"
 #include "cbp_limits.h"
 #include "cbp_yaml.h"
 
@@ -68,6 +70,13 @@ cbp_config_free(struct cbp_config *c)
 	for (i = 0; i < c->nauthz; i++)
 		free(c->authz[i].glob);
 	free(c->authz);
+	for (i = 0; i < c->nknown; i++) {
+		free(c->known[i].path);
+		free(c->known[i].name);
+	}
+	free(c->known);
+	c->known = NULL;
+	c->nknown = 0;
 	c->rules = c->excludes = NULL;
 	c->authz = NULL;
 	c->nrules = c->nexcludes = c->nauthz = 0;
@@ -90,6 +99,30 @@ cbp_config_add_list(char ***list, size_t *n, const char *const *v, size_t nv)
 		(*n)++;
 	}
 	nl[*n] = NULL;
+	return CBP_OK;
+}
+
+int
+cbp_config_add_known(struct cbp_config *c, const char *path, const char *name,
+    int threshold)
+{
+	struct cbp_config_known *nk, *k;
+
+	if (c->nknown == CBP_CONFIG_KNOWN_MAX)
+		return CBP_ELIMIT;
+	if ((nk = realloc(c->known, (c->nknown + 1) * sizeof(*nk))) == NULL)
+		return CBP_ENOMEM;
+	c->known = nk;
+	k = &nk[c->nknown];
+	k->path = strdup(path);
+	k->name = name != NULL ? strdup(name) : NULL;
+	k->threshold = threshold;
+	if (k->path == NULL || (name != NULL && k->name == NULL)) {
+		free(k->path);
+		free(k->name);
+		return CBP_ENOMEM;
+	}
+	c->nknown++;
 	return CBP_OK;
 }
 
@@ -515,6 +548,87 @@ get_delivery(struct cfg_ctx *x, const struct cbp_ynode *map)
 	return CBP_OK;
 }
 
+/* One known: entry, a path or {path, name, threshold}. */
+static int
+get_known_entry(struct cfg_ctx *x, const struct cbp_ynode *it)
+{
+	const struct cbp_ynode *pn = NULL, *nn = NULL, *tn = NULL;
+	const char *path, *name = NULL;
+	uint64_t t;
+	int threshold = -1, r;
+	size_t j;
+	char sb[64];
+
+	if ((path = scalar(it)) == NULL) {
+		if (it->type != CBP_Y_MAP)
+			return cfg_error(x, it, "known: each entry is a path or "
+			    "a mapping {path, name, threshold}, not %s",
+			    what_is(it));
+		if ((r = check_keys(x, it, "known: ")) != CBP_OK)
+			return r;
+		for (j = 0; j + 1 < it->n; j += 2) {
+			const struct cbp_ynode *k = it->kid[j];
+
+			if (strcmp(k->s, "path") == 0)
+				pn = it->kid[j + 1];
+			else if (strcmp(k->s, "name") == 0)
+				nn = it->kid[j + 1];
+			else if (strcmp(k->s, "threshold") == 0)
+				tn = it->kid[j + 1];
+			else
+				return cfg_error(x, k, "known: unknown key '%s' "
+				    "(only 'path', 'name' and 'threshold' are "
+				    "allowed in an entry)",
+				    cbp_yaml_shown(k->s, k->len, sb, sizeof(sb)));
+		}
+		if (pn == NULL || (path = scalar(pn)) == NULL)
+			return cfg_error(x, it, "known: 'path' (a list file or "
+			    "directory) is required");
+		if (nn != NULL) {
+			size_t i, n;
+
+			if ((name = scalar(nn)) == NULL || (n = strlen(name)) == 0 ||
+			    n > CBP_KNOWN_NAME_MAX)
+				return cfg_error(x, nn, "known: name: expected 1 "
+				    "to %d characters", CBP_KNOWN_NAME_MAX);
+			for (i = 0; i < n; i++)
+				if ((unsigned char)name[i] <= ' ' ||
+				    name[i] == 0x7f)
+					return cfg_error(x, nn, "known: name: no "
+					    "blanks or control characters");
+		}
+		if (tn != NULL) {
+			if ((r = get_uint(x, tn, "known: threshold", 0,
+			    CBP_KNOWN_PDQ_MAX_THRESHOLD, 0, &t)) != CBP_OK)
+				return r;
+			threshold = (int)t;
+		}
+	}
+	if (*path == '\0')
+		return cfg_error(x, pn != NULL ? pn : it, "known: empty path");
+	r = cbp_config_add_known(x->c, path, name, threshold);
+	if (r == CBP_ELIMIT)
+		return cfg_error(x, it, "known: at most %d entries",
+		    CBP_CONFIG_KNOWN_MAX);
+	if (r != CBP_OK)
+		return cfg_error(x, it, "out of memory");
+	return CBP_OK;
+}
+
+static int
+get_known(struct cfg_ctx *x, const struct cbp_ynode *v)
+{
+	size_t i;
+	int r;
+
+	if (v->type != CBP_Y_SEQ)
+		return get_known_entry(x, v);
+	for (i = 0; i < v->n; i++)
+		if ((r = get_known_entry(x, v->kid[i])) != CBP_OK)
+			return r;
+	return CBP_OK;
+}
+
 static int
 apply_key(struct cfg_ctx *x, const struct cbp_ynode *k,
     const struct cbp_ynode *v)
@@ -556,8 +670,11 @@ apply_key(struct cfg_ctx *x, const struct cbp_ynode *k,
 		return get_authz(x, v);
 	if (strcmp(key, "delivery") == 0)
 		return get_delivery(x, v);
+	if (strcmp(key, "known") == 0)
+		return get_known(x, v);
 	return cfg_error(x, k, "unknown key '%s' (known: rules, exclude, threads, "
-	    "one_file_system, strict, max_depth, limits, authorized, delivery)",
+	    "one_file_system, strict, max_depth, limits, authorized, delivery, "
+	    "known)",
 	    cbp_yaml_shown(key, k->len, sb, sizeof(sb)));
 }
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cbp_decode.h"
 #include "cbp_facts.h"
 #include "cbp_limits.h"
 #include "cbp_text.h"
@@ -303,6 +304,83 @@ cbp_facts_sha256(struct cbp_facts *f, const char **hex,
 	if (ext != NULL)
 		*ext = f->sha_ext;
 	return f->sha_state == CBP_FACT_DONE ? CBP_OK : f->sha_rc;
+}
+
+/* ---- PDQ ------------------------------------------------------------------ */
+
+/*
+ * Decode and hash.  The scan decodes JPEG and JPEG 2000 at the smallest DCT
+ * scale with 512 pixels on the short side and keeps only PDQ's own
+ * 512 x 512 sample (cbp_decode.h), so no full-size frame is ever held.
+ */
+static int
+pdq_compute(struct cbp_facts *f)
+{
+	struct cbp_decode_opts dopts = { 0 };
+	struct cbp_image img = { 0 };
+	enum cbp_decode_fmt fmt;
+	const unsigned char *p;
+	size_t n;
+	int complete, r;
+
+	if (f->ident.kind != CBP_KIND_IMAGE ||
+	    (fmt = cbp_decode_fmt_from_mime(f->mime)) == CBP_FMT_UNKNOWN)
+		return CBP_ENOTFOUND;
+	if ((r = cbp_facts_content(f, 0, &p, &n, &complete)) != CBP_OK)
+		return r;
+	if (!complete) {
+		/* A member expand.c cut short has its own record already. */
+		if (cut_by_expand(f, n))
+			return CBP_ELIMIT;
+		return cbp_error_set(&f->problem, CBP_ELIMIT, 0, "image larger "
+		    "than %zu bytes: not hashed (PDQ) for known-image lists",
+		    f->caps->load_max);
+	}
+	dopts.min_side = f->caps->pdq_full_scale ? 0 : CBP_PDQ_PRESCALE;
+	dopts.sample_side = CBP_PDQ_PRESCALE;
+	r = cbp_decode(p, n, fmt, &dopts, &img);
+	switch (r) {
+	case CBP_OK:
+		break;
+	case CBP_ENOMEM:
+		return out_of_memory(f, "decoding an image");
+	case CBP_ELIMIT:
+		return cbp_error_set(&f->problem, r, 0, "%s image larger than "
+		    "the pixel cap: not hashed (PDQ) for known-image lists",
+		    cbp_decode_fmt_name(fmt));
+	case CBP_EUNSUPPORTED:
+		return cbp_error_set(&f->problem, CBP_ELIMIT, 0, "%s image of a "
+		    "variant not decoded: not hashed (PDQ) for known-image "
+		    "lists", cbp_decode_fmt_name(fmt));
+	default:
+		return cbp_error_set(&f->problem, CBP_ECORRUPT, 0, "corrupt %s "
+		    "image: cannot be decoded for known-image lists",
+		    cbp_decode_fmt_name(fmt));
+	}
+	r = cbp_pdq_hash(img.px, img.w, img.h, img.channels,
+	    (size_t)img.w * img.channels, CBP_PDQ_DIHEDRAL, &f->pdq);
+	cbp_image_free(&img);
+	if (r == CBP_ENOMEM)
+		return out_of_memory(f, "hashing an image");
+	if (r != CBP_OK)
+		return cbp_error_set(&f->problem, CBP_ECORRUPT, 0, "%s image "
+		    "cannot be hashed (PDQ)", cbp_decode_fmt_name(fmt));
+	return CBP_OK;
+}
+
+int
+cbp_facts_pdq(struct cbp_facts *f, const struct cbp_pdq **out)
+{
+	*out = NULL;
+	if (f->pdq_state == CBP_FACT_UNKNOWN) {
+		f->pdq_rc = pdq_compute(f);
+		f->pdq_state = f->pdq_rc == CBP_OK ? CBP_FACT_DONE :
+		    CBP_FACT_FAILED;
+	}
+	if (f->pdq_state != CBP_FACT_DONE)
+		return f->pdq_rc;
+	*out = &f->pdq;
+	return CBP_OK;
 }
 
 /* ---- what was computed ---------------------------------------------------- */

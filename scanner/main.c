@@ -31,6 +31,7 @@
 #include "cbp_deliver.h"
 #include "cbp_limits.h"
 #include "cbp_output.h"
+#include "cbp_known.h"
 #include "cbp_rules.h"
 #include "cbp_scan.h"
 #include "cbp_spool.h"
@@ -120,7 +121,7 @@ usage_lines(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: %s scan [OPTIONS] PATH...\n"
-	    "       %s hash [OPTIONS] FILE...\n"
+	    "       %s hash --category plate|traveler [OPTIONS] FILE|DIR...\n"
 	    "       %s rules check [PATH...]\n"
 	    "       %s rules list [PATH...]\n"
 	    "       %s flush [OPTIONS]\n"
@@ -149,6 +150,9 @@ help(void)
 		else
 			printf("  %-28s  %s\n", left, d->help);
 	}
+	printf("\nOptions for hash: --category plate|traveler (required), "
+	    "--id-from hash|seq|name,\n--threads, --max-depth, --strict "
+	    "(%s hash --help).\n", progname);
 	printf("\nExit status: 0 no violation, 1 violation found, 2 usage, "
 	    "configuration or rule error\n(or the scan could not finish, or a "
 	    "PATH could not be scanned), "
@@ -583,6 +587,82 @@ cmd_rules(int argc, char **argv)
 		    cbp_ruleset_count(rs) == 1 ? "" : "s");
 	cbp_ruleset_free(rs);
 	return status;
+}
+
+/* ---- known-image lists --------------------------------------------------- */
+
+/* Malformed list lines shown on stderr; the rest are counted. */
+#define KNOWN_WARN_MAX 20
+
+/* As root, every list file and directory must pass cbp_trust, as rules do:
+ * a list another user could write decides what is reported. */
+static int
+known_check_fd(void *arg, int fd, const char *path, struct cbp_error *err)
+{
+	(void)arg;
+	return cbp_trust_check_fd(fd, path, err);
+}
+
+/*
+ * Load every list of cfg (known: and --known) into one index, before the
+ * workers are forked so they share it.  *out NULL when there is none.
+ * Malformed lines are warnings naming file:line:column and skipped; with
+ * strict they are fatal.  0, or -1 after printing why.
+ */
+static int
+load_known(const struct cbp_config *cfg, int strict, struct cbp_known **out)
+{
+	struct cbp_known_builder *b;
+	struct cbp_known_list_opts lo;
+	struct cbp_error err = { 0 };
+	uint64_t total;
+	size_t i, kept;
+	int r = -1;
+
+	*out = NULL;
+	if (cfg->nknown == 0)
+		return 0;
+	if ((b = cbp_known_builder_new()) == NULL) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		return -1;
+	}
+	for (i = 0; i < cfg->nknown; i++) {
+		memset(&lo, 0, sizeof(lo));
+		lo.name = cfg->known[i].name;
+		lo.threshold = cfg->known[i].threshold;
+		lo.check_fd = known_check_fd;
+		if (cbp_known_add_path(b, cfg->known[i].path, &lo, &err) != CBP_OK) {
+			fprintf(stderr, "%s: known: %s\n", progname, err.message);
+			goto out;
+		}
+	}
+	kept = cbp_known_problems_kept(b);
+	total = cbp_known_problems_total(b);
+	for (i = 0; i < kept && i < KNOWN_WARN_MAX; i++) {
+		const struct cbp_known_problem *p = cbp_known_problem(b, i);
+
+		fprintf(stderr, "%s: %s: %s:%llu:%u: %s%s\n", progname,
+		    strict ? "error" : "warning", p->file,
+		    (unsigned long long)p->line, p->column, p->message,
+		    strict ? "" : " (line skipped)");
+	}
+	if (total > i)
+		fprintf(stderr, "%s: ... and %llu more malformed line%s in "
+		    "known-image lists\n", progname,
+		    (unsigned long long)(total - i), total - i == 1 ? "" : "s");
+	if (strict && total > 0) {
+		fprintf(stderr, "%s: --strict: malformed lines in known-image "
+		    "lists are fatal\n", progname);
+		goto out;
+	}
+	if (cbp_known_build(b, out, &err) != CBP_OK) {
+		fprintf(stderr, "%s: known: %s\n", progname, err.message);
+		goto out;
+	}
+	r = 0;
+out:
+	cbp_known_builder_free(b);
+	return r;
 }
 
 /* ---- scan ------------------------------------------------------------------- */
@@ -1405,6 +1485,7 @@ static int
 run_scan(struct scan_args *a, char **roots, size_t nroots)
 {
 	struct cbp_ruleset *rs = NULL;
+	struct cbp_known *known = NULL;
 	struct data_paths data;
 	char magic_real[PATH_MAX];
 	const char *magic;
@@ -1437,6 +1518,8 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	if (load_rules(&rs, (const char *const *)a->cfg.rules, a->cfg.nrules,
 	    &data) != CBP_OK)
 		return EXIT_ERROR;
+	if (load_known(&a->cfg, a->cfg.strict, &known) != 0)
+		goto out;
 	if (!is_file(data.magic)) {
 		fprintf(stderr, "%s: cannot find the identification database "
 		    "cbpscan.mgc: looked in %s; run 'make' in the source tree or "
@@ -1492,6 +1575,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	so.object_timeout_ms = a->cfg.object_timeout_ms;
 	so.member_timeout_ms = a->cfg.member_timeout_ms;
 	so.worker_memory = a->cfg.worker_memory;
+	so.known = known;
 	if (cbp_scan_new(&so, rs, &out, &scan, &err) != CBP_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.message);
 		goto out;
@@ -1526,6 +1610,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	/* "This run began": the centre tells a run that died from one that never ran. */
 	run.version = CBP_VERSION;
 	run.rules = cbp_ruleset_digest(rs);
+	run.lists = known != NULL ? cbp_known_digest(known) : NULL;
 	run.roots = (const char *const *)roots;
 	run.nroots = nroots;
 	run.started = now_s();
@@ -1590,6 +1675,10 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 
 	sum.version = CBP_VERSION;
 	sum.rules = cbp_ruleset_digest(rs);
+	if (known != NULL) {
+		sum.lists = cbp_known_digest(known);
+		sum.known_entries = cbp_known_entries(known);
+	}
 	sum.roots = (const char *const *)roots;
 	sum.nroots = nroots;
 	sum.started = t0;
@@ -1658,6 +1747,7 @@ out:
 	if (sl != NULL)
 		pthread_mutex_destroy(&sline.lock);	/* its sink is closed */
 	cbp_scan_free(scan);
+	cbp_known_free(known);
 	cbp_ruleset_free(rs);
 	cbp_state_close(&state);
 	return status;
@@ -1705,6 +1795,8 @@ cmd_scan(int argc, char **argv)
 	/* Options are applied after the config file, so gather them first. */
 	const char *rules[CBP_CONFIG_LIST_MAX], *excludes[CBP_CONFIG_LIST_MAX];
 	size_t nrules = 0, nexcludes = 0;
+	const char *known[CBP_CONFIG_KNOWN_MAX];
+	size_t nknown = 0, ki;
 	unsigned long long threads = 0, depth = 0;
 	char cfg_real[PATH_MAX];
 
@@ -1773,9 +1865,10 @@ cmd_scan(int argc, char **argv)
 			help();
 			return EXIT_CLEAN;
 		case OPT_KNOWN:
-			fprintf(stderr, "%s: --known: known-image matching (SHA-256 "
-			    "and PDQ lists) is not in this version yet\n", progname);
-			return EXIT_ERROR;
+			if (nknown == CBP_CONFIG_KNOWN_MAX)
+				return usage_error("scan: too many --known (at most %s)", "64");
+			known[nknown++] = optarg;
+			break;
 		case OPT_ENDPOINT:
 		case OPT_ENDPOINT_FORMAT:
 		case OPT_TOKEN_FILE:
@@ -1820,6 +1913,19 @@ cmd_scan(int argc, char **argv)
 	if (nexcludes > 0 && cbp_config_add_list(&a.cfg.excludes, &a.cfg.nexcludes,
 	    excludes, nexcludes) != CBP_OK)
 		goto nomem;
+	/* --known adds to the config file's lists (defaults: name, threshold). */
+	for (ki = 0; ki < nknown; ki++) {
+		r = cbp_config_add_known(&a.cfg, known[ki], NULL, -1);
+		if (r == CBP_ELIMIT) {
+			fprintf(stderr, "%s: scan: too many known-image lists "
+			    "(config and --known together: at most %d)\n",
+			    progname, CBP_CONFIG_KNOWN_MAX);
+			cbp_config_free(&a.cfg);
+			return EXIT_ERROR;
+		}
+		if (r != CBP_OK)
+			goto nomem;
+	}
 	if (threads > 0)
 		a.cfg.threads = (unsigned)threads;
 	if (a.depth_set)
@@ -1977,6 +2083,429 @@ out:
 	return status;
 }
 
+/* ---- hash: list lines for known-image lists ------------------------------- */
+
+/*
+ * cbpscan hash FILE|DIR...: the scan's own walk, archives, workers and
+ * confinement in hash mode (struct cbp_scan_opts hash_mode), so an agency
+ * hashes its image store through the same parsers and limits, and what it
+ * lists is what a scan computes.  Images are decoded at full scale, so the
+ * PDQ hashes are the reference's.  Lines are written sorted by location
+ * (path, then member names) after the run: workers finish in any order, and
+ * running numbers (--id-from seq) must not depend on it.
+ */
+
+enum hash_id_from { ID_FROM_HASH = 0, ID_FROM_SEQ, ID_FROM_NAME };
+
+/* Long options only (values past any letter), so option_error names them. */
+enum hash_opt { HOPT_CATEGORY = 256, HOPT_ID_FROM, HOPT_THREADS,
+	HOPT_MAX_DEPTH, HOPT_STRICT, HOPT_HELP };
+
+/* One image hashed. */
+struct hash_line {
+	char *where;		/* path and member names, NUL-separated, for sorting */
+	size_t where_len;
+	char *name;		/* base name of the innermost object (--id-from name) */
+	char sha[65], pdq[65];
+	int quality;
+};
+
+struct hash_sink {
+	struct cbp_sink base;
+	struct hash_line *v;
+	size_t n, cap;
+	uint64_t problems;
+	int nomem;
+};
+
+static int
+hash_sink_finding(struct cbp_sink *s, const struct cbp_finding *f)
+{
+	struct hash_sink *hs = (struct hash_sink *)s;
+	struct hash_line *l;
+	const char *base;
+	size_t i, len, off;
+
+	if (strcmp(f->rule, CBP_SCAN_HASH_RULE) != 0)
+		return 0;
+	if (hs->n == hs->cap) {
+		size_t nc = hs->cap ? hs->cap * 2 : 256;
+		struct hash_line *nv = realloc(hs->v, nc * sizeof(*nv));
+
+		if (nv == NULL)
+			return hs->nomem = 1, 0;
+		hs->v = nv;
+		hs->cap = nc;
+	}
+	l = &hs->v[hs->n];
+	memset(l, 0, sizeof(*l));
+	len = strlen(f->path) + 1;
+	for (i = 0; i < f->nmember; i++)
+		len += strlen(f->member[i]) + 1;
+	if ((l->where = malloc(len)) == NULL)
+		return hs->nomem = 1, 0;
+	off = 0;
+	memcpy(l->where, f->path, strlen(f->path) + 1);
+	off += strlen(f->path) + 1;
+	for (i = 0; i < f->nmember; i++) {
+		memcpy(l->where + off, f->member[i], strlen(f->member[i]) + 1);
+		off += strlen(f->member[i]) + 1;
+	}
+	l->where_len = len;
+	base = f->nmember > 0 ? f->member[f->nmember - 1] : f->path;
+	if (strrchr(base, '/') != NULL && strrchr(base, '/')[1] != '\0')
+		base = strrchr(base, '/') + 1;
+	if ((l->name = strdup(base)) == NULL) {
+		free(l->where);
+		return hs->nomem = 1, 0;
+	}
+	snprintf(l->sha, sizeof(l->sha), "%s", f->sha256);
+	snprintf(l->pdq, sizeof(l->pdq), "%s", f->pdq);
+	l->quality = f->pdq_quality;
+	hs->n++;
+	return 0;
+}
+
+/* Objects that could not be hashed: on stderr, location escaped. */
+static int
+hash_sink_problem(struct cbp_sink *s, const struct cbp_problem *p)
+{
+	struct hash_sink *hs = (struct hash_sink *)s;
+	struct cbp_dynbuf b;
+	size_t i;
+	int r;
+
+	hs->problems++;
+	cbp_dynbuf_init(&b, 1 << 20);
+	r = cbp_text_escape(&b, p->path, strlen(p->path));
+	for (i = 0; r == CBP_OK && i < p->nmember; i++)
+		if ((r = cbp_dynbuf_addc(&b, '/')) == CBP_OK)
+			r = cbp_text_escape(&b, p->member[i], strlen(p->member[i]));
+	if (r == CBP_OK)
+		r = cbp_dynbuf_addc(&b, '\0');
+	fprintf(stderr, "%s: hash: %s: %s: %s\n", progname,
+	    r == CBP_OK ? (const char *)b.data : "(name too long)",
+	    cbp_reason_name(p->reason), p->detail != NULL ? p->detail : "");
+	cbp_dynbuf_free(&b);
+	return 0;
+}
+
+static int
+hash_sink_summary(struct cbp_sink *s, const struct cbp_summary *sum)
+{
+	(void)s;
+	(void)sum;
+	return 0;
+}
+
+static int
+hash_sink_close(struct cbp_sink *s)
+{
+	(void)s;	/* main frees the lines after printing them */
+	return 0;
+}
+
+static const struct cbp_sink_ops hash_sink_ops = {
+	.finding = hash_sink_finding,
+	.problem = hash_sink_problem,
+	.summary = hash_sink_summary,
+	.close = hash_sink_close,
+	.run = NULL,		/* no run record: nothing leaves this process */
+};
+
+static int
+hash_line_cmp(const void *a, const void *b)
+{
+	const struct hash_line *x = a, *y = b;
+	size_t n = x->where_len < y->where_len ? x->where_len : y->where_len;
+	int c = memcmp(x->where, y->where, n);
+
+	if (c != 0)
+		return c;
+	if (x->where_len != y->where_len)
+		return x->where_len < y->where_len ? -1 : 1;
+	if ((c = strcmp(x->sha, y->sha)) != 0)
+		return c;
+	return strcmp(x->pdq, y->pdq);
+}
+
+/*
+ * The id of line number seq (1-based): by default the first 16 hex digits
+ * of the SHA-256 (of the PDQ hash when there is none): stable across runs
+ * and telling nothing about the image's name, which for LPR exports holds
+ * the plate number.  The name only when asked, made a valid id (blanks and
+ * control bytes become '_', cut to CBP_KNOWN_ID_MAX bytes).
+ */
+static void
+hash_id(const struct hash_line *l, enum hash_id_from from, size_t seq,
+    char out[CBP_KNOWN_ID_MAX + 1])
+{
+	size_t i;
+
+	switch (from) {
+	case ID_FROM_SEQ:
+		snprintf(out, CBP_KNOWN_ID_MAX + 1, "%zu", seq);
+		return;
+	case ID_FROM_NAME:
+		snprintf(out, CBP_KNOWN_ID_MAX + 1, "%s", l->name);
+		for (i = 0; out[i] != '\0'; i++)
+			if ((unsigned char)out[i] <= ' ' || out[i] == 0x7f)
+				out[i] = '_';
+		if (out[0] == '\0')
+			snprintf(out, CBP_KNOWN_ID_MAX + 1, "%zu", seq);
+		return;
+	default:
+		snprintf(out, CBP_KNOWN_ID_MAX + 1, "%.16s",
+		    l->sha[0] != '\0' ? l->sha : l->pdq);
+		return;
+	}
+}
+
+/* Print the lines; CBP_OK or CBP_EIO when standard output failed. */
+static int
+hash_print(struct hash_sink *hs, const char *category, enum hash_id_from from)
+{
+	char id[CBP_KNOWN_ID_MAX + 1];
+	size_t i, seq = 0;
+
+	qsort(hs->v, hs->n, sizeof(*hs->v), hash_line_cmp);
+	for (i = 0; i < hs->n; i++) {
+		const struct hash_line *l = &hs->v[i];
+		/* Below the quality threshold a PDQ hash is not listed: the
+		 * reference advises it, and the scan would not match it. */
+		int pdq_ok = l->pdq[0] != '\0' &&
+		    l->quality >= CBP_KNOWN_PDQ_MIN_QUALITY;
+
+		if (l->sha[0] == '\0' && !pdq_ok)
+			continue;
+		hash_id(l, from, ++seq, id);
+		printf("%s\t%s\t%s\t%s\n", l->sha[0] ? l->sha : "-",
+		    pdq_ok ? l->pdq : "-", category, id);
+	}
+	return fflush(stdout) == 0 && !ferror(stdout) ? CBP_OK : CBP_EIO;
+}
+
+static void
+hash_sink_free(struct hash_sink *hs)
+{
+	size_t i;
+
+	for (i = 0; i < hs->n; i++) {
+		free(hs->v[i].where);
+		free(hs->v[i].name);
+	}
+	free(hs->v);
+}
+
+static const struct opt_doc hash_opts[] = {
+	{ { "category", required_argument, NULL, HOPT_CATEGORY }, "plate|traveler",
+	  "category written on every line (required)" },
+	{ { "id-from", required_argument, NULL, HOPT_ID_FROM }, "hash|seq|name",
+	  "id of each line: the SHA-256's first 16 hex digits (default), a running number in output order, or the file name" },
+	{ { "threads", required_argument, NULL, HOPT_THREADS }, "N",
+	  "worker processes (default: online CPUs)" },
+	{ { "max-depth", required_argument, NULL, HOPT_MAX_DEPTH }, "N",
+	  "archive nesting depth limit (default 8)" },
+	{ { "strict", no_argument, NULL, HOPT_STRICT }, NULL,
+	  "objects that could not be hashed make the exit status 1" },
+	{ { "help", no_argument, NULL, HOPT_HELP }, NULL, "show this help" },
+	{ { NULL, 0, NULL, 0 }, NULL, NULL },
+};
+
+static void
+hash_help(void)
+{
+	const struct opt_doc *d;
+	char left[64];
+
+	printf("usage: %s hash --category plate|traveler [OPTIONS] FILE|DIR...\n\n"
+	    "Print a known-image list line (sha256<TAB>pdq<TAB>category<TAB>id) "
+	    "for every image\nfound, in files, directories and archives, sorted "
+	    "by location.\n\nOptions:\n", progname);
+	for (d = hash_opts; d->opt.name != NULL; d++) {
+		snprintf(left, sizeof(left), "--%s%s%s", d->opt.name,
+		    d->arg ? " " : "", d->arg ? d->arg : "");
+		printf("  %-28s  %s\n", left, d->help);
+	}
+	printf("\nExit status: 0 done, 1 with --strict when an object could not "
+	    "be hashed,\n2 usage error, or a FILE could not be read, or the run "
+	    "did not finish.\nSee cbpscan(1).\n");
+}
+
+/* Run the scan in hash mode over roots, into hs. */
+static int
+hash_run(struct hash_sink *hs, const struct cbp_config *cfg, char **roots,
+    size_t nroots, int *complete, int *unscannable)
+{
+	struct cbp_ruleset *rs = NULL;
+	struct data_paths data;
+	char magic_real[PATH_MAX], scan_id[37], host_id[37];
+	const char *magic;
+	struct cbp_output out;
+	struct cbp_scan *scan = NULL;
+	struct cbp_scan_opts so;
+	struct cbp_error err = { 0 };
+	struct cbp_output_counts counts;
+	int outputs = 0, r = -1;
+
+	find_data(&data);
+	if (!is_file(data.magic)) {
+		fprintf(stderr, "%s: cannot find the identification database "
+		    "cbpscan.mgc: looked in %s\n", progname, data.looked);
+		return -1;
+	}
+	if ((magic = trusted_path(data.magic, magic_real, "magic database",
+	    data.owner)) == NULL)
+		return -1;
+	/*
+	 * Hash mode matches no rule, but a scan needs a compiled ruleset (an
+	 * empty one does not compile): the default rules, as scan loads them.
+	 */
+	if (load_rules(&rs, NULL, 0, &data) != CBP_OK)
+		return -1;
+	if (cbp_output_init(&out) != CBP_OK)
+		goto nomem;
+	outputs = 1;
+	/* Records are stamped with a run id; none leaves this process. */
+	cbp_uuid_v4(scan_id);
+	cbp_uuid_v4(host_id);
+	if (cbp_output_identify(&out, scan_id, "localhost", host_id) != CBP_OK)
+		goto nomem;
+	out.cancel = &cancel_flag;
+	hs->base.ops = &hash_sink_ops;
+	if (cbp_output_add(&out, &hs->base) != CBP_OK)
+		goto nomem;
+	memset(&so, 0, sizeof(so));
+	so.roots = (const char *const *)roots;
+	so.nroots = nroots;
+	so.nthreads = cfg->threads;
+	so.caps = cfg->caps;
+	so.caps.pdq_full_scale = 1;
+	so.expand = cfg->expand;
+	so.magic_db = magic;
+	so.root_failed = report_root;
+	so.object_timeout_ms = cfg->object_timeout_ms;
+	so.member_timeout_ms = cfg->member_timeout_ms;
+	so.worker_memory = cfg->worker_memory;
+	so.hash_mode = 1;
+	raise_nofile();
+	if (cbp_scan_new(&so, rs, &out, &scan, &err) != CBP_OK) {
+		fprintf(stderr, "%s: %s\n", progname, err.message);
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (cbp_scan_run(scan, &cancel_flag) != CBP_OK)
+		cancel_flag = 1;
+	*complete = !cancel_flag &&
+	    atomic_load(&cbp_scan_stats(scan)->roots_failed) == 0;
+	cbp_output_get_counts(&out, &counts);
+	*unscannable = counts.unscannable > 0;
+	r = hs->nomem ? -1 : 0;
+	if (hs->nomem)
+		fprintf(stderr, "%s: out of memory\n", progname);
+	goto out;
+nomem:
+	fprintf(stderr, "%s: out of memory\n", progname);
+out:
+	cbp_scan_free(scan);
+	/* Closing hs frees nothing: the caller prints and frees its lines. */
+	if (outputs)
+		(void)cbp_output_close(&out);
+	cbp_ruleset_free(rs);
+	return r;
+}
+
+static int
+cmd_hash(int argc, char **argv)
+{
+	struct option lo[sizeof(hash_opts) / sizeof(hash_opts[0])];
+	struct hash_sink hs;
+	struct cbp_config cfg;
+	const char *category = NULL;
+	enum hash_id_from from = ID_FROM_HASH;
+	uint64_t v;
+	int c, strict = 0, complete = 0, unscannable = 0, status;
+	size_t i;
+
+	for (i = 0; i < sizeof(lo) / sizeof(lo[0]); i++)
+		lo[i] = hash_opts[i].opt;
+	cbp_config_defaults(&cfg);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case HOPT_CATEGORY:
+			if (strcmp(optarg, "plate") != 0 &&
+			    strcmp(optarg, "traveler") != 0)
+				return usage_error("hash: --category: '%s' is "
+				    "not plate or traveler", optarg);
+			category = optarg;
+			break;
+		case HOPT_ID_FROM:
+			if (strcmp(optarg, "hash") == 0)
+				from = ID_FROM_HASH;
+			else if (strcmp(optarg, "seq") == 0)
+				from = ID_FROM_SEQ;
+			else if (strcmp(optarg, "name") == 0)
+				from = ID_FROM_NAME;
+			else
+				return usage_error("hash: --id-from: '%s' is not "
+				    "hash, seq or name", optarg);
+			break;
+		case HOPT_THREADS:
+			if (cbp_parse_uint(optarg, 1, 1024, &v, NULL, 0) != CBP_OK)
+				return usage_error("hash: --threads: '%s' is not "
+				    "a number from 1 to 1024", optarg);
+			cfg.threads = (unsigned)v;
+			break;
+		case HOPT_MAX_DEPTH:
+			if (cbp_parse_uint(optarg, 0, 64, &v, NULL, 0) != CBP_OK)
+				return usage_error("hash: --max-depth: '%s' is not "
+				    "a number from 0 to 64", optarg);
+			cfg.expand.max_depth = (unsigned)v;
+			break;
+		case HOPT_STRICT:
+			strict = 1;
+			break;
+		case 'h':
+		case HOPT_HELP:
+			hash_help();
+			return EXIT_CLEAN;
+		default:
+			return option_error("hash", hash_opts, c, argc, argv);
+		}
+	}
+	/*
+	 * Required: a list goes to contractors labelled with what it holds,
+	 * and a wrong default would mislabel every line of it.
+	 */
+	if (category == NULL)
+		return usage_error("hash: %s", "--category plate|traveler is "
+		    "required (what the images are)");
+	if (optind >= argc)
+		return usage_error("hash: %s", "no FILE or DIR given");
+	if (cfg.threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg.threads = n > 0 ? (unsigned)n : 1;
+	}
+	memset(&hs, 0, sizeof(hs));
+	if (hash_run(&hs, &cfg, argv + optind, (size_t)(argc - optind),
+	    &complete, &unscannable) != 0) {
+		status = EXIT_ERROR;
+	} else if (hash_print(&hs, category, from) != CBP_OK) {
+		fprintf(stderr, "%s: hash: standard output: %s\n", progname,
+		    strerror(errno));
+		status = EXIT_ERROR;
+	} else if (!complete) {
+		status = EXIT_ERROR;
+	} else {
+		status = strict && unscannable ? EXIT_VIOLATION : EXIT_CLEAN;
+	}
+	hash_sink_free(&hs);
+	cbp_config_free(&cfg);
+	return status;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2006,11 +2535,8 @@ main(int argc, char **argv)
 		return cmd_rules(argc - 1, argv + 1);
 	if (strcmp(argv[1], "flush") == 0)
 		return cmd_flush(argc - 1, argv + 1);
-	if (strcmp(argv[1], "hash") == 0) {
-		fprintf(stderr, "%s: '%s' is not in this version yet (it arrives "
-		    "with known-image hashing and delivery)\n", progname, argv[1]);
-		return EXIT_ERROR;
-	}
+	if (strcmp(argv[1], "hash") == 0)
+		return cmd_hash(argc - 1, argv + 1);
 	if (argv[1][0] == '-' && argv[1][1] != '\0')
 		return usage_error("unrecognized option '%s' (options follow the "
 		    "command: %s scan [OPTIONS] PATH...)", argv[1], progname);

@@ -252,6 +252,26 @@ json_meta(struct jw *w, const struct cbp_record_meta *m, int has_object)
 		jw_fixed(w, "object_id", m->object_id, sizeof(m->object_id));
 }
 
+/* A known-image match: the entry, and the object's PDQ hash when computed. */
+static void
+json_known(struct jw *w, const struct cbp_finding *f)
+{
+	unsigned outer;
+
+	if (f->known.list != NULL) {
+		outer = jw_open_obj(w, "known");
+		jw_str(w, "list", f->known.list);
+		jw_str(w, "id", f->known.id);
+		jw_int(w, "distance", f->known.distance);
+		jw_str(w, "category", f->known.category);
+		jw_close_obj(w, outer);
+	}
+	if (f->pdq[0] != '\0') {
+		jw_fixed(w, "pdq", f->pdq, sizeof(f->pdq));
+		jw_int(w, "pdq_quality", f->pdq_quality);
+	}
+}
+
 static void
 json_finding(struct jw *w, const struct cbp_finding *f)
 {
@@ -274,6 +294,7 @@ json_finding(struct jw *w, const struct cbp_finding *f)
 	jw_str(w, "mime", f->mime);
 	jw_str_opt(w, "evidence", f->evidence);
 	jw_str(w, "disposition", cbp_disposition_name(f->disposition));
+	json_known(w, f);
 }
 
 static void
@@ -328,6 +349,10 @@ json_summary(struct jw *w, const struct cbp_summary *sum)
 	jw_int(w, "exit", sum->exit_status);
 	jw_str(w, "version", sum->version != NULL ? sum->version : CBP_VERSION);
 	jw_str(w, "rules", sum->rules);
+	/* The known-image lists in force: null when none were loaded. */
+	jw_str(w, "lists", sum->lists);
+	if (sum->lists != NULL)
+		jw_u64(w, "known_entries", sum->known_entries);
 	jw_strarray(w, "roots", sum->roots, sum->nroots);
 	jw_bool(w, "complete", sum->complete);
 	outer = jw_open_obj(w, "severity");
@@ -362,6 +387,8 @@ json_run(struct jw *w, const struct cbp_summary *run)
 	jw_time_ms(w, "started", run->started);
 	jw_str(w, "version", run->version != NULL ? run->version : CBP_VERSION);
 	jw_str(w, "rules", run->rules);
+	/* The lists in force, when there are any (the summary says null). */
+	jw_str_opt(w, "lists", run->lists);
 	jw_strarray(w, "roots", run->roots, run->nroots);
 }
 

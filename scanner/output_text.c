@@ -174,6 +174,18 @@ text_finding(struct cbp_sink *s, const struct cbp_finding *f)
 		    (r = add_escaped(b, f->evidence)) != CBP_OK)
 			goto out;
 	}
+	/* A known-image match names the list entry (id and list are the
+	 * agency's text: escaped like everything else). */
+	if (f->known.list != NULL &&
+	    ((r = add_str(b, "  known ")) != CBP_OK ||
+	    (r = add_escaped(b, f->known.category)) != CBP_OK ||
+	    (r = add_str(b, " ")) != CBP_OK ||
+	    (r = add_escaped(b, f->known.id)) != CBP_OK ||
+	    (r = add_str(b, " in ")) != CBP_OK ||
+	    (r = add_escaped(b, f->known.list)) != CBP_OK ||
+	    (r = cbp_dynbuf_printf(b, ", distance %d", f->known.distance))
+	    != CBP_OK))
+		goto out;
 	/* Violations are the default; say so only when it is something else. */
 	if (f->disposition != CBP_DISP_VIOLATION &&
 	    (r = cbp_dynbuf_printf(b, "  [%s]",
@@ -270,6 +282,10 @@ run_line(struct cbp_dynbuf *b, const struct cbp_summary *sum)
 	if (sum->rules != NULL &&
 	    ((r = add_str(b, ", rules sha256 ")) != CBP_OK ||
 	    (r = add_escaped(b, sum->rules)) != CBP_OK))
+		return r;
+	if (sum->lists != NULL &&
+	    ((r = add_str(b, ", lists sha256 ")) != CBP_OK ||
+	    (r = add_escaped(b, sum->lists)) != CBP_OK))
 		return r;
 	return add_str(b, ".\n");
 }

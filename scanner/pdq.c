@@ -107,19 +107,66 @@ box1d(const float *in, float *out, uint32_t n, size_t step, uint32_t w)
 	}
 }
 
-/* Step 4: two passes of rows-then-columns box filtering, L -> T -> L. */
+/*
+ * box1d down every column at once: row by row, one running sum per column
+ * (sums[w]).  Each column sees exactly box1d's float operations in
+ * box1d's order, so the result is bit-identical; but memory is read a row
+ * at a time instead of one float per row per column, which at 512 x 512
+ * took a third of a scan's time with lists loaded (perf, bench tree).
+ */
 static void
-blur(float *L, float *T, uint32_t w, uint32_t h)
+box_cols(const float *in, float *out, uint32_t w, uint32_t h, uint32_t win,
+    float *sums)
+{
+	uint32_t half = (win + 2) / 2, k, c;
+	size_t ri = 0, oi = 0, wi = 0;
+	float cnt = 0.0f;
+	int n = 0;
+
+	for (c = 0; c < w; c++)
+		sums[c] = 0.0f;
+	for (k = 0; k + 1 < half; k++, ri++) {
+		for (c = 0; c < w; c++)
+			sums[c] += in[ri * w + c];
+		n++;
+	}
+	for (k = 0; k < win - half + 1; k++, ri++, wi++) {
+		n++;
+		cnt = (float)n;
+		for (c = 0; c < w; c++) {
+			sums[c] += in[ri * w + c];
+			out[wi * w + c] = sums[c] / cnt;
+		}
+	}
+	for (k = 0; k < h - win; k++, ri++, oi++, wi++)
+		for (c = 0; c < w; c++) {
+			sums[c] += in[ri * w + c];
+			sums[c] -= in[oi * w + c];
+			out[wi * w + c] = sums[c] / cnt;
+		}
+	for (k = 0; k + 1 < half; k++, oi++, wi++) {
+		n--;
+		cnt = (float)n;
+		for (c = 0; c < w; c++) {
+			sums[c] -= in[oi * w + c];
+			out[wi * w + c] = sums[c] / cnt;
+		}
+	}
+}
+
+/* Step 4: two passes of rows-then-columns box filtering, L -> T -> L.
+ * sums: w floats of scratch for the column pass. */
+static void
+blur(float *L, float *T, uint32_t w, uint32_t h, float *sums)
 {
 	uint32_t wx = (w + 127) / 128, wy = (h + 127) / 128;
-	uint32_t r, c;
+	uint32_t r;
 	int pass;
 
 	for (pass = 0; pass < 2; pass++) {
 		for (r = 0; r < h; r++)
 			box1d(L + (size_t)r * w, T + (size_t)r * w, w, 1, wx);
-		for (c = 0; c < w; c++)
-			box1d(T + c, L + c, h, w, wy);
+		box_cols(T, L, w, h, wy, sums);
 	}
 }
 
@@ -243,7 +290,7 @@ cbp_pdq_hash(const uint8_t *px, uint32_t w, uint32_t h, unsigned channels,
     size_t stride, unsigned flags, struct cbp_pdq *out)
 {
 	float A[PDQ_DIM][PDQ_DIM], B[PDQ_FREQ][PDQ_FREQ], O[PDQ_FREQ][PDQ_FREQ];
-	float *L = NULL, *T = NULL;
+	float *L = NULL, *T = NULL, *sums = NULL;
 	uint32_t lw, lh;
 	int k, r = CBP_ENOMEM;
 
@@ -264,12 +311,13 @@ cbp_pdq_hash(const uint8_t *px, uint32_t w, uint32_t h, unsigned channels,
 	if (w > CBP_PDQ_PRESCALE || h > CBP_PDQ_PRESCALE)
 		lw = lh = CBP_PDQ_PRESCALE;
 	if ((L = malloc((size_t)lw * lh * sizeof(float))) == NULL ||
-	    (T = malloc((size_t)lw * lh * sizeof(float))) == NULL)
+	    (T = malloc((size_t)lw * lh * sizeof(float))) == NULL ||
+	    (sums = malloc((size_t)lw * sizeof(float))) == NULL)
 		goto out;
 	luma(px, w, h, channels, stride, L, lw, lh);
 	/* A 64 x 64 input is already decimated; the reference skips the blur. */
 	if (lw != PDQ_DIM || lh != PDQ_DIM)
-		blur(L, T, lw, lh);
+		blur(L, T, lw, lh, sums);
 	decimate(L, lw, lh, A);
 	out->quality = quality(A);
 	dct2(A, B);
@@ -285,6 +333,7 @@ cbp_pdq_hash(const uint8_t *px, uint32_t w, uint32_t h, unsigned channels,
 out:
 	free(L);
 	free(T);
+	free(sums);
 	return r;
 }
 

@@ -29,6 +29,7 @@
 #include <sys/syscall.h>
 
 #include "cbp_confine.h"
+#include "cbp_imgcarve.h"
 #include "cbp_limits.h"
 #include "cbp_match.h"
 #include "cbp_scan.h"
@@ -308,6 +309,137 @@ on_hit(void *arg, const struct cbp_rule_hit *hit)
 	return 0;
 }
 
+/* ---- known-image lists ---------------------------------------------------- */
+
+/* One finding per matched list entry. */
+static void
+known_finding(struct obj_ctx *c, const struct cbp_known_match *m,
+    const struct cbp_pdq *pdq, size_t more)
+{
+	struct cbp_scan *s = c->w->scan;
+	struct cbp_finding fd = { 0 };
+	struct cbp_hash_extent ext;
+	const char *sha;
+	char ev[160];
+	size_t n;
+
+	(void)cbp_facts_sha256(c->f, &sha, &ext);
+	fd.rule = m->exact ? "cbp.known.exact" : "cbp.known.near";
+	fd.title = m->exact ? "Exact copy of a listed known image" :
+	    "Near copy of a listed known image";
+	fd.category = "known";
+	/* Profile P2/P3/T4: exact is critical, near high. */
+	fd.severity = m->exact ? CBP_SEV_CRITICAL : CBP_SEV_HIGH;
+	fd.path = c->o->path;
+	fd.member = c->o->member;
+	fd.nmember = c->o->nmember;
+	fd.size = c->o->size;
+	fd.mtime = c->o->mtime;
+	snprintf(fd.sha256, sizeof(fd.sha256), "%s", sha);
+	fd.sha256_partial = ext.partial;
+	fd.sha256_bytes = ext.bytes;
+	fd.mime = c->f->mime;
+	if (m->exact)
+		n = (size_t)snprintf(ev, sizeof(ev), "sha256 equal to the "
+		    "listed entry's");
+	else
+		n = (size_t)snprintf(ev, sizeof(ev), "pdq distance %d (%s)",
+		    m->distance, cbp_pdq_dih_name(m->variant));
+	if (more > 0 && n < sizeof(ev))
+		snprintf(ev + n, sizeof(ev) - n, "; %zu more list entr%s matched, "
+		    "not reported", more, more == 1 ? "y" : "ies");
+	fd.evidence = ev;
+	fd.known.list = m->list;
+	fd.known.id = m->id;
+	fd.known.category = cbp_known_category_name(m->category);
+	fd.known.distance = m->distance;
+	if (pdq != NULL) {
+		cbp_pdq_to_hex(pdq->hash, fd.pdq);
+		fd.pdq_quality = pdq->quality;
+	}
+	fd.disposition = disposition_of(s, c->o, fd.severity);
+	if (fd.disposition == CBP_DISP_AUTHORIZED)
+		fd.severity = CBP_SEV_INFO;
+	send_finding(c->w, &fd);
+}
+
+/*
+ * Look an image up in the known lists: by SHA-256 (exact) and by the PDQ
+ * hashes of its 8 rotations and flips (near), in one query, so an entry is
+ * reported once, exact if it can be.  Only objects identified as images:
+ * no text or binary is hashed for the lists or decoded.  An image that
+ * cannot be decoded is still looked up by SHA-256; its problem (corrupt,
+ * limit) is reported by scan_object with the object's other problems.
+ */
+static void
+match_known(struct obj_ctx *c)
+{
+	const struct cbp_known *k = c->w->scan->opts.known;
+	struct cbp_known_match m[CBP_SCAN_KNOWN_MATCHES];
+	struct cbp_known_query q = { 0 };
+	const struct cbp_pdq *pdq = NULL;
+	uint8_t sha[32];
+	const char *hex;
+	size_t n, i, total = 0;
+
+	if (k == NULL || c->f->ident.kind != CBP_KIND_IMAGE)
+		return;
+	if (cbp_facts_sha256(c->f, &hex, NULL) == CBP_OK &&
+	    c->f->sha_ext.partial == 0 &&
+	    cbp_known_parse_hex32(hex, strlen(hex), sha) == CBP_OK)
+		q.sha256 = sha;
+	if (cbp_facts_pdq(c->f, &pdq) == CBP_OK) {
+		q.pdq = (const uint8_t (*)[32])pdq->dih;
+		q.npdq = pdq->has_dih ? CBP_PDQ_NDIH : 1;
+		if (!pdq->has_dih)
+			q.pdq = (const uint8_t (*)[32])&pdq->hash;
+		q.quality = pdq->quality;
+	}
+	if (q.sha256 == NULL && q.npdq == 0)
+		return;
+	n = cbp_known_query(k, &q, m, CBP_SCAN_KNOWN_MATCHES, &total);
+	for (i = 0; i < n; i++)
+		known_finding(c, &m[i], pdq, i + 1 == n ? total - n : 0);
+}
+
+/*
+ * cbpscan hash: one record per image with its SHA-256 and PDQ (struct
+ * cbp_scan_opts hash_mode).  A hash over part of the object is no hash of
+ * the image: it is left empty, as is the PDQ of an image that could not be
+ * decoded; with neither there is nothing to list (the problems say why).
+ */
+static void
+hash_object(struct obj_ctx *c)
+{
+	struct cbp_finding fd = { 0 };
+	struct cbp_hash_extent ext = { 0 };
+	const struct cbp_pdq *pdq = NULL;
+	const char *sha;
+
+	if (c->f->ident.kind != CBP_KIND_IMAGE)
+		return;
+	if (cbp_facts_sha256(c->f, &sha, &ext) == CBP_OK && !ext.partial)
+		snprintf(fd.sha256, sizeof(fd.sha256), "%s", sha);
+	if (cbp_facts_pdq(c->f, &pdq) == CBP_OK) {
+		cbp_pdq_to_hex(pdq->hash, fd.pdq);
+		fd.pdq_quality = pdq->quality;
+	}
+	if (fd.sha256[0] == '\0' && fd.pdq[0] == '\0')
+		return;
+	fd.rule = CBP_SCAN_HASH_RULE;
+	fd.title = "Image hashed for a known-image list";
+	fd.category = "known";
+	fd.severity = CBP_SEV_INFO;
+	fd.path = c->o->path;
+	fd.member = c->o->member;
+	fd.nmember = c->o->nmember;
+	fd.size = c->o->size;
+	fd.mtime = c->o->mtime;
+	fd.mime = c->f->mime;
+	fd.disposition = CBP_DISP_REVIEW;
+	send_finding(c->w, &fd);
+}
+
 /* ---- children ------------------------------------------------------------ */
 
 /*
@@ -521,6 +653,49 @@ scan_base64_records(struct obj_ctx *c)
 	}
 }
 
+/*
+ * Pictures stored whole inside a PDF (DCTDecode streams are JPEG files) or
+ * a binary blob (a database, a disk image, a memory dump): carved and
+ * scanned as children, so known-image lists see them.  Only when lists are
+ * loaded or hashing (an ordinary scan reads no more than before), only in
+ * PDFs and unidentified binaries (text has no raw JPEG; archives are
+ * searched member by member; executables' icons are not photographs), and
+ * within the bytes loaded for whole-content work (limits.load_max).
+ */
+static void
+scan_carved_images(struct obj_ctx *c)
+{
+	struct cbp_scan *s = c->w->scan;
+	struct cbp_imgcarve_hit hit[CBP_IMGCARVE_MAX];
+	const unsigned char *p;
+	char name[64];
+	size_t n, k, i;
+	int complete, more;
+
+	if (s->opts.known == NULL && !s->opts.hash_mode)
+		return;
+	if (c->f->ident.kind != CBP_KIND_PDF && c->f->ident.kind != CBP_KIND_OTHER)
+		return;
+	if (c->o->size < CBP_IMGCARVE_MIN_BYTES ||
+	    cbp_facts_content(c->f, 0, &p, &n, &complete) != CBP_OK)
+		return;		/* a read failure is already the object's problem */
+	/* Offset 0 is the object itself, identified as what it is. */
+	k = cbp_imgcarve_find(p, n, 1, hit, CBP_IMGCARVE_MAX, &more);
+	if (more)
+		emit_problem(s, c->o, NULL, CBP_REASON_LIMIT, "more embedded "
+		    "pictures than are searched (64 per object): the rest "
+		    "not compared with known-image lists");
+	if (!complete && !c->o->mem_partial)
+		emit_problem(s, c->o, NULL, CBP_REASON_LIMIT, "larger than "
+		    "limits.load_max: embedded pictures searched in the first "
+		    "part only");
+	for (i = 0; i < k; i++) {
+		snprintf(name, sizeof(name), "carved:%s@%zu",
+		    cbp_imgcarve_type_name(hit[i].type), hit[i].offset);
+		scan_child(c, p + hit[i].offset, hit[i].length, name);
+	}
+}
+
 static void
 scan_children(struct obj_ctx *c)
 {
@@ -551,6 +726,10 @@ scan_children(struct obj_ctx *c)
 		if (c->budget == &top)
 			c->budget = NULL;
 	}
+	/* Without rules nothing parsed a record: hash mode asks for it, so
+	 * the pictures inside biometric records are hashed too. */
+	if (s->opts.hash_mode && f->ident.kind == CBP_KIND_RECORD)
+		(void)cbp_facts_record(f, &rec);
 	if ((rec = cbp_facts_record_computed(f)) != NULL && c->o->data != NULL)
 		scan_record_payloads(c, rec, c->o->data, c->o->data_len, 0);
 	if ((carved = cbp_facts_carved_computed(f)) != NULL && carved->n > 0 &&
@@ -570,6 +749,7 @@ scan_children(struct obj_ctx *c)
 	    meta->thumb_len <= c->o->data_len - meta->thumb_offset)
 		scan_child(c, c->o->data + meta->thumb_offset,
 		    meta->thumb_len, "exif:thumbnail.jpg");
+	scan_carved_images(c);
 }
 
 /* ---- one object ------------------------------------------------------------ */
@@ -659,12 +839,17 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 	c.o = o;
 	c.f = &facts;
 	c.budget = budget;
-	r = cbp_match_object(w->matcher, &facts, on_hit, &c);
+	r = s->opts.hash_mode ? CBP_OK :
+	    cbp_match_object(w->matcher, &facts, on_hit, &c);
 	if (r == CBP_ENOMEM) {
 		facts.nomem = 1;
 		cbp_error_set(&facts.problem, CBP_ENOMEM, 0,
 		    "out of memory while matching rules");
 	}
+	if (s->opts.hash_mode)
+		hash_object(&c);
+	else
+		match_known(&c);
 	scan_children(&c);
 	/* A member cut at the size limit was already reported by expand.c.
 	 * Records about one archive's members are capped (cbp_expand.h). */

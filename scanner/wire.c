@@ -84,6 +84,25 @@ done(struct wbuf *b, size_t *len)
 	return b->over ? CBP_ELIMIT : CBP_OK;
 }
 
+/* The known-image fields: a flag, then list, id, category, distance; the
+ * PDQ hex (0 or 64 digits) and its quality. */
+static void
+put_known(struct wbuf *b, const struct cbp_finding *f)
+{
+	size_t pl = strnlen(f->pdq, sizeof(f->pdq) - 1);
+
+	put_u8(b, f->known.list != NULL);
+	if (f->known.list != NULL) {
+		put_str(b, f->known.list);
+		put_str(b, f->known.id);
+		put_str(b, f->known.category);
+		put_u32(b, (uint32_t)f->known.distance);
+	}
+	put_u32(b, (uint32_t)pl);
+	put(b, f->pdq, pl);
+	put_u8(b, pl > 0 ? (unsigned)f->pdq_quality : 0);
+}
+
 int
 cbp_wire_put_finding(unsigned char *buf, size_t cap, size_t *len,
     uint32_t index, const struct cbp_finding *f)
@@ -110,6 +129,7 @@ cbp_wire_put_finding(unsigned char *buf, size_t cap, size_t *len,
 	put_u8(&b, f->evidence != NULL);
 	put_str(&b, f->evidence);
 	put_u8(&b, (unsigned)f->disposition);
+	put_known(&b, f);
 	return done(&b, len);
 }
 
@@ -267,6 +287,58 @@ get_stats(struct rbuf *r, struct cbp_wire_stats *st)
 	st->vanished = get_u64(r);
 }
 
+/* 1 if s[0..n) are lowercase hex digits. */
+static int
+lower_hex(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* What put_known wrote, checked as everything else: a category other
+ * than the two a list may name, a distance beyond 256 bits, a hash that is
+ * not 64 lowercase hex digits, a quality above 100 are protocol errors. */
+static int
+get_known(struct rbuf *r, struct cbp_finding *f)
+{
+	unsigned has = get_u8(r), q;
+	uint32_t d, pl;
+	const char *s;
+
+	if (has > 1)
+		return CBP_ECORRUPT;
+	if (has) {
+		f->known.list = get_str(r);
+		f->known.id = get_str(r);
+		f->known.category = get_str(r);
+		d = get_u32(r);
+		if (r->bad || d > 256 || f->known.list[0] == '\0' ||
+		    f->known.id[0] == '\0' ||
+		    (strcmp(f->known.category, "plate") != 0 &&
+		    strcmp(f->known.category, "traveler") != 0))
+			return CBP_ECORRUPT;
+		f->known.distance = (int)d;
+	}
+	pl = get_u32(r);
+	if (pl != 0 && pl != 64)
+		return CBP_ECORRUPT;
+	if ((s = (const char *)take(r, pl)) != NULL) {
+		if (!lower_hex(s, pl))
+			return CBP_ECORRUPT;
+		memcpy(f->pdq, s, pl);
+		f->pdq[pl] = '\0';
+	}
+	q = get_u8(r);
+	if (q > 100 || (pl == 0 && q != 0))
+		return CBP_ECORRUPT;
+	f->pdq_quality = (int)q;
+	return r->bad ? CBP_ECORRUPT : CBP_OK;
+}
+
 /* Whole frame consumed, nothing malformed. */
 static int
 finish(const struct rbuf *r)
@@ -345,6 +417,8 @@ cbp_wire_get_record(int type, const unsigned char *p, size_t n,
 	if ((v = get_u8(&r)) > CBP_DISP_REVIEW)	/* the last disposition */
 		return CBP_ECORRUPT;
 	f->disposition = (enum cbp_disposition)v;
+	if (get_known(&r, f) != CBP_OK)
+		return CBP_ECORRUPT;
 	if (f->rule == NULL || f->title == NULL || f->category == NULL)
 		return CBP_ECORRUPT;
 	return finish(&r);

@@ -56,26 +56,6 @@ def test_usage_errors(args, message):
     assert message in r.err and "usage: cbpscan scan [OPTIONS] PATH..." in r.err, r
 
 
-NOT_YET = [
-    (["--known", "list.tsv"], "--known: known-image matching (SHA-256 and PDQ lists) is not in this version yet"),
-]
-
-
-@pytest.mark.parametrize("opt,message", NOT_YET, ids=[a[0] for a, _ in NOT_YET])
-def test_not_in_this_version_yet(tmp_path, opt, message):
-    """Options of later versions exit 2 with a clear message (this test
-    changes when the feature lands)."""
-    r = run(["scan", *opt, tmp_path])
-    assert (r.rc, r.out) == (2, b""), r
-    assert message in r.err, r
-
-
-@pytest.mark.parametrize("cmd", ["hash"])
-def test_commands_not_yet(cmd, tmp_path):
-    r = run([cmd, tmp_path])
-    assert (r.rc, r.out) == (2, b"") and f"'{cmd}' is not in this version yet" in r.err, r
-
-
 # ---- rules check ----------------------------------------------------------------
 
 def test_rules_check_shipped():

@@ -84,9 +84,10 @@ def test_summary(mixed):
     files = [p for p in t.rglob("*") if p.is_file()]
     assert set(s) == EVERY_KEYS | {"started", "finished", "files", "bytes", "archives",
                                    "members", "findings", "violations", "unscannable",
-                                   "elapsed_s", "exit", "version", "rules", "roots",
+                                   "elapsed_s", "exit", "version", "rules", "lists", "roots",
                                    "complete", "severity", "skipped", "confinement"}
     assert s["complete"] is True
+    assert s["lists"] is None       # no known-image lists loaded
     c = s["confinement"]
     assert set(c) >= {"workers", "seccomp", "landlock_abi", "no_new_privs", "replaced",
                       "objects_per_worker"}

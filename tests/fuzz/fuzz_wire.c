@@ -8,7 +8,8 @@
  * (nothing accepted that the encoder could not have written, so nothing
  * ambiguous reaches the outputs), and every decoded string must be
  * NUL-free and within the scratch.
- * Seeds: none needed (the encoder's round trip is in tests/unit/test_wire.c).
+ * Seeds: a known-image finding (known-near-match); the encoder's round
+ * trip is in tests/unit/test_wire.c.
  */
 #include <assert.h>
 #include <stdint.h>

@@ -263,7 +263,7 @@ test_hardened_yaml(void **state)
 	    CBP_ESYNTAX);
 	assert_string_equal(d.message, "m.yaml:1:1: unknown key 'x' (known: rules, "
 	    "exclude, threads, one_file_system, strict, max_depth, limits, "
-	    "authorized, delivery)");
+	    "authorized, delivery, known)");
 	cbp_config_free(&c);
 }
 
@@ -295,6 +295,51 @@ test_worker_limits(void **state)
 	assert_int_equal(cbp_config_load_string(&c, "m.yaml", small,
 	    sizeof(small) - 1, &d), CBP_ESYNTAX);
 	cbp_config_free(&c);
+}
+
+/* known: a path, or entries {path, name, threshold}, each checked. */
+static void
+test_known_lists(void **state)
+{
+	struct cbp_config c;
+	struct cbp_config_diag d = { { 0 } };
+	const char *path;
+
+	(void)state;
+	path = write_conf("known:\n  - /etc/cbp/a.tsv\n"
+	    "  - {path: /etc/cbp/lists, name: agency-2019, threshold: 20}\n",
+	    0644);
+	cbp_config_defaults(&c);
+	assert_int_equal(cbp_config_load(&c, path, &d), CBP_OK);
+	assert_int_equal(c.nknown, 2);
+	assert_string_equal(c.known[0].path, "/etc/cbp/a.tsv");
+	assert_null(c.known[0].name);
+	assert_int_equal(c.known[0].threshold, -1);
+	assert_string_equal(c.known[1].path, "/etc/cbp/lists");
+	assert_string_equal(c.known[1].name, "agency-2019");
+	assert_int_equal(c.known[1].threshold, 20);
+	/* The command line adds to them. */
+	assert_int_equal(cbp_config_add_known(&c, "x.tsv", NULL, -1), CBP_OK);
+	assert_int_equal(c.nknown, 3);
+	cbp_config_free(&c);
+	assert_int_equal(c.nknown, 0);
+
+	path = write_conf("known: single.tsv\n", 0644);
+	cbp_config_defaults(&c);
+	assert_int_equal(cbp_config_load(&c, path, &d), CBP_OK);
+	assert_int_equal(c.nknown, 1);
+	assert_string_equal(c.known[0].path, "single.tsv");
+	cbp_config_free(&c);
+
+	assert_conf_error("known:\n  - {path: a, threshold: 49}\n",
+	    "2:26: known: threshold: 49 is out of range");
+	assert_conf_error("known:\n  - {name: a}\n",
+	    "2:5: known: 'path' (a list file or directory) is required");
+	assert_conf_error("known:\n  - {path: a, colour: red}\n",
+	    "2:15: known: unknown key 'colour'");
+	assert_conf_error("known:\n  - {path: a, name: 'a b'}\n",
+	    "2:22: known: name: no blanks");
+	assert_conf_error("known: [[a]]\n", "1:9: known: each entry is a path");
 }
 
 static void
@@ -331,6 +376,7 @@ main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_worker_limits),
 		cmocka_unit_test(test_command_line_lists),
+		cmocka_unit_test(test_known_lists),
 		cmocka_unit_test(test_hardened_yaml),
 	};
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);

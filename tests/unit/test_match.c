@@ -35,7 +35,7 @@ static struct cbp_identify *g_id;
 #define NEED_ID() do { if (g_id == NULL) { \
 	if (getenv("CBP_TEST_STRICT") != NULL) fail_msg("cbpscan.mgc not found"); \
 	skip(); } } while (0)
-static const struct cbp_scan_caps g_caps = { CBP_LOAD_MAX, CBP_CARVE_MAX, CBP_HASH_MAX, NULL };
+static const struct cbp_scan_caps g_caps = { CBP_LOAD_MAX, CBP_CARVE_MAX, CBP_HASH_MAX, NULL, 0 };
 
 /* ---- building objects --------------------------------------------------------- */
 

@@ -323,6 +323,7 @@ test_jsonl_summary(void **state)
 	    "\"findings\":2,\"violations\":1,\"unscannable\":0,"
 	    "\"elapsed_s\":2.312,\"exit\":1,\"version\":\"9.8.7\","
 	    "\"rules\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\","
+	    "\"lists\":null,"
 	    "\"roots\":[\"/srv\",\"/home/caf\\udce9\"],\"complete\":true,"
 	    "\"severity\":{\"critical\":0,\"high\":1,\"medium\":0,\"low\":1,\"info\":0},"
 	    "\"skipped\":{\"symlink\":5,\"fifo\":0,\"socket\":0,\"device\":0,"

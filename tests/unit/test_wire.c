@@ -163,6 +163,77 @@ test_malformed_frames_refused(void **state)
 	assert_int_equal(cbp_wire_get_stats(buf, 40, &st), CBP_OK);
 }
 
+/* A finding with a known-image match: list, id, category, distance, PDQ. */
+static size_t
+known_frame(const char *category, int distance, const char *pdq, int quality)
+{
+	struct cbp_finding f = { 0 };
+	size_t len;
+
+	f.rule = "cbp.known.near";
+	f.title = "Near copy";
+	f.category = "known";
+	f.severity = CBP_SEV_HIGH;
+	memset(f.sha256, 'b', 64);
+	f.mime = "image/png";
+	f.evidence = "pdq distance 12 (rot90)";
+	f.known.list = "cbp-2019";
+	f.known.id = "P-0001";
+	f.known.category = category;
+	f.known.distance = distance;
+	snprintf(f.pdq, sizeof(f.pdq), "%s", pdq);
+	f.pdq_quality = quality;
+	assert_int_equal(cbp_wire_put_finding(buf, sizeof(buf), &len, 1, &f),
+	    CBP_OK);
+	return len;
+}
+
+static const char hex64[] =
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+static void
+test_known_fields(void **state)
+{
+	struct cbp_wire_record r;
+	size_t len, i;
+
+	(void)state;
+	len = known_frame("traveler", 12, hex64, 87);
+	assert_int_equal(cbp_wire_get_record(CBP_WIRE_FINDING, buf, len,
+	    scratch, sizeof(scratch), &r), CBP_OK);
+	assert_string_equal(r.finding.known.list, "cbp-2019");
+	assert_string_equal(r.finding.known.id, "P-0001");
+	assert_string_equal(r.finding.known.category, "traveler");
+	assert_int_equal(r.finding.known.distance, 12);
+	assert_string_equal(r.finding.pdq, hex64);
+	assert_int_equal(r.finding.pdq_quality, 87);
+	/* Every truncation of it is refused. */
+	for (i = 0; i < len; i++)
+		assert_int_equal(cbp_wire_get_record(CBP_WIRE_FINDING, buf, i,
+		    scratch, sizeof(scratch), &r), CBP_ECORRUPT);
+	/* A finding without a match carries neither. */
+	len = finding_frame();
+	assert_int_equal(cbp_wire_get_record(CBP_WIRE_FINDING, buf, len,
+	    scratch, sizeof(scratch), &r), CBP_OK);
+	assert_null(r.finding.known.list);
+	assert_string_equal(r.finding.pdq, "");
+	/* A category no list may name, a distance past 256 bits, a quality
+	 * past 100 and a hash with an upper-case digit are refused. */
+	len = known_frame("other", 12, hex64, 87);
+	assert_int_equal(cbp_wire_get_record(CBP_WIRE_FINDING, buf, len,
+	    scratch, sizeof(scratch), &r), CBP_ECORRUPT);
+	len = known_frame("plate", 257, hex64, 87);
+	assert_int_equal(cbp_wire_get_record(CBP_WIRE_FINDING, buf, len,
+	    scratch, sizeof(scratch), &r), CBP_ECORRUPT);
+	len = known_frame("plate", 3, hex64, 101);
+	assert_int_equal(cbp_wire_get_record(CBP_WIRE_FINDING, buf, len,
+	    scratch, sizeof(scratch), &r), CBP_ECORRUPT);
+	len = known_frame("plate", 3, hex64, 50);
+	buf[len - 2] = 'A';	/* the hash's last digit, before the quality */
+	assert_int_equal(cbp_wire_get_record(CBP_WIRE_FINDING, buf, len,
+	    scratch, sizeof(scratch), &r), CBP_ECORRUPT);
+}
+
 int
 main(void)
 {
@@ -170,6 +241,7 @@ main(void)
 		cmocka_unit_test(test_finding_round_trip),
 		cmocka_unit_test(test_problem_and_mark_round_trip),
 		cmocka_unit_test(test_malformed_frames_refused),
+		cmocka_unit_test(test_known_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
