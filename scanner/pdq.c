@@ -24,6 +24,7 @@
 
 #include "cbp_err.h"
 #include "cbp_pdq.h"
+#include "cbp_text.h"
 
 #define PDQ_DIM 64		/* decimated image side (step 5) */
 #define PDQ_FREQ 16		/* DCT coefficients kept per axis (step 7) */
@@ -340,26 +341,7 @@ out:
 void
 cbp_pdq_to_hex(const uint8_t hash[CBP_PDQ_BYTES], char hex[CBP_PDQ_HEX + 1])
 {
-	static const char digits[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < CBP_PDQ_BYTES; i++) {
-		hex[2 * i] = digits[hash[i] >> 4];
-		hex[2 * i + 1] = digits[hash[i] & 15];
-	}
-	hex[CBP_PDQ_HEX] = '\0';
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	cbp_hex_encode(hash, CBP_PDQ_BYTES, hex);
 }
 
 int
@@ -371,7 +353,9 @@ cbp_pdq_from_hex(const char *hex, size_t len, uint8_t hash[CBP_PDQ_BYTES])
 	if (hex == NULL || len != CBP_PDQ_HEX)
 		return CBP_ECORRUPT;
 	for (i = 0; i < CBP_PDQ_BYTES; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		int hi = cbp_hexval((unsigned char)hex[2 * i]);
+		int lo = cbp_hexval((unsigned char)hex[2 * i + 1]);
+
 		if (hi < 0 || lo < 0)
 			return CBP_ECORRUPT;
 		tmp[i] = (uint8_t)(hi << 4 | lo);

@@ -276,31 +276,41 @@ disposition_of(const struct cbp_scan *s, const struct cbp_object *o,
 	return cbp_disposition_for(sev, 0, 0);
 }
 
+/*
+ * What every finding says of its object: where it is, its size, time,
+ * type and SHA-256 (hashed once per object, however many findings, and no
+ * further than hash_max: a huge file is hashed in part and says so).
+ */
+static void
+finding_object(struct obj_ctx *c, struct cbp_finding *fd)
+{
+	struct cbp_hash_extent ext;
+	const char *sha;
+
+	(void)cbp_facts_sha256(c->f, &sha, &ext);
+	fd->path = c->o->path;
+	fd->member = c->o->member;
+	fd->nmember = c->o->nmember;
+	fd->size = c->o->size;
+	fd->mtime = c->o->mtime;
+	snprintf(fd->sha256, sizeof(fd->sha256), "%s", sha);
+	fd->sha256_partial = ext.partial;
+	fd->sha256_bytes = ext.bytes;
+	fd->mime = c->f->mime;
+}
+
 static int
 on_hit(void *arg, const struct cbp_rule_hit *hit)
 {
 	struct obj_ctx *c = arg;
 	struct cbp_scan *s = c->w->scan;
 	struct cbp_finding fd = { 0 };
-	struct cbp_hash_extent ext;
-	const char *sha;
 
-	/* Hashed once per object, however many rules hit, and no further than
-	 * hash_max: a huge file is hashed in part and the finding says so. */
-	(void)cbp_facts_sha256(c->f, &sha, &ext);
+	finding_object(c, &fd);
 	fd.rule = hit->id;
 	fd.title = hit->title;
 	fd.category = hit->category;
 	fd.severity = hit->severity;
-	fd.path = c->o->path;
-	fd.member = c->o->member;
-	fd.nmember = c->o->nmember;
-	fd.size = c->o->size;
-	fd.mtime = c->o->mtime;
-	snprintf(fd.sha256, sizeof(fd.sha256), "%s", sha);
-	fd.sha256_partial = ext.partial;
-	fd.sha256_bytes = ext.bytes;
-	fd.mime = c->f->mime;
 	fd.evidence = hit->evidence;
 	fd.disposition = disposition_of(s, c->o, fd.severity);
 	if (fd.disposition == CBP_DISP_AUTHORIZED)
@@ -318,27 +328,16 @@ known_finding(struct obj_ctx *c, const struct cbp_known_match *m,
 {
 	struct cbp_scan *s = c->w->scan;
 	struct cbp_finding fd = { 0 };
-	struct cbp_hash_extent ext;
-	const char *sha;
 	char ev[160];
 	size_t n;
 
-	(void)cbp_facts_sha256(c->f, &sha, &ext);
+	finding_object(c, &fd);
 	fd.rule = m->exact ? "cbp.known.exact" : "cbp.known.near";
 	fd.title = m->exact ? "Exact copy of a listed known image" :
 	    "Near copy of a listed known image";
 	fd.category = "known";
 	/* Profile P2/P3/T4: exact is critical, near high. */
 	fd.severity = m->exact ? CBP_SEV_CRITICAL : CBP_SEV_HIGH;
-	fd.path = c->o->path;
-	fd.member = c->o->member;
-	fd.nmember = c->o->nmember;
-	fd.size = c->o->size;
-	fd.mtime = c->o->mtime;
-	snprintf(fd.sha256, sizeof(fd.sha256), "%s", sha);
-	fd.sha256_partial = ext.partial;
-	fd.sha256_bytes = ext.bytes;
-	fd.mime = c->f->mime;
 	if (m->exact)
 		n = (size_t)snprintf(ev, sizeof(ev), "sha256 equal to the "
 		    "listed entry's");
