@@ -2268,7 +2268,8 @@ hash_print(struct hash_sink *hs, const char *category, enum hash_id_from from)
 	char id[CBP_KNOWN_ID_MAX + 1];
 	size_t i, seq = 0;
 
-	qsort(hs->v, hs->n, sizeof(*hs->v), hash_line_cmp);
+	if (hs->n > 1)	/* qsort(NULL, 0, ...) is undefined behaviour */
+		qsort(hs->v, hs->n, sizeof(*hs->v), hash_line_cmp);
 	for (i = 0; i < hs->n; i++) {
 		const struct hash_line *l = &hs->v[i];
 		/* Below the quality threshold a PDQ hash is not listed: the

@@ -1796,7 +1796,8 @@ load_dir(struct cbp_ruleset *rs, const char *path, cbp_rules_diag_fn diag,
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_names);
 	for (i = 0; i < n && r != CBP_ENOMEM; i++) {
 		size_t fl = plen + 1 + strlen(names[i]) + 1;
 
