@@ -18,6 +18,9 @@
  * 64-megapixel input costs no more memory than a 512 x 512 one.
  */
 #include <math.h>
+#ifdef __SSE__
+#include <xmmintrin.h>
+#endif
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +49,25 @@ dct_init(void)
 			    cos((M_PI / 2 / 64) * (i + 1) * (2 * j + 1)));
 }
 
+/* Four floats, for the loops below (GCC and Clang vector extensions: SSE
+ * on x86-64, NEON on arm64, plain code elsewhere; IEEE ops per lane). */
+typedef float v4f __attribute__((vector_size(16)));
+
+static inline v4f
+v4_load(const float *p)
+{
+	v4f v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline void
+v4_store(float *p, v4f v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
 /*
  * Steps 1 and 2: luminance of the (pre-scaled) image into L, lw x lh.
  * Nearest-neighbour, top-left aligned: output x takes source x*W/512.
@@ -54,22 +76,43 @@ static void
 luma(const uint8_t *px, uint32_t w, uint32_t h, unsigned ch, size_t stride,
     float *L, uint32_t lw, uint32_t lh)
 {
-	uint32_t x, y;
+	uint32_t sx[CBP_PDQ_PRESCALE], x, y;
 
+	/* Source columns, once (lw <= 512): no division per pixel. */
+	for (x = 0; x < lw; x++)
+		sx[x] = lw == w ? x : (uint32_t)((uint64_t)x * w / lw);
 	for (y = 0; y < lh; y++) {
 		uint32_t sy = lh == h ? y : (uint32_t)((uint64_t)y * h / lh);
 		const uint8_t *row = px + (size_t)sy * stride;
 		float *o = L + (size_t)y * lw;
 
-		for (x = 0; x < lw; x++) {
-			uint32_t sx = lw == w ? x : (uint32_t)((uint64_t)x * w / lw);
-			const uint8_t *p = row + (size_t)sx * ch;
+		x = 0;
+		if (ch == 1) {
+			for (; x < lw; x++)
+				o[x] = (float)row[sx[x]];
+			continue;
+		}
+		/* Four pixels a vector: per lane the same float operations,
+		 * ((0.299 R + 0.587 G) + 0.114 B), as the scalar loop. */
+		for (; x + 4 <= lw; x += 4) {
+			const uint8_t *p0 = row + (size_t)sx[x] * 3;
+			const uint8_t *p1 = row + (size_t)sx[x + 1] * 3;
+			const uint8_t *p2 = row + (size_t)sx[x + 2] * 3;
+			const uint8_t *p3 = row + (size_t)sx[x + 3] * 3;
+			v4f r = { p0[0], p1[0], p2[0], p3[0] };
+			v4f g = { p0[1], p1[1], p2[1], p3[1] };
+			v4f b = { p0[2], p1[2], p2[2], p3[2] };
+			v4f kr = { 0.299f, 0.299f, 0.299f, 0.299f };
+			v4f kg = { 0.587f, 0.587f, 0.587f, 0.587f };
+			v4f kb = { 0.114f, 0.114f, 0.114f, 0.114f };
 
-			if (ch == 1)
-				o[x] = (float)p[0];
-			else
-				o[x] = 0.299f * (float)p[0] + 0.587f * (float)p[1] +
-				    0.114f * (float)p[2];
+			v4_store(o + x, kr * r + kg * g + kb * b);
+		}
+		for (; x < lw; x++) {
+			const uint8_t *p = row + (size_t)sx[x] * 3;
+
+			o[x] = 0.299f * (float)p[0] + 0.587f * (float)p[1] +
+			    0.114f * (float)p[2];
 		}
 	}
 }
@@ -78,112 +121,223 @@ luma(const uint8_t *px, uint32_t w, uint32_t h, unsigned ch, size_t stride,
  * Step 4's box1d: centred moving average, window w clipped at the ends and
  * divided by the samples inside, with one running float sum as the
  * reference keeps it (add the newest, then subtract the oldest).
+ *
+ * Here it runs down the columns of a rows x cols matrix, every column at
+ * once (one running sum per column, 4 columns a vector): each column sees
+ * exactly box1d's float operations in box1d's order, so the result is
+ * bit-identical to filtering the columns one by one, but the work is
+ * vectorised and memory is read a row at a time.  A box along rows is
+ * this applied to the transposed matrix (see blur).
+ *
+ * keep (may be NULL: every row): only output rows with keep[row] set are
+ * divided and stored; the running sums still pass every row, so what is
+ * stored is unchanged.  The second pass needs 64 of 512 rows.
  */
 static void
-box1d(const float *in, float *out, uint32_t n, size_t step, uint32_t w)
+box_down(const float *restrict in, float *restrict out, uint32_t cols,
+    uint32_t rows, uint32_t win, const uint8_t *keep, float *restrict sums)
 {
-	uint32_t half = (w + 2) / 2, k;
+	uint32_t half = (win + 2) / 2, k, c;
+	uint32_t vcols = cols & ~3u;
 	size_t ri = 0, oi = 0, wi = 0;
-	float s = 0.0f;
-	int c = 0;
+	int n = 0;
 
-	for (k = 0; k + 1 < half; k++) {
-		s += in[ri++ * step];
-		c++;
+	for (c = 0; c < cols; c++)
+		sums[c] = 0.0f;
+	/* Phase 1: fill the left half of the window, no output yet. */
+	for (k = 0; k + 1 < half; k++, ri++, n++)
+		for (c = 0; c < cols; c++)
+			sums[c] += in[ri * cols + c];
+	/* Phase 2: the window grows to full size. */
+	for (k = 0; k < win - half + 1; k++, ri++, wi++) {
+		float cnt = (float)++n;
+		v4f vc = { cnt, cnt, cnt, cnt };
+		int store = keep == NULL || keep[wi];
+
+		for (c = 0; c < vcols; c += 4) {
+			v4f s = v4_load(sums + c) + v4_load(in + ri * cols + c);
+			v4_store(sums + c, s);
+			if (store)
+				v4_store(out + wi * cols + c, s / vc);
+		}
+		for (; c < cols; c++) {
+			sums[c] += in[ri * cols + c];
+			if (store)
+				out[wi * cols + c] = sums[c] / cnt;
+		}
 	}
-	for (k = 0; k < w - half + 1; k++) {
-		s += in[ri++ * step];
-		c++;
-		out[wi++ * step] = s / (float)c;
+	/* Phase 3: full window sliding: add the newest, drop the oldest. */
+	for (k = 0; k < rows - win; k++, ri++, oi++, wi++) {
+		float cnt = (float)n;
+		v4f vc = { cnt, cnt, cnt, cnt };
+		int store = keep == NULL || keep[wi];
+
+		for (c = 0; c < vcols; c += 4) {
+			v4f s = v4_load(sums + c) + v4_load(in + ri * cols + c);
+			s = s - v4_load(in + oi * cols + c);
+			v4_store(sums + c, s);
+			if (store)
+				v4_store(out + wi * cols + c, s / vc);
+		}
+		for (; c < cols; c++) {
+			sums[c] += in[ri * cols + c];
+			sums[c] -= in[oi * cols + c];
+			if (store)
+				out[wi * cols + c] = sums[c] / cnt;
+		}
 	}
-	for (k = 0; k < n - w; k++) {
-		s += in[ri++ * step];
-		s -= in[oi++ * step];
-		out[wi++ * step] = s / (float)c;
-	}
-	for (k = 0; k + 1 < half; k++) {
-		s -= in[oi++ * step];
-		c--;
-		out[wi++ * step] = s / (float)c;
+	/* Phase 4: the window shrinks at the far end. */
+	for (k = 0; k + 1 < half; k++, oi++, wi++) {
+		float cnt = (float)--n;
+		v4f vc = { cnt, cnt, cnt, cnt };
+		int store = keep == NULL || keep[wi];
+
+		for (c = 0; c < vcols; c += 4) {
+			v4f s = v4_load(sums + c) - v4_load(in + oi * cols + c);
+			v4_store(sums + c, s);
+			if (store)
+				v4_store(out + wi * cols + c, s / vc);
+		}
+		for (; c < cols; c++) {
+			sums[c] -= in[oi * cols + c];
+			if (store)
+				out[wi * cols + c] = sums[c] / cnt;
+		}
 	}
 }
 
 /*
- * box1d down every column at once: row by row, one running sum per column
- * (sums[w]).  Each column sees exactly box1d's float operations in
- * box1d's order, so the result is bit-identical; but memory is read a row
- * at a time instead of one float per row per column, which at 512 x 512
- * took a third of a scan's time with lists loaded (perf, bench tree).
+ * The rows of the h x w matrix in, box-filtered along the row (window
+ * win), into out; with keep (may be NULL) only the columns with keep[x]
+ * set are stored.  Four rows at a time are transposed into a strip of
+ * w x 4 floats (8 KiB at w = 512, in L1), filtered there by box_down with
+ * one row per vector lane, and transposed back: the same float operations
+ * as box1d on each row, vectorised, without a whole-image transpose
+ * (whose 2 KiB stride thrashed the cache: a sixth of the hash's time).
  */
 static void
-box_cols(const float *in, float *out, uint32_t w, uint32_t h, uint32_t win,
-    float *sums)
+box_rows(const float *restrict in, float *restrict out, uint32_t w,
+    uint32_t h, uint32_t win, const uint8_t *keep, float *restrict strip,
+    float *restrict sums)
 {
-	uint32_t half = (win + 2) / 2, k, c;
-	size_t ri = 0, oi = 0, wi = 0;
-	float cnt = 0.0f;
-	int n = 0;
+	float *filt = strip + (size_t)w * 4;
+	uint32_t y, x, k;
 
-	for (c = 0; c < w; c++)
-		sums[c] = 0.0f;
-	for (k = 0; k + 1 < half; k++, ri++) {
-		for (c = 0; c < w; c++)
-			sums[c] += in[ri * w + c];
-		n++;
-	}
-	for (k = 0; k < win - half + 1; k++, ri++, wi++) {
-		n++;
-		cnt = (float)n;
-		for (c = 0; c < w; c++) {
-			sums[c] += in[ri * w + c];
-			out[wi * w + c] = sums[c] / cnt;
+	for (y = 0; y < h; y += 4) {
+		uint32_t nr = h - y < 4 ? h - y : 4;
+		const float *r[4];
+		float *o[4];
+
+		for (k = 0; k < 4; k++) {
+			/* A short last strip repeats its last row; not stored. */
+			r[k] = in + (size_t)(y + (k < nr ? k : nr - 1)) * w;
+			o[k] = out + (size_t)(y + (k < nr ? k : nr - 1)) * w;
 		}
-	}
-	for (k = 0; k < h - win; k++, ri++, oi++, wi++)
-		for (c = 0; c < w; c++) {
-			sums[c] += in[ri * w + c];
-			sums[c] -= in[oi * w + c];
-			out[wi * w + c] = sums[c] / cnt;
+		x = 0;
+#ifdef __SSE__
+		for (; x + 4 <= w; x += 4) {
+			__m128 a = _mm_loadu_ps(r[0] + x), b = _mm_loadu_ps(r[1] + x);
+			__m128 c = _mm_loadu_ps(r[2] + x), d = _mm_loadu_ps(r[3] + x);
+
+			_MM_TRANSPOSE4_PS(a, b, c, d);
+			_mm_storeu_ps(strip + 4 * (size_t)x, a);
+			_mm_storeu_ps(strip + 4 * (size_t)x + 4, b);
+			_mm_storeu_ps(strip + 4 * (size_t)x + 8, c);
+			_mm_storeu_ps(strip + 4 * (size_t)x + 12, d);
 		}
-	for (k = 0; k + 1 < half; k++, oi++, wi++) {
-		n--;
-		cnt = (float)n;
-		for (c = 0; c < w; c++) {
-			sums[c] -= in[oi * w + c];
-			out[wi * w + c] = sums[c] / cnt;
-		}
+#endif
+		for (; x < w; x++)
+			for (k = 0; k < 4; k++)
+				strip[4 * (size_t)x + k] = r[k][x];
+		box_down(strip, filt, 4, w, win, keep, sums);
+		x = 0;
+#ifdef __SSE__
+		if (keep == NULL && nr == 4)
+			for (; x + 4 <= w; x += 4) {
+				__m128 a = _mm_loadu_ps(filt + 4 * (size_t)x);
+				__m128 b = _mm_loadu_ps(filt + 4 * (size_t)x + 4);
+				__m128 c = _mm_loadu_ps(filt + 4 * (size_t)x + 8);
+				__m128 d = _mm_loadu_ps(filt + 4 * (size_t)x + 12);
+
+				_MM_TRANSPOSE4_PS(a, b, c, d);
+				_mm_storeu_ps(o[0] + x, a);
+				_mm_storeu_ps(o[1] + x, b);
+				_mm_storeu_ps(o[2] + x, c);
+				_mm_storeu_ps(o[3] + x, d);
+			}
+#endif
+		for (; x < w; x++)
+			if (keep == NULL || keep[x])
+				for (k = 0; k < nr; k++)
+					o[k][x] = filt[4 * (size_t)x + k];
 	}
 }
 
-/* Step 4: two passes of rows-then-columns box filtering, L -> T -> L.
- * sums: w floats of scratch for the column pass. */
+/* Step 5's sample positions: the centres of a 64-cell grid over n. */
+static uint32_t
+grid_centre(int i, uint32_t n)
+{
+	return (uint32_t)(int)(((i + 0.5) * n) / 64.0);
+}
+
+/*
+ * Steps 4 and 5: two passes of rows-then-columns box filtering (windows
+ * ceil(w/128) along rows, ceil(h/128) along columns), then the 64 x 64
+ * samples at the grid centres, into A.
+ *
+ * Rows are filtered as the columns of the transposed image, so every
+ * filter runs vectorised (box_down).  Only what the samples depend on is
+ * stored in the second pass: its row filter is kept at the 64 sampled
+ * columns, its column filter at the 64 sampled rows.  Every stored value
+ * is computed by the same float operations in the same order as a
+ * straightforward whole-image filter, so the hash is bit-identical
+ * (tests/unit/test_pdq.c; every reference vector).
+ *
+ * L holds the luminance (h x w) on entry; L and T (max(w, 64) * h floats
+ * each), strip (8 * w floats) and sums (max(w, h, 64) floats) are scratch.
+ */
 static void
-blur(float *L, float *T, uint32_t w, uint32_t h, float *sums)
+blur_decimate(float *L, float *T, uint32_t w, uint32_t h, float *strip,
+    float *sums, float A[PDQ_DIM][PDQ_DIM])
 {
 	uint32_t wx = (w + 127) / 128, wy = (h + 127) / 128;
-	uint32_t r;
-	int pass;
+	uint8_t keep_x[CBP_PDQ_PRESCALE], keep_y[CBP_PDQ_PRESCALE];
+	uint32_t col[PDQ_DIM], row[PDQ_DIM];
+	int i, j;
 
-	for (pass = 0; pass < 2; pass++) {
-		for (r = 0; r < h; r++)
-			box1d(L + (size_t)r * w, T + (size_t)r * w, w, 1, wx);
-		box_cols(T, L, w, h, wy, sums);
+	memset(keep_x, 0, sizeof(keep_x));
+	memset(keep_y, 0, sizeof(keep_y));
+	for (i = 0; i < PDQ_DIM; i++) {
+		col[i] = grid_centre(i, w);
+		row[i] = grid_centre(i, h);
+		keep_x[col[i]] = 1;
+		keep_y[row[i]] = 1;
 	}
+	/* Pass 1: rows, then columns. */
+	box_rows(L, T, w, h, wx, NULL, strip, sums);
+	box_down(T, L, w, h, wy, NULL, sums);
+	/* Pass 2: rows, stored at the sampled columns only ... */
+	box_rows(L, T, w, h, wx, keep_x, strip, sums);
+	/* ... gathered into a 64-column image (h x 64), whose columns are
+	 * then filtered and stored at the sampled rows only. */
+	for (i = 0; i < (int)h; i++)
+		for (j = 0; j < PDQ_DIM; j++)
+			L[(size_t)i * PDQ_DIM + j] = T[(size_t)i * w + col[j]];
+	box_down(L, T, PDQ_DIM, h, wy, keep_y, sums);
+	for (i = 0; i < PDQ_DIM; i++)
+		for (j = 0; j < PDQ_DIM; j++)
+			A[i][j] = T[(size_t)row[i] * PDQ_DIM + j];
 }
 
-/* Step 5: pick 64 x 64 samples at the centres of a 64 x 64 grid. */
+/* Step 5 alone, for an input already 64 x 64 (the reference skips the blur). */
 static void
 decimate(const float *L, uint32_t w, uint32_t h, float A[PDQ_DIM][PDQ_DIM])
 {
 	int i, j;
 
-	for (i = 0; i < PDQ_DIM; i++) {
-		int r = (int)(((i + 0.5) * h) / 64.0);
-		for (j = 0; j < PDQ_DIM; j++) {
-			int c = (int)(((j + 0.5) * w) / 64.0);
-			A[i][j] = L[(size_t)r * w + (size_t)c];
-		}
-	}
+	for (i = 0; i < PDQ_DIM; i++)
+		for (j = 0; j < PDQ_DIM; j++)
+			A[i][j] = L[(size_t)grid_centre(i, h) * w + grid_centre(j, w)];
 }
 
 /* Step 6: gradient sum, scaled to 0..100. */
@@ -229,12 +383,41 @@ dct2(float A[PDQ_DIM][PDQ_DIM], float B[PDQ_FREQ][PDQ_FREQ])
 		}
 }
 
-static int
-fcmp(const void *a, const void *b)
+/*
+ * The k-th smallest of v[0..n) (0-based), by quickselect; v is reordered.
+ * The value is unique whatever the method, so the hash is the same as with
+ * a full sort (the reference uses Torben's method); a sort per dihedral
+ * variant was a few per cent of a scan with lists loaded (perf).
+ */
+static float
+kth_smallest(float *v, int n, int k)
 {
-	float x = *(const float *)a, y = *(const float *)b;
+	int lo = 0, hi = n - 1;
 
-	return (x > y) - (x < y);
+	while (lo < hi) {
+		float pivot = v[(lo + hi) / 2];
+		int i = lo, j = hi;
+
+		while (i <= j) {
+			while (v[i] < pivot)
+				i++;
+			while (pivot < v[j])
+				j--;
+			if (i <= j) {
+				float t = v[i];
+
+				v[i++] = v[j];
+				v[j--] = t;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
+	}
+	return v[k];
 }
 
 /*
@@ -244,12 +427,11 @@ fcmp(const void *a, const void *b)
 static void
 to_bits(float B[PDQ_FREQ][PDQ_FREQ], uint8_t hash[CBP_PDQ_BYTES])
 {
-	float sorted[PDQ_NCOEF], m;
+	float work[PDQ_NCOEF], m;
 	int i, j;
 
-	memcpy(sorted, B, sizeof(sorted));
-	qsort(sorted, PDQ_NCOEF, sizeof(float), fcmp);
-	m = sorted[PDQ_NCOEF / 2 - 1];
+	memcpy(work, B, sizeof(work));
+	m = kth_smallest(work, PDQ_NCOEF, PDQ_NCOEF / 2 - 1);
 	memset(hash, 0, CBP_PDQ_BYTES);
 	for (i = 0; i < PDQ_FREQ; i++)
 		for (j = 0; j < PDQ_FREQ; j++)
@@ -286,12 +468,55 @@ dihedral(float B[PDQ_FREQ][PDQ_FREQ], int k, float O[PDQ_FREQ][PDQ_FREQ])
 		}
 }
 
+/*
+ * Working memory of one hash, at its largest (a 512 x 512 pre-scaled
+ * image; the second pass's 64-column gather fits in the same h x 512).
+ * Kept per thread and reused: allocating and freeing 2 MiB per image made
+ * the kernel clear fresh pages for every hash (a tenth of a scan's time
+ * with lists loaded, perf).  Freed when the thread exits.
+ */
+struct scratch {
+	float L[CBP_PDQ_PRESCALE * CBP_PDQ_PRESCALE];
+	float T[CBP_PDQ_PRESCALE * CBP_PDQ_PRESCALE];
+	float strip[8 * CBP_PDQ_PRESCALE];
+	float sums[CBP_PDQ_PRESCALE];
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+static void
+scratch_init(void)
+{
+	scratch_key_ok = pthread_key_create(&scratch_key, free) == 0;
+}
+
+static struct scratch *
+scratch_get(void)
+{
+	struct scratch *sc;
+
+	pthread_once(&scratch_once, scratch_init);
+	if (!scratch_key_ok)
+		return NULL;
+	if ((sc = pthread_getspecific(scratch_key)) != NULL)
+		return sc;
+	if ((sc = malloc(sizeof(*sc))) == NULL)
+		return NULL;
+	if (pthread_setspecific(scratch_key, sc) != 0) {
+		free(sc);
+		return NULL;
+	}
+	return sc;
+}
+
 int
 cbp_pdq_hash(const uint8_t *px, uint32_t w, uint32_t h, unsigned channels,
     size_t stride, unsigned flags, struct cbp_pdq *out)
 {
 	float A[PDQ_DIM][PDQ_DIM], B[PDQ_FREQ][PDQ_FREQ], O[PDQ_FREQ][PDQ_FREQ];
-	float *L = NULL, *T = NULL, *sums = NULL;
+	struct scratch *sc;
 	uint32_t lw, lh;
 	int k, r = CBP_ENOMEM;
 
@@ -311,15 +536,14 @@ cbp_pdq_hash(const uint8_t *px, uint32_t w, uint32_t h, unsigned channels,
 	lw = w, lh = h;
 	if (w > CBP_PDQ_PRESCALE || h > CBP_PDQ_PRESCALE)
 		lw = lh = CBP_PDQ_PRESCALE;
-	if ((L = malloc((size_t)lw * lh * sizeof(float))) == NULL ||
-	    (T = malloc((size_t)lw * lh * sizeof(float))) == NULL ||
-	    (sums = malloc((size_t)lw * sizeof(float))) == NULL)
+	if ((sc = scratch_get()) == NULL)
 		goto out;
-	luma(px, w, h, channels, stride, L, lw, lh);
+	luma(px, w, h, channels, stride, sc->L, lw, lh);
 	/* A 64 x 64 input is already decimated; the reference skips the blur. */
 	if (lw != PDQ_DIM || lh != PDQ_DIM)
-		blur(L, T, lw, lh, sums);
-	decimate(L, lw, lh, A);
+		blur_decimate(sc->L, sc->T, lw, lh, sc->strip, sc->sums, A);
+	else
+		decimate(sc->L, lw, lh, A);
 	out->quality = quality(A);
 	dct2(A, B);
 	to_bits(B, out->hash);
@@ -332,9 +556,6 @@ cbp_pdq_hash(const uint8_t *px, uint32_t w, uint32_t h, unsigned channels,
 	}
 	r = CBP_OK;
 out:
-	free(L);
-	free(T);
-	free(sums);
 	return r;
 }
 
