@@ -512,13 +512,36 @@ scratch_get(void)
 }
 
 int
+cbp_pdq_downsample(const uint8_t *px, uint32_t w, uint32_t h,
+    unsigned channels, size_t stride, float A[64][64])
+{
+	struct scratch *sc;
+	uint32_t lw, lh;
+
+	if ((channels != 1 && channels != 3) || w < 5 || h < 5 ||
+	    px == NULL || stride / channels < w)
+		return CBP_EINVAL;
+	/* Step 1: the reference resizes both sides when either is too big. */
+	lw = w, lh = h;
+	if (w > CBP_PDQ_PRESCALE || h > CBP_PDQ_PRESCALE)
+		lw = lh = CBP_PDQ_PRESCALE;
+	if ((sc = scratch_get()) == NULL)
+		return CBP_ENOMEM;
+	luma(px, w, h, channels, stride, sc->L, lw, lh);
+	/* A 64 x 64 input is already decimated; the reference skips the blur. */
+	if (lw != PDQ_DIM || lh != PDQ_DIM)
+		blur_decimate(sc->L, sc->T, lw, lh, sc->strip, sc->sums, A);
+	else
+		decimate(sc->L, lw, lh, A);
+	return CBP_OK;
+}
+
+int
 cbp_pdq_hash(const uint8_t *px, uint32_t w, uint32_t h, unsigned channels,
     size_t stride, unsigned flags, struct cbp_pdq *out)
 {
 	float A[PDQ_DIM][PDQ_DIM], B[PDQ_FREQ][PDQ_FREQ], O[PDQ_FREQ][PDQ_FREQ];
-	struct scratch *sc;
-	uint32_t lw, lh;
-	int k, r = CBP_ENOMEM;
+	int k, r;
 
 	if (out == NULL)
 		return CBP_EINVAL;
@@ -531,19 +554,8 @@ cbp_pdq_hash(const uint8_t *px, uint32_t w, uint32_t h, unsigned channels,
 	if (w < 5 || h < 5)
 		return CBP_OK;
 	pthread_once(&dct_once, dct_init);
-
-	/* Step 1: the reference resizes both sides when either is too big. */
-	lw = w, lh = h;
-	if (w > CBP_PDQ_PRESCALE || h > CBP_PDQ_PRESCALE)
-		lw = lh = CBP_PDQ_PRESCALE;
-	if ((sc = scratch_get()) == NULL)
-		goto out;
-	luma(px, w, h, channels, stride, sc->L, lw, lh);
-	/* A 64 x 64 input is already decimated; the reference skips the blur. */
-	if (lw != PDQ_DIM || lh != PDQ_DIM)
-		blur_decimate(sc->L, sc->T, lw, lh, sc->strip, sc->sums, A);
-	else
-		decimate(sc->L, lw, lh, A);
+	if ((r = cbp_pdq_downsample(px, w, h, channels, stride, A)) != CBP_OK)
+		return r;
 	out->quality = quality(A);
 	dct2(A, B);
 	to_bits(B, out->hash);
@@ -554,9 +566,7 @@ cbp_pdq_hash(const uint8_t *px, uint32_t w, uint32_t h, unsigned channels,
 			to_bits(O, out->dih[k]);
 		}
 	}
-	r = CBP_OK;
-out:
-	return r;
+	return CBP_OK;
 }
 
 void
