@@ -94,6 +94,14 @@ struct cbp_decode_opts {
 	 * held.  0 = keep every pixel.
 	 */
 	uint32_t sample_side;
+	/*
+	 * JPEG in YCbCr: deliver the Y plane as a grey image instead of
+	 * R, G, B.  Y is 0.299 R + 0.587 G + 0.114 B, PDQ's own luminance,
+	 * before the rounding of the colour conversion: the hash moves by a
+	 * bit or two (bench/pdq_scale.sh), and the colour planes are never
+	 * decoded.  For `scan`; `hash` decodes R, G, B for reference values.
+	 */
+	int luma_only;
 };
 
 struct cbp_image {

@@ -295,6 +295,16 @@ jpeg_run(struct jdec *d, const uint8_t *buf, size_t len,
 		ci->out_color_space = JCS_CMYK;
 		cmyk = 1;
 		break;
+	case JCS_YCbCr:
+		/* Y is the luminance PDQ computes from R, G, B (the same
+		 * weights): decoding it alone skips the colour planes. */
+		if (o->luma_only) {
+			ci->out_color_space = JCS_GRAYSCALE;
+			ch = 1;
+			break;
+		}
+		ci->out_color_space = JCS_RGB;
+		break;
 	default:
 		ci->out_color_space = JCS_RGB;
 		break;

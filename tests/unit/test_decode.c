@@ -200,6 +200,41 @@ test_lossy_hash_close(void **state)
 	}
 }
 
+/*
+ * luma_only: a YCbCr JPEG comes out as its Y plane (one channel, same
+ * size), hashing within a few bits of the RGB decode; grey and CMYK JPEGs
+ * and other formats are unaffected.
+ */
+static void
+test_luma_only(void **state)
+{
+	struct cbp_decode_opts o = { .luma_only = 1 };
+	struct cbp_image rgb, y;
+	struct cbp_pdq a, b;
+	int d;
+
+	(void)state;
+	decode_ok("base.jpg", NULL, &rgb);
+	decode_ok("base.jpg", &o, &y);
+	assert_int_equal(rgb.channels, 3);
+	assert_int_equal(y.channels, 1);
+	assert_int_equal(y.w, rgb.w);
+	assert_int_equal(y.h, rgb.h);
+	hash_img(&rgb, &a);
+	hash_img(&y, &b);
+	d = cbp_pdq_distance(a.hash, b.hash);
+	if (d > 4)
+		fail_msg("Y plane hashes %d bits from the RGB decode", d);
+	cbp_image_free(&rgb);
+	cbp_image_free(&y);
+	decode_ok("cmyk.jpg", &o, &y);
+	assert_int_equal(y.channels, 3);
+	cbp_image_free(&y);
+	decode_ok("base.png", &o, &y);
+	assert_int_equal(y.channels, 3);
+	cbp_image_free(&y);
+}
+
 /* 1-bit BMP: two colours from the palette, nothing else. */
 static void
 test_bmp_mono(void **state)
@@ -735,6 +770,7 @@ main(void)
 		cmocka_unit_test(test_grey_same_pixels),
 		cmocka_unit_test(test_palette_same_pixels),
 		cmocka_unit_test(test_lossy_hash_close),
+		cmocka_unit_test(test_luma_only),
 		cmocka_unit_test(test_bmp_mono),
 		cmocka_unit_test(test_bmp_topdown),
 		cmocka_unit_test(test_unsupported),
