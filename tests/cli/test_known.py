@@ -382,3 +382,28 @@ def test_text_output_names_the_entry(tmp_path):
     assert len(line) == 1 and line[0].startswith("critical"), r
     assert f"known plate {sha[:16]} in one, distance 0" in line[0], line
     assert "lists sha256 " in r.out.decode()
+
+
+def test_copies_of_one_image_all_found_alike(tmp_path):
+    """A near copy met three times (two folders and a zip), in one worker
+    (--threads 1, so the second and third reuse the first's PDQ by SHA-256):
+    three findings, each with the same hash, quality and distance as the
+    first; an unlisted photo next to them still matches nothing."""
+    lst, src = one_listed(tmp_path)
+    im = Image.open(src).convert("RGB")
+    png = save(im, "PNG")
+    t = tmp_path / "t"
+    for d in ("a", "b"):
+        (t / d).mkdir(parents=True)
+        (t / d / "copy.png").write_bytes(png)
+    with zipfile.ZipFile(t / "c.zip", "w") as z:
+        z.writestr("inner/copy.png", png)
+    (t / "other.png").write_bytes(save(Image.open(plates()[6]).convert("RGB"), "PNG"))
+    res = scan(t, args=("--known", lst, "--threads", "1"))
+    found = known_findings(res)
+    assert len(found) == 3, found
+    assert {f["path"].split("/")[-1] for f in found} == {"copy.png", "c.zip"}
+    keys = {(f["pdq"], f["pdq_quality"], f["known"]["distance"], f["rule"])
+            for f in found}
+    assert len(keys) == 1, found
+    assert not [f for f in found if f["path"].endswith("other.png")]
