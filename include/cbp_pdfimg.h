@@ -24,19 +24,22 @@
  *
  * How they are found: stream objects cannot live in object streams (PDF
  * 32000-1 7.5.7), so every image's dictionary is in the file's bytes as
- * "N G obj << ... >> stream".  One forward pass looks for the keyword
- * `stream`, takes the last "N G obj" before it (after the previous stream),
- * and parses the dictionary from there with a small tokenizer (comments,
- * strings, hex strings, names with #xx escapes, nested arrays and
- * dictionaries to CBP_PDFIMG_DEPTH levels), which must end right before the
- * keyword.  Streams whose /Length is direct are jumped over; an indirect
- * /Length (`12 0 R`) makes the data run to the next `endstream`.  The same
- * pass records which objects are ICC profile streams with /N, so an
+ * "N G obj << ... >> stream".  One forward pass looks for each "N G obj"
+ * and parses what follows with a small tokenizer (comments, strings, hex
+ * strings, names with #xx escapes, nested arrays and dictionaries to
+ * CBP_PDFIMG_DEPTH levels); a dictionary followed by the keyword `stream`
+ * and an end of line is a stream.  Its data is jumped over by a direct
+ * /Length when "endstream" follows it there, else (an indirect /Length,
+ * `12 0 R`, or a wrong one) up to the next "endstream".  Parsing forward
+ * from the object, not back from "stream", means a "stream" inside a
+ * string of the dictionary cannot hide the real one.  The same pass
+ * records which objects are ICC profile streams with /N, so an
  * [/ICCBased n 0 R] image is resolved without a second search.
  *
- * Bounds: the caller's buffer only; every search is a forward memmem over
- * bytes not searched before, so the pass is linear; a dictionary longer
- * than CBP_PDFIMG_DICT_MAX is not parsed; at most `cap` hits, then
+ * Bounds: the caller's buffer only; the pass only moves forward (a failed
+ * parse resumes where it stopped, "N G" is looked back for over a few
+ * bytes), so it is linear; a dictionary longer than CBP_PDFIMG_DICT_MAX is
+ * not parsed; at most `cap` hits, then
  * stats->more; CBP_PDFIMG_ICC_MAX profile objects remembered.  No
  * allocation in cbp_pdfimg_find; thread-safe.
  */

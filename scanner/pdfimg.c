@@ -484,11 +484,14 @@ dict_entry(struct lex *lx, const char *key, struct dict *d)
 	return CBP_OK;
 }
 
-/* The dictionary in p[from..end): "<<" ... ">>" and nothing after it. */
+/*
+ * The dictionary starting at lx (its "<<" next): the keys we read into d.
+ * On return lx->i is past what was parsed, so a failed parse is never
+ * parsed again from inside.
+ */
 static int
-parse_dict(const uint8_t *p, size_t from, size_t end, struct dict *d)
+parse_dict(struct lex *lx, struct dict *d)
 {
-	struct lex lx = { p, from, end };
 	struct tok k;
 
 	memset(d, 0, sizeof(*d));
@@ -497,25 +500,28 @@ parse_dict(const uint8_t *p, size_t from, size_t end, struct dict *d)
 	d->colors = 1;
 	d->pbpc = 8;
 	d->columns = 1;
-	if (lex_next(&lx, &k) != T_DICT)
+	if (lex_next(lx, &k) != T_DICT)
 		return CBP_ECORRUPT;
-	while (lex_next(&lx, &k) != T_DICT_END) {
-		if (k.t != T_NAME || dict_entry(&lx, k.s, d) != CBP_OK)
+	while (lex_next(lx, &k) != T_DICT_END) {
+		if (k.t != T_NAME || dict_entry(lx, k.s, d) != CBP_OK)
 			return CBP_ECORRUPT;
 	}
-	return lex_next(&lx, &k) == T_END ? CBP_OK : CBP_ECORRUPT;
+	return CBP_OK;
 }
 
 /* ---- the pass over the file ----------------------------------------- */
 
-/* Back over the digits ending just before i; their value, or -1. */
+/* Blanks looked back over between "N", "G" and "obj": real files have one. */
+#define HEADER_BLANKS 16
+
+/* Back over the digits ending just before *i (at most 10); -1 if none. */
 static int64_t
-digits_before(const uint8_t *p, size_t lo, size_t *i)
+digits_before(const uint8_t *p, size_t *i)
 {
 	size_t e = *i, b = e;
 	int64_t v = 0;
 
-	while (b > lo && p[b - 1] >= '0' && p[b - 1] <= '9' && e - b < 10)
+	while (b > 0 && p[b - 1] >= '0' && p[b - 1] <= '9' && e - b < 10)
 		b--;
 	if (b == e)
 		return -1;
@@ -524,51 +530,35 @@ digits_before(const uint8_t *p, size_t lo, size_t *i)
 	return v;
 }
 
+/* Back over at most HEADER_BLANKS blanks before *i; 0 if there are none. */
+static int
+blanks_before(const uint8_t *p, size_t *i)
+{
+	size_t e = *i;
+
+	while (*i > 0 && e - *i < HEADER_BLANKS && is_ws(p[*i - 1]))
+		(*i)--;
+	return *i < e;
+}
+
 /*
- * "N G obj" whose keyword starts at k (lo: nothing before it is looked
- * at); the object number, or -1.
+ * "N G obj" whose keyword starts at k: the object number, or -1.  Looks
+ * back a bounded number of bytes, so the pass stays linear.
  */
 static int64_t
-obj_header(const uint8_t *p, size_t lo, size_t k, size_t end)
+obj_header(const uint8_t *p, size_t n, size_t k)
 {
 	size_t i = k;
 	int64_t num;
 
-	if (k + 3 < end && is_regular(p[k + 3]))
+	if (k + 3 < n && is_regular(p[k + 3]))
 		return -1;		/* "objective" */
-	if (i == lo || !is_ws(p[i - 1]))
+	if (!blanks_before(p, &i) || digits_before(p, &i) < 0 ||
+	    !blanks_before(p, &i) || (num = digits_before(p, &i)) < 0)
 		return -1;
-	while (i > lo && is_ws(p[i - 1]))
-		i--;
-	if (digits_before(p, lo, &i) < 0 || i == lo || !is_ws(p[i - 1]))
-		return -1;
-	while (i > lo && is_ws(p[i - 1]))
-		i--;
-	if ((num = digits_before(p, lo, &i)) < 0)
-		return -1;
-	if (i > lo && is_regular(p[i - 1]))
-		return -1;		/* "x12 0 obj" */
+	if (i > 0 && is_regular(p[i - 1]))
+		return -1;		/* "x12 0 obj", "endobj" */
 	return num;
-}
-
-/* The last "N G obj" in p[lo..end): offset after its keyword, or 0. */
-static size_t
-last_obj(const uint8_t *p, size_t lo, size_t end, int64_t *num)
-{
-	size_t i = lo, found = 0;
-	const uint8_t *q;
-	int64_t v;
-
-	while (i < end && (q = memmem(p + i, end - i, "obj", 3)) != NULL) {
-		size_t k = (size_t)(q - p);
-
-		if ((v = obj_header(p, lo, k, end)) >= 0) {
-			found = k + 3;
-			*num = v;
-		}
-		i = k + 3;
-	}
-	return found;
 }
 
 /* Where "endstream" follows p[at..], after at most an end-of-line. */
@@ -729,33 +719,41 @@ resolve_icc(struct pass *ps)
 }
 
 /*
- * One "stream" keyword at s (lo: where this part of the pass began).
- * Returns where the pass resumes.
+ * The object whose "obj" keyword starts at k: when it is a stream, its
+ * dictionary and extent.  Returns where the pass resumes: after the data
+ * of a stream, else after what was parsed (never before k + 3).
  */
 static size_t
-one_stream(struct pass *ps, const uint8_t *p, size_t n, size_t lo, size_t s)
+one_object(struct pass *ps, const uint8_t *p, size_t n, size_t k)
 {
+	struct lex lx;
 	struct dict d;
-	size_t objend, data, len, next;
-	int64_t num = -1;
-	int trunc;
+	struct tok t;
+	size_t data, len, next;
+	int64_t num;
+	int trunc, r;
 
-	/* "endstream", "mystream": not the keyword. */
-	if (s > 0 && is_regular(p[s - 1]))
-		return s + 6;
-	if (s + 6 >= n || (p[s + 6] != '\n' && p[s + 6] != '\r'))
-		return s + 6;
-	data = s + 7;
-	if (p[s + 6] == '\r' && data < n && p[data] == '\n')
-		data++;
-	if ((objend = last_obj(p, lo, s, &num)) == 0 ||
-	    s - objend > CBP_PDFIMG_DICT_MAX)
-		return s + 6;
-	if (parse_dict(p, objend, s, &d) != CBP_OK) {
+	if ((num = obj_header(p, n, k)) < 0)
+		return k + 3;
+	lx.p = p;
+	lx.i = k + 3;
+	lx.n = n - lx.i > CBP_PDFIMG_DICT_MAX ? lx.i + CBP_PDFIMG_DICT_MAX : n;
+	skip_ws(&lx);
+	if (lx.i + 2 > lx.n || p[lx.i] != '<' || p[lx.i + 1] != '<')
+		return lx.i;		/* not a dictionary: an array, a number ... */
+	r = parse_dict(&lx, &d);
+	if (r != CBP_OK) {
 		/* Counted when it said it was an image before it broke. */
 		ps->st.skipped += d.image != 0;
-		return s + 6;
+		return lx.i > k + 3 ? lx.i : k + 3;
 	}
+	/* "stream" and one end of line (CRLF or LF; a lone CR tolerated). */
+	if (lex_next(&lx, &t) != T_KW || strcmp(t.s, "stream") != 0 ||
+	    lx.i >= n || (p[lx.i] != '\n' && p[lx.i] != '\r'))
+		return lx.i;		/* a dictionary object, not a stream */
+	data = lx.i + 1;
+	if (p[lx.i] == '\r' && data < n && p[data] == '\n')
+		data++;
 	ps->st.streams++;
 	next = stream_extent(p, n, data, &d, &len, &trunc);
 	if (d.n.t == V_INT && (d.n.v == 1 || d.n.v == 3) &&
@@ -775,20 +773,15 @@ cbp_pdfimg_find(const uint8_t *p, size_t n, struct cbp_pdfimg_hit *out,
 	struct pend pend[CBP_PDFIMG_MAX];
 	struct pass ps;
 	const uint8_t *q;
-	size_t i = 0, lo = 0;
+	size_t i = 0;
 
 	memset(&ps, 0, sizeof(ps));
 	ps.out = out;
 	ps.pend = pend;
 	ps.cap = cap < CBP_PDFIMG_MAX ? cap : CBP_PDFIMG_MAX;
-	while (p != NULL && i < n &&
-	    (q = memmem(p + i, n - i, "stream", 6)) != NULL) {
-		size_t s = (size_t)(q - p);
-
-		i = one_stream(&ps, p, n, lo, s);
-		/* The next "obj" is looked for after this keyword or data. */
-		lo = i;
-	}
+	/* Every step moves forward: each byte is searched or parsed once. */
+	while (p != NULL && i < n && (q = memmem(p + i, n - i, "obj", 3)) != NULL)
+		i = one_object(&ps, p, n, (size_t)(q - p));
 	resolve_icc(&ps);
 	if (st != NULL)
 		*st = ps.st;
