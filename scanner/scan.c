@@ -29,10 +29,11 @@
 #include <sys/syscall.h>
 
 #include "cbp_confine.h"
+#include "cbp_decode.h"
 #include "cbp_imgcarve.h"
-#include "cbp_pdfimg.h"
 #include "cbp_limits.h"
 #include "cbp_match.h"
+#include "cbp_pdfimg.h"
 #include "cbp_scan.h"
 #include "cbp_supervise.h"
 #include "cbp_wire.h"
@@ -717,7 +718,7 @@ scan_pdf_images(struct obj_ctx *c)
 	uint8_t *pnm;
 	char name[64], msg[200];
 	size_t n, k, i, len;
-	int complete, r;
+	int complete, r, over;
 
 	if (s->opts.known == NULL && !s->opts.hash_mode)
 		return;
@@ -735,7 +736,11 @@ scan_pdf_images(struct obj_ctx *c)
 		if (hit[i].truncated && !complete)
 			continue;
 		raster = cbp_pdfimg_raster_bytes(&hit[i]);
-		if (raster > left) {
+		/* One image over the caps is its own record, not the PDF's
+		 * budget used up (cbp_pdfimg_pnm checks the caps exactly). */
+		over = raster == 0 || raster > c->f->caps->load_max ||
+		    (uint64_t)hit[i].w * hit[i].h > CBP_DECODE_MAX_PIXELS;
+		if (!over && raster > left) {
 			snprintf(msg, sizeof(msg), "FlateDecode images past %zu "
 			    "MiB of pixels: from offset %zu on not compared "
 			    "with known-image lists",
@@ -743,9 +748,10 @@ scan_pdf_images(struct obj_ctx *c)
 			emit_problem(s, c->o, NULL, CBP_REASON_LIMIT, msg);
 			return;
 		}
-		left -= raster;
-		r = cbp_pdfimg_pnm(p, n, &hit[i], 0, c->f->caps->load_max,
-		    &pnm, &len);
+		if (!over)
+			left -= raster;
+		r = over ? CBP_ELIMIT : cbp_pdfimg_pnm(p, n, &hit[i], 0,
+		    c->f->caps->load_max, &pnm, &len);
 		if (r == CBP_OK) {
 			scan_child(c, pnm, len, name);
 			free(pnm);
