@@ -315,6 +315,7 @@ read_value(struct lex *lx, const struct tok *t, unsigned depth, struct val *v)
 
 struct dict {
 	int image, imagemask, decode;
+	int objstm;		/* /Type /ObjStm: its /N counts objects */
 	int filters;		/* how many filters */
 	int flate;		/* the only filter is FlateDecode */
 	struct val w, h, bpc, length, n;
@@ -467,6 +468,8 @@ dict_entry(struct lex *lx, const char *key, struct dict *d)
 		return CBP_ECORRUPT;
 	if (strcmp(key, "Subtype") == 0)
 		d->image = name_is(&v, "Image");
+	else if (strcmp(key, "Type") == 0)
+		d->objstm = name_is(&v, "ObjStm");
 	else if (strcmp(key, "Width") == 0)
 		d->w = v;
 	else if (strcmp(key, "Height") == 0)
@@ -756,8 +759,9 @@ one_object(struct pass *ps, const uint8_t *p, size_t n, size_t k)
 		data++;
 	ps->st.streams++;
 	next = stream_extent(p, n, data, &d, &len, &trunc);
-	if (d.n.t == V_INT && (d.n.v == 1 || d.n.v == 3) &&
-	    ps->nicc < CBP_PDFIMG_ICC_MAX) {
+	/* An ICC profile stream (an object stream's /N is a count). */
+	if (d.n.t == V_INT && (d.n.v == 1 || d.n.v == 3) && !d.objstm &&
+	    !d.image && ps->nicc < CBP_PDFIMG_ICC_MAX) {
 		ps->icc[ps->nicc].obj = num;
 		ps->icc[ps->nicc].n = (int)d.n.v;
 		ps->nicc++;

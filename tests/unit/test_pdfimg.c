@@ -347,6 +347,13 @@ test_iccbased(void **state)
 	z3 = deflate_buf(rgb, 20 * 20 * 3, &n3);
 	z1 = deflate_buf(rgb, 20 * 20, &n1);
 	start(&p);
+	/* Object streams' /N is a count, not components: they never fill
+	 * the table of profiles. */
+	for (at = 0; at < CBP_PDFIMG_ICC_MAX + 1; at++) {
+		putf(&p, "%zu 0 obj\n<< /Type /ObjStm /N 3 /First 4 /Length 4 >>"
+		    "\nstream\n", 100 + at);
+		put_data(&p, (const uint8_t *)"1 0 ", 4);
+	}
 	putf(&p, "7 0 obj\n<< /N 3 /Alternate /DeviceRGB /Length 4 >>\nstream\n");
 	put_data(&p, (const uint8_t *)"icc3", 4);
 	putf(&p, "5 0 obj\n<< /Subtype /Image /Width 20 /Height 20 /ColorSpace "
