@@ -71,6 +71,7 @@ enum cbp_decode_fmt {
 	CBP_FMT_GIF,		/* first frame */
 	CBP_FMT_WEBP,		/* still images; animations are unsupported */
 	CBP_FMT_BMP,
+	CBP_FMT_PNM,		/* binary P5 (grey) and P6 (RGB), maxval <= 255 */
 	CBP_FMT_MAX
 };
 

@@ -12,7 +12,8 @@
  * Libraries: libjpeg-turbo, libspng, libtiff, OpenJPEG, giflib, libwebp —
  * each the Debian-packaged reference decoder of its format, each fed from
  * memory and kept quiet (their messages go to handlers that drop them; the
- * result is a return code).  BMP is decoded here by hand: see bmp_decode.
+ * result is a return code).  BMP and PNM are decoded here by hand: see
+ * bmp_decode and pnm_decode.
  */
 #include <stdio.h>	/* before jpeglib.h, which uses FILE */
 #include <gif_lib.h>
@@ -1198,6 +1199,116 @@ out:
 	return r;
 }
 
+/* ---- PNM (by hand) ------------------------------------------------------ */
+
+/*
+ * Why by hand: binary PGM/PPM is a text header ("P6", width, height,
+ * maxval, with # comments) and then raw rows; Debian's libnetpbm would
+ * bring its own error handling (it exits the process on a bad file) for
+ * twenty lines of parsing.  Only the binary forms at 8 bits: P5 grey, P6
+ * RGB, maxval 1..255 (scaled to 255).  16-bit samples and the ASCII and
+ * bitmap forms are CBP_EUNSUPPORTED.  The scan also makes P5/P6 from the
+ * FlateDecode pixel images in PDFs (cbp_pdfimg.h).
+ */
+
+/* Header bytes read before the first sample; real headers are ~15 bytes
+ * plus comments (GIMP writes one line). */
+#define PNM_HEADER_MAX 4096
+
+/* A decimal field after blanks and comments; *i ends after its digits. */
+static int
+pnm_field(const uint8_t *b, size_t len, size_t *i, uint32_t *v)
+{
+	uint64_t x = 0;
+	size_t d = 0;
+
+	for (;;) {
+		if (*i >= len || *i >= PNM_HEADER_MAX)
+			return CBP_ECORRUPT;
+		if (b[*i] == '#') {
+			while (*i < len && *i < PNM_HEADER_MAX && b[*i] != '\n' &&
+			    b[*i] != '\r')
+				(*i)++;
+		} else if (b[*i] == ' ' || b[*i] == '\t' || b[*i] == '\n' ||
+		    b[*i] == '\r' || b[*i] == '\v' || b[*i] == '\f') {
+			(*i)++;
+		} else {
+			break;
+		}
+	}
+	while (*i < len && b[*i] >= '0' && b[*i] <= '9') {
+		if (++d > 10)
+			return CBP_ECORRUPT;
+		x = x * 10 + (uint64_t)(b[(*i)++] - '0');
+	}
+	if (d == 0 || x > UINT32_MAX)
+		return CBP_ECORRUPT;
+	*v = (uint32_t)x;
+	return CBP_OK;
+}
+
+static int
+pnm_decode(const uint8_t *buf, size_t len, const struct cbp_decode_opts *o,
+    struct cbp_image *img)
+{
+	struct sink s;
+	uint8_t *row = NULL;
+	uint32_t w, h, maxval, y, x;
+	unsigned ch;
+	size_t i = 2, rb;
+	int r;
+
+	memset(&s, 0, sizeof(s));
+	if (len < 3 || buf[0] != 'P')
+		return CBP_ECORRUPT;
+	if (buf[1] == '5' || buf[1] == '6')
+		ch = buf[1] == '6' ? 3 : 1;
+	else if (buf[1] >= '1' && buf[1] <= '7')
+		return CBP_EUNSUPPORTED;	/* ASCII, bitmap, PAM */
+	else
+		return CBP_ECORRUPT;
+	if ((r = pnm_field(buf, len, &i, &w)) != CBP_OK ||
+	    (r = pnm_field(buf, len, &i, &h)) != CBP_OK ||
+	    (r = pnm_field(buf, len, &i, &maxval)) != CBP_OK)
+		return r;
+	/* Exactly one blank ends the header; then the samples. */
+	if (i >= len || !(buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' ||
+	    buf[i] == '\r'))
+		return CBP_ECORRUPT;
+	i++;
+	if (maxval == 0)
+		return CBP_ECORRUPT;
+	if (maxval > 255)
+		return CBP_EUNSUPPORTED;	/* 2 bytes a sample */
+	if ((r = check_size(w, h, o->max_pixels)) != CBP_OK)
+		return r;
+	rb = (size_t)w * ch;
+	if ((len - i) / rb < h)
+		return CBP_ECORRUPT;		/* rows missing */
+	if ((r = sink_open(&s, w, h, ch, o->sample_side)) != CBP_OK)
+		goto out;
+	if (maxval != 255 && (row = malloc(rb)) == NULL) {
+		r = CBP_ENOMEM;
+		goto out;
+	}
+	for (y = 0; y < h; y++) {
+		const uint8_t *in = buf + i + (size_t)y * rb;
+
+		if (row != NULL) {
+			for (x = 0; x < rb; x++)
+				row[x] = (uint8_t)(in[x] > maxval ? 255 :
+				    (in[x] * 255u + maxval / 2) / maxval);
+			in = row;
+		}
+		sink_row(&s, y, in);
+	}
+	r = sink_finish(&s, w, h, img);
+out:
+	free(row);
+	sink_close(&s);
+	return r;
+}
+
 /* ---- entry points ------------------------------------------------------ */
 
 int
@@ -1227,6 +1338,7 @@ cbp_decode(const uint8_t *buf, size_t len, enum cbp_decode_fmt fmt,
 	case CBP_FMT_GIF:  r = gif_decode(buf, len, &o, img); break;
 	case CBP_FMT_WEBP: r = webp_decode(buf, len, &o, img); break;
 	case CBP_FMT_BMP:  r = bmp_decode(buf, len, &o, img); break;
+	case CBP_FMT_PNM:  r = pnm_decode(buf, len, &o, img); break;
 	default:           return CBP_EINVAL;
 	}
 	if (r != CBP_OK) {
@@ -1287,6 +1399,9 @@ cbp_decode_fmt_from_mime(const char *mime)
 		{ "image/bmp", CBP_FMT_BMP },
 		{ "image/x-ms-bmp", CBP_FMT_BMP },
 		{ "image/x-bmp", CBP_FMT_BMP },
+		/* libmagic's names (file --mime-type on P6 and P5 files). */
+		{ "image/x-portable-pixmap", CBP_FMT_PNM },
+		{ "image/x-portable-greymap", CBP_FMT_PNM },
 	};
 	size_t i, n;
 
@@ -1304,7 +1419,8 @@ const char *
 cbp_decode_fmt_name(enum cbp_decode_fmt fmt)
 {
 	static const char *const names[CBP_FMT_MAX] = {
-		"unknown", "jpeg", "png", "tiff", "jp2", "gif", "webp", "bmp"
+		"unknown", "jpeg", "png", "tiff", "jp2", "gif", "webp", "bmp",
+		"pnm"
 	};
 
 	return (unsigned)fmt < CBP_FMT_MAX ? names[fmt] : "unknown";
