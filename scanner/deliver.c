@@ -567,6 +567,13 @@ cbp_deliver_new(struct cbp_deliver **out, const struct cbp_deliver_config *c,
 		    c->client_key, (unsigned)(st.st_mode & 07777));
 		goto fail;
 	}
+	if (c->client_key != NULL && geteuid() == 0 &&
+	    stat(c->client_key, &st) == 0 && st.st_uid != 0) {
+		r = cbp_error_set(err, CBP_EPERM, 0, "client key %s: owned by uid "
+		    "%u, who can replace it; chown root it", c->client_key,
+		    (unsigned)st.st_uid);
+		goto fail;
+	}
 	r = CBP_ENOMEM;
 	if ((d->url = format_url(c->endpoint, c->format)) == NULL ||
 	    (d->curl = curl_easy_init()) == NULL) {
