@@ -6,6 +6,11 @@
 #   1. the full scan with a synthetic list of ENTRIES lines loaded against
 #      the same scan without lists (best of BENCH_REPEAT runs each, default
 #      2); every image in the tree is decoded and hashed once in the first;
+#      the list is loaded two ways: from its text every run
+#      (--no-known-cache) and from the index cached in the state directory
+#      (cbp_known_cache.h; the first run builds and writes it, timed
+#      apart); for each, wall and CPU time and the peak RSS of the largest
+#      process (the parent, which loads the list, or a worker);
 #   2. images hashed per second: `cbpscan hash` over the tree (the same
 #      images, decoded at full scale) gives their number;
 #   3. `cbpscan hash` over ../shared/testdata/plates against `djpeg -scale
@@ -33,25 +38,35 @@ echo "tree: $tree, $(find "$tree" -type f | wc -l) files; $(nproc) cores"
 find "$tree" -type f -print0 | xargs -0 -P2 cat > /dev/null 2>&1
 
 declare -A T
-t() {	# name, command...: the best of $repeat runs
-	local name=$1 s e d best= i
+t() {	# name, command...: the best of $repeat runs (wall), with its CPU and peak RSS
+	local name=$1 d best= i extra=
 	shift
 	for ((i = 0; i < repeat; i++)); do
-		s=$(date +%s.%N)
-		"$@" > /dev/null 2>&1
-		e=$(date +%s.%N)
-		d=$(echo "$e - $s" | bc)
-		if [ -z "$best" ] || [ "$(echo "$d < $best" | bc)" = 1 ]; then best=$d; fi
+		/usr/bin/time -f '%e %U %S %M' -o "$state/time" "$@" > /dev/null 2>&1
+		read -r d u s m < "$state/time"
+		if [ -z "$best" ] || [ "$(echo "$d < $best" | bc)" = 1 ]; then
+			best=$d
+			extra=$(printf 'CPU %6.2f s, peak RSS %5d MiB' "$(echo "$u + $s" | bc)" $((m / 1024)))
+		fi
 	done
 	T[$name]=$best
-	printf '%-34s %8.2f s\n' "$name" "$best"
+	printf '%-38s %8.2f s  %s\n' "$name" "$best" "$extra"
 }
 scan() { "$cbp" scan --state "$state" --threads 2 --format jsonl --output /dev/null "$@"; }
-t "scan, no lists"                   scan "$tree"
-t "scan, $entries-entry list"        scan --known "$list" "$tree"
-# The list alone: load and index (an empty directory scanned).
 mkdir -p "$state/empty"
-t "list load only"                   scan --known "$list" "$state/empty"
+ent=$entries
+# The cache is written by the first run that loads the list with it on.
+repeat_save=$repeat; repeat=1
+t "first load: build + write cache"      scan --known "$list" "$state/empty"
+repeat=$repeat_save
+ls -l "$state"/known-*.cache | awk '{ printf "cache file: %d MB\n", $5 / 1000000 }'
+# Interleaved, so that a busy neighbour hits both sides.
+t "scan, no lists"                       scan "$tree"
+t "scan, $ent-entry list, text"          scan --no-known-cache --known "$list" "$tree"
+t "scan, $ent-entry list, cache"         scan --known "$list" "$tree"
+# The list alone: load and index (an empty directory scanned).
+t "list load only, text"                 scan --no-known-cache --known "$list" "$state/empty"
+t "list load only, cache"                scan --known "$list" "$state/empty"
 images=$("$cbp" hash --category plate --threads 2 "$tree" 2>/dev/null | wc -l)
 t "hash, bench tree"                 "$cbp" hash --category plate --threads 2 "$tree"
 t "hash, plates"                     "$cbp" hash --category plate --threads 2 "$plates"
@@ -60,9 +75,9 @@ t "djpeg full, plates"               sh -c "find '$plates' -name '*.jpg' -print0
 np=$(find "$plates" -name '*.jpg' | wc -l)
 r() { echo "scale=2; $1 / $2" | bc; }
 echo
-echo "scan with the list / without:        $(r "${T[scan, $entries-entry list]}" "${T[scan, no lists]}")x"
-echo "  of which loading the list:          ${T[list load only]} s"
+echo "scan with the list / without:        text $(r "${T[scan, $ent-entry list, text]}" "${T[scan, no lists]}")x, cache $(r "${T[scan, $ent-entry list, cache]}" "${T[scan, no lists]}")x"
+echo "  of which loading the list:          text ${T[list load only, text]} s, cache ${T[list load only, cache]} s"
 echo "images in the tree (hash lines):     $images"
-echo "images hashed per second (scan):     $(r "$images" "$(echo "${T[scan, $entries-entry list]} - ${T[scan, no lists]} - ${T[list load only]}" | bc)") (extra time over the plain scan, list load excluded)"
+echo "images hashed per second (scan):     $(r "$images" "$(echo "${T[scan, $ent-entry list, text]} - ${T[scan, no lists]} - ${T[list load only, text]}" | bc)") (extra time over the plain scan, list load excluded)"
 echo "images hashed per second (hash):     $(r "$images" "${T[hash, bench tree]}") (full scale, walk included)"
 echo "plates: $np JPEGs; hash $(r "$np" "${T[hash, plates]}")/s, djpeg -scale 1/8 $(r "$np" "${T[djpeg -scale 1/8, plates]}")/s, djpeg full $(r "$np" "${T[djpeg full, plates]}")/s"

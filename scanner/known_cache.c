@@ -451,6 +451,14 @@ align_up(uint64_t x, uint64_t a)
 	return (x + a - 1) & ~(a - 1);
 }
 
+/* Where a section of len bytes goes after offset at (sections are laid
+ * out in the order of their numbers; the reader checks exactly this). */
+static uint64_t
+place(uint64_t at, uint64_t len)
+{
+	return align_up(at, len >= SEC_HUGE ? HUGE_ALIGN : SEC_ALIGN);
+}
+
 int
 cbp_known_cache_write_fd(int fd, const uint8_t key[32],
     const struct cbp_known *k, struct cbp_error *err)
@@ -514,7 +522,7 @@ cbp_known_cache_write_fd(int fd, const uint8_t key[32],
 	for (i = 0; i < S_COUNT; i++) {
 		if (s[i].len == 0)
 			continue;
-		at = align_up(at, s[i].len >= SEC_HUGE ? HUGE_ALIGN : SEC_ALIGN);
+		at = place(at, s[i].len);
 		h->sec[i].off = at;
 		h->sec[i].len = s[i].len;
 		at += s[i].len;
@@ -593,20 +601,34 @@ unmap(void *arg)
 	free(m);
 }
 
-/* Section i of the mapped file, of exactly want bytes (0: absent). */
+/*
+ * Section i of the mapped file, of exactly want bytes (0: absent).  The
+ * offsets are not taken on trust either: each must be exactly where the
+ * writer puts it after the sections before (*at, advanced here), so a
+ * damaged offset cannot make a table overlap another (wrong answers).
+ */
 static const void *
 sec(const struct kc_header *h, const uint8_t *base, int i, uint64_t want,
-    int *bad)
+    uint64_t *at, int *bad)
 {
 	const struct kc_sec *s = &h->sec[i];
 
-	if (s->len != want || (want == 0 && s->off != 0) ||
-	    (want > 0 && (s->off < sizeof(*h) || s->off % SEC_ALIGN != 0 ||
-	    s->off > h->file_size || s->len > h->file_size - s->off))) {
+	if (s->len != want) {
 		*bad = 1;
 		return NULL;
 	}
-	return want > 0 ? base + s->off : NULL;
+	if (want == 0) {
+		if (s->off != 0)
+			*bad = 1;
+		return NULL;
+	}
+	if (s->off != place(*at, want) || s->off > h->file_size ||
+	    s->len > h->file_size - s->off) {
+		*bad = 1;
+		return NULL;
+	}
+	*at = s->off + s->len;
+	return base + s->off;
 }
 
 /* The counts first: every length below is computed from them. */
@@ -682,6 +704,7 @@ parse_map(const uint8_t *base, size_t size, const uint8_t key[32],
 	const struct kc_list *kl;
 	const struct kc_prob *kp;
 	const char *str;
+	uint64_t at = sizeof(*h);
 	unsigned c;
 	int bad = 0, r;
 
@@ -700,30 +723,33 @@ parse_map(const uint8_t *base, size_t size, const uint8_t key[32],
 	v.nprob = h->nprob;
 	v.prob_total = h->prob_total;
 	memcpy(v.digest, h->digest, 65);
-	v.pdq = sec(h, base, S_PDQ, v.n * sizeof(*v.pdq), &bad);
-	v.sha = sec(h, base, S_SHA, v.n * sizeof(*v.sha), &bad);
-	v.id_off = sec(h, base, S_ID_OFF, v.n * sizeof(*v.id_off), &bad);
-	v.list = sec(h, base, S_LIST, v.n * sizeof(*v.list), &bad);
-	v.flags = sec(h, base, S_FLAGS, v.n * sizeof(*v.flags), &bad);
-	v.ids = sec(h, base, S_IDS, v.ids_len, &bad);
-	v.slots = sec(h, base, S_SLOTS, v.nslots * sizeof(*v.slots), &bad);
+	v.pdq = sec(h, base, S_PDQ, v.n * sizeof(*v.pdq), &at, &bad);
+	v.sha = sec(h, base, S_SHA, v.n * sizeof(*v.sha), &at, &bad);
+	v.id_off = sec(h, base, S_ID_OFF, v.n * sizeof(*v.id_off), &at, &bad);
+	v.list = sec(h, base, S_LIST, v.n * sizeof(*v.list), &at, &bad);
+	v.flags = sec(h, base, S_FLAGS, v.n * sizeof(*v.flags), &at, &bad);
+	v.ids = sec(h, base, S_IDS, v.ids_len, &at, &bad);
+	v.slots = sec(h, base, S_SLOTS, v.nslots * sizeof(*v.slots), &at, &bad);
 	v.sha_next = sec(h, base, S_SHA_NEXT, h->has_sha_next ?
-	    v.n * sizeof(*v.sha_next) : 0, &bad);
-	kl = sec(h, base, S_LISTS, v.nlists * sizeof(*kl), &bad);
-	kp = sec(h, base, S_PROBS, v.nprob * sizeof(*kp), &bad);
-	str = sec(h, base, S_STRINGS, h->sec[S_STRINGS].len, &bad);
+	    v.n * sizeof(*v.sha_next) : 0, &at, &bad);
+	/* In the order of the section numbers (see place). */
+	kl = sec(h, base, S_LISTS, v.nlists * sizeof(*kl), &at, &bad);
+	str = sec(h, base, S_STRINGS, h->sec[S_STRINGS].len, &at, &bad);
+	kp = sec(h, base, S_PROBS, v.nprob * sizeof(*kp), &at, &bad);
 	for (c = 0; c < CBP_KNOWN_MAX_CHUNKS; c++) {
 		if (c < v.m)
 			v.bits[c] = 256 / v.m + (c < 256 % v.m);
 		v.off[c] = sec(h, base, S_OFF0 + c, c < v.m ?
 		    (((uint64_t)1 << v.bits[c]) + 1) * sizeof(uint32_t) : 0,
-		    &bad);
-		v.perm[c] = sec(h, base, S_PERM0 + c, c < v.m ?
-		    v.npdq * sizeof(uint32_t) : 0, &bad);
+		    &at, &bad);
 	}
-	if (bad)
+	for (c = 0; c < CBP_KNOWN_MAX_CHUNKS; c++) {
+		v.perm[c] = sec(h, base, S_PERM0 + c, c < v.m ?
+		    v.npdq * sizeof(uint32_t) : 0, &at, &bad);
+	}
+	if (bad || at != h->file_size)
 		return cbp_error_set(err, CBP_ECORRUPT, 0, "a table lies "
-		    "outside the file or has the wrong length");
+		    "outside the file, out of place, or has the wrong length");
 	if (v.nlists > 0 &&
 	    (lists = calloc(v.nlists, sizeof(*lists))) == NULL)
 		return cbp_error_set(err, CBP_ENOMEM, ENOMEM, "out of memory");
