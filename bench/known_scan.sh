@@ -43,7 +43,8 @@ t() {	# name, command...: the best of $repeat runs (wall), with its CPU and peak
 	shift
 	for ((i = 0; i < repeat; i++)); do
 		/usr/bin/time -f '%e %U %S %M' -o "$state/time" "$@" > /dev/null 2>&1
-		read -r d u s m < "$state/time"
+		# (a non-zero exit adds a line before the figures)
+		read -r d u s m < <(tail -n 1 "$state/time")
 		if [ -z "$best" ] || [ "$(echo "$d < $best" | bc)" = 1 ]; then
 			best=$d
 			extra=$(printf 'CPU %6.2f s, peak RSS %5d MiB' "$(echo "$u + $s" | bc)" $((m / 1024)))
