@@ -10,7 +10,9 @@
 #      (--no-known-cache) and from the index cached in the state directory
 #      (cbp_known_cache.h; the first run builds and writes it, timed
 #      apart); for each, wall and CPU time and the peak RSS of the largest
-#      process (the parent, which loads the list, or a worker);
+#      process (the parent, which loads the list, or a worker); then the
+#      memory of all the scan's processes while it runs (Rss, Pss and
+#      private, from smaps_rollup), text against cache;
 #   2. images hashed per second: `cbpscan hash` over the tree (the same
 #      images, decoded at full scale) gives their number;
 #   3. `cbpscan hash` over ../shared/testdata/plates against `djpeg -scale
@@ -41,6 +43,9 @@ declare -A T
 t() {	# name, command...: the best of $repeat runs (wall), with its CPU and peak RSS
 	local name=$1 d best= i extra=
 	shift
+	# time(1) runs programs, not shell functions.
+	[ "$1" = scan ] && { shift; set -- "$cbp" scan --state "$state" --threads 2 \
+		--format jsonl --output /dev/null "$@"; }
 	for ((i = 0; i < repeat; i++)); do
 		/usr/bin/time -f '%e %U %S %M' -o "$state/time" "$@" > /dev/null 2>&1
 		# (a non-zero exit adds a line before the figures)
@@ -53,7 +58,6 @@ t() {	# name, command...: the best of $repeat runs (wall), with its CPU and peak
 	T[$name]=$best
 	printf '%-38s %8.2f s  %s\n' "$name" "$best" "$extra"
 }
-scan() { "$cbp" scan --state "$state" --threads 2 --format jsonl --output /dev/null "$@"; }
 mkdir -p "$state/empty"
 ent=$entries
 # The cache is written by the first run that loads the list with it on.
@@ -68,6 +72,37 @@ t "scan, $ent-entry list, cache"         scan --known "$list" "$tree"
 # The list alone: load and index (an empty directory scanned).
 t "list load only, text"                 scan --no-known-cache --known "$list" "$state/empty"
 t "list load only, cache"                scan --known "$list" "$state/empty"
+# Memory of the scan's processes while it runs, sampled every second from
+# smaps_rollup: Rss counts pages shared with others in full, Pss divides
+# them among the sharers, Private is what each process holds alone (the
+# mapped cache is file-backed and shared; a heap-built index is anonymous,
+# shared copy-on-write after fork).  The largest total over the samples.
+mem() {	# name, scan arguments...
+	local name=$1 pid best=0 line p r v n
+	shift
+	"$cbp" scan --state "$state" --threads 2 --format jsonl --output /dev/null "$@" \
+		> /dev/null 2>&1 &
+	pid=$!
+	while kill -0 "$pid" 2> /dev/null; do
+		line=$(for p in $pid $(pgrep -P "$pid"); do
+			cat "/proc/$p/smaps_rollup" 2> /dev/null; done |
+			awk '/^Rss:/ { r += $2 } /^Pss:/ { p += $2 }
+			     /^Private_(Clean|Dirty):/ { v += $2 } /^Rss:/ { n++ }
+			     END { printf "%d %d %d %d", p, r, v, n }')
+		read -r p r v n <<< "$line"
+		if [ "${p:-0}" -gt "$best" ]; then
+			best=$p
+			M[$name]=$(printf 'processes %d: Rss %5d MiB, Pss %5d MiB, private %5d MiB' \
+				"$n" $((r / 1024)) $((p / 1024)) $((v / 1024)))
+		fi
+		sleep 1
+	done
+	wait "$pid"
+	printf '%-38s %s\n' "memory, $name" "${M[$name]}"
+}
+declare -A M
+mem "text"  --no-known-cache --known "$list" "$tree"
+mem "cache" --known "$list" "$tree"
 images=$("$cbp" hash --category plate --threads 2 "$tree" 2>/dev/null | wc -l)
 t "hash, bench tree"                 "$cbp" hash --category plate --threads 2 "$tree"
 t "hash, plates"                     "$cbp" hash --category plate --threads 2 "$plates"

@@ -117,17 +117,17 @@ not_before(const struct timespec *a, const struct timespec *b)
 static void
 stamp(struct keyctx *kc, const struct stat *st)
 {
-	int64_t r[9];
+	uint64_t r[9];
 
-	r[0] = (int64_t)st->st_dev;
-	r[1] = (int64_t)st->st_ino;
-	r[2] = (int64_t)st->st_size;
-	r[3] = (int64_t)st->st_mode;
-	r[4] = (int64_t)st->st_mtim.tv_sec;
-	r[5] = (int64_t)st->st_mtim.tv_nsec;
-	r[6] = (int64_t)st->st_ctim.tv_sec;
-	r[7] = (int64_t)st->st_ctim.tv_nsec;
-	r[8] = (int64_t)st->st_uid << 32 | (int64_t)st->st_gid;
+	r[0] = (uint64_t)st->st_dev;
+	r[1] = (uint64_t)st->st_ino;
+	r[2] = (uint64_t)st->st_size;
+	r[3] = (uint64_t)st->st_mode;
+	r[4] = (uint64_t)st->st_mtim.tv_sec;
+	r[5] = (uint64_t)st->st_mtim.tv_nsec;
+	r[6] = (uint64_t)st->st_ctim.tv_sec;
+	r[7] = (uint64_t)st->st_ctim.tv_nsec;
+	r[8] = (uint64_t)st->st_uid << 32 | (uint64_t)st->st_gid;
 	upd(kc, r, sizeof(r));
 	/* A change within the same clock tick would keep this stamp. */
 	if (not_before(&st->st_mtim, &kc->taken) ||
