@@ -29,8 +29,10 @@
  * Files: STATEDIR/known-<32 hex>.cache, one per set of lists and options
  * (the name hashes the paths, names, thresholds and chunk count; the
  * stamps are checked inside), so a changed list replaces its cache rather
- * than adding one.  Written whole: a temporary file in the directory
- * (0600), fsync, rename, fsync of the directory.  Read: opened with
+ * than adding one.  Written whole: an unnamed file in the directory
+ * (O_TMPFILE, 0600; a run killed while writing leaves nothing), fsync,
+ * linked to a temporary name, renamed over the cache, fsync of the
+ * directory.  Read: opened with
  * O_NOFOLLOW, refused unless owned by the effective user and writable by
  * nobody else (and, as root, cbp_trust), then its header and tables are
  * checked against the file's size before anything is used (see

@@ -548,27 +548,65 @@ out:
 	return r;
 }
 
+/*
+ * The file being written has no name until it is complete (O_TMPFILE): a
+ * run killed half-way through writing 2 GB leaves nothing behind.  Then
+ * it gets a temporary name (linkat cannot replace a name) and is renamed
+ * over the cache, so a reader sees the old file or the new one, whole.
+ * A file system without O_TMPFILE gets a named temporary file instead.
+ */
+static int
+open_unnamed(int dirfd, const char *tmp, int *named)
+{
+	int fd;
+
+	*named = 0;
+	fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR &&
+	    errno != EINVAL))
+		return fd;
+	*named = 1;
+	(void)unlinkat(dirfd, tmp, 0);
+	return openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+}
+
+/* Give the unnamed file open on fd the name tmp in dirfd. */
+static int
+name_it(int fd, int dirfd, const char *tmp)
+{
+	char proc[64];
+
+	(void)unlinkat(dirfd, tmp, 0);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, dirfd, tmp, AT_SYMLINK_FOLLOW);
+}
+
 int
 cbp_known_cache_store(int dirfd, const struct cbp_known_cache_key *key,
     const struct cbp_known *k, struct cbp_error *err)
 {
 	char tmp[96];
-	int fd, r;
+	int fd, r, named;
 
 	if (!key->storable)
 		return cbp_error_set(err, CBP_ECHANGED, 0, "a known-image list "
 		    "changed moments ago; not cached this time");
 	snprintf(tmp, sizeof(tmp), ".%s.%ld.tmp", key->file, (long)getpid());
-	(void)unlinkat(dirfd, tmp, 0);
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
-	if (fd < 0)
+	if ((fd = open_unnamed(dirfd, tmp, &named)) < 0)
 		return cbp_error_set(err, CBP_EIO, errno, "creating the "
 		    "known-image cache: %s", strerror(errno));
 	r = cbp_known_cache_write_fd(fd, key->key, k, err);
 	if (r == CBP_OK && fsync(fd) != 0)
 		r = cbp_error_set(err, CBP_EIO, errno, "writing the known-image "
 		    "cache: %s", strerror(errno));
+	if (r == CBP_OK && !named) {
+		if (name_it(fd, dirfd, tmp) != 0)
+			r = cbp_error_set(err, CBP_EIO, errno, "naming the "
+			    "known-image cache: %s", strerror(errno));
+		else
+			named = 1;
+	}
 	if (close(fd) != 0 && r == CBP_OK)
 		r = cbp_error_set(err, CBP_EIO, errno, "writing the known-image "
 		    "cache: %s", strerror(errno));
@@ -578,7 +616,8 @@ cbp_known_cache_store(int dirfd, const struct cbp_known_cache_key *key,
 		r = cbp_error_set(err, CBP_EIO, errno, "installing the "
 		    "known-image cache: %s", strerror(errno));
 	if (r != CBP_OK) {
-		(void)unlinkat(dirfd, tmp, 0);
+		if (named)
+			(void)unlinkat(dirfd, tmp, 0);
 		return r;
 	}
 	(void)fsync(dirfd);
