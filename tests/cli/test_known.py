@@ -15,6 +15,7 @@ import io
 import json
 import os
 import tarfile
+import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -531,3 +532,140 @@ def test_copies_of_one_image_all_found_alike(tmp_path):
             for f in found}
     assert len(keys) == 1, found
     assert not [f for f in found if f["path"].endswith("other.png")]
+
+# ---- the index cached in the state directory (issue 10 §4) ----------------
+
+CLOCK_REALTIME_COARSE = 5   # <time.h>; Python's time module does not name it
+
+
+def wait_past_stamps(path):
+    """Wait until the clock file stamps come from has passed path's ctime:
+    an index is cached only when every list is older than the run (a
+    change within one clock tick would keep the stamps; cbp_known_cache.h).
+    A condition, not a delay: typically one clock tick."""
+    ctime = os.stat(path).st_ctime_ns
+    while time.clock_gettime_ns(CLOCK_REALTIME_COARSE) <= ctime:
+        time.sleep(0.001)
+
+
+def cache_files(state):
+    return sorted(state.glob("known-*.cache"))
+
+
+def known_view(res):
+    """What a scan reported from the lists, for comparing runs."""
+    return sorted((f["path"], f["rule"], f["known"]["list"], f["known"]["id"],
+                   f["known"]["distance"]) for f in known_findings(res))
+
+
+def cached_setup(tmp_path):
+    """A list of one photo with one malformed line, a tree with a copy of
+    the photo, and a private state directory."""
+    lst, src = one_listed(tmp_path)
+    lst.write_text(lst.read_text() + "a\tb\n")
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "copy.jpg").write_bytes(src.read_bytes())
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    wait_past_stamps(lst)
+    return lst, t, state
+
+
+def cscan(state, lst, t, *extra):
+    return scan(t, args=("--state", state, "--known", lst, *extra))
+
+
+def test_known_cache_built_then_hit(tmp_path):
+    lst, t, state = cached_setup(tmp_path)
+    first = cscan(state, lst, t)
+    assert first.summary["lists_cache"] == "built", first.summary
+    assert [f["rule"] for f in known_findings(first)] == ["cbp.known.exact"]
+    (cache,) = cache_files(state)
+    assert cache.stat().st_mode & 0o777 == 0o600
+    second = cscan(state, lst, t)
+    assert second.summary["lists_cache"] == "hit", second.summary
+    assert known_view(second) == known_view(first)
+    for k in ("lists", "known_entries"):
+        assert second.summary[k] == first.summary[k]
+    # The malformed line is reported from the cache as from the text.
+    assert f"{lst}:2:" in first.err and "(line skipped)" in first.err, first.err
+    assert second.err == first.err
+    assert cache_files(state) == [cache]
+    # --strict fails as before, from the cache, before any record.
+    r = run(["scan", "--state", state, "--format", "jsonl", "--strict", "--known", lst, t])
+    assert r.rc == 2 and r.out == b"", r
+    assert f"{lst}:2:" in r.err and "fatal" in r.err, r.err
+    # Text output says where the index came from.
+    r = run(["scan", "--state", state, "--format", "text", "--no-color", "--known", lst, t])
+    assert r.rc == 1 and "(index from cache)" in r.out.decode(), r
+
+
+def test_known_cache_rebuilt_when_list_changes(tmp_path):
+    lst, t, state = cached_setup(tmp_path)
+    first = cscan(state, lst, t)
+    assert first.summary["lists_cache"] == "built"
+    (cache,) = cache_files(state)
+    # Same bytes, new times: rebuilt, and the old cache replaced.
+    os.utime(lst, (1_000_000, 1_000_000))
+    wait_past_stamps(lst)
+    res = cscan(state, lst, t)
+    assert res.summary["lists_cache"] == "built", res.summary
+    assert known_view(res) == known_view(first)
+    assert cache_files(state) == [cache]
+    assert cscan(state, lst, t).summary["lists_cache"] == "hit"
+    # Another entry: rebuilt with it (a changed digest and count).
+    lst.write_text(lst.read_text() + "-\t" + "ab" * 32 + "\tplate\tother\n")
+    wait_past_stamps(lst)
+    res = cscan(state, lst, t)
+    assert res.summary["lists_cache"] == "built", res.summary
+    assert res.summary["known_entries"] == 2
+    assert res.summary["lists"] != first.summary["lists"]
+    again = cscan(state, lst, t)
+    assert again.summary["lists_cache"] == "hit"
+    assert again.summary["known_entries"] == 2
+
+
+def test_known_cache_off(tmp_path):
+    lst, t, state = cached_setup(tmp_path)
+    res = cscan(state, lst, t, "--no-known-cache")
+    assert res.summary["lists_cache"] == "off", res.summary
+    assert cache_files(state) == []
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"known: {lst}\nknown_cache: false\n")
+    res2 = scan(t, args=("--state", state, "--config", cfg))
+    assert res2.summary["lists_cache"] == "off"
+    assert known_view(res2) == known_view(res)
+    assert cache_files(state) == []
+    # No lists: no lists_cache either.
+    assert "lists_cache" not in scan(t, args=("--state", state)).summary
+
+
+def test_known_cache_damaged_or_untrusted_is_rebuilt(tmp_path):
+    lst, t, state = cached_setup(tmp_path)
+    first = cscan(state, lst, t)
+    (cache,) = cache_files(state)
+    # Truncated: refused with a notice, rebuilt, rewritten.
+    data = cache.read_bytes()
+    cache.write_bytes(data[: len(data) // 2])
+    res = cscan(state, lst, t)
+    assert res.summary["lists_cache"] == "built", res.summary
+    assert "known-image cache" in res.err and "not used" in res.err, res.err
+    assert known_view(res) == known_view(first)
+    assert cache.read_bytes() == data
+    # A flipped byte in the header's counts: refused.
+    bad = bytearray(data)
+    bad[64] ^= 0x10                 # the entry count (known_cache.c)
+    cache.write_bytes(bytes(bad))
+    os.chmod(cache, 0o600)
+    res = cscan(state, lst, t)
+    assert res.summary["lists_cache"] == "built" and "not used" in res.err, res
+    assert cscan(state, lst, t).summary["lists_cache"] == "hit"
+    # Writable by others: refused whoever we are; as root this is the
+    # trust rule every file that steers a verdict follows.
+    os.chmod(cache, 0o622)
+    res = cscan(state, lst, t)
+    assert res.summary["lists_cache"] == "built" and "refused" in res.err, res
+    assert known_view(res) == known_view(first)
+    assert cache.stat().st_mode & 0o777 == 0o600       # replaced
+    assert cscan(state, lst, t).summary["lists_cache"] == "hit"
