@@ -72,7 +72,9 @@ struct cbp_worker {
 	unsigned char *frame;		/* CBP_SV_FRAME_MAX: one record encoded */
 	uint32_t index;			/* object of the batch being scanned */
 	uint64_t ordinal;		/* its top-level members delivered so far */
-	uint64_t skip;			/* top-level members still to skip (resume) */
+	uint64_t from;			/* top-level members passed by (resume) */
+	uint32_t phase, stride;		/* the job's part of a split archive:
+					 * members index % stride == phase */
 	const char *mname;		/* the top-level member being scanned */
 	struct cbp_wire_stats st;	/* counters of this batch so far */
 };
@@ -102,6 +104,7 @@ struct batch {
 	size_t bytes;			/* job size so far */
 	uint64_t resume;		/* members of obj[first] to skip */
 	unsigned resumed;		/* obj[resumed - 1] was resumed once */
+	unsigned phase, stride;		/* one part of a split file (stride 1: whole) */
 	uint64_t stream_len;
 	int stream_more;
 	/* Progress of the job in flight, from its marks. */
@@ -155,6 +158,9 @@ struct obj_ctx {
 
 static void scan_object(struct cbp_worker *w, struct cbp_object *o,
     struct cbp_expand_budget *budget);
+static void expand_archive(struct obj_ctx *c);
+static int is_part(const struct cbp_worker *w, const struct cbp_object *o);
+static int splittable(const struct cbp_ident *id);
 static void send_finding(struct cbp_worker *w, const struct cbp_finding *f);
 static void send_mark(struct cbp_worker *w, int major);
 #ifdef CBP_FAULT_HOOKS
@@ -532,20 +538,35 @@ on_member(void *arg, struct cbp_object *m)
 	if (m->name != NULL && (slash = strrchr(m->name, '/')) != NULL &&
 	    slash[1] != '\0')
 		m->name = slash + 1;
-	if (m->depth == 1) {
-		/* Resumed after a member that killed a worker: the members
-		 * up to it were scanned by the worker that died. */
-		if (c->w->skip > 0) {
-			c->w->skip--;
-			return 0;
-		}
-		c->w->ordinal++;
+	if (m->depth == 1)
 		c->w->mname = m->nmember > 0 ? m->member[m->nmember - 1] : "";
-	}
 	c->w->st.members++;
 	send_mark(c->w, 0);
 	scan_object(c->w, m, c->budget);
 	return 0;
+}
+
+/*
+ * Which entries of the top-level archive this job scans (cbp_expand.h:
+ * want): those from w->from on (a job resumed after a member that killed
+ * its predecessor passes by the ones before, which that one scanned, and
+ * the member itself, already reported), and of those, in a split archive,
+ * the ones whose index is this phase's modulo the stride.  Passing by
+ * costs a seek.  A member begins here, before its data is read: the mark
+ * names it, so a parser that dies in the data is blamed on this member.
+ */
+static int
+on_want(void *arg, uint64_t index, const char *name)
+{
+	struct obj_ctx *c = arg;
+	struct cbp_worker *w = c->w;
+
+	if (index < w->from || index % w->stride != w->phase)
+		return 0;
+	w->ordinal = index + 1;
+	w->mname = name;
+	send_mark(w, 0);
+	return 1;
 }
 
 static void
@@ -695,36 +716,95 @@ scan_carved_images(struct obj_ctx *c)
 	}
 }
 
+/*
+ * Is o one part of a split file (a job of a phase, scan_split), and will
+ * it be read in parts?  Archives where passing a member by is a seek:
+ * zip and its kin (jar, apk, docx ...), uncompressed tar, cpio, iso9660.
+ * Anything compressed as a whole (tar.gz, tar.xz) or solid (7z, rar) costs
+ * the same decompression to pass a member by as to read it, so its phases
+ * would each decompress all of it: it is scanned whole by phase 0.
+ */
+static int
+is_part(const struct cbp_worker *w, const struct cbp_object *o)
+{
+	return o->depth == 0 && w->stride > 1;
+}
+
+static int
+splittable(const struct cbp_ident *id)
+{
+	if (id->kind != CBP_KIND_ARCHIVE)
+		return 0;
+	switch (id->format) {
+	case CBP_FMT_ZIP:
+	case CBP_FMT_TAR:
+	case CBP_FMT_CPIO:
+	case CBP_FMT_ISO9660:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void
+expand_archive(struct obj_ctx *c)
+{
+	static const struct cbp_expand_ops ops = {
+		on_member, on_expand_problem, on_want
+	};
+	struct cbp_scan *s = c->w->scan;
+	struct cbp_expand_budget top = { 0 };
+	int r;
+
+	if (c->budget == NULL) {
+		top.top_size = c->o->size;
+		/*
+		 * A phase of a split archive gets its share of the bytes
+		 * budgets and of the problem cap (cbp_expand.h: shares), so
+		 * the phases together spend what one reading would: with
+		 * members spread evenly by index, a bomb or an oversized
+		 * archive still stops at about the same point.  The archive
+		 * itself (damage between members, too many members) is
+		 * reported by phase 0 only.
+		 */
+		if (is_part(c->w, c->o)) {
+			top.shares = c->w->stride;
+			top.members_only = c->w->phase > 0;
+		}
+		c->budget = &top;
+	}
+	/*
+	 * One archive, counted once: by phase 0 of a split one, and not
+	 * again by a job resumed after a member that killed a worker (the
+	 * parent took that one's counters from its last mark).
+	 */
+	if (c->o->depth > 0 || (c->w->from == 0 && (!is_part(c->w, c->o) ||
+	    c->w->phase == 0)))
+		c->w->st.archives++;
+	/* expand.c reports every cause but its own lack of memory. */
+	r = cbp_expand_object(c->o, &c->f->ident, &s->opts.expand, c->budget,
+	    &ops, c);
+	if (r == CBP_ENOMEM)
+		emit_problem(s, c->o, NULL, CBP_REASON_NOMEM, "out of memory "
+		    "expanding the archive: the rest of its members not "
+		    "scanned");
+	if (c->budget == &top)
+		c->budget = NULL;
+}
+
 static void
 scan_children(struct obj_ctx *c)
 {
-	static const struct cbp_expand_ops ops = { on_member, on_expand_problem };
 	struct cbp_scan *s = c->w->scan;
 	struct cbp_facts *f = c->f;
-	struct cbp_expand_budget top = { 0 };
 	const struct cbp_record *rec;
 	const struct cbp_record_list *carved;
 	const struct cbp_meta *meta;
 	size_t i;
-	int r;
 
 	if (f->ident.kind == CBP_KIND_ARCHIVE ||
-	    f->ident.kind == CBP_KIND_COMPRESSED) {
-		if (c->budget == NULL) {
-			top.top_size = c->o->size;
-			c->budget = &top;
-		}
-		c->w->st.archives++;
-		/* expand.c reports every cause but its own lack of memory. */
-		r = cbp_expand_object(c->o, &f->ident, &s->opts.expand,
-		    c->budget, &ops, c);
-		if (r == CBP_ENOMEM)
-			emit_problem(s, c->o, NULL, CBP_REASON_NOMEM, "out of "
-			    "memory expanding the archive: the rest of its "
-			    "members not scanned");
-		if (c->budget == &top)
-			c->budget = NULL;
-	}
+	    f->ident.kind == CBP_KIND_COMPRESSED)
+		expand_archive(c);
 	/* Without rules nothing parsed a record: hash mode asks for it, so
 	 * the pictures inside biometric records are hashed too. */
 	if (s->opts.hash_mode && f->ident.kind == CBP_KIND_RECORD)
@@ -783,6 +863,40 @@ fail:
 	return NULL;
 }
 
+/*
+ * A top-level file handed to every worker, this job being one phase of it
+ * (scan_split in the parent).  Phase 0 is the file's owner: everything
+ * about the file itself (its rules, findings, hashes, counters and
+ * records) is its, and when the file is not an archive worth reading in
+ * parts it scans all of it.  Then the other phases stop here, having
+ * cost an open, a head read and identification.  For an archive read in
+ * parts, phases > 0 only expand it and scan their members.  Returns 1 when
+ * the object is done with, 0 when scan_object goes on as usual.
+ */
+static int
+scan_part(struct cbp_worker *w, struct cbp_object *o, struct cbp_facts *f,
+    struct cbp_expand_budget *budget)
+{
+	struct obj_ctx c = { 0 };
+
+	if (!splittable(&f->ident) || o->depth >= w->scan->opts.expand.max_depth) {
+		if (w->phase > 0)
+			return 1;
+		w->stride = 1;		/* phase 0 takes all of it */
+		return 0;
+	}
+	if (w->phase == 0)
+		return 0;
+	f->no_carve = 1;
+	f->scratch = &w->window_buf;
+	c.w = w;
+	c.o = o;
+	c.f = f;
+	c.budget = budget;
+	expand_archive(&c);
+	return 1;
+}
+
 static void
 scan_object(struct cbp_worker *w, struct cbp_object *o,
     struct cbp_expand_budget *budget)
@@ -795,7 +909,9 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 	int r;
 
 	if ((r = cbp_read_head(o, CBP_HEAD_BYTES, &e)) != CBP_OK) {
-		emit_problem(s, o, NULL, cbp_reason_from_err(r), e.message);
+		/* The file's own record: phase 0's (scan_part). */
+		if (!is_part(w, o) || w->phase == 0)
+			emit_problem(s, o, NULL, cbp_reason_from_err(r), e.message);
 		return;
 	}
 #ifdef CBP_FAULT_HOOKS
@@ -812,6 +928,8 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 		return;
 	}
 	cbp_facts_init(&facts, o, w->id, &s->opts.caps, dpath ? dpath : o->path);
+	if (is_part(w, o) && scan_part(w, o, &facts, budget))
+		goto out;
 	/*
 	 * An archive we are about to open is searched member by member;
 	 * carving its raw bytes too would report every record in an
@@ -859,6 +977,7 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 	if (facts.nomem && facts.problem.code != CBP_ENOMEM)
 		emit_problem(s, o, NULL, CBP_REASON_NOMEM, "out of memory: "
 		    "not all of it could be examined");
+out:
 	cbp_facts_free(&facts);
 	free(dpath);
 }
@@ -1005,9 +1124,10 @@ fault_hook(const struct cbp_object *o)
  */
 struct job_hdr {
 	uint32_t kind, count;
-	uint64_t resume;	/* members of object 0 to skip */
+	uint64_t resume;	/* object 0: entries before this one passed by */
 	uint64_t stream_len;
 	uint32_t stream_more, pad;
+	uint32_t phase, stride;	/* object 0: one part of a split file */
 };
 
 struct job_obj {
@@ -1039,11 +1159,15 @@ worker_file(struct cbp_worker *w, int dirfd, const struct job_obj *jo,
 	    &e);
 	if (r == CBP_ENOTFOUND && !jo->root) {
 		/* Deleted since it was listed: normal on a live host. */
-		w->st.vanished++;
+		if (w->phase == 0)
+			w->st.vanished++;
 		return;
 	}
-	if (resume == 0)
+	/* The file's counters and its own records: phase 0's. */
+	if (resume == 0 && w->phase == 0)
 		w->st.files++;
+	if (r != CBP_OK && w->phase > 0)
+		return;
 	if (r != CBP_OK) {
 		p.path = path;
 		p.reason = cbp_reason_from_err(r);
@@ -1058,11 +1182,11 @@ worker_file(struct cbp_worker *w, int dirfd, const struct job_obj *jo,
 	o.size = (uint64_t)st.st_size;
 	o.mtime = (int64_t)st.st_mtime;
 	o.head_store = w->head_buf;	/* borrowed: taken back before release */
-	if (resume == 0)
+	if (resume == 0 && w->phase == 0)
 		w->st.bytes += o.size;
-	w->skip = resume;
+	w->from = resume;
 	scan_object(w, &o, NULL);
-	w->skip = 0;
+	w->from = 0;
 	o.head_store = NULL;
 	cbp_object_release(&o);
 	close(fd);
@@ -1090,9 +1214,9 @@ worker_stream(struct cbp_worker *w, int mfd, const struct job_hdr *jh,
 	 * (set with futimens): a FIFO's last write, when the data was made. */
 	o.mtime = fstat(mfd, &st) == 0 ? (int64_t)st.st_mtime : CBP_MTIME_UNKNOWN;
 	o.head_store = w->head_buf;
-	w->skip = resume;
+	w->from = resume;
 	scan_object(w, &o, NULL);
-	w->skip = 0;
+	w->from = 0;
 	o.head_store = NULL;
 	if (jh->stream_more) {
 		snprintf(detail, sizeof(detail), "a stream longer than member_max "
@@ -1166,6 +1290,8 @@ worker_job(struct cbp_sv_worker *chan, const unsigned char *job, size_t len,
 	if (len < sizeof(jh))
 		return CBP_EINVAL;
 	memcpy(&jh, job, sizeof(jh));
+	if (jh.stride == 0 || jh.phase >= jh.stride)
+		return CBP_EINVAL;	/* not what the parent writes */
 	for (i = 0; i < jh.count && !*s->walk.cancel; i++) {
 		if (len - off < sizeof(jo))
 			return CBP_EINVAL;
@@ -1181,6 +1307,8 @@ worker_job(struct cbp_sv_worker *chan, const unsigned char *job, size_t len,
 		w->index = i;
 		w->ordinal = 0;
 		w->mname = NULL;
+		w->phase = i == 0 ? jh.phase : 0;
+		w->stride = i == 0 ? jh.stride : 1;
 		send_mark(w, 1);
 		r = CBP_OK;
 		if (jh.kind == JOB_STREAM)
@@ -1195,6 +1323,8 @@ worker_job(struct cbp_sv_worker *chan, const unsigned char *job, size_t len,
 			r = worker_one(w, fd, &jh, &jo, path,
 			    i == 0 ? jh.resume : 0);
 		free(path);
+		w->phase = 0;
+		w->stride = 1;
 		if (r != CBP_OK)
 			return r;
 	}
@@ -1260,6 +1390,7 @@ batch_new(int kind, int fd)
 	if (fd >= 0)
 		b->fds[b->nfds++] = fd;
 	b->cur = -1;
+	b->stride = 1;
 	b->bytes = sizeof(struct job_hdr);
 	return b;
 }
@@ -1438,6 +1569,52 @@ batch_dir(struct batch *b, const struct cbp_walk_file *wf, unsigned *dir)
 	return CBP_OK;
 }
 
+/*
+ * A large regular file is handed to every worker (issue 8 section 4: one
+ * huge archive must not leave the other cores idle): n jobs of one object
+ * each, phases 0 .. n-1 of stride n, queued together so that the
+ * supervisor gives them to different workers (it writes each job to the
+ * worker holding the fewest).  The parent decides from the size alone,
+ * without reading: the workers identify the file, and unless it is an
+ * archive worth reading in parts, phase 0 scans it whole and the others
+ * stop after identification (scan_part).  Returns 1 when the file went
+ * out that way, 0 when it is to be batched as usual (small, not a regular
+ * file, or a batch could not be made: then one worker scans it whole).
+ */
+static int
+scan_split(struct cbp_scan *s, const struct cbp_walk_file *wf, size_t nlen)
+{
+	struct batch *part[CBP_SV_WORKERS_MAX] = { NULL };
+	unsigned n = s->nworkers, k, dir;
+	struct stat st;
+	int ok = 1;
+
+	if (n < 2 || s->opts.split_min == 0 || n > CBP_SV_WORKERS_MAX ||
+	    fstatat(wf->dirfd, wf->name, &st, wf->root ? 0 :
+	    AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size < s->opts.split_min)
+		return 0;
+	for (k = 0; k < n && ok; k++) {
+		ok = (part[k] = batch_new(JOB_FILES, -1)) != NULL &&
+		    batch_dir(part[k], wf, &dir) == CBP_OK &&
+		    batch_add(part[k], wf->path, wf->path_len,
+		    nlen > wf->path_len ? wf->path_len : nlen, wf->type,
+		    wf->dev, wf->ino, wf->root, wf->root, wf->safe_dir,
+		    dir) == CBP_OK;
+		if (ok) {
+			part[k]->phase = k;
+			part[k]->stride = n;
+		}
+	}
+	for (k = 0; k < n; k++) {
+		if (ok)
+			batch_push(s, part[k]);
+		else
+			batch_free(part[k]);
+	}
+	return ok;
+}
+
 static void
 on_file(void *arg, unsigned worker, const struct cbp_walk_file *wf)
 {
@@ -1446,6 +1623,9 @@ on_file(void *arg, unsigned worker, const struct cbp_walk_file *wf)
 	size_t nlen = strlen(wf->name);
 	unsigned dir = BATCH_DIR_CWD;
 	int r;
+
+	if (s->nworkers > 1 && scan_split(s, wf, nlen))
+		return;
 
 	if (b != NULL && (b->bytes + sizeof(struct job_obj) + wf->path_len >
 	    BATCH_BYTES_MAX || (!b->dir_open && b->nfds == CBP_SV_FDS_MAX)))
@@ -1640,6 +1820,8 @@ batch_submit(struct cbp_scan *s, struct batch *b)
 	jh.resume = b->resume;
 	jh.stream_len = b->stream_len;
 	jh.stream_more = (uint32_t)b->stream_more;
+	jh.phase = b->phase;
+	jh.stride = b->stride;
 	memcpy(job, &jh, sizeof(jh));
 	for (i = b->first; i < b->n; i++) {
 		const struct batch_obj *bo = &b->obj[i];
@@ -1813,8 +1995,18 @@ on_failure(struct cbp_scan *s, struct batch *b, const struct cbp_sv_event *ev)
 	}
 	/* What the job counted before it died. */
 	add_stats(s, &b->mark_st);
-	if (b->cur_member == 0 && b->resume == 0)
+	if (b->cur_member == 0 && b->resume == 0 && b->phase == 0)
 		atomic_fetch_add(&s->stats.files, 1);
+	/*
+	 * A phase > 0 of a split file that failed before any member of its
+	 * own: the file's record is phase 0's, which reads the same bytes
+	 * the same way up to there and fails the same.
+	 */
+	if (b->phase > 0 && b->cur_member == 0 && !again) {
+		b->resume = 0;
+		b->first = cur + 1;
+		return;
+	}
 	if (b->cur_member > 0 && !again) {
 		resume = 1;
 		snprintf(detail, sizeof(detail), "%s (%s): this member not "
@@ -1835,8 +2027,9 @@ on_failure(struct cbp_scan *s, struct batch *b, const struct cbp_sv_event *ev)
 	atomic_fetch_add(&s->stats.unscannable, 1);
 	cbp_output_problem(s->out, &p);
 	if (resume) {
-		b->resume = b->cur_member + (b->cur == (int)b->first ?
-		    b->resume : 0);
+		/* The member's index in the archive (marks carry index + 1):
+		 * the replacement passes by every entry up to it. */
+		b->resume = b->cur_member;
 		b->resumed = cur + 1;
 		b->first = cur;
 	} else {

@@ -65,7 +65,7 @@ static int on_member(void *arg, struct cbp_object *m);
 static void on_problem(void *arg, const struct cbp_object *where,
     const char *member_name, enum cbp_reason reason, const char *detail);
 
-static const struct cbp_expand_ops ops = { on_member, on_problem };
+static const struct cbp_expand_ops ops = { on_member, on_problem, NULL };
 
 static struct cbp_identify *g_id;	/* loaded once, on the first input */
 
