@@ -20,10 +20,10 @@ repeat=${BENCH_REPEAT:-3}
 if [ ! -f "$dir/.complete" ]; then
 	rm -rf "$dir" && mkdir -p "$dir"
 	list=$(mktemp)
-	# Sorted, so every build is the same; capped at about 400 MB of input.
+	# Sorted, so every build is the same; capped at 1 GB of input.
 	find /usr/share/doc /usr/include /usr/share/icons /usr/lib/x86_64-linux-gnu \
 	    -type f -size -8M -printf '%p\t%s\n' 2>/dev/null | LC_ALL=C sort |
-	    awk -F '\t' -v cap=$((400 * 1024 * 1024)) '{ t += $2; if (t > cap) exit;
+	    awk -F '\t' -v cap=$((1024 * 1024 * 1024)) '{ t += $2; if (t > cap) exit;
 	    print $1 }' > "$list"
 	zip -q -@ "$jar" < "$list" || { rm -f "$list"; exit 1; }
 	rm -f "$list"
