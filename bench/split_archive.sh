@@ -1,39 +1,68 @@
 #!/bin/bash
 # One huge archive, one and two threads (issue 8 section 4: a single huge
-# archive must not leave the other cores idle).
+# archive must not leave the other cores idle), and what splitting costs
+# at smaller sizes (to choose limits.split_min, CBP_SPLIT_MIN).
 #
 #   bash bench/split_archive.sh [DIR]    (DIR defaults to bench/split)
 #
-# Builds DIR/huge.jar once: a zip of about 300 MB of mixed members (text
-# and headers, man pages and docs, many of them gzip inside the zip,
-# icons, shared libraries), the shape of a large application bundle.
-# Then scans it with --threads 1 and --threads 2, with build/cbpscan and
-# with every binary in CBPSCAN_BEFORE (e.g. the parent commit built in a
-# worktree of its own), interleaved, BENCH_REPEAT times each (default 3),
-# and prints the best wall time and the CPU time (user + sys) of that run.
+# Builds, once, from files of /usr/include, /usr/lib/x86_64-linux-gnu,
+# /usr/share/doc and /usr/share/icons (sorted, so every build is the same):
+#   DIR/huge.jar      a zip of 1 GB of such files (about 270 MB: headers,
+#                     shared libraries, docs, many of them gzip inside the
+#                     zip, icons), the shape of a large application bundle;
+#   DIR/s16.jar ...   zips of the first 16, 64 and 256 MB of them.
+# Then, interleaved, BENCH_REPEAT times each (default 3), best wall time
+# and the CPU time (user + sys, workers included) of that run:
+#   1. huge.jar with --threads 1 and --threads 2, with build/cbpscan and
+#      with every binary in CBPSCAN_BEFORE (e.g. the parent commit built in
+#      a worktree of its own: git worktree add /tmp/base HEAD~1);
+#   2. each smaller jar with --threads 2, split off (limits.split_min: 0)
+#      and on (split_min: 1M), build/cbpscan only.
 # Ratios within one run are what compares: the machine is shared.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$top/bench/split}
-jar=$dir/huge.jar
 repeat=${BENCH_REPEAT:-3}
+cbp=$top/build/cbpscan
+sizes="16 64 256"
 if [ ! -f "$dir/.complete" ]; then
 	rm -rf "$dir" && mkdir -p "$dir"
-	list=$(mktemp)
-	# Sorted, so every build is the same; capped at 1 GB of input.
+	list=$dir/list
 	find /usr/share/doc /usr/include /usr/share/icons /usr/lib/x86_64-linux-gnu \
-	    -type f -size -8M -printf '%p\t%s\n' 2>/dev/null | LC_ALL=C sort |
-	    awk -F '\t' -v cap=$((1024 * 1024 * 1024)) '{ t += $2; if (t > cap) exit;
-	    print $1 }' > "$list"
-	zip -q -@ "$jar" < "$list" || { rm -f "$list"; exit 1; }
+	    -type f -size -8M -printf '%p\t%s\n' 2>/dev/null | LC_ALL=C sort > "$list"
+	for mb in $sizes 1024; do
+		name=s$mb.jar
+		[ "$mb" = 1024 ] && name=huge.jar
+		awk -F '\t' -v cap=$((mb * 1024 * 1024)) '{ t += $2; if (t > cap) exit;
+		    print $1 }' "$list" | zip -q -@ "$dir/$name" || exit 1
+	done
 	rm -f "$list"
 	touch "$dir/.complete"
 fi
-members=$(unzip -Z1 "$jar" | wc -l)
-echo "archive: $jar, $(( $(stat -c %s "$jar") / 1000000 )) MB, $members members; $(nproc) cores"
-cat "$jar" > /dev/null	# warm the page cache
+state=$(mktemp -d)
+trap 'rm -rf "$state"' EXIT
+printf 'limits:\n  split_min: 0\n' > "$state/off.conf"
+printf 'limits:\n  split_min: 1M\n' > "$state/on.conf"
+for f in "$dir"/*.jar; do
+	echo "$(basename "$f"): $(( $(stat -c %s "$f") / 1000000 )) MB," \
+	    "$(unzip -Z1 "$f" | wc -l) members"
+	cat "$f" > /dev/null	# warm the page cache
+done
+echo "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-bins=("$top/build/cbpscan")
+declare -A W C
+run() {	# key, binary, args...: keeps the best wall time and its CPU time
+	local key=$1 bin=$2 wall user sys
+	shift 2
+	/usr/bin/time -o "$state/time" -f "%e %U %S" "$bin" scan --state "$state" \
+	    --format jsonl "$@" > /dev/null 2>&1
+	read -r wall user sys < <(tail -1 "$state/time")
+	if [ -z "${W[$key]:-}" ] || [ "$(echo "$wall < ${W[$key]}" | bc)" = 1 ]; then
+		W[$key]=$wall
+		C[$key]=$(echo "$user + $sys" | bc)
+	fi
+}
+bins=("$cbp")
 names=("after")
 i=1
 for b in ${CBPSCAN_BEFORE:-}; do
@@ -41,33 +70,35 @@ for b in ${CBPSCAN_BEFORE:-}; do
 	names+=("before$i")
 	i=$((i + 1))
 done
-state=$(mktemp -d)
-declare -A W C
 for ((r = 0; r < repeat; r++)); do
 	for t in 1 2; do
 		for k in "${!bins[@]}"; do
-			key="${names[$k]} t$t"
-			/usr/bin/time -o "$state/time" -f "%e %U %S" "${bins[$k]}" scan \
-			    --state "$state" --format jsonl --threads $t "$jar" > /dev/null 2>&1
-			read -r wall user sys < <(tail -1 "$state/time")
-			cpu=$(echo "$user + $sys" | bc)
-			if [ -z "${W[$key]:-}" ] || [ "$(echo "$wall < ${W[$key]}" | bc)" = 1 ]; then
-				W[$key]=$wall
-				C[$key]=$cpu
-			fi
+			run "${names[$k]} t$t" "${bins[$k]}" --threads $t "$dir/huge.jar"
+		done
+	done
+	for mb in $sizes; do
+		for c in off on; do
+			run "s$mb $c" "$cbp" --config "$state/$c.conf" --threads 2 "$dir/s$mb.jar"
 		done
 	done
 done
-rm -rf "$state"
-printf "%-14s %8s %8s\n" "binary" "wall s" "cpu s"
+echo
+echo "huge.jar:"
+printf "  %-14s %8s %8s\n" "binary" "wall s" "cpu s"
 for k in "${!bins[@]}"; do
 	for t in 1 2; do
 		key="${names[$k]} t$t"
-		printf "%-14s %8s %8s\n" "$key" "${W[$key]}" "${C[$key]}"
+		printf "  %-14s %8s %8s\n" "$key" "${W[$key]}" "${C[$key]}"
 	done
 done
 for k in "${!bins[@]}"; do
 	n=${names[$k]}
-	echo "$n: wall t1/t2 $(echo "scale=2; ${W[$n t1]} / ${W[$n t2]}" | bc)," \
+	echo "  $n: wall t1/t2 $(echo "scale=2; ${W[$n t1]} / ${W[$n t2]}" | bc)," \
 	    "cpu t2/t1 $(echo "scale=2; ${C[$n t2]} / ${C[$n t1]}" | bc)"
+done
+echo "--threads 2, split off / on:"
+printf "  %-8s %10s %10s %10s %10s\n" "jar" "wall off" "wall on" "cpu off" "cpu on"
+for mb in $sizes; do
+	printf "  %-8s %10s %10s %10s %10s\n" "s$mb" "${W[s$mb off]}" "${W[s$mb on]}" \
+	    "${C[s$mb off]}" "${C[s$mb on]}"
 done

@@ -97,16 +97,13 @@
 #define CBP_WORKER_MEMORY (1024 * CBP_MIB)	/* memory one worker may add */
 
 /*
- * A regular file at least this large is handed to every worker when there
- * are several (scan.c, issue 8 section 4): each job a phase that scans
- * every n-th member, so one huge zip, jar, uncompressed tar, cpio or ISO
- * image keeps all cores busy.  The parent knows only the size (a stat);
- * each extra phase then costs an open, a head read, identification and,
- * for an archive worth splitting, one pass over its headers (a seek per
- * member it passes by): about a millisecond on a 32 MiB jar of 2,000
- * members, against the 0.2 s such a jar takes to scan (bench/HISTORY.md),
- * so below this size splitting gains too little to pay for the extra
- * processes' memory and the second reading of the central directory.
+ * A top-level archive at least this large, where passing a member by is a
+ * seek (zip and its kin, uncompressed tar, cpio, iso9660), is read in as
+ * many parts as there are workers when there are several (scan.c, issue 8
+ * section 4): each part a job that scans every n-th member, so one huge
+ * jar or ISO image keeps all cores busy.  Each extra part costs an open, a
+ * head read, identification and one pass over the archive's headers (a
+ * seek per member it passes by).  SPLIT_COST_NOTE
  * 0 turns splitting off.  (option: limits.split_min)
  */
 #define CBP_SPLIT_MIN (32 * CBP_MIB)

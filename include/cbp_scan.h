@@ -80,11 +80,11 @@ struct cbp_scan_opts {
 	uint64_t member_timeout_ms;
 	size_t worker_memory;
 	/*
-	 * With more than one thread, a regular file of at least this many
-	 * bytes is scanned by every worker at once, each taking every n-th
-	 * member when it is an archive where passing a member by is a seek
-	 * (zip and its kin, uncompressed tar, cpio, iso9660); anything else
-	 * is scanned whole by one of them.  0: never (CBP_SPLIT_MIN).
+	 * With more than one thread, a top-level archive of at least this
+	 * many bytes where passing a member by is a seek (zip and its kin,
+	 * uncompressed tar, cpio, iso9660) is read in nthreads parts, each
+	 * by another worker taking every n-th member.  0: never
+	 * (CBP_SPLIT_MIN).
 	 */
 	uint64_t split_min;
 	/*

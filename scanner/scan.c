@@ -73,8 +73,9 @@ struct cbp_worker {
 	uint32_t index;			/* object of the batch being scanned */
 	uint64_t ordinal;		/* its top-level members delivered so far */
 	uint64_t from;			/* top-level members passed by (resume) */
-	uint32_t phase, stride;		/* the job's part of a split archive:
+	uint32_t phase, stride;		/* the object's part of a split archive:
 					 * members index % stride == phase */
+	int may_split;			/* the object may be read in parts */
 	const char *mname;		/* the top-level member being scanned */
 	struct cbp_wire_stats st;	/* counters of this batch so far */
 };
@@ -88,6 +89,8 @@ struct batch_obj {
 	mode_t type;
 	unsigned char root, follow, direct;
 	unsigned char dir;		/* index in batch.fds, or BATCH_DIR_CWD */
+	/* Read in parts (split_parts): this job's part, of stride; 0 0: whole. */
+	uint16_t phase, stride;
 };
 
 struct batch {
@@ -104,7 +107,6 @@ struct batch {
 	size_t bytes;			/* job size so far */
 	uint64_t resume;		/* members of obj[first] to skip */
 	unsigned resumed;		/* obj[resumed - 1] was resumed once */
-	unsigned phase, stride;		/* one part of a split file (stride 1: whole) */
 	uint64_t stream_len;
 	int stream_more;
 	/* Progress of the job in flight, from its marks. */
@@ -160,7 +162,6 @@ static void scan_object(struct cbp_worker *w, struct cbp_object *o,
     struct cbp_expand_budget *budget);
 static void expand_archive(struct obj_ctx *c);
 static int is_part(const struct cbp_worker *w, const struct cbp_object *o);
-static int splittable(const struct cbp_ident *id);
 static void send_finding(struct cbp_worker *w, const struct cbp_finding *f);
 static void send_mark(struct cbp_worker *w, int major);
 #ifdef CBP_FAULT_HOOKS
@@ -716,20 +717,20 @@ scan_carved_images(struct obj_ctx *c)
 	}
 }
 
-/*
- * Is o one part of a split file (a job of a phase, scan_split), and will
- * it be read in parts?  Archives where passing a member by is a seek:
- * zip and its kin (jar, apk, docx ...), uncompressed tar, cpio, iso9660.
- * Anything compressed as a whole (tar.gz, tar.xz) or solid (7z, rar) costs
- * the same decompression to pass a member by as to read it, so its phases
- * would each decompress all of it: it is scanned whole by phase 0.
- */
+/* Is o one part of a file read in parts (offer_split)? */
 static int
 is_part(const struct cbp_worker *w, const struct cbp_object *o)
 {
 	return o->depth == 0 && w->stride > 1;
 }
 
+/*
+ * Archives worth reading in parts: those where passing a member by is a
+ * seek (cbp_expand.h: want): zip and its kin (jar, apk, docx ...),
+ * uncompressed tar, cpio, iso9660.  Anything compressed as a whole (tar.gz,
+ * tar.xz) or solid (7z, rar) costs the same decompression to pass a member
+ * by as to read it: each part would decompress all of it.
+ */
 static int
 splittable(const struct cbp_ident *id)
 {
@@ -864,14 +865,48 @@ fail:
 }
 
 /*
- * A top-level file handed to every worker, this job being one phase of it
- * (scan_split in the parent).  Phase 0 is the file's owner: everything
- * about the file itself (its rules, findings, hashes, counters and
- * records) is its, and when the file is not an archive worth reading in
- * parts it scans all of it.  Then the other phases stop here, having
- * cost an open, a head read and identification.  For an archive read in
- * parts, phases > 0 only expand it and scan their members.  Returns 1 when
- * the object is done with, 0 when scan_object goes on as usual.
+ * Issue 8 section 4: one huge archive must not leave the other cores idle.
+ * A top-level archive worth it (splittable) of at least split_min bytes,
+ * when there are several workers, is read in as many parts: this worker
+ * says so to the parent (a SPLIT frame) and goes on as part 0, scanning
+ * the members whose index is 0 modulo the stride and everything about the
+ * file itself; the parent hands parts 1 .. n-1 to the other workers at
+ * once (split_parts), each its own job.  Decided here, after identification, rather than in the
+ * parent from the size alone: the parent would need a stat per file (on
+ * the bench tree, 145k files, that was about 0.25 s of system time in
+ * 8.5 s of CPU), and only archives worth it cost extra jobs.  Not for
+ * streams (the parent read them into one memfd: nothing to gain) nor for
+ * a job that resumes an object after a failure (a part keeps its part).
+ */
+static void
+offer_split(struct cbp_worker *w, const struct cbp_object *o,
+    const struct cbp_facts *f)
+{
+	struct cbp_scan *s = w->scan;
+	size_t len;
+
+	if (o->depth != 0 || !w->may_split || w->stride != 1 || w->from != 0 ||
+	    s->nworkers < 2 || s->opts.split_min == 0 ||
+	    o->size < s->opts.split_min || !splittable(&f->ident) ||
+	    o->depth >= s->opts.expand.max_depth)
+		return;
+	if (cbp_wire_put_split(w->frame, CBP_SV_FRAME_MAX, &len, w->index,
+	    s->nworkers) != CBP_OK ||
+	    cbp_sv_send(w->chan, CBP_WIRE_SPLIT, w->frame, len) != CBP_OK)
+		return;		/* then it is read whole, here */
+	w->phase = 0;
+	w->stride = s->nworkers;
+}
+
+/*
+ * This job is one part (phase) of a file read in parts (offer_split).
+ * Phase 0 is the file's owner: everything about the file itself (its
+ * rules, findings, hashes, counters and records about it) is its; phases
+ * > 0 only expand the archive and scan their members.  Should the file not
+ * be an archive worth reading in parts after all (a resumed part sees
+ * what the first reading saw, so this is defensive), phase 0 scans all of
+ * it and the others stop here.  Returns 1 when the object is done with, 0
+ * when scan_object goes on as usual.
  */
 static int
 scan_part(struct cbp_worker *w, struct cbp_object *o, struct cbp_facts *f,
@@ -928,6 +963,7 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 		return;
 	}
 	cbp_facts_init(&facts, o, w->id, &s->opts.caps, dpath ? dpath : o->path);
+	offer_split(w, o, &facts);
 	if (is_part(w, o) && scan_part(w, o, &facts, budget))
 		goto out;
 	/*
@@ -1185,7 +1221,9 @@ worker_file(struct cbp_worker *w, int dirfd, const struct job_obj *jo,
 	if (resume == 0 && w->phase == 0)
 		w->st.bytes += o.size;
 	w->from = resume;
+	w->may_split = 1;
 	scan_object(w, &o, NULL);
+	w->may_split = 0;
 	w->from = 0;
 	o.head_store = NULL;
 	cbp_object_release(&o);
@@ -1390,7 +1428,6 @@ batch_new(int kind, int fd)
 	if (fd >= 0)
 		b->fds[b->nfds++] = fd;
 	b->cur = -1;
-	b->stride = 1;
 	b->bytes = sizeof(struct job_hdr);
 	return b;
 }
@@ -1569,52 +1606,6 @@ batch_dir(struct batch *b, const struct cbp_walk_file *wf, unsigned *dir)
 	return CBP_OK;
 }
 
-/*
- * A large regular file is handed to every worker (issue 8 section 4: one
- * huge archive must not leave the other cores idle): n jobs of one object
- * each, phases 0 .. n-1 of stride n, queued together so that the
- * supervisor gives them to different workers (it writes each job to the
- * worker holding the fewest).  The parent decides from the size alone,
- * without reading: the workers identify the file, and unless it is an
- * archive worth reading in parts, phase 0 scans it whole and the others
- * stop after identification (scan_part).  Returns 1 when the file went
- * out that way, 0 when it is to be batched as usual (small, not a regular
- * file, or a batch could not be made: then one worker scans it whole).
- */
-static int
-scan_split(struct cbp_scan *s, const struct cbp_walk_file *wf, size_t nlen)
-{
-	struct batch *part[CBP_SV_WORKERS_MAX] = { NULL };
-	unsigned n = s->nworkers, k, dir;
-	struct stat st;
-	int ok = 1;
-
-	if (n < 2 || s->opts.split_min == 0 || n > CBP_SV_WORKERS_MAX ||
-	    fstatat(wf->dirfd, wf->name, &st, wf->root ? 0 :
-	    AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size < s->opts.split_min)
-		return 0;
-	for (k = 0; k < n && ok; k++) {
-		ok = (part[k] = batch_new(JOB_FILES, -1)) != NULL &&
-		    batch_dir(part[k], wf, &dir) == CBP_OK &&
-		    batch_add(part[k], wf->path, wf->path_len,
-		    nlen > wf->path_len ? wf->path_len : nlen, wf->type,
-		    wf->dev, wf->ino, wf->root, wf->root, wf->safe_dir,
-		    dir) == CBP_OK;
-		if (ok) {
-			part[k]->phase = k;
-			part[k]->stride = n;
-		}
-	}
-	for (k = 0; k < n; k++) {
-		if (ok)
-			batch_push(s, part[k]);
-		else
-			batch_free(part[k]);
-	}
-	return ok;
-}
-
 static void
 on_file(void *arg, unsigned worker, const struct cbp_walk_file *wf)
 {
@@ -1623,9 +1614,6 @@ on_file(void *arg, unsigned worker, const struct cbp_walk_file *wf)
 	size_t nlen = strlen(wf->name);
 	unsigned dir = BATCH_DIR_CWD;
 	int r;
-
-	if (s->nworkers > 1 && scan_split(s, wf, nlen))
-		return;
 
 	if (b != NULL && (b->bytes + sizeof(struct job_obj) + wf->path_len >
 	    BATCH_BYTES_MAX || (!b->dir_open && b->nfds == CBP_SV_FDS_MAX)))
@@ -1820,8 +1808,9 @@ batch_submit(struct cbp_scan *s, struct batch *b)
 	jh.resume = b->resume;
 	jh.stream_len = b->stream_len;
 	jh.stream_more = (uint32_t)b->stream_more;
-	jh.phase = b->phase;
-	jh.stride = b->stride;
+	/* A resumed object read in parts stays its part (split_parts). */
+	jh.phase = b->obj[b->first].phase;
+	jh.stride = b->obj[b->first].stride > 1 ? b->obj[b->first].stride : 1;
 	memcpy(job, &jh, sizeof(jh));
 	for (i = b->first; i < b->n; i++) {
 		const struct batch_obj *bo = &b->obj[i];
@@ -1904,6 +1893,86 @@ add_stats(struct cbp_scan *s, const struct cbp_wire_stats *st)
 	atomic_fetch_add(&s->stats.skip_vanished, st->vanished);
 }
 
+/*
+ * Part k of object idx of b (offer_split), as a job of its own: a copy of
+ * the object and of its directory's descriptor.
+ */
+static int
+submit_part(struct cbp_scan *s, const struct batch *b, unsigned idx,
+    unsigned k, unsigned stride)
+{
+	const struct batch_obj *bo = &b->obj[idx];
+	struct batch *p;
+	unsigned dir = BATCH_DIR_CWD;
+	int fd, r;
+
+	if ((p = batch_new(JOB_FILES, -1)) == NULL)
+		return CBP_ENOMEM;
+	if (bo->dir != BATCH_DIR_CWD) {
+		if ((fd = fcntl(b->fds[bo->dir], F_DUPFD_CLOEXEC, 0)) < 0) {
+			batch_free(p);
+			return CBP_EIO;
+		}
+		p->fds[p->nfds++] = fd;
+		dir = 0;
+	}
+	r = batch_add(p, bo->path, bo->path_len, bo->name_len, bo->type,
+	    bo->dev, bo->ino, bo->root, bo->follow, bo->direct, dir);
+	if (r == CBP_OK) {
+		p->obj[0].phase = (uint16_t)k;
+		p->obj[0].stride = (uint16_t)stride;
+		r = batch_submit(s, p);
+	}
+	if (r != CBP_OK)
+		batch_free(p);
+	return r;
+}
+
+/*
+ * A worker reads object idx of b in stride parts and has taken part 0
+ * (offer_split): parts 1 .. stride-1 go out now, straight to the
+ * supervisor (not through the walk's queue, whose consumer is this
+ * thread), which writes each job to the worker holding the fewest.  The
+ * object remembers it is part 0, so that a job resumed after a failure in
+ * it stays part 0.  A part that cannot be handed out leaves its members
+ * unscanned: one record says which.
+ */
+static int
+split_parts(struct cbp_scan *s, struct batch *b, const struct cbp_sv_event *ev)
+{
+	uint32_t index, stride;
+	struct batch_obj *bo;
+	unsigned k;
+
+	if (cbp_wire_get_split(ev->data, ev->len, &index, &stride) != CBP_OK ||
+	    index >= b->n - b->first || b->kind != JOB_FILES ||
+	    stride != s->nworkers || stride < 2 ||
+	    b->obj[b->first + index].stride > 1)
+		return CBP_ECORRUPT;
+	bo = &b->obj[b->first + index];
+	bo->phase = 0;
+	bo->stride = (uint16_t)stride;
+	/* Stopping: the summary says the scan did not finish. */
+	for (k = 1; k < stride && !cancelled(s); k++) {
+		struct cbp_problem p = { 0 };
+		char detail[192];
+		int r = submit_part(s, b, b->first + index, k, stride);
+
+		if (r == CBP_OK)
+			continue;
+		snprintf(detail, sizeof(detail), "%s: the members whose index "
+		    "is %u modulo %u could not be handed to a worker and were "
+		    "not scanned", r == CBP_ENOMEM ? "out of memory" :
+		    "too many open files", k, stride);
+		p.path = bo->path;
+		p.reason = r == CBP_ENOMEM ? CBP_REASON_NOMEM : CBP_REASON_IO;
+		p.detail = detail;
+		atomic_fetch_add(&s->stats.unscannable, 1);
+		cbp_output_problem(s->out, &p);
+	}
+	return CBP_OK;
+}
+
 /* A record from a worker: checked, completed with the path, written.
  * CBP_ECORRUPT when the worker sent something it could not have meant. */
 static int
@@ -1920,6 +1989,8 @@ on_frame(struct cbp_scan *s, struct batch *b, const struct cbp_sv_event *ev)
 		add_stats(s, &st);
 		return CBP_OK;
 	}
+	if (ev->type == CBP_WIRE_SPLIT)
+		return split_parts(s, b, ev);
 	if (cbp_wire_get_record((int)ev->type, ev->data, ev->len, s->scratch,
 	    CBP_SV_FRAME_MAX + CBP_WIRE_MEMBERS_MAX + 8, &rec) != CBP_OK)
 		return CBP_ECORRUPT;
@@ -1995,14 +2066,14 @@ on_failure(struct cbp_scan *s, struct batch *b, const struct cbp_sv_event *ev)
 	}
 	/* What the job counted before it died. */
 	add_stats(s, &b->mark_st);
-	if (b->cur_member == 0 && b->resume == 0 && b->phase == 0)
+	if (b->cur_member == 0 && b->resume == 0 && b->obj[cur].phase == 0)
 		atomic_fetch_add(&s->stats.files, 1);
 	/*
 	 * A phase > 0 of a split file that failed before any member of its
 	 * own: the file's record is phase 0's, which reads the same bytes
 	 * the same way up to there and fails the same.
 	 */
-	if (b->phase > 0 && b->cur_member == 0 && !again) {
+	if (b->obj[cur].phase > 0 && b->cur_member == 0 && !again) {
 		b->resume = 0;
 		b->first = cur + 1;
 		return;
