@@ -18,6 +18,11 @@
 #      a worktree of its own: git worktree add /tmp/base HEAD~1);
 #   2. each smaller jar with --threads 2, split off (limits.split_min: 0)
 #      and on (split_min: 1M), build/cbpscan only.
+#   3. with perf(1), huge.jar once more with --threads 2 per binary under
+#      `perf record`: each process's share of the CPU samples.  On a shared
+#      machine the wall time says little about the second core (the other
+#      load takes it); the busiest worker's share does: on an idle machine
+#      the scan cannot take less than that share of its CPU time.
 # Ratios within one run are what compares: the machine is shared.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -102,3 +107,14 @@ for mb in $sizes; do
 	printf "  %-8s %10s %10s %10s %10s\n" "s$mb" "${W[s$mb off]}" "${W[s$mb on]}" \
 	    "${C[s$mb off]}" "${C[s$mb on]}"
 done
+if command -v perf > /dev/null 2>&1; then
+	echo "--threads 2 under perf record: share of the CPU samples per process"
+	for k in "${!bins[@]}"; do
+		perf record -q -F 499 -o "$state/perf.data" -- "${bins[$k]}" scan \
+		    --state "$state" --format jsonl --threads 2 "$dir/huge.jar" \
+		    > /dev/null 2>&1
+		shares=$(perf report -i "$state/perf.data" --sort comm,pid --stdio 2>/dev/null |
+		    awk '/cbpscan/ { printf "%s %s  ", $1, $2 }')
+		echo "  ${names[$k]}: $shares"
+	done
+fi

@@ -1935,7 +1935,10 @@ submit_part(struct cbp_scan *s, const struct batch *b, unsigned idx,
  * thread), which writes each job to the worker holding the fewest.  The
  * object remembers it is part 0, so that a job resumed after a failure in
  * it stays part 0.  A part that cannot be handed out leaves its members
- * unscanned: one record says which.
+ * unscanned: one record says which.  The frame is a worker's word, so it
+ * is held to what offer_split sends: once per object, for exactly as many
+ * parts as there are workers (a hostile worker cannot make the parent
+ * multiply jobs), and only for a file of a batch of files.
  */
 static int
 split_parts(struct cbp_scan *s, struct batch *b, const struct cbp_sv_event *ev)

@@ -1678,7 +1678,7 @@ check_phases(const char *path, unsigned stride)
 			assert_int_equal(r.np, 0);
 			assert_int_equal(r.nasked, 10);
 			for (i = 0; i < r.nasked; i++) {
-				char want[16];
+				char want[32];
 
 				snprintf(want, sizeof want, "f%zu.txt", i);
 				assert_int_equal(r.asked[i], i);
@@ -1760,7 +1760,7 @@ test_want_resume(void **state)
 	close(fd);
 	assert_int_equal(r.nm, 3);
 	for (i = 0; i < 3; i++) {
-		char want[16];
+		char want[32];
 
 		snprintf(want, sizeof want, "f%zu.txt", i + 7);
 		assert_string_equal(r.m[i].chain, want);
