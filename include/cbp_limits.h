@@ -104,14 +104,13 @@
  * jar or ISO image keeps all cores busy.  Each extra part costs an open, a
  * head read, identification and one pass over the archive's headers (a
  * seek per member it passes by): measured (bench/split_archive.sh, two
- * workers), 4-13% more CPU on a 273 MB jar of 23,618 members, for the
- * work spread 52/48 over both workers instead of 99/0.  What splitting
- * gains is at most half of one archive's time, and only while the other
- * cores would idle (a big archive last in the tree, or alone); in a busy
+ * workers), a 273 MB jar of 23,618 members took 1.53 s instead of 2.72 s
+ * for 4% more CPU, and 10-15% more CPU on jars of 15 and 56 MB.  A split
+ * gains at most half of one archive's time, and only while the other
+ * cores would idle (a big archive alone, or last in the tree); in a busy
  * tree the extra CPU is all it does.  At 32 MiB an archive takes about
- * 0.4 s of CPU (a 56 MB jar 0.7 s, a 15 MB jar 0.2-0.3 s), so the most a
- * split can save there is about 0.2 s against 0.02-0.05 s of extra CPU;
- * below it the savings are too small to be worth the second reading.
+ * 0.4 s of CPU, so the most a split can save, 0.2 s, is about four times
+ * its cost; below, both shrink to hundredths of a second.
  * 0 turns splitting off.  (option: limits.split_min)
  */
 #define CBP_SPLIT_MIN (32 * CBP_MIB)
