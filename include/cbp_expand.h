@@ -67,7 +67,11 @@ struct cbp_expand_budget {
 	 * about the top-level archive itself (member_name NULL: damage
 	 * between members, more than max_members) are not reported; the
 	 * phase that owns the archive reports them.  Problems about members
-	 * are, by the phase that read the member.
+	 * are, by the phase that read the member.  In a damaged archive the
+	 * phases may stop at different places: a member whose data one
+	 * phase cannot read may be passed by (a seek) in another, which goes
+	 * on after it, and a skip that fails is reported on that member by
+	 * the phase that made it.
 	 */
 	unsigned shares;
 	int members_only;
