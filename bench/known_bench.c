@@ -4,6 +4,7 @@
  *   make build/known_bench
  *   build/known_bench [-n ENTRIES] [-m CHUNKS] [-t THRESHOLD] [-q QUERIES]
  *                     [-b BRUTE_QUERIES] [-j THREADS] [-f FILE] [-k]
+ *                     [-C CACHE]
  *
  * Writes FILE (default /tmp/cbp-known-bench.tsv: ENTRIES lines, both hashes
  * on every line, random bits), loads it with the real loader and builds
@@ -19,8 +20,17 @@
  *     scan.
  * Speeds are printed as ratios within this run.  The file is removed at
  * the end unless -k is given (it is ~1.4 GB at 10 M entries).
+ *
+ * With -C CACHE (cbp_known_cache.h): when CACHE holds the index of FILE as
+ * it is now, the index is mapped from it instead of built (load time, CPU
+ * and peak RSS of that), and the queries run on the mapped arrays; when
+ * not, the index is built and then written to CACHE (time printed).  Run
+ * twice with -k -C to compare a text load with a cache load, queries
+ * included; the final line gives this process's resident memory split
+ * into anonymous (heap) and file-backed (the mapped cache) pages.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +41,7 @@
 
 #include "cbp_err.h"
 #include "cbp_known.h"
+#include "cbp_known_cache.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -132,6 +143,96 @@ write_list(const char *path, size_t n)
 	return fclose(f);
 }
 
+static double
+cpu_all(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* "VmRSS ... RssAnon ... RssFile" of this process, in MiB. */
+static void
+print_rss(const char *when)
+{
+	char line[256];
+	long v, rss = 0, anon = 0, file = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "VmRSS: %ld", &v) == 1)
+			rss = v;
+		else if (sscanf(line, "RssAnon: %ld", &v) == 1)
+			anon = v;
+		else if (sscanf(line, "RssFile: %ld", &v) == 1)
+			file = v;
+	}
+	fclose(f);
+	printf("RSS %s: %.0f MiB (anonymous %.0f, file-backed %.0f)\n", when,
+	    rss / 1024.0, anon / 1024.0, file / 1024.0);
+}
+
+/* -C: the index from the cache when it matches the list; 0 on a miss. */
+static int
+cache_load(const char *cache, const char *list, int thr, unsigned m,
+    struct cbp_known_cache_key *key, struct cbp_known **k)
+{
+	struct cbp_known_cache_list l = { list, NULL, thr };
+	struct cbp_error err = { 0 };
+	struct rusage ru;
+	double t0 = now(), c0 = cpu_all();
+	int fd, r;
+
+	if (cbp_known_cache_key(&l, 1, m, NULL, NULL, key, &err) != CBP_OK) {
+		fprintf(stderr, "cache key: %s\n", err.message);
+		return -1;
+	}
+	if ((fd = open(cache, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	r = cbp_known_cache_load_fd(fd, key->key, k, &err);
+	close(fd);
+	if (r != CBP_OK) {
+		printf("cache %s not used: %s\n", cache, err.message);
+		return 0;
+	}
+	getrusage(RUSAGE_SELF, &ru);
+	printf("index from cache %s: key + load %.3f s wall, %.3f s CPU; "
+	    "peak RSS %.0f MiB\n", cache, now() - t0, cpu_all() - c0,
+	    ru.ru_maxrss / 1024.0);
+	return 1;
+}
+
+static int
+cache_store(const char *cache, const struct cbp_known_cache_key *key,
+    const struct cbp_known *k)
+{
+	struct cbp_error err = { 0 };
+	char tmp[4096];
+	double t0 = now();
+	int fd, r;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", cache);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) < 0)
+		return -1;
+	r = cbp_known_cache_write_fd(fd, key->key, k, &err);
+	if (r == CBP_OK && fsync(fd) != 0)
+		r = CBP_EIO;
+	close(fd);
+	if (r != CBP_OK || rename(tmp, cache) != 0) {
+		fprintf(stderr, "cache write: %s\n", err.message);
+		unlink(tmp);
+		return -1;
+	}
+	printf("cache written to %s: %.2f s wall (fsync included)\n", cache,
+	    now() - t0);
+	return 0;
+}
+
 static int
 same(const struct cbp_known_match *a, size_t na, size_t ta,
     const struct cbp_known_match *b, size_t nb, size_t tb)
@@ -166,7 +267,9 @@ flip(uint8_t h[32], int d)
 int
 main(int argc, char **argv)
 {
-	const char *path = "/tmp/cbp-known-bench.tsv";
+	const char *path = "/tmp/cbp-known-bench.tsv", *cache = NULL;
+	struct cbp_known_cache_key ckey;
+	int cached = 0;
 	size_t n = 10000000, nq = 2000, nb = 20, i, j, ni, nbf, ti, tb;
 	unsigned m = 0, threads = 0;
 	int thr = 31, keep = 0, c, mism = 0;
@@ -181,7 +284,7 @@ main(int argc, char **argv)
 	double t0, t_gen, t_load, t_add, c_load, c_add, c_gen, t_idx, t_brute, t_idx8, t_brute8, t_ex, t_exl;
 	size_t found = 0, found8 = 0, exhit = 0;
 
-	while ((c = getopt(argc, argv, "n:m:t:q:b:j:f:k")) != -1) {
+	while ((c = getopt(argc, argv, "n:m:t:q:b:j:f:kC:")) != -1) {
 		switch (c) {
 		case 'n': n = strtoull(optarg, NULL, 10); break;
 		case 'm': m = (unsigned)strtoul(optarg, NULL, 10); break;
@@ -191,9 +294,10 @@ main(int argc, char **argv)
 		case 'j': threads = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'f': path = optarg; break;
 		case 'k': keep = 1; break;
+		case 'C': cache = optarg; break;
 		default:
 			fprintf(stderr, "usage: known_bench [-n N] [-m M] [-t THR] "
-			    "[-q Q] [-b B] [-j T] [-f FILE] [-k]\n");
+			    "[-q Q] [-b B] [-j T] [-f FILE] [-k] [-C CACHE]\n");
 			return 2;
 		}
 	}
@@ -212,6 +316,11 @@ main(int argc, char **argv)
 	c_gen = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 
+	if (cache != NULL &&
+	    (cached = cache_load(cache, path, thr, m, &ckey, &k)) < 0)
+		return 1;
+	if (cached)
+		goto queries;
 	memset(&err, 0, sizeof(err));
 	memset(&o, 0, sizeof(o));
 	o.threshold = thr;
@@ -246,7 +355,11 @@ main(int argc, char **argv)
 	    t_load - t_add, t_load, (double)n / t_load, c_add - c_gen,
 	    c_load - c_add, ru.ru_maxrss / 1024.0,
 	    ru.ru_maxrss * 1024.0 / (double)n);
+	if (cache != NULL && cache_store(cache, &ckey, k) != 0)
+		return 1;
+queries:
 	printf("digest %s\n", cbp_known_digest(k));
+	print_rss("before queries");
 
 	/* Query hashes: every other one a listed hash with 0..40 flips. */
 	if ((qh = calloc(nq, sizeof(*qh))) == NULL)
@@ -331,6 +444,7 @@ main(int argc, char **argv)
 	    t_exl / t_ex, exhit, nq);
 	printf("index vs brute force: %d of %zu compared queries differ\n", mism,
 	    3 * nb);
+	print_rss("after queries");
 	free(qh);
 	cbp_known_free(k);
 	if (!keep)

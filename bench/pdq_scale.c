@@ -25,8 +25,13 @@
 #include "cbp_err.h"
 #include "cbp_pdq.h"
 
-#define NSET 5
-static const uint32_t settings[NSET] = { 0, 512, 256, 128, 64 };
+#define NSET 7
+/* min_side, and whether only the Y plane is decoded (luma_only, what
+ * `scan` does): "512+Y" is the scan's setting. */
+static const struct { uint32_t min_side; int luma; } settings[NSET] = {
+	{ 0, 0 }, { 512, 0 }, { 256, 0 }, { 128, 0 }, { 64, 0 },
+	{ 512, 1 }, { 256, 1 },
+};
 
 struct file_result {
 	int ok;
@@ -68,7 +73,7 @@ slurp(const char *path, size_t *n)
 
 /* Decode at min_side and hash; best time of rep runs. */
 static int
-run(const uint8_t *b, size_t n, uint32_t min_side, int rep, struct cbp_pdq *p,
+run(const uint8_t *b, size_t n, uint32_t min_side, int luma, int rep, struct cbp_pdq *p,
     unsigned *scale, uint32_t *short_side, double *best)
 {
 	struct cbp_decode_opts o = { 0 };
@@ -76,6 +81,7 @@ run(const uint8_t *b, size_t n, uint32_t min_side, int rep, struct cbp_pdq *p,
 	int i, r;
 
 	o.min_side = min_side;
+	o.luma_only = luma;
 	o.sample_side = CBP_PDQ_PRESCALE;
 	*best = 1e30;
 	for (i = 0; i < rep; i++) {
@@ -139,10 +145,12 @@ report(struct file_result *res, int nf, int min_quality, uint32_t lo, uint32_t h
 				mx = res[i].dist[s];
 		}
 		qsort(d, (size_t)k, sizeof(int), cmpint);
-		if (settings[s] == 0)
+		if (settings[s].min_side == 0)
 			printf("%-9s", "full");
 		else
-			printf("%-9u", settings[s]);
+			printf("%u%-*s", settings[s].min_side,
+			    settings[s].min_side >= 100 ? 6 : 7,
+			    settings[s].luma ? "+Y" : "");
 		printf(" %7d %7d %5d %6.2f %4d %3d/%-3d %9.3fx\n", k, scaled, mx,
 		    k ? sum / k : 0.0, k ? d[(k * 95 + 99) / 100 - 1] : 0, within, k,
 		    base > 0 ? secs / base : 0.0);
@@ -176,7 +184,7 @@ main(int argc, char **argv)
 		size_t n;
 		uint8_t *b = slurp(argv[i], &n);
 
-		if (b == NULL || run(b, n, 0, rep, &full, &scale, &res[f].short_side, &res[f].secs[0]) != CBP_OK) {
+		if (b == NULL || run(b, n, 0, 0, rep, &full, &scale, &res[f].short_side, &res[f].secs[0]) != CBP_OK) {
 			fprintf(stderr, "pdq_scale: %s: not decoded, left out\n", argv[i]);
 			failed++;
 			free(b);
@@ -186,10 +194,10 @@ main(int argc, char **argv)
 		total += res[f].secs[0];
 		for (s = 1; s < NSET; s++) {
 			uint32_t side;
-			if (run(b, n, settings[s], rep, &p, &scale, &side, &res[f].secs[s]) != CBP_OK)
+			if (run(b, n, settings[s].min_side, settings[s].luma, rep, &p, &scale, &side, &res[f].secs[s]) != CBP_OK)
 				break;
 			res[f].dist[s] = cbp_pdq_distance(full.hash, p.hash);
-			res[f].scaled[s] = scale < 8;
+			res[f].scaled[s] = scale < 8 || settings[s].luma;
 		}
 		res[f].ok = s == NSET;
 		free(b);

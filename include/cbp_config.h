@@ -50,6 +50,9 @@ struct cbp_config {
 	/* Known-image lists (known:); --known adds to them. */
 	struct cbp_config_known *known;
 	size_t nknown;
+	/* Keep the built index in the state directory (known_cache:, default
+	 * true; cbp_known_cache.h); --no-known-cache clears it. */
+	int known_cache;
 	struct cbp_deliver_config delivery;	/* "delivery:" (cbp_deliver.h) */
 };
 

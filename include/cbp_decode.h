@@ -71,6 +71,7 @@ enum cbp_decode_fmt {
 	CBP_FMT_GIF,		/* first frame */
 	CBP_FMT_WEBP,		/* still images; animations are unsupported */
 	CBP_FMT_BMP,
+	CBP_FMT_PNM,		/* binary P5 (grey) and P6 (RGB), maxval <= 255 */
 	CBP_FMT_MAX
 };
 
@@ -94,6 +95,14 @@ struct cbp_decode_opts {
 	 * held.  0 = keep every pixel.
 	 */
 	uint32_t sample_side;
+	/*
+	 * JPEG in YCbCr: deliver the Y plane as a grey image instead of
+	 * R, G, B.  Y is 0.299 R + 0.587 G + 0.114 B, PDQ's own luminance,
+	 * before the rounding of the colour conversion: the hash moves by a
+	 * bit or two (bench/pdq_scale.sh), and the colour planes are never
+	 * decoded.  For `scan`; `hash` decodes R, G, B for reference values.
+	 */
+	int luma_only;
 };
 
 struct cbp_image {

@@ -114,6 +114,10 @@ struct cbp_summary {
 	const char *rules;		/* sha256 hex of the ruleset in force (cbp_ruleset_digest) */
 	const char *lists;		/* cbp_known_digest of the known-image lists; NULL: none loaded */
 	uint64_t known_entries;		/* entries in those lists */
+	/* Where their index came from: "hit" (the state directory's cache),
+	 * "built" (from the text, then cached), "off" (from the text, cache
+	 * disabled); NULL when no lists. */
+	const char *lists_cache;
 	const char *const *roots;	/* each PATH as given, raw bytes */
 	size_t nroots;
 	double started, finished;	/* seconds since the epoch */

@@ -288,6 +288,79 @@ size_t cbp_known_query_bruteforce(const struct cbp_known *k,
     const struct cbp_known_query *q, struct cbp_known_match *out, size_t cap,
     size_t *total);
 
+/*
+ * The malformed lines met while the index was built (cbp_known_problem and
+ * cbp_known_problems_total of its builder, kept with the index so that an
+ * index read back from the cache reports them again): an array of *kept
+ * (<= CBP_KNOWN_PROBLEMS_KEPT; NULL when 0), and *total counting those not
+ * kept.  Owned by the index.
+ */
+const struct cbp_known_problem *cbp_known_index_problems(
+    const struct cbp_known *k, size_t *kept, uint64_t *total);
+
+/* ---- a flat view, for the on-disk cache (cbp_known_cache.h) ------------------ */
+
+/* Most PDQ substrings of an index (cbp_known_builder_set_chunks). */
+#define CBP_KNOWN_MAX_CHUNKS 32
+
+struct cbp_known_view_list {
+	const char *name;
+	int threshold;
+	uint32_t count;		/* entries; lists hold consecutive entries */
+};
+
+/*
+ * Every array an index is made of, with its length in elements, so that it
+ * can be written out and read back without parsing: entry e has pdq[e]
+ * (four 64-bit words), sha[e], id_off[e] (into ids), list[e] and flags[e];
+ * slots (nslots, a power of two) is the SHA-256 table, sha_next (n, or
+ * NULL) its duplicate chains; off[c] (2^bits[c] + 1) and perm[c] (npdq)
+ * for each of the m substrings.  Their meaning is known.c's business: a
+ * reader needs only the lengths.  Host byte order.
+ */
+struct cbp_known_view {
+	size_t n, npdq, nlists, ids_len, nslots;
+	unsigned m, bits[CBP_KNOWN_MAX_CHUNKS];
+	const uint64_t (*pdq)[4];
+	const uint8_t (*sha)[32];
+	const uint32_t *id_off;
+	const uint16_t *list;
+	const uint8_t *flags;
+	const char *ids;
+	const uint32_t *slots;
+	const uint32_t *sha_next;
+	const uint32_t *off[CBP_KNOWN_MAX_CHUNKS];
+	const uint32_t *perm[CBP_KNOWN_MAX_CHUNKS];
+	const struct cbp_known_view_list *lists;	/* nlists */
+	const struct cbp_known_problem *prob;		/* nprob */
+	size_t nprob;
+	uint64_t prob_total;
+	char digest[65];
+};
+
+/*
+ * Fill v from k: pointers into k (valid while k is), except v->lists,
+ * allocated here: free it with cbp_known_view_free.  CBP_OK or CBP_ENOMEM.
+ */
+int cbp_known_view(const struct cbp_known *k, struct cbp_known_view *v);
+void cbp_known_view_free(struct cbp_known_view *v);
+
+/*
+ * An index over the arrays of v, used in place (not copied): they must
+ * stay valid and unchanged until cbp_known_free, which then calls
+ * release(release_arg) (may be NULL) instead of freeing them.  v's lists,
+ * problems and digest are copied.  What is cheap is checked here (counts
+ * within the limits, the layout for m, lengths consistent, list counts
+ * summing to n, names, ids ending in NUL, the digest's form); the contents
+ * of the large arrays are not read here but bounds-checked where queries
+ * use them, so a corrupt view gives wrong answers at worst, never a read
+ * out of bounds or an endless loop.  CBP_OK; CBP_ECORRUPT (err says what
+ * is inconsistent; release is not called); CBP_ENOMEM.
+ */
+int cbp_known_from_view(const struct cbp_known_view *v,
+    void (*release)(void *arg), void *release_arg, struct cbp_known **out,
+    struct cbp_error *err);
+
 /* ---- helpers ---------------------------------------------------------------- */
 
 /* Parse 64 hex digits (either case) into 32 bytes: CBP_OK or CBP_EINVAL. */

@@ -65,6 +65,15 @@ struct cbp_pdq {
 int cbp_pdq_hash(const uint8_t *px, uint32_t w, uint32_t h, unsigned channels,
     size_t stride, unsigned flags, struct cbp_pdq *out);
 
+/*
+ * Steps 1-5 alone: the 64 x 64 luminance samples after the pre-scale and
+ * the blur, which the DCT then reads.  For tests that check the float
+ * arithmetic itself (a hash tolerates small rounding differences, so equal
+ * hashes do not prove equal arithmetic).  Sides below 5: CBP_EINVAL.
+ */
+int cbp_pdq_downsample(const uint8_t *px, uint32_t w, uint32_t h,
+    unsigned channels, size_t stride, float out[64][64]);
+
 /* 64 lowercase hex digits and a NUL, in the reference's text order. */
 void cbp_pdq_to_hex(const uint8_t hash[CBP_PDQ_BYTES], char hex[CBP_PDQ_HEX + 1]);
 

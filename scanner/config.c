@@ -13,6 +13,7 @@
  *            archive_members, archive_ratio}
  *   authorized: [{path: GLOB, retention: DURATION}...]
  *   known: PATH | [PATH | {path: PATH, name: NAME, threshold: N}...]
+ *   known_cache: bool
  * Unknown and duplicate keys are errors (a typo must not silently disable
  * a setting); every error says file:line:col.  The first error stops
  * loading: unlike rules there is one file and an auditor fixes it once.
@@ -47,6 +48,7 @@ cbp_config_defaults(struct cbp_config *c)
 	c->member_timeout_ms = (uint64_t)CBP_MEMBER_TIMEOUT * 1000;
 	c->worker_memory = CBP_WORKER_MEMORY;
 	c->split_min = CBP_SPLIT_MIN;
+	c->known_cache = 1;
 	cbp_deliver_config_defaults(&c->delivery);
 }
 
@@ -677,9 +679,11 @@ apply_key(struct cfg_ctx *x, const struct cbp_ynode *k,
 		return get_delivery(x, v);
 	if (strcmp(key, "known") == 0)
 		return get_known(x, v);
+	if (strcmp(key, "known_cache") == 0)
+		return get_bool(x, v, key, &x->c->known_cache);
 	return cfg_error(x, k, "unknown key '%s' (known: rules, exclude, threads, "
 	    "one_file_system, strict, max_depth, limits, authorized, delivery, "
-	    "known)",
+	    "known, known_cache)",
 	    cbp_yaml_shown(key, k->len, sb, sizeof(sb)));
 }
 

@@ -12,7 +12,8 @@
  * Libraries: libjpeg-turbo, libspng, libtiff, OpenJPEG, giflib, libwebp —
  * each the Debian-packaged reference decoder of its format, each fed from
  * memory and kept quiet (their messages go to handlers that drop them; the
- * result is a return code).  BMP is decoded here by hand: see bmp_decode.
+ * result is a return code).  BMP and PNM are decoded here by hand: see
+ * bmp_decode and pnm_decode.
  */
 #include <stdio.h>	/* before jpeglib.h, which uses FILE */
 #include <gif_lib.h>
@@ -39,6 +40,10 @@ struct sink {
 	unsigned ch;		/* 1 or 3 */
 	uint32_t next;		/* next kept row to fill */
 	uint8_t *px;
+	/* Byte offset in a source row of each kept pixel, when sampling
+	 * (ow < sw): computed once, not with a division per pixel, which
+	 * was a fifth of the hashing time with lists loaded (perf). */
+	uint32_t *xoff;
 };
 
 static int
@@ -55,6 +60,14 @@ sink_open(struct sink *s, uint32_t sw, uint32_t sh, unsigned ch, uint32_t side)
 		return CBP_ECORRUPT;
 	if ((s->px = malloc((size_t)s->ow * s->oh * ch)) == NULL)
 		return CBP_ENOMEM;
+	if (s->ow != s->sw) {
+		uint32_t x;
+
+		if ((s->xoff = malloc((size_t)s->ow * sizeof(*s->xoff))) == NULL)
+			return CBP_ENOMEM;
+		for (x = 0; x < s->ow; x++)
+			s->xoff[x] = (uint32_t)((uint64_t)x * s->sw / s->ow) * ch;
+	}
 	return CBP_OK;
 }
 
@@ -86,8 +99,7 @@ sink_row(struct sink *s, uint32_t y, const uint8_t *row)
 			memcpy(o, row, (size_t)s->sw * s->ch);
 		else if (s->ch == 3)
 			for (x = 0; x < s->ow; x++) {
-				const uint8_t *p = row +
-				    (size_t)pick(x, s->ow, s->sw) * 3;
+				const uint8_t *p = row + s->xoff[x];
 
 				o[3 * (size_t)x] = p[0];
 				o[3 * (size_t)x + 1] = p[1];
@@ -95,11 +107,10 @@ sink_row(struct sink *s, uint32_t y, const uint8_t *row)
 			}
 		else if (s->ch == 1)
 			for (x = 0; x < s->ow; x++)
-				o[x] = row[pick(x, s->ow, s->sw)];
+				o[x] = row[s->xoff[x]];
 		else
 			for (x = 0; x < s->ow; x++)
-				memcpy(o + (size_t)x * s->ch,
-				    row + (size_t)pick(x, s->ow, s->sw) * s->ch, s->ch);
+				memcpy(o + (size_t)x * s->ch, row + s->xoff[x], s->ch);
 		s->next++;
 	}
 }
@@ -117,6 +128,8 @@ sink_finish(struct sink *s, uint32_t src_w, uint32_t src_h, struct cbp_image *im
 	img->channels = s->ch;
 	img->px = s->px;
 	s->px = NULL;
+	free(s->xoff);
+	s->xoff = NULL;
 	return CBP_OK;
 }
 
@@ -125,6 +138,8 @@ sink_close(struct sink *s)
 {
 	free(s->px);
 	s->px = NULL;
+	free(s->xoff);
+	s->xoff = NULL;
 }
 
 /* Declared size against the cap, before any pixel allocation. */
@@ -281,6 +296,16 @@ jpeg_run(struct jdec *d, const uint8_t *buf, size_t len,
 		ci->out_color_space = JCS_CMYK;
 		cmyk = 1;
 		break;
+	case JCS_YCbCr:
+		/* Y is the luminance PDQ computes from R, G, B (the same
+		 * weights): decoding it alone skips the colour planes. */
+		if (o->luma_only) {
+			ci->out_color_space = JCS_GRAYSCALE;
+			ch = 1;
+			break;
+		}
+		ci->out_color_space = JCS_RGB;
+		break;
 	default:
 		ci->out_color_space = JCS_RGB;
 		break;
@@ -397,9 +422,17 @@ png_decode(const uint8_t *buf, size_t len, const struct cbp_decode_opts *o,
 	uint32_t y;
 
 	memset(&s, 0, sizeof(s));
-	if ((ctx = spng_ctx_new(0)) == NULL)
+	/*
+	 * Checksums (zlib's Adler-32, every chunk's CRC-32) are not checked:
+	 * a copy whose checksum was damaged, by accident or to slip past a
+	 * scanner, shows the same pixels in any viewer and must match the
+	 * same list entry; structure and lengths are still checked.  And they
+	 * were a sixth of a PNG's decode time (perf).
+	 */
+	if ((ctx = spng_ctx_new(SPNG_CTX_IGNORE_ADLER32)) == NULL)
 		return CBP_ENOMEM;
-	if (spng_set_png_buffer(ctx, buf, len) != 0 ||
+	if (spng_set_crc_action(ctx, SPNG_CRC_USE, SPNG_CRC_USE) != 0 ||
+	    spng_set_png_buffer(ctx, buf, len) != 0 ||
 	    spng_set_chunk_limits(ctx, CBP_DECODE_PNG_CHUNK_MAX, 4 * CBP_DECODE_PNG_CHUNK_MAX) != 0 ||
 	    spng_get_ihdr(ctx, &ih) != 0)
 		goto out;
@@ -1166,6 +1199,116 @@ out:
 	return r;
 }
 
+/* ---- PNM (by hand) ------------------------------------------------------ */
+
+/*
+ * Why by hand: binary PGM/PPM is a text header ("P6", width, height,
+ * maxval, with # comments) and then raw rows; Debian's libnetpbm would
+ * bring its own error handling (it exits the process on a bad file) for
+ * twenty lines of parsing.  Only the binary forms at 8 bits: P5 grey, P6
+ * RGB, maxval 1..255 (scaled to 255).  16-bit samples and the ASCII and
+ * bitmap forms are CBP_EUNSUPPORTED.  The scan also makes P5/P6 from the
+ * FlateDecode pixel images in PDFs (cbp_pdfimg.h).
+ */
+
+/* Header bytes read before the first sample; real headers are ~15 bytes
+ * plus comments (GIMP writes one line). */
+#define PNM_HEADER_MAX 4096
+
+/* A decimal field after blanks and comments; *i ends after its digits. */
+static int
+pnm_field(const uint8_t *b, size_t len, size_t *i, uint32_t *v)
+{
+	uint64_t x = 0;
+	size_t d = 0;
+
+	for (;;) {
+		if (*i >= len || *i >= PNM_HEADER_MAX)
+			return CBP_ECORRUPT;
+		if (b[*i] == '#') {
+			while (*i < len && *i < PNM_HEADER_MAX && b[*i] != '\n' &&
+			    b[*i] != '\r')
+				(*i)++;
+		} else if (b[*i] == ' ' || b[*i] == '\t' || b[*i] == '\n' ||
+		    b[*i] == '\r' || b[*i] == '\v' || b[*i] == '\f') {
+			(*i)++;
+		} else {
+			break;
+		}
+	}
+	while (*i < len && b[*i] >= '0' && b[*i] <= '9') {
+		if (++d > 10)
+			return CBP_ECORRUPT;
+		x = x * 10 + (uint64_t)(b[(*i)++] - '0');
+	}
+	if (d == 0 || x > UINT32_MAX)
+		return CBP_ECORRUPT;
+	*v = (uint32_t)x;
+	return CBP_OK;
+}
+
+static int
+pnm_decode(const uint8_t *buf, size_t len, const struct cbp_decode_opts *o,
+    struct cbp_image *img)
+{
+	struct sink s;
+	uint8_t *row = NULL;
+	uint32_t w, h, maxval, y, x;
+	unsigned ch;
+	size_t i = 2, rb;
+	int r;
+
+	memset(&s, 0, sizeof(s));
+	if (len < 3 || buf[0] != 'P')
+		return CBP_ECORRUPT;
+	if (buf[1] == '5' || buf[1] == '6')
+		ch = buf[1] == '6' ? 3 : 1;
+	else if (buf[1] >= '1' && buf[1] <= '7')
+		return CBP_EUNSUPPORTED;	/* ASCII, bitmap, PAM */
+	else
+		return CBP_ECORRUPT;
+	if ((r = pnm_field(buf, len, &i, &w)) != CBP_OK ||
+	    (r = pnm_field(buf, len, &i, &h)) != CBP_OK ||
+	    (r = pnm_field(buf, len, &i, &maxval)) != CBP_OK)
+		return r;
+	/* Exactly one blank ends the header; then the samples. */
+	if (i >= len || !(buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' ||
+	    buf[i] == '\r'))
+		return CBP_ECORRUPT;
+	i++;
+	if (maxval == 0)
+		return CBP_ECORRUPT;
+	if (maxval > 255)
+		return CBP_EUNSUPPORTED;	/* 2 bytes a sample */
+	if ((r = check_size(w, h, o->max_pixels)) != CBP_OK)
+		return r;
+	rb = (size_t)w * ch;
+	if ((len - i) / rb < h)
+		return CBP_ECORRUPT;		/* rows missing */
+	if ((r = sink_open(&s, w, h, ch, o->sample_side)) != CBP_OK)
+		goto out;
+	if (maxval != 255 && (row = malloc(rb)) == NULL) {
+		r = CBP_ENOMEM;
+		goto out;
+	}
+	for (y = 0; y < h; y++) {
+		const uint8_t *in = buf + i + (size_t)y * rb;
+
+		if (row != NULL) {
+			for (x = 0; x < rb; x++)
+				row[x] = (uint8_t)(in[x] > maxval ? 255 :
+				    (in[x] * 255u + maxval / 2) / maxval);
+			in = row;
+		}
+		sink_row(&s, y, in);
+	}
+	r = sink_finish(&s, w, h, img);
+out:
+	free(row);
+	sink_close(&s);
+	return r;
+}
+
 /* ---- entry points ------------------------------------------------------ */
 
 int
@@ -1195,6 +1338,7 @@ cbp_decode(const uint8_t *buf, size_t len, enum cbp_decode_fmt fmt,
 	case CBP_FMT_GIF:  r = gif_decode(buf, len, &o, img); break;
 	case CBP_FMT_WEBP: r = webp_decode(buf, len, &o, img); break;
 	case CBP_FMT_BMP:  r = bmp_decode(buf, len, &o, img); break;
+	case CBP_FMT_PNM:  r = pnm_decode(buf, len, &o, img); break;
 	default:           return CBP_EINVAL;
 	}
 	if (r != CBP_OK) {
@@ -1255,6 +1399,9 @@ cbp_decode_fmt_from_mime(const char *mime)
 		{ "image/bmp", CBP_FMT_BMP },
 		{ "image/x-ms-bmp", CBP_FMT_BMP },
 		{ "image/x-bmp", CBP_FMT_BMP },
+		/* libmagic's names (file --mime-type on P6 and P5 files). */
+		{ "image/x-portable-pixmap", CBP_FMT_PNM },
+		{ "image/x-portable-greymap", CBP_FMT_PNM },
 	};
 	size_t i, n;
 
@@ -1272,7 +1419,8 @@ const char *
 cbp_decode_fmt_name(enum cbp_decode_fmt fmt)
 {
 	static const char *const names[CBP_FMT_MAX] = {
-		"unknown", "jpeg", "png", "tiff", "jp2", "gif", "webp", "bmp"
+		"unknown", "jpeg", "png", "tiff", "jp2", "gif", "webp", "bmp",
+		"pnm"
 	};
 
 	return (unsigned)fmt < CBP_FMT_MAX ? names[fmt] : "unknown";

@@ -139,7 +139,7 @@ cbp_deliver_read_token(const char *path, char **out, struct cbp_error *err)
 	struct stat st;
 	ssize_t n;
 	size_t len, i;
-	int fd;
+	int fd, rc;
 
 	*out = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
@@ -150,12 +150,19 @@ cbp_deliver_read_token(const char *path, char **out, struct cbp_error *err)
 		return cbp_error_set(err, CBP_EIO, errno, "token file %s: not a "
 		    "regular file", path);
 	}
-	/* As root, a token others can read is a leaked token. */
+	/* As root, a token others can read is a leaked token, and one that
+	 * another user owns is one they can swap (chmod is theirs). */
 	if (geteuid() == 0 && (st.st_mode & 077) != 0) {
 		close(fd);
 		return cbp_error_set(err, CBP_EPERM, 0, "token file %s: mode %04o "
 		    "lets group or others read or change it; chmod 600 it",
 		    path, (unsigned)(st.st_mode & 07777));
+	}
+	if (geteuid() == 0 && st.st_uid != 0) {
+		close(fd);
+		return cbp_error_set(err, CBP_EPERM, 0, "token file %s: owned by "
+		    "uid %u, who can replace it; chown root it", path,
+		    (unsigned)st.st_uid);
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
@@ -165,19 +172,29 @@ cbp_deliver_read_token(const char *path, char **out, struct cbp_error *err)
 	len = (size_t)n;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
-	if (len == 0 || len > TOKEN_MAX)
-		return cbp_error_set(err, CBP_ECORRUPT, 0, "token file %s: "
-		    "expected one token of 1 to %d characters", path, TOKEN_MAX);
+	if (len == 0 || len > TOKEN_MAX) {
+		rc = cbp_error_set(err, CBP_ECORRUPT, 0, "token file %s: expected "
+		    "one token of 1 to %d characters", path, TOKEN_MAX);
+		goto refuse;
+	}
 	/* It goes into a header: no space, no control byte, no newline. */
 	for (i = 0; i < len; i++)
-		if ((unsigned char)buf[i] <= 0x20 || (unsigned char)buf[i] >= 0x7f)
-			return cbp_error_set(err, CBP_ECORRUPT, 0, "token file %s: "
+		if ((unsigned char)buf[i] <= 0x20 || (unsigned char)buf[i] >= 0x7f) {
+			rc = cbp_error_set(err, CBP_ECORRUPT, 0, "token file %s: "
 			    "the token may hold only printable ASCII without "
 			    "spaces, on one line", path);
-	if ((*out = strndup(buf, len)) == NULL)
-		return cbp_error_set(err, CBP_ENOMEM, ENOMEM, "out of memory");
+			goto refuse;
+		}
+	if ((*out = strndup(buf, len)) == NULL) {
+		rc = cbp_error_set(err, CBP_ENOMEM, ENOMEM, "out of memory");
+		goto refuse;
+	}
 	explicit_bzero(buf, sizeof(buf));
 	return CBP_OK;
+refuse:
+	/* Whatever was read may still be most of a secret. */
+	explicit_bzero(buf, sizeof(buf));
+	return rc;
 }
 
 /* ---- request bodies --------------------------------------------------- */
@@ -548,6 +565,13 @@ cbp_deliver_new(struct cbp_deliver **out, const struct cbp_deliver_config *c,
 		r = cbp_error_set(err, CBP_EPERM, 0, "client key %s: mode %04o "
 		    "lets group or others read or change it; chmod 600 it",
 		    c->client_key, (unsigned)(st.st_mode & 07777));
+		goto fail;
+	}
+	if (c->client_key != NULL && geteuid() == 0 &&
+	    stat(c->client_key, &st) == 0 && st.st_uid != 0) {
+		r = cbp_error_set(err, CBP_EPERM, 0, "client key %s: owned by uid "
+		    "%u, who can replace it; chown root it", c->client_key,
+		    (unsigned)st.st_uid);
 		goto fail;
 	}
 	r = CBP_ENOMEM;

@@ -246,6 +246,9 @@ static const struct mime_kind mime_table[] = {
 	{ "image/jpm", CBP_KIND_IMAGE, CBP_IMG_JP2 },
 	{ "video/mj2", CBP_KIND_IMAGE, CBP_IMG_JP2 },
 	{ "image/x-jp2-codestream", CBP_KIND_IMAGE, CBP_IMG_J2K },
+	/* Decoded for known-image lists (decode.c), no metadata to parse. */
+	{ "image/x-portable-greymap", CBP_KIND_IMAGE, CBP_IMG_NONE },
+	{ "image/x-portable-pixmap", CBP_KIND_IMAGE, CBP_IMG_NONE },
 	{ "application/x-iso19794-5", CBP_KIND_RECORD, CBP_IDREC_ISO19794_5 },
 	{ "application/x-ansi-nist-itl", CBP_KIND_RECORD, CBP_IDREC_ANSI_NIST },
 	{ "application/x-icao-dg2", CBP_KIND_RECORD, CBP_IDREC_ICAO_DG2 },

@@ -171,6 +171,19 @@ struct cbp_known {
 	uint32_t *perm[MAX_CHUNKS];	/* npdq each */
 	size_t npdq;
 	char digest[65];
+	size_t ids_len;		/* bytes in ids: every id_off[] is below it */
+	/* The builder's problems, kept so that a cached index reports them
+	 * again; file strings owned here. */
+	struct cbp_known_problem *prob;
+	size_t nprob;
+	uint64_t prob_total;
+	/*
+	 * Set when the arrays are borrowed (cbp_known_from_view, e.g. a
+	 * mapped cache): cbp_known_free calls release(release_arg) instead of
+	 * freeing them.  The lists and problems are always the index's own.
+	 */
+	void (*release)(void *arg);
+	void *release_arg;
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -1450,6 +1463,7 @@ take_entries(struct cbp_known_builder *b, struct cbp_known *k)
 	}
 	k->nlists = b->nlists;
 	k->n = b->n;
+	k->ids_len = b->ids_len;
 	if (b->n == 0) {
 		free_entries(b);
 		return CBP_OK;
@@ -1547,6 +1561,26 @@ set_layout(struct cbp_known *k, unsigned m)
 	k->maxthr = maxthr;
 }
 
+/* Copy the builder's problems (and their file names) into k. */
+static int
+take_problems(const struct cbp_known_builder *b, struct cbp_known *k)
+{
+	size_t i;
+
+	k->prob_total = b->prob_total;
+	if (b->nprob == 0)
+		return CBP_OK;
+	if ((k->prob = calloc(b->nprob, sizeof(*k->prob))) == NULL)
+		return CBP_ENOMEM;
+	for (i = 0; i < b->nprob; i++) {
+		k->prob[i] = b->prob[i];
+		if ((k->prob[i].file = strdup(b->prob[i].file)) == NULL)
+			return CBP_ENOMEM;
+		k->nprob = i + 1;
+	}
+	return CBP_OK;
+}
+
 int
 cbp_known_build(struct cbp_known_builder *b, struct cbp_known **out,
     struct cbp_error *err)
@@ -1584,7 +1618,8 @@ cbp_known_build(struct cbp_known_builder *b, struct cbp_known **out,
 			pthread_join(tid[i], NULL);
 	if ((r = atomic_load(&job.fail)) != CBP_OK)
 		goto out;
-	if ((r = make_digest(k)) != CBP_OK)
+	if ((r = make_digest(k)) != CBP_OK ||
+	    (r = take_problems(b, k)) != CBP_OK)
 		goto out;
 	*out = k;
 	k = NULL;
@@ -1609,6 +1644,14 @@ cbp_known_free(struct cbp_known *k)
 	for (i = 0; i < k->nlists; i++)
 		free(k->lists[i].name);
 	free(k->lists);
+	for (i = 0; i < k->nprob; i++)
+		free((char *)k->prob[i].file);
+	free(k->prob);
+	if (k->release != NULL) {
+		k->release(k->release_arg);
+		free(k);
+		return;
+	}
 	free(k->pdq);
 	free(k->sha);
 	free(k->id_off);
@@ -1662,6 +1705,219 @@ cbp_known_list_entries(const struct cbp_known *k, size_t i)
 	return k && i < k->nlists ? k->lists[i].count : 0;
 }
 
+const struct cbp_known_problem *
+cbp_known_index_problems(const struct cbp_known *k, size_t *kept,
+    uint64_t *total)
+{
+	if (kept != NULL)
+		*kept = k ? k->nprob : 0;
+	if (total != NULL)
+		*total = k ? k->prob_total : 0;
+	return k && k->nprob > 0 ? k->prob : NULL;
+}
+
+/* ---- a flat view (the on-disk cache) ---------------------------------------------- */
+
+int
+cbp_known_view(const struct cbp_known *k, struct cbp_known_view *v)
+{
+	struct cbp_known_view_list *l;
+	unsigned c;
+	size_t i;
+
+	memset(v, 0, sizeof(*v));
+	if ((l = calloc(k->nlists ? k->nlists : 1, sizeof(*l))) == NULL)
+		return CBP_ENOMEM;
+	for (i = 0; i < k->nlists; i++) {
+		l[i].name = k->lists[i].name;
+		l[i].threshold = k->lists[i].threshold;
+		l[i].count = k->lists[i].count;
+	}
+	v->lists = l;
+	v->n = k->n;
+	v->npdq = k->npdq;
+	v->nlists = k->nlists;
+	v->ids_len = k->ids_len;
+	v->nslots = k->slots != NULL ? k->slot_mask + 1 : 0;
+	v->m = k->m;
+	v->pdq = (const uint64_t (*)[4])k->pdq;
+	v->sha = (const uint8_t (*)[32])k->sha;
+	v->id_off = k->id_off;
+	v->list = k->list;
+	v->flags = k->flags;
+	v->ids = k->ids;
+	v->slots = k->slots;
+	v->sha_next = k->sha_next;
+	for (c = 0; c < k->m; c++) {
+		v->bits[c] = k->bits[c];
+		v->off[c] = k->off[c];
+		v->perm[c] = k->perm[c];
+	}
+	v->prob = k->prob;
+	v->nprob = k->nprob;
+	v->prob_total = k->prob_total;
+	memcpy(v->digest, k->digest, sizeof(v->digest));
+	return CBP_OK;
+}
+
+void
+cbp_known_view_free(struct cbp_known_view *v)
+{
+	if (v != NULL) {
+		free((void *)v->lists);
+		v->lists = NULL;
+	}
+}
+
+/* The cheap checks of cbp_known_from_view, on the scalars and lists. */
+static int
+view_check(const struct cbp_known_view *v, struct cbp_error *err)
+{
+	size_t i, sum = 0, len;
+	unsigned c;
+
+#define BAD(...) return cbp_error_set(err, CBP_ECORRUPT, 0, __VA_ARGS__)
+	if (v->n > CBP_KNOWN_MAX_ENTRIES || v->npdq > v->n)
+		BAD("entry counts out of range");
+	if (v->nlists > CBP_KNOWN_MAX_LISTS || (v->n > 0 && v->nlists == 0))
+		BAD("list count out of range");
+	if (v->m < MIN_CHUNKS || v->m > MAX_CHUNKS)
+		BAD("substring count out of range");
+	for (c = 0; c < v->m; c++)
+		if (v->bits[c] != 256 / v->m + (c < 256 % v->m))
+			BAD("substring layout inconsistent");
+	if (v->nslots < 16 || v->nslots > ((size_t)1 << 32) ||
+	    (v->nslots & (v->nslots - 1)) != 0)
+		BAD("SHA-256 table size not a power of two");
+	if (v->ids_len > IDS_MAX ||
+	    (v->n > 0 && (v->ids_len == 0 || v->ids[v->ids_len - 1] != '\0')))
+		BAD("id arena not terminated");
+	if (v->lists == NULL && v->nlists > 0)
+		BAD("lists missing");
+	for (i = 0; i < v->nlists; i++) {
+		if (v->lists[i].name == NULL ||
+		    (len = strnlen(v->lists[i].name, CBP_KNOWN_NAME_MAX + 1)) ==
+		    0 || len > CBP_KNOWN_NAME_MAX)
+			BAD("list %zu: bad name", i);
+		if (v->lists[i].threshold < 0 ||
+		    v->lists[i].threshold > CBP_KNOWN_PDQ_MAX_THRESHOLD)
+			BAD("list %zu: threshold out of range", i);
+		sum += v->lists[i].count;
+	}
+	if (sum != v->n)
+		BAD("list entry counts do not add up");
+	if (v->nprob > CBP_KNOWN_PROBLEMS_KEPT || v->prob_total < v->nprob ||
+	    (v->nprob > 0 && v->prob == NULL))
+		BAD("problem counts out of range");
+	for (i = 0; i < v->nprob; i++)
+		if (v->prob[i].file == NULL ||
+		    memchr(v->prob[i].message, '\0',
+		    sizeof(v->prob[i].message)) == NULL ||
+		    v->prob[i].kind < CBP_KNOWN_P_FIELDS ||
+		    v->prob[i].kind > CBP_KNOWN_P_SKIPPED)
+			BAD("problem %zu malformed", i);
+	for (i = 0; i < 64; i++)
+		if (hexval[(unsigned char)v->digest[i]] == 0 ||
+		    (v->digest[i] >= 'A' && v->digest[i] <= 'F'))
+			BAD("digest malformed");
+	if (v->digest[64] != '\0')
+		BAD("digest malformed");
+	if (v->n > 0 && (v->pdq == NULL || v->sha == NULL ||
+	    v->id_off == NULL || v->list == NULL || v->flags == NULL))
+		BAD("entry arrays missing");
+	if (v->slots == NULL)
+		BAD("SHA-256 table missing");
+	for (c = 0; c < v->m; c++)
+		if (v->off[c] == NULL || (v->npdq > 0 && v->perm[c] == NULL))
+			BAD("substring tables missing");
+#undef BAD
+	return CBP_OK;
+}
+
+static int
+view_copy_meta(const struct cbp_known_view *v, struct cbp_known *k)
+{
+	size_t i;
+	uint32_t first = 0;
+
+	if ((k->lists = calloc(v->nlists ? v->nlists : 1,
+	    sizeof(*k->lists))) == NULL)
+		return CBP_ENOMEM;
+	for (i = 0; i < v->nlists; i++) {
+		if ((k->lists[i].name = strdup(v->lists[i].name)) == NULL)
+			return CBP_ENOMEM;
+		k->nlists = i + 1;
+		k->lists[i].threshold = v->lists[i].threshold;
+		k->lists[i].first = first;
+		k->lists[i].count = v->lists[i].count;
+		first += v->lists[i].count;
+	}
+	k->prob_total = v->prob_total;
+	if (v->nprob > 0 &&
+	    (k->prob = calloc(v->nprob, sizeof(*k->prob))) == NULL)
+		return CBP_ENOMEM;
+	for (i = 0; i < v->nprob; i++) {
+		k->prob[i] = v->prob[i];
+		if ((k->prob[i].file = strdup(v->prob[i].file)) == NULL)
+			return CBP_ENOMEM;
+		k->nprob = i + 1;
+	}
+	memcpy(k->digest, v->digest, sizeof(k->digest));
+	return CBP_OK;
+}
+
+int
+cbp_known_from_view(const struct cbp_known_view *v,
+    void (*release)(void *arg), void *release_arg, struct cbp_known **out,
+    struct cbp_error *err)
+{
+	struct cbp_known *k;
+	unsigned c, at = 0;
+	size_t l;
+	int r;
+
+	*out = NULL;
+	if ((r = view_check(v, err)) != CBP_OK)
+		return r;
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return cbp_error_set(err, CBP_ENOMEM, ENOMEM, "out of memory");
+	if ((r = view_copy_meta(v, k)) != CBP_OK) {
+		cbp_known_free(k);
+		return cbp_error_set(err, r, ENOMEM, "out of memory");
+	}
+	/* Borrowed from here on: the arrays are the caller's. */
+	k->release = release;
+	k->release_arg = release_arg;
+	k->n = v->n;
+	k->npdq = v->npdq;
+	k->ids_len = v->ids_len;
+	k->pdq = (uint64_t (*)[4])v->pdq;
+	k->sha = (uint8_t (*)[32])v->sha;
+	k->id_off = (uint32_t *)v->id_off;
+	k->list = (uint16_t *)v->list;
+	k->flags = (uint8_t *)v->flags;
+	k->ids = (char *)v->ids;
+	k->slots = (uint32_t *)v->slots;
+	k->slot_mask = v->nslots - 1;
+	k->sha_next = (uint32_t *)v->sha_next;
+	/* The layout as set_layout makes it for m. */
+	k->m = v->m;
+	for (c = 0; c < v->m; c++) {
+		k->start[c] = at;
+		k->bits[c] = v->bits[c];
+		at += k->bits[c];
+		k->off[c] = (uint32_t *)v->off[c];
+		k->perm[c] = (uint32_t *)v->perm[c];
+	}
+	for (l = 0; l < k->nlists; l++)
+		if (k->lists[l].count > 0 &&
+		    (unsigned)k->lists[l].threshold > k->maxthr)
+			k->maxthr = (unsigned)k->lists[l].threshold;
+	k->radius = k->maxthr / k->m;
+	*out = k;
+	return CBP_OK;
+}
+
 /* ---- queries --------------------------------------------------------------------- */
 
 struct qstate {
@@ -1692,6 +1948,11 @@ add_match(struct qstate *s, uint32_t e, int exact, int dist, int variant)
 	struct cbp_known_match m;
 	size_t i;
 
+	/* Cannot fail on an index built here; a mapped cache is checked at
+	 * load only as far as that is cheap (known_cache.c), so an entry
+	 * naming no list or an id outside the arena is dropped here. */
+	if (k->list[e] >= k->nlists || k->id_off[e] >= k->ids_len)
+		return;
 	s->total++;
 	if (s->cap == 0)
 		return;
@@ -1776,6 +2037,7 @@ candidate(struct qstate *s, uint32_t e, size_t v, unsigned c)
 	/* The largest threshold first: the list number is one more cache
 	 * miss, worth paying only for the rare near candidate. */
 	if ((d = dist4(s->w[v], k->pdq[e])) > (int)k->maxthr ||
+	    k->list[e] >= k->nlists ||
 	    d > (thr = k->lists[k->list[e]].threshold))
 		return;
 	for (u = 0; u < v; u++)
@@ -1882,12 +2144,17 @@ probe_chunk(struct qstate *s, size_t v, unsigned c)
 		for (i = 0; i < nk; i++) {
 			lo[i] = off[keys[i]];
 			hi[i] = off[keys[i] + 1];
+			/* Only a corrupt mapped cache breaks this (see
+			 * add_match): never read past perm. */
+			if (hi[i] > k->npdq)
+				hi[i] = (uint32_t)k->npdq;
 			if (lo[i] < hi[i])
 				__builtin_prefetch(&perm[lo[i]]);
 		}
 		for (i = 0; i < nk; i++)
 			for (p = lo[i]; p < hi[i]; p++) {
-				e = perm[p];
+				if ((e = perm[p]) >= k->n)
+					continue;	/* as above */
 				__builtin_prefetch(k->pdq[e]);
 				cand[nc++] = e;
 				if (nc == CAND_BATCH) {
@@ -1904,7 +2171,7 @@ query_index(const struct cbp_known *k, const struct cbp_known_query *q,
     struct cbp_known_match *out, size_t cap, size_t *total)
 {
 	struct qstate s;
-	size_t h, v;
+	size_t h, v, steps;
 	unsigned c;
 	uint32_t e;
 
@@ -1914,14 +2181,29 @@ query_index(const struct cbp_known *k, const struct cbp_known_query *q,
 		return 0;
 	qstate_init(&s, k, q, out, cap);
 	if (q->sha256 != NULL) {
+		/*
+		 * The bounds (probes <= slots, a chain <= n entries, entry
+		 * numbers < n) never bind on an index built here; they keep
+		 * a corrupt mapped cache (a full table, a cycle) from looping
+		 * or reading out of bounds.
+		 */
 		h = (size_t)load64(q->sha256) & k->slot_mask;
-		for (; (e = k->slots[h]) != EMPTY_SLOT; h = (h + 1) &
-		    k->slot_mask)
+		for (steps = 0; steps <= k->slot_mask; steps++) {
+			if ((e = k->slots[h]) == EMPTY_SLOT || e >= k->n) {
+				e = EMPTY_SLOT;
+				break;
+			}
 			if (memcmp(k->sha[e], q->sha256, 32) == 0)
 				break;
-		for (; e != EMPTY_SLOT; e = k->sha_next ? k->sha_next[e] :
-		    EMPTY_SLOT)
+			h = (h + 1) & k->slot_mask;
+		}
+		if (steps > k->slot_mask)
+			e = EMPTY_SLOT;
+		for (steps = 0; e != EMPTY_SLOT && e < k->n && steps < k->n;
+		    steps++) {
 			add_match(&s, e, 1, 0, -1);
+			e = k->sha_next ? k->sha_next[e] : EMPTY_SLOT;
+		}
 	}
 	if (k->npdq > 0)
 		for (v = 0; v < s.nv; v++)
@@ -1953,7 +2235,8 @@ query_linear(const struct cbp_known *k, const struct cbp_known_query *q,
 			continue;
 		for (v = 0; v < s.nv; v++) {
 			d = dist4(s.w[v], k->pdq[e]);
-			if (d <= k->lists[k->list[e]].threshold) {
+			if (k->list[e] < k->nlists &&
+			    d <= k->lists[k->list[e]].threshold) {
 				add_near(&s, (uint32_t)e, v, d);
 				break;
 			}

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,6 +33,7 @@
 #include "cbp_limits.h"
 #include "cbp_output.h"
 #include "cbp_known.h"
+#include "cbp_known_cache.h"
 #include "cbp_rules.h"
 #include "cbp_scan.h"
 #include "cbp_spool.h"
@@ -57,7 +59,7 @@ enum opt_id {
 	OPT_ENDPOINT, OPT_CONFIG, OPT_EXCLUDE, OPT_MAX_DEPTH,
 	OPT_PROGRESS, OPT_STRICT, OPT_ENDPOINT_FORMAT, OPT_TOKEN_FILE,
 	OPT_CA_FILE, OPT_CLIENT_CERT, OPT_CLIENT_KEY, OPT_SPOOL,
-	OPT_APPEND, OPT_NO_COLOR, OPT_STATE,
+	OPT_APPEND, OPT_NO_COLOR, OPT_STATE, OPT_NO_KNOWN_CACHE,
 };
 
 struct opt_doc {
@@ -71,6 +73,8 @@ static const struct opt_doc scan_opts[] = {
 	  "rule file or directory (repeatable); default: the binary's build tree's, else the installed rules" },
 	{ { "known", required_argument, NULL, OPT_KNOWN }, "PATH",
 	  "known-image list file or directory (repeatable)" },
+	{ { "no-known-cache", no_argument, NULL, OPT_NO_KNOWN_CACHE }, NULL,
+	  "read the known-image lists' text every run: neither use nor write the built index kept in the state directory" },
 	{ { "format", required_argument, NULL, OPT_FORMAT }, "text|jsonl",
 	  "record format; default: text on a terminal, jsonl otherwise" },
 	{ { "output", required_argument, NULL, OPT_OUTPUT }, "FILE",
@@ -604,24 +608,112 @@ known_check_fd(void *arg, int fd, const char *path, struct cbp_error *err)
 }
 
 /*
- * Load every list of cfg (known: and --known) into one index, before the
- * workers are forked so they share it.  *out NULL when there is none.
- * Malformed lines are warnings naming file:line:column and skipped; with
- * strict they are fatal.  0, or -1 after printing why.
+ * Malformed list lines on stderr, from the builder (b) or from an index
+ * read from the cache (arr), so that a cached index warns exactly as the
+ * text did.  With strict they are fatal: -1 after saying so.
  */
 static int
-load_known(const struct cbp_config *cfg, int strict, struct cbp_known **out)
+known_problems(const struct cbp_known_builder *b,
+    const struct cbp_known_problem *arr, size_t kept, uint64_t total,
+    int strict)
 {
-	struct cbp_known_builder *b;
+	const struct cbp_known_problem *p;
+	size_t i;
+
+	for (i = 0; i < kept && i < KNOWN_WARN_MAX; i++) {
+		p = arr != NULL ? &arr[i] : cbp_known_problem(b, i);
+		fprintf(stderr, "%s: %s: %s:%llu:%u: %s%s\n", progname,
+		    strict ? "error" : "warning", p->file,
+		    (unsigned long long)p->line, p->column, p->message,
+		    strict ? "" : " (line skipped)");
+	}
+	if (total > i)
+		fprintf(stderr, "%s: ... and %llu more malformed line%s in "
+		    "known-image lists\n", progname,
+		    (unsigned long long)(total - i), total - i == 1 ? "" : "s");
+	if (strict && total > 0) {
+		fprintf(stderr, "%s: --strict: malformed lines in known-image "
+		    "lists are fatal\n", progname);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The key of cfg's lists and the index from the cache for it
+ * (cbp_known_cache.h).  1: *out is the cached index; 0: build from the
+ * text (*have_key says whether the built index can be stored).  A cache
+ * that exists but is refused or inconsistent is said on stderr: someone
+ * or something tampered with the state directory.
+ */
+static int
+known_from_cache(const struct cbp_config *cfg, const struct cbp_state *st,
+    struct cbp_known_cache_key *key, int *have_key, struct cbp_known **out)
+{
+	struct cbp_known_cache_list l[CBP_CONFIG_KNOWN_MAX];
+	struct cbp_error err = { 0 };
+	size_t i;
+	int r;
+
+	*have_key = 0;
+	for (i = 0; i < cfg->nknown && i < CBP_CONFIG_KNOWN_MAX; i++) {
+		l[i].path = cfg->known[i].path;
+		l[i].name = cfg->known[i].name;
+		l[i].threshold = cfg->known[i].threshold;
+	}
+	/* A list that cannot be looked at fails the text load, which says
+	 * why; no need to say it twice. */
+	if (cbp_known_cache_key(l, i, 0, known_check_fd, NULL, key, &err) !=
+	    CBP_OK)
+		return 0;
+	*have_key = 1;
+	if ((r = cbp_known_cache_load(st->dirfd, key, out, &err)) == CBP_OK)
+		return 1;
+	if (r != CBP_ENOTFOUND)
+		fprintf(stderr, "%s: notice: known-image cache in %s not used: "
+		    "%s; building the index from the lists\n", progname,
+		    st->dir, err.message);
+	return 0;
+}
+
+/*
+ * Load every list of cfg (known: and --known) into one index, before the
+ * workers are forked so they share it: from the cache in the state
+ * directory when it matches the lists, else from the text (then stored in
+ * the cache for the next run).  *out NULL when there is none; *how says
+ * where the index came from ("hit", "built", "off": the summary's
+ * lists_cache).  Malformed lines are warnings naming file:line:column and
+ * skipped; with strict they are fatal.  0, or -1 after printing why.
+ */
+static int
+load_known(const struct cbp_config *cfg, int strict,
+    const struct cbp_state *st, struct cbp_known **out, const char **how)
+{
+	struct cbp_known_builder *b = NULL;
 	struct cbp_known_list_opts lo;
+	struct cbp_known_cache_key key;
+	const struct cbp_known_problem *pr;
 	struct cbp_error err = { 0 };
 	uint64_t total;
 	size_t i, kept;
-	int r = -1;
+	int r = -1, have_key = 0;
 
 	*out = NULL;
+	*how = NULL;
 	if (cfg->nknown == 0)
 		return 0;
+	if (cfg->known_cache && st->dirfd >= 0 &&
+	    known_from_cache(cfg, st, &key, &have_key, out)) {
+		*how = "hit";
+		pr = cbp_known_index_problems(*out, &kept, &total);
+		if (known_problems(NULL, pr, kept, total, strict) != 0) {
+			cbp_known_free(*out);
+			*out = NULL;
+			return -1;
+		}
+		return 0;
+	}
+	*how = cfg->known_cache ? "built" : "off";
 	if ((b = cbp_known_builder_new()) == NULL) {
 		fprintf(stderr, "%s: out of memory\n", progname);
 		return -1;
@@ -636,29 +728,18 @@ load_known(const struct cbp_config *cfg, int strict, struct cbp_known **out)
 			goto out;
 		}
 	}
-	kept = cbp_known_problems_kept(b);
-	total = cbp_known_problems_total(b);
-	for (i = 0; i < kept && i < KNOWN_WARN_MAX; i++) {
-		const struct cbp_known_problem *p = cbp_known_problem(b, i);
-
-		fprintf(stderr, "%s: %s: %s:%llu:%u: %s%s\n", progname,
-		    strict ? "error" : "warning", p->file,
-		    (unsigned long long)p->line, p->column, p->message,
-		    strict ? "" : " (line skipped)");
-	}
-	if (total > i)
-		fprintf(stderr, "%s: ... and %llu more malformed line%s in "
-		    "known-image lists\n", progname,
-		    (unsigned long long)(total - i), total - i == 1 ? "" : "s");
-	if (strict && total > 0) {
-		fprintf(stderr, "%s: --strict: malformed lines in known-image "
-		    "lists are fatal\n", progname);
+	if (known_problems(b, NULL, cbp_known_problems_kept(b),
+	    cbp_known_problems_total(b), strict) != 0)
 		goto out;
-	}
 	if (cbp_known_build(b, out, &err) != CBP_OK) {
 		fprintf(stderr, "%s: known: %s\n", progname, err.message);
 		goto out;
 	}
+	/* Not storing is never fatal: the next run builds again. */
+	if (have_key && (r = cbp_known_cache_store(st->dirfd, &key, *out,
+	    &err)) != CBP_OK && r != CBP_ECHANGED)
+		fprintf(stderr, "%s: notice: known-image cache not written in "
+		    "%s: %s\n", progname, st->dir, err.message);
 	r = 0;
 out:
 	cbp_known_builder_free(b);
@@ -681,7 +762,7 @@ struct scan_args {
 	const char *config_path;
 	const char *state;		/* --state DIR; NULL: the default */
 	int quiet, progress, append, no_color;
-	int threads_set, depth_set, strict_set, onefs_set;
+	int threads_set, depth_set, strict_set, onefs_set, no_known_cache;
 };
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -1486,6 +1567,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 {
 	struct cbp_ruleset *rs = NULL;
 	struct cbp_known *known = NULL;
+	const char *lists_cache = NULL;
 	struct data_paths data;
 	char magic_real[PATH_MAX];
 	const char *magic;
@@ -1518,8 +1600,6 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	if (load_rules(&rs, (const char *const *)a->cfg.rules, a->cfg.nrules,
 	    &data) != CBP_OK)
 		return EXIT_ERROR;
-	if (load_known(&a->cfg, a->cfg.strict, &known) != 0)
-		goto out;
 	if (!is_file(data.magic)) {
 		fprintf(stderr, "%s: cannot find the identification database "
 		    "cbpscan.mgc: looked in %s; run 'make' in the source tree or "
@@ -1531,6 +1611,10 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	    "magic database", data.owner)) == NULL)
 		goto out;
 	if (open_state(a, &state) != 0)
+		goto out;
+	/* After the state directory: the index may come from its cache. */
+	if (load_known(&a->cfg, a->cfg.strict, &state, &known,
+	    &lists_cache) != 0)
 		goto out;
 	if (cbp_output_init(&out) != CBP_OK) {
 		fprintf(stderr, "%s: cannot set up outputs\n", progname);
@@ -1679,6 +1763,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	if (known != NULL) {
 		sum.lists = cbp_known_digest(known);
 		sum.known_entries = cbp_known_entries(known);
+		sum.lists_cache = lists_cache;
 	}
 	sum.roots = (const char *const *)roots;
 	sum.nroots = nroots;
@@ -1862,6 +1947,9 @@ cmd_scan(int argc, char **argv)
 		case OPT_STRICT:
 			a.strict_set = 1;
 			break;
+		case OPT_NO_KNOWN_CACHE:
+			a.no_known_cache = 1;
+			break;
 		case OPT_HELP:
 			help();
 			return EXIT_CLEAN;
@@ -1935,6 +2023,8 @@ cmd_scan(int argc, char **argv)
 		a.cfg.one_file_system = 1;
 	if (a.strict_set)
 		a.cfg.strict = 1;
+	if (a.no_known_cache)
+		a.cfg.known_cache = 0;
 	if (apply_delivery_opts(&a.cfg.delivery, &a.dopt) != 0)
 		goto nomem;
 	if (a.cfg.delivery.endpoint == NULL && (r = lone_delivery_opt(&a.dopt)) != 0) {
@@ -2521,6 +2611,17 @@ main(int argc, char **argv)
 	 */
 	if (getenv("TZ") == NULL)
 		(void)setenv("TZ", ":/etc/localtime", 0);
+	/*
+	 * Decoding an image for PDQ allocates a few buffers of 0.5-2 MiB and
+	 * frees them, thousands of times a scan.  glibc's defaults hand such
+	 * blocks back to the kernel on free (mmap, or trimming the heap top),
+	 * and the next image faults fresh, zeroed pages in again: a third of
+	 * a JPEG's decode time (perf).  Blocks below 4 MiB come from the heap,
+	 * and up to 16 MiB of free heap is kept, per process (workers inherit
+	 * it): a bounded cost against the per-worker memory cap.
+	 */
+	(void)mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	(void)mallopt(M_TRIM_THRESHOLD, 16 << 20);
 	if (argc < 2)
 		return usage_error("%s", "no command given");
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {

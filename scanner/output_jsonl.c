@@ -353,6 +353,8 @@ json_summary(struct jw *w, const struct cbp_summary *sum)
 	jw_str(w, "lists", sum->lists);
 	if (sum->lists != NULL)
 		jw_u64(w, "known_entries", sum->known_entries);
+	if (sum->lists != NULL && sum->lists_cache != NULL)
+		jw_str(w, "lists_cache", sum->lists_cache);
 	jw_strarray(w, "roots", sum->roots, sum->nroots);
 	jw_bool(w, "complete", sum->complete);
 	outer = jw_open_obj(w, "severity");

@@ -287,6 +287,12 @@ run_line(struct cbp_dynbuf *b, const struct cbp_summary *sum)
 	    ((r = add_str(b, ", lists sha256 ")) != CBP_OK ||
 	    (r = add_escaped(b, sum->lists)) != CBP_OK))
 		return r;
+	/* Where the lists' index came from (the JSON summary's lists_cache). */
+	if (sum->lists != NULL && sum->lists_cache != NULL &&
+	    ((r = add_str(b, strcmp(sum->lists_cache, "hit") == 0 ?
+	    " (index from cache)" : strcmp(sum->lists_cache, "built") == 0 ?
+	    " (index built from the lists)" : " (index built, cache off)")) != CBP_OK))
+		return r;
 	return add_str(b, ".\n");
 }
 

@@ -29,9 +29,11 @@
 #include <sys/syscall.h>
 
 #include "cbp_confine.h"
+#include "cbp_decode.h"
 #include "cbp_imgcarve.h"
 #include "cbp_limits.h"
 #include "cbp_match.h"
+#include "cbp_pdfimg.h"
 #include "cbp_scan.h"
 #include "cbp_supervise.h"
 #include "cbp_wire.h"
@@ -793,6 +795,83 @@ expand_archive(struct obj_ctx *c)
 		c->budget = NULL;
 }
 
+/*
+ * Pixel images a PDF stores FlateDecode (RGB or grey, 8 bits): inflated
+ * and scanned as a binary PNM child "pdf-image@OFFSET" (OFFSET: the stream
+ * data's first byte in the PDF), so the lists see them like any picture
+ * (cbp_pdfimg.h).  Same conditions as scan_carved_images, PDFs only; at
+ * most CBP_PDFIMG_MAX images and CBP_PDFIMG_INFLATE_MAX pixel bytes per
+ * PDF, each image under the decoder's pixel cap and no larger than
+ * limits.load_max as a PNM (the most a child object is read).  The part
+ * of a PDF beyond load_max is scan_carved_images' "limit" record.
+ */
+static void
+scan_pdf_images(struct obj_ctx *c)
+{
+	struct cbp_scan *s = c->w->scan;
+	struct cbp_pdfimg_hit hit[CBP_PDFIMG_MAX];
+	struct cbp_pdfimg_stats st;
+	const unsigned char *p;
+	uint64_t left = CBP_PDFIMG_INFLATE_MAX, raster;
+	uint8_t *pnm;
+	char name[64], msg[200];
+	size_t n, k, i, len;
+	int complete, r, over;
+
+	if (s->opts.known == NULL && !s->opts.hash_mode)
+		return;
+	if (c->f->ident.kind != CBP_KIND_PDF ||
+	    cbp_facts_content(c->f, 0, &p, &n, &complete) != CBP_OK)
+		return;		/* a read failure is already the object's problem */
+	k = cbp_pdfimg_find(p, n, hit, CBP_PDFIMG_MAX, &st);
+	if (st.more)
+		emit_problem(s, c->o, NULL, CBP_REASON_LIMIT, "more FlateDecode "
+		    "images than are searched (64 per PDF): the rest not "
+		    "compared with known-image lists");
+	for (i = 0; i < k; i++) {
+		snprintf(name, sizeof(name), "pdf-image@%zu", hit[i].offset);
+		/* Cut by load_max, not damaged: said once for the PDF. */
+		if (hit[i].truncated && !complete)
+			continue;
+		raster = cbp_pdfimg_raster_bytes(&hit[i]);
+		/* One image over the caps is its own record, not the PDF's
+		 * budget used up (cbp_pdfimg_pnm checks the caps exactly). */
+		over = raster == 0 || raster > c->f->caps->load_max ||
+		    (uint64_t)hit[i].w * hit[i].h > CBP_DECODE_MAX_PIXELS;
+		if (!over && raster > left) {
+			snprintf(msg, sizeof(msg), "FlateDecode images past %zu "
+			    "MiB of pixels: from offset %zu on not compared "
+			    "with known-image lists",
+			    CBP_PDFIMG_INFLATE_MAX >> 20, hit[i].offset);
+			emit_problem(s, c->o, NULL, CBP_REASON_LIMIT, msg);
+			return;
+		}
+		if (!over)
+			left -= raster;
+		r = over ? CBP_ELIMIT : cbp_pdfimg_pnm(p, n, &hit[i], 0,
+		    c->f->caps->load_max, &pnm, &len);
+		if (r == CBP_OK) {
+			scan_child(c, pnm, len, name);
+			free(pnm);
+			continue;
+		}
+		if (r == CBP_ENOMEM) {
+			emit_problem(s, c->o, name, CBP_REASON_NOMEM, "out of "
+			    "memory inflating the image: not compared with "
+			    "known-image lists");
+			continue;
+		}
+		snprintf(msg, sizeof(msg), r == CBP_ELIMIT ?
+		    "FlateDecode image of %u x %u pixels, over the pixel cap "
+		    "or limits.load_max: not compared with known-image lists" :
+		    "FlateDecode image of %u x %u pixels whose data does not "
+		    "inflate to them: not compared with known-image lists",
+		    hit[i].w, hit[i].h);
+		emit_problem(s, c->o, name, r == CBP_ELIMIT ? CBP_REASON_LIMIT :
+		    CBP_REASON_CORRUPT, msg);
+	}
+}
+
 static void
 scan_children(struct obj_ctx *c)
 {
@@ -830,6 +909,7 @@ scan_children(struct obj_ctx *c)
 		scan_child(c, c->o->data + meta->thumb_offset,
 		    meta->thumb_len, "exif:thumbnail.jpg");
 	scan_carved_images(c);
+	scan_pdf_images(c);
 }
 
 /* ---- one object ------------------------------------------------------------ */

@@ -481,6 +481,17 @@ def test_token_file_readable_by_others_refused(tmp_path, certs, collector, token
     assert "s3cret" not in r.err
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the token file owner is checked as root")
+def test_token_file_owned_by_another_user_refused(tmp_path, certs, collector, token, plain_jpeg):
+    """Mode 600 is not enough: the owner can chmod it, or swap it."""
+    c = collector()
+    os.chown(token, 65534, 65534)
+    t = write_tree(tmp_path / "t", {"a.jpg": plain_jpeg})
+    r = dscan(t, deliver_args(c, certs, config(tmp_path), token), tmp_path / "st")
+    assert r.rc == 2 and "owned by uid 65534" in r.err and "chown root" in r.err
+    assert "s3cret" not in r.err
+
+
 def test_spool_is_private(tmp_path, certs, collector, token, plain_jpeg):
     c = collector(mode="500", fail=1000)
     t = write_tree(tmp_path / "t", {"a.jpg": plain_jpeg})

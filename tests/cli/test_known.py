@@ -1,8 +1,8 @@
 """Known-image lists end to end (issue 10): `cbpscan hash` turns real
 photos into list lines, and `cbpscan scan --known` finds every copy of
 them — exact (critical), re-encoded, resized, converted, rotated,
-mirrored, brightened, pasted into a PDF, nested in archives, carved from a
-blob (high) — while the photos of every other subject in the same folders
+mirrored, brightened, pasted into a PDF (as a JPEG, and as FlateDecode
+RGB and grey pixels), nested in archives, carved from a blob (high) — while the photos of every other subject in the same folders
 match nothing at medium or above.
 
 The photos are read from ../shared/testdata (plates: AGPL, never copied
@@ -15,7 +15,9 @@ import io
 import json
 import os
 import tarfile
+import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -83,7 +85,57 @@ def variants(src):
         "mirror.jpg": save(im.transpose(Image.Transpose.FLIP_LEFT_RIGHT), "JPEG"),
         # Pillow stores a JPEG in a PDF as a DCTDecode stream.
         "pasted.pdf": save(im, "PDF"),
+        # Raw pixels, FlateDecode, as PDF writers store a PNG.
+        "flate-rgb.pdf": flate_pdf(im, "RGB")[0],
+        "flate-grey.pdf": flate_pdf(im, "L", predictor=12)[0],
     }
+
+
+def flate_pdf(im, mode="RGB", predictor=None):
+    """A one-page PDF written by hand holding im's pixels as a FlateDecode
+    image XObject (DeviceRGB or DeviceGray, 8 bits), as PDF writers store a
+    PNG; optionally PNG-predicted (every row "Up").  Returns (bytes, the
+    offset of the stream data)."""
+    im = im.convert(mode)
+    w, h = im.size
+    raw = im.tobytes()
+    parms = b""
+    if predictor:
+        rb = w * len(mode)
+        rows = [raw[y * rb:(y + 1) * rb] for y in range(h)]
+        out = bytearray()
+        prev = bytes(rb)
+        for r in rows:
+            out.append(2)
+            out.extend((a - b) & 0xff for a, b in zip(r, prev))
+            prev = r
+        raw = bytes(out)
+        parms = b"/DecodeParms << /Predictor %d /Colors %d /Columns %d >> " % (
+            predictor, len(mode), w)
+    data = zlib.compress(raw)
+    cs = b"/DeviceRGB" if mode == "RGB" else b"/DeviceGray"
+    content = b"q %d 0 0 %d 0 0 cm /Im0 Do Q" % (w, h)
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Resources "
+        b"<< /XObject << /Im0 4 0 R >> >> /Contents 5 0 R >>" % (w, h),
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace %s "
+        b"/BitsPerComponent 8 /Filter /FlateDecode %s/Length %d >>\nstream\n"
+        % (w, h, cs, parms, len(data)) + data + b"\nendstream",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+    ]
+    out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
+    offs = []
+    for i, o in enumerate(objs, 1):
+        offs.append(len(out))
+        out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offs)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objs) + 1, xref)
+    return out, out.index(data)
 
 
 def nested_archive(name, data):
@@ -173,6 +225,15 @@ def test_every_copy_found(listed, copies):
     assert blob and blob[0]["member"][0].startswith("carved:jpeg@"), blob
     pdf = [f for f in found if f["path"].endswith("0-pasted.pdf")]
     assert pdf and pdf[0]["member"][0].startswith("carved:jpeg@"), pdf
+    # FlateDecode pixels: the member names the stream data's offset.
+    for name, mode, mime in (("flate-rgb.pdf", "RGB", "image/x-portable-pixmap"),
+                             ("flate-grey.pdf", "L", "image/x-portable-greymap")):
+        p = t / f"0-{name}"
+        off = flate_pdf(Image.open(listed["srcs"][0]).convert("RGB"), mode,
+                        predictor=12 if mode == "L" else None)[1]
+        fs = [f for f in found if f["path"] == str(p)]
+        assert [f["member"] for f in fs] == [[f"pdf-image@{off}"]], fs
+        assert fs[0]["mime"] == mime and fs[0]["known"]["distance"] <= 8, fs
     s = res.summary
     assert s["lists"] and set(s["lists"]) <= HEX64 and len(s["lists"]) == 64
     assert s["known_entries"] == 3
@@ -190,6 +251,70 @@ def test_other_subjects_match_nothing(listed):
     assert hits == [], hits
     exact = {f["path"] for f in known_findings(res) if f["rule"] == "cbp.known.exact"}
     assert exact == srcs
+
+
+def test_flate_pdf_of_unlisted_photo_matches_nothing(listed, tmp_path):
+    """A FlateDecode PDF of a photo that is not listed: decoded and hashed
+    (`hash` prints its line), compared, and no match; the listed photo's
+    PDF beside it matches."""
+    ps = plates()
+    other = ps[10]
+    assert str(other) not in {str(p) for p in listed["srcs"]}
+    data, off = flate_pdf(Image.open(other).convert("RGB"))
+    (tmp_path / "other.pdf").write_bytes(data)
+    res = scan(tmp_path / "other.pdf", args=("--known", listed["dir"]))
+    assert known_findings(res) == [] and res.problems == [], res
+    assert res.rc == 0, res
+    lines = hash_lines(tmp_path / "other.pdf",
+                       args=("--category", "plate", "--id-from", "name"))
+    assert [l[3] for l in lines] == [f"pdf-image@{off}"], lines
+    # Its PDQ is the photo's own (the same pixels, decoded at full scale).
+    (orig,) = hash_lines(other)
+    assert dist(lines[0][1], orig[1]) <= 8, (lines, orig)
+    # The PNM's SHA-256 is what a PPM copy of those pixels has.
+    assert lines[0][0] == hashlib.sha256(
+        save(Image.open(other).convert("RGB"), "PPM")).hexdigest()
+
+
+def test_flate_pdf_bomb_and_damage(tmp_path):
+    """A FlateDecode image declaring 60000 x 60000, and one whose data is
+    broken: each an `unscannable` record naming the image, the scan goes on
+    and the good image in the same PDF is still found."""
+    lst, src = one_listed(tmp_path)
+    good, _ = flate_pdf(Image.open(src).convert("RGB"))
+    z = zlib.compress(bytes(4096))
+    bomb = (b"7 0 obj\n<< /Subtype /Image /Width 60000 /Height 60000 /ColorSpace "
+            b"/DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode /Length %d >>\n"
+            b"stream\n" % len(z) + z + b"\nendstream\nendobj\n")
+    broken = (b"8 0 obj\n<< /Subtype /Image /Width 64 /Height 64 /ColorSpace "
+              b"/DeviceGray /BitsPerComponent 8 /Filter /FlateDecode /Length 9 >>\n"
+              b"stream\nnot zlib!\nendstream\nendobj\n")
+    i = good.index(b"xref")
+    pdf = good[:i] + bomb + broken + good[i:]
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "mixed.pdf").write_bytes(pdf)
+    res = scan(tmp_path / "t", args=("--known", lst))
+    by = {tuple(p["member"]): p for p in res.problems}
+    b_off = pdf.index(z)
+    k_off = pdf.index(b"not zlib!")
+    assert by[(f"pdf-image@{b_off}",)]["reason"] == "limit", res
+    assert "60000 x 60000" in by[(f"pdf-image@{b_off}",)]["detail"]
+    assert by[(f"pdf-image@{k_off}",)]["reason"] == "corrupt", res
+    assert len(res.problems) == 2, res
+    (f,) = known_findings(res)
+    assert f["member"][0].startswith("pdf-image@") and f["rule"] == "cbp.known.near"
+
+
+def test_ppm_file_is_an_image(tmp_path):
+    """A copy converted to PPM (or PGM) is still a copy."""
+    lst, src = one_listed(tmp_path)
+    im = Image.open(src).convert("RGB")
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "copy.ppm").write_bytes(save(im, "PPM"))
+    (tmp_path / "t" / "copy.pgm").write_bytes(save(im.convert("L"), "PPM"))
+    res = scan(tmp_path / "t", args=("--known", lst))
+    found = sorted(os.path.basename(f["path"]) for f in known_findings(res))
+    assert found == ["copy.pgm", "copy.ppm"], res
 
 
 def test_hash_equals_reference_pdq():
@@ -382,3 +507,165 @@ def test_text_output_names_the_entry(tmp_path):
     assert len(line) == 1 and line[0].startswith("critical"), r
     assert f"known plate {sha[:16]} in one, distance 0" in line[0], line
     assert "lists sha256 " in r.out.decode()
+
+
+def test_copies_of_one_image_all_found_alike(tmp_path):
+    """A near copy met three times (two folders and a zip), in one worker
+    (--threads 1, so the second and third reuse the first's PDQ by SHA-256):
+    three findings, each with the same hash, quality and distance as the
+    first; an unlisted photo next to them still matches nothing."""
+    lst, src = one_listed(tmp_path)
+    im = Image.open(src).convert("RGB")
+    png = save(im, "PNG")
+    t = tmp_path / "t"
+    for d in ("a", "b"):
+        (t / d).mkdir(parents=True)
+        (t / d / "copy.png").write_bytes(png)
+    with zipfile.ZipFile(t / "c.zip", "w") as z:
+        z.writestr("inner/copy.png", png)
+    (t / "other.png").write_bytes(save(Image.open(plates()[6]).convert("RGB"), "PNG"))
+    res = scan(t, args=("--known", lst, "--threads", "1"))
+    found = known_findings(res)
+    assert len(found) == 3, found
+    assert {f["path"].split("/")[-1] for f in found} == {"copy.png", "c.zip"}
+    keys = {(f["pdq"], f["pdq_quality"], f["known"]["distance"], f["rule"])
+            for f in found}
+    assert len(keys) == 1, found
+    assert not [f for f in found if f["path"].endswith("other.png")]
+
+# ---- the index cached in the state directory (issue 10 §4) ----------------
+
+CLOCK_REALTIME_COARSE = 5   # <time.h>; Python's time module does not name it
+
+
+def wait_past_stamps(path):
+    """Wait until the clock file stamps come from has passed path's ctime:
+    an index is cached only when every list is older than the run (a
+    change within one clock tick would keep the stamps; cbp_known_cache.h).
+    A condition, not a delay: typically one clock tick."""
+    ctime = os.stat(path).st_ctime_ns
+    while time.clock_gettime_ns(CLOCK_REALTIME_COARSE) <= ctime:
+        time.sleep(0.001)
+
+
+def cache_files(state):
+    return sorted(state.glob("known-*.cache"))
+
+
+def known_view(res):
+    """What a scan reported from the lists, for comparing runs."""
+    return sorted((f["path"], f["rule"], f["known"]["list"], f["known"]["id"],
+                   f["known"]["distance"]) for f in known_findings(res))
+
+
+def cached_setup(tmp_path):
+    """A list of one photo with one malformed line, a tree with a copy of
+    the photo, and a private state directory."""
+    lst, src = one_listed(tmp_path)
+    lst.write_text(lst.read_text() + "a\tb\n")
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "copy.jpg").write_bytes(src.read_bytes())
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    wait_past_stamps(lst)
+    return lst, t, state
+
+
+def cscan(state, lst, t, *extra):
+    return scan(t, args=("--state", state, "--known", lst, *extra))
+
+
+def test_known_cache_built_then_hit(tmp_path):
+    lst, t, state = cached_setup(tmp_path)
+    first = cscan(state, lst, t)
+    assert first.summary["lists_cache"] == "built", first.summary
+    assert [f["rule"] for f in known_findings(first)] == ["cbp.known.exact"]
+    (cache,) = cache_files(state)
+    assert cache.stat().st_mode & 0o777 == 0o600
+    second = cscan(state, lst, t)
+    assert second.summary["lists_cache"] == "hit", second.summary
+    assert known_view(second) == known_view(first)
+    for k in ("lists", "known_entries"):
+        assert second.summary[k] == first.summary[k]
+    # The malformed line is reported from the cache as from the text.
+    assert f"{lst}:2:" in first.err and "(line skipped)" in first.err, first.err
+    assert second.err == first.err
+    assert cache_files(state) == [cache]
+    # --strict fails as before, from the cache, before any record.
+    r = run(["scan", "--state", state, "--format", "jsonl", "--strict", "--known", lst, t])
+    assert r.rc == 2 and r.out == b"", r
+    assert f"{lst}:2:" in r.err and "fatal" in r.err, r.err
+    # Text output says where the index came from.
+    r = run(["scan", "--state", state, "--format", "text", "--no-color", "--known", lst, t])
+    assert r.rc == 1 and "(index from cache)" in r.out.decode(), r
+
+
+def test_known_cache_rebuilt_when_list_changes(tmp_path):
+    lst, t, state = cached_setup(tmp_path)
+    first = cscan(state, lst, t)
+    assert first.summary["lists_cache"] == "built"
+    (cache,) = cache_files(state)
+    # Same bytes, new times: rebuilt, and the old cache replaced.
+    os.utime(lst, (1_000_000, 1_000_000))
+    wait_past_stamps(lst)
+    res = cscan(state, lst, t)
+    assert res.summary["lists_cache"] == "built", res.summary
+    assert known_view(res) == known_view(first)
+    assert cache_files(state) == [cache]
+    assert cscan(state, lst, t).summary["lists_cache"] == "hit"
+    # Another entry: rebuilt with it (a changed digest and count).
+    lst.write_text(lst.read_text() + "-\t" + "ab" * 32 + "\tplate\tother\n")
+    wait_past_stamps(lst)
+    res = cscan(state, lst, t)
+    assert res.summary["lists_cache"] == "built", res.summary
+    assert res.summary["known_entries"] == 2
+    assert res.summary["lists"] != first.summary["lists"]
+    again = cscan(state, lst, t)
+    assert again.summary["lists_cache"] == "hit"
+    assert again.summary["known_entries"] == 2
+
+
+def test_known_cache_off(tmp_path):
+    lst, t, state = cached_setup(tmp_path)
+    res = cscan(state, lst, t, "--no-known-cache")
+    assert res.summary["lists_cache"] == "off", res.summary
+    assert cache_files(state) == []
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"known: {lst}\nknown_cache: false\n")
+    res2 = scan(t, args=("--state", state, "--config", cfg))
+    assert res2.summary["lists_cache"] == "off"
+    assert known_view(res2) == known_view(res)
+    assert cache_files(state) == []
+    # No lists: no lists_cache either.
+    assert "lists_cache" not in scan(t, args=("--state", state)).summary
+
+
+def test_known_cache_damaged_or_untrusted_is_rebuilt(tmp_path):
+    lst, t, state = cached_setup(tmp_path)
+    first = cscan(state, lst, t)
+    (cache,) = cache_files(state)
+    # Truncated: refused with a notice, rebuilt, rewritten.
+    data = cache.read_bytes()
+    cache.write_bytes(data[: len(data) // 2])
+    res = cscan(state, lst, t)
+    assert res.summary["lists_cache"] == "built", res.summary
+    assert "known-image cache" in res.err and "not used" in res.err, res.err
+    assert known_view(res) == known_view(first)
+    assert cache.read_bytes() == data
+    # A flipped byte in the header's counts: refused.
+    bad = bytearray(data)
+    bad[64] ^= 0x10                 # the entry count (known_cache.c)
+    cache.write_bytes(bytes(bad))
+    os.chmod(cache, 0o600)
+    res = cscan(state, lst, t)
+    assert res.summary["lists_cache"] == "built" and "not used" in res.err, res
+    assert cscan(state, lst, t).summary["lists_cache"] == "hit"
+    # Writable by others: refused whoever we are; as root this is the
+    # trust rule every file that steers a verdict follows.
+    os.chmod(cache, 0o622)
+    res = cscan(state, lst, t)
+    assert res.summary["lists_cache"] == "built" and "refused" in res.err, res
+    assert known_view(res) == known_view(first)
+    assert cache.stat().st_mode & 0o777 == 0o600       # replaced
+    assert cscan(state, lst, t).summary["lists_cache"] == "hit"

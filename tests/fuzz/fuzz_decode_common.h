@@ -1,6 +1,6 @@
 /*
  * fuzz_decode_common.h — the harness of the decoder targets
- * (fuzz_decode_jpeg, _png, _tiff, _jp2, _gif, _webp, _bmp): one target per
+ * (fuzz_decode_jpeg, _png, _tiff, _jp2, _gif, _webp, _bmp, _pnm): one target per
  * decoder entry point, each defining FUZZ_DECODE_FMT before including this.
  *
  * Each input is decoded three ways, as the scanner and `hash` call it: full

@@ -263,7 +263,27 @@ test_hardened_yaml(void **state)
 	    CBP_ESYNTAX);
 	assert_string_equal(d.message, "m.yaml:1:1: unknown key 'x' (known: rules, "
 	    "exclude, threads, one_file_system, strict, max_depth, limits, "
-	    "authorized, delivery, known)");
+	    "authorized, delivery, known, known_cache)");
+	cbp_config_free(&c);
+}
+
+/* known_cache: on by default, a bool like the others (issue 10 §4). */
+static void
+test_known_cache_key(void **state)
+{
+	struct cbp_config c;
+	struct cbp_config_diag d;
+
+	(void)state;
+	cbp_config_defaults(&c);
+	assert_int_equal(c.known_cache, 1);
+	assert_int_equal(cbp_config_load_string(&c, "m.yaml",
+	    "known_cache: false\n", 19, &d), CBP_OK);
+	assert_int_equal(c.known_cache, 0);
+	cbp_config_free(&c);
+	assert_int_equal(cbp_config_load_string(&c, "m.yaml",
+	    "known_cache: maybe\n", 19, &d), CBP_ESYNTAX);
+	assert_non_null(strstr(d.message, "known_cache"));
 	cbp_config_free(&c);
 }
 
@@ -377,6 +397,7 @@ main(void)
 		cmocka_unit_test(test_worker_limits),
 		cmocka_unit_test(test_command_line_lists),
 		cmocka_unit_test(test_known_lists),
+		cmocka_unit_test(test_known_cache_key),
 		cmocka_unit_test(test_hardened_yaml),
 	};
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);

@@ -70,6 +70,7 @@ fmt_of(const char *name)
 		{ ".jpg", CBP_FMT_JPEG }, { ".png", CBP_FMT_PNG }, { ".tif", CBP_FMT_TIFF },
 		{ ".jp2", CBP_FMT_JP2 }, { ".j2k", CBP_FMT_JP2 }, { ".gif", CBP_FMT_GIF },
 		{ ".webp", CBP_FMT_WEBP }, { ".bmp", CBP_FMT_BMP },
+		{ ".ppm", CBP_FMT_PNM }, { ".pgm", CBP_FMT_PNM },
 	};
 	const char *dot = strrchr(name, '.');
 	size_t i;
@@ -132,7 +133,7 @@ test_lossless_same_pixels(void **state)
 {
 	static const char *const names[] = {
 		"interlaced.png", "rgba.png", "base.bmp", "rgba.bmp", "raw.tif",
-		"lzw.tif", "lossless.webp", "base.jp2", "base.j2k",
+		"lzw.tif", "lossless.webp", "base.jp2", "base.j2k", "base.ppm",
 	};
 
 	same_pixels("base.png", names, sizeof(names) / sizeof(names[0]), 3);
@@ -143,7 +144,7 @@ static void
 test_grey_same_pixels(void **state)
 {
 	static const char *const names[] = {
-		"grey16.png", "la.png", "grey.tif", "grey.jp2",
+		"grey16.png", "la.png", "grey.tif", "grey.jp2", "grey.pgm",
 	};
 	struct cbp_image img;
 
@@ -198,6 +199,41 @@ test_lossy_hash_close(void **state)
 		if (d > cases[i].max)
 			fail_msg("%s: %d bits from base.png (max %d)", cases[i].name, d, cases[i].max);
 	}
+}
+
+/*
+ * luma_only: a YCbCr JPEG comes out as its Y plane (one channel, same
+ * size), hashing within a few bits of the RGB decode; grey and CMYK JPEGs
+ * and other formats are unaffected.
+ */
+static void
+test_luma_only(void **state)
+{
+	struct cbp_decode_opts o = { .luma_only = 1 };
+	struct cbp_image rgb, y;
+	struct cbp_pdq a, b;
+	int d;
+
+	(void)state;
+	decode_ok("base.jpg", NULL, &rgb);
+	decode_ok("base.jpg", &o, &y);
+	assert_int_equal(rgb.channels, 3);
+	assert_int_equal(y.channels, 1);
+	assert_int_equal(y.w, rgb.w);
+	assert_int_equal(y.h, rgb.h);
+	hash_img(&rgb, &a);
+	hash_img(&y, &b);
+	d = cbp_pdq_distance(a.hash, b.hash);
+	if (d > 4)
+		fail_msg("Y plane hashes %d bits from the RGB decode", d);
+	cbp_image_free(&rgb);
+	cbp_image_free(&y);
+	decode_ok("cmyk.jpg", &o, &y);
+	assert_int_equal(y.channels, 3);
+	cbp_image_free(&y);
+	decode_ok("base.png", &o, &y);
+	assert_int_equal(y.channels, 3);
+	cbp_image_free(&y);
 }
 
 /* 1-bit BMP: two colours from the palette, nothing else. */
@@ -396,6 +432,18 @@ bomb(enum cbp_decode_fmt fmt, size_t *n)
 		}
 		return b;
 	}
+	case CBP_FMT_PNM: {
+		/* 60000 x 60000 declared, the 80 x 60 picture's bytes after. */
+		static const char hdr[] = "P6\n60000 60000\n255\n";
+		uint8_t *src = load("base.ppm", n);
+
+		assert_non_null(b = malloc(*n + sizeof(hdr)));
+		memcpy(b, hdr, sizeof(hdr) - 1);
+		memcpy(b + sizeof(hdr) - 1, src, *n);
+		*n += sizeof(hdr) - 1;
+		free(src);
+		return b;
+	}
 	default:
 		fail_msg("no bomb for format %d", fmt);
 		return NULL;
@@ -478,6 +526,7 @@ static const char *const every_fixture[] = {
 	"base.jpg", "progressive.jpg", "cmyk.jpg", "base.png", "interlaced.png",
 	"raw.tif", "lzw.tif", "jpeg.tif", "base.jp2", "base.j2k", "base.gif",
 	"noninterlaced.gif", "lossless.webp", "lossy.webp", "base.bmp", "p8.bmp",
+	"base.ppm", "grey.pgm",
 };
 #define NFIX (sizeof(every_fixture) / sizeof(every_fixture[0]))
 
@@ -689,6 +738,45 @@ test_decode_pdq(void **state)
 	assert_int_equal(cbp_decode_pdq((const uint8_t *)"x", 1, CBP_FMT_PNG, NULL, 0, NULL), CBP_EINVAL);
 }
 
+/*
+ * PNM by hand: comments and any blanks in the header, a maxval under 255
+ * scaled to 8 bits, the forms not decoded (16-bit, ASCII, bitmap) said to
+ * be unsupported, a header without its closing blank or with a width that
+ * does not fit 32 bits corrupt.
+ */
+static void
+test_pnm_forms(void **state)
+{
+	static const uint8_t grey4[] = "P5 # comment\n# another\r\n 2\t2 15\n"
+	    "\x00\x0f\x05\x10";
+	static const uint8_t wide[] = "P6\n2 1\n65535\n\0\0\0\0\0\0\0\0\0\0\0\0";
+	static const uint8_t ascii[] = "P3\n1 1\n255\n1 2 3\n";
+	static const uint8_t nosep[] = "P5\n1 1\n255";
+	static const uint8_t big[] = "P5\n99999999999 1\n255\n\0";
+	struct cbp_image img;
+
+	assert_int_equal(cbp_decode(grey4, sizeof(grey4) - 1, CBP_FMT_PNM, NULL,
+	    &img), CBP_OK);
+	assert_int_equal(img.w, 2);
+	assert_int_equal(img.h, 2);
+	assert_int_equal(img.channels, 1);
+	/* 0, 15 (max), 5 -> 85, and 16 (over maxval) held at 255. */
+	assert_int_equal(img.px[0], 0);
+	assert_int_equal(img.px[1], 255);
+	assert_int_equal(img.px[2], 85);
+	assert_int_equal(img.px[3], 255);
+	cbp_image_free(&img);
+	assert_int_equal(cbp_decode(wide, sizeof(wide) - 1, CBP_FMT_PNM, NULL,
+	    &img), CBP_EUNSUPPORTED);
+	assert_int_equal(cbp_decode(ascii, sizeof(ascii) - 1, CBP_FMT_PNM, NULL,
+	    &img), CBP_EUNSUPPORTED);
+	assert_int_equal(cbp_decode(nosep, sizeof(nosep) - 1, CBP_FMT_PNM, NULL,
+	    &img), CBP_ECORRUPT);
+	assert_int_equal(cbp_decode(big, sizeof(big) - 1, CBP_FMT_PNM, NULL,
+	    &img), CBP_ECORRUPT);
+	assert_null(img.px);
+}
+
 /* ---- API edges ----------------------------------------------------------- */
 
 static void
@@ -703,6 +791,9 @@ test_mime(void **state)
 	assert_int_equal(cbp_decode_fmt_from_mime("image/webp"), CBP_FMT_WEBP);
 	assert_int_equal(cbp_decode_fmt_from_mime("image/bmp"), CBP_FMT_BMP);
 	assert_int_equal(cbp_decode_fmt_from_mime("image/x-ms-bmp"), CBP_FMT_BMP);
+	assert_int_equal(cbp_decode_fmt_from_mime("image/x-portable-pixmap"), CBP_FMT_PNM);
+	assert_int_equal(cbp_decode_fmt_from_mime("image/x-portable-greymap"), CBP_FMT_PNM);
+	assert_int_equal(cbp_decode_fmt_from_mime("image/x-portable-bitmap"), CBP_FMT_UNKNOWN);
 	assert_int_equal(cbp_decode_fmt_from_mime("image/jpegx"), CBP_FMT_UNKNOWN);
 	assert_int_equal(cbp_decode_fmt_from_mime("image/jpe"), CBP_FMT_UNKNOWN);
 	assert_int_equal(cbp_decode_fmt_from_mime("text/plain"), CBP_FMT_UNKNOWN);
@@ -735,6 +826,7 @@ main(void)
 		cmocka_unit_test(test_grey_same_pixels),
 		cmocka_unit_test(test_palette_same_pixels),
 		cmocka_unit_test(test_lossy_hash_close),
+		cmocka_unit_test(test_luma_only),
 		cmocka_unit_test(test_bmp_mono),
 		cmocka_unit_test(test_bmp_topdown),
 		cmocka_unit_test(test_unsupported),
@@ -746,6 +838,7 @@ main(void)
 		cmocka_unit_test(test_dct_scale),
 		cmocka_unit_test(test_sample_side),
 		cmocka_unit_test(test_decode_pdq),
+		cmocka_unit_test(test_pnm_forms),
 		cmocka_unit_test(test_mime),
 		cmocka_unit_test(test_bad_args),
 	};

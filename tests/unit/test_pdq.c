@@ -9,6 +9,7 @@
  * (CBP_TEST_STRICT), where it fails: a check that passes by skipping proves
  * nothing.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -401,6 +402,238 @@ test_dihedral_synthetic(void **state)
 	assert_true(cbp_pdq_distance(pa.dih[CBP_PDQ_FLIPY], pt.hash) <= 8);
 }
 
+/* ---- the straightforward pipeline, as a yardstick for the fast one -------- */
+
+/*
+ * scanner/pdq.c vectorises the blur, stores only what the samples read and
+ * selects the median instead of sorting.  This is the plain form of the same
+ * steps (pdq.md): one running sum per row, then per column, twice; a full
+ * sort.  Any difference in a float operation or its order shows as a hash
+ * that differs from it.
+ */
+static float ref_dct[16][64];
+
+static void
+ref_dct_init(void)
+{
+	const float scale = (float)sqrt(2.0 / 64.0);
+	int i, j;
+
+	for (i = 0; i < 16; i++)
+		for (j = 0; j < 64; j++)
+			ref_dct[i][j] = (float)(scale *
+			    cos((M_PI / 2 / 64) * (i + 1) * (2 * j + 1)));
+}
+
+static void
+ref_luma(const uint8_t *px, uint32_t w, uint32_t h, unsigned ch, size_t stride,
+    float *L, uint32_t lw, uint32_t lh)
+{
+	uint32_t x, y;
+
+	for (y = 0; y < lh; y++) {
+		uint32_t sy = lh == h ? y : (uint32_t)((uint64_t)y * h / lh);
+		const uint8_t *row = px + (size_t)sy * stride;
+		float *o = L + (size_t)y * lw;
+
+		for (x = 0; x < lw; x++) {
+			uint32_t sx = lw == w ? x : (uint32_t)((uint64_t)x * w / lw);
+			const uint8_t *p = row + (size_t)sx * ch;
+
+			if (ch == 1)
+				o[x] = (float)p[0];
+			else
+				o[x] = 0.299f * (float)p[0] + 0.587f * (float)p[1] +
+				    0.114f * (float)p[2];
+		}
+	}
+}
+
+static void
+ref_box1d(const float *in, float *out, uint32_t n, size_t step, uint32_t w)
+{
+	uint32_t half = (w + 2) / 2, k;
+	size_t ri = 0, oi = 0, wi = 0;
+	float s = 0.0f;
+	int c = 0;
+
+	for (k = 0; k + 1 < half; k++) {
+		s += in[ri++ * step];
+		c++;
+	}
+	for (k = 0; k < w - half + 1; k++) {
+		s += in[ri++ * step];
+		c++;
+		out[wi++ * step] = s / (float)c;
+	}
+	for (k = 0; k < n - w; k++) {
+		s += in[ri++ * step];
+		s -= in[oi++ * step];
+		out[wi++ * step] = s / (float)c;
+	}
+	for (k = 0; k + 1 < half; k++) {
+		s -= in[oi++ * step];
+		c--;
+		out[wi++ * step] = s / (float)c;
+	}
+}
+
+static void
+ref_blur(float *L, float *T, uint32_t w, uint32_t h)
+{
+	uint32_t wx = (w + 127) / 128, wy = (h + 127) / 128;
+	uint32_t r, c;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (r = 0; r < h; r++)
+			ref_box1d(L + (size_t)r * w, T + (size_t)r * w, w, 1, wx);
+		for (c = 0; c < w; c++)
+			ref_box1d(T + c, L + c, h, w, wy);
+	}
+}
+
+static void
+ref_decimate(const float *L, uint32_t w, uint32_t h, float A[64][64])
+{
+	int i, j;
+
+	for (i = 0; i < 64; i++) {
+		int r = (int)(((i + 0.5) * h) / 64.0);
+		for (j = 0; j < 64; j++) {
+			int c = (int)(((j + 0.5) * w) / 64.0);
+			A[i][j] = L[(size_t)r * w + (size_t)c];
+		}
+	}
+}
+
+static void
+ref_dct2(float A[64][64], float B[16][16])
+{
+	float Tm[16][64];
+	int i, j, k;
+
+	for (i = 0; i < 16; i++)
+		for (j = 0; j < 64; j++) {
+			float s = 0.0f;
+			for (k = 0; k < 64; k++)
+				s += ref_dct[i][k] * A[k][j];
+			Tm[i][j] = s;
+		}
+	for (i = 0; i < 16; i++)
+		for (j = 0; j < 16; j++) {
+			float s = 0.0f;
+			for (k = 0; k < 64; k++)
+				s += Tm[i][k] * ref_dct[j][k];
+			B[i][j] = s;
+		}
+}
+
+static int
+ref_fcmp(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void
+ref_to_bits(float B[16][16], uint8_t hash[CBP_PDQ_BYTES])
+{
+	float sorted[256], m;
+	int i, j;
+
+	memcpy(sorted, B, sizeof(sorted));
+	qsort(sorted, 256, sizeof(float), ref_fcmp);
+	m = sorted[256 / 2 - 1];
+	memset(hash, 0, CBP_PDQ_BYTES);
+	for (i = 0; i < 16; i++)
+		for (j = 0; j < 16; j++)
+			if (B[i][j] > m) {
+				int k = 16 * i + j;
+				hash[CBP_PDQ_BYTES - 1 - k / 8] |= (uint8_t)(1u << (k % 8));
+			}
+}
+
+/* Hash of an RGB or grey image by the straightforward steps (the original
+ * orientation; the variants are permutations of the same DCT), and the
+ * 64 x 64 samples it was computed from. */
+static void
+ref_hash(const uint8_t *px, uint32_t w, uint32_t h, unsigned ch,
+    uint8_t hash[CBP_PDQ_BYTES], float A[64][64])
+{
+	uint32_t lw = w, lh = h;
+	float *L, *T, B[16][16];
+
+	if (w > 512 || h > 512)
+		lw = lh = 512;
+	L = malloc((size_t)lw * lh * sizeof(float));
+	T = malloc((size_t)lw * lh * sizeof(float));
+	assert_non_null(L);
+	assert_non_null(T);
+	ref_luma(px, w, h, ch, (size_t)w * ch, L, lw, lh);
+	if (lw != 64 || lh != 64)
+		ref_blur(L, T, lw, lh);
+	ref_decimate(L, lw, lh, A);
+	ref_dct2(A, B);
+	ref_to_bits(B, hash);
+	free(L);
+	free(T);
+}
+
+/*
+ * Smooth random images (so that the hash has structure, not noise) at
+ * sizes that exercise every edge of the vectorised code: widths and
+ * heights not multiples of 4, below 64 (the 64-column gather is wider than
+ * the image), exactly 64, windows of 1 to 4, and the 512 pre-scale.
+ */
+static void
+test_fast_equals_straightforward(void **state)
+{
+	static const uint32_t sides[][2] = {
+		{ 5, 5 }, { 5, 9 }, { 7, 13 }, { 13, 7 }, { 63, 64 }, { 64, 63 },
+		{ 64, 64 }, { 65, 65 }, { 66, 130 }, { 129, 127 }, { 130, 7 },
+		{ 7, 300 }, { 255, 257 }, { 383, 129 }, { 511, 509 },
+		{ 512, 512 }, { 513, 200 }, { 700, 515 }, { 1024, 768 },
+	};
+	unsigned seed = 12345, ch, i;
+
+	(void)state;
+	ref_dct_init();
+	for (i = 0; i < sizeof(sides) / sizeof(sides[0]); i++)
+		for (ch = 1; ch <= 3; ch += 2) {
+			uint32_t w = sides[i][0], h = sides[i][1], x, y, c;
+			uint8_t *px = malloc((size_t)w * h * ch), want[CBP_PDQ_BYTES];
+			float wantA[64][64], gotA[64][64];
+			struct cbp_pdq got;
+
+			assert_non_null(px);
+			for (y = 0; y < h; y++)
+				for (x = 0; x < w; x++)
+					for (c = 0; c < ch; c++) {
+						seed = seed * 1103515245u + 12345u;
+						px[((size_t)y * w + x) * ch + c] = (uint8_t)(
+						    (x * (3 + c) + y * (5 + i)) / 3 +
+						    ((seed >> 16) & 31));
+					}
+			ref_hash(px, w, h, ch, want, wantA);
+			assert_int_equal(cbp_pdq_hash(px, w, h, ch, (size_t)w * ch,
+			    0, &got), CBP_OK);
+			/* Bit for bit: every float sample, not only the hash. */
+			assert_int_equal(cbp_pdq_downsample(px, w, h, ch,
+			    (size_t)w * ch, gotA), CBP_OK);
+			if (memcmp(gotA, wantA, sizeof(gotA)) != 0)
+				fail_msg("%ux%u, %u channel(s): the fast blur's "
+				    "samples differ from the straightforward "
+				    "ones", w, h, ch);
+			if (memcmp(got.hash, want, CBP_PDQ_BYTES) != 0)
+				fail_msg("%ux%u, %u channel(s): the fast hash differs "
+				    "from the straightforward one by %d bits", w, h,
+				    ch, cbp_pdq_distance(got.hash, want));
+			free(px);
+		}
+}
+
 int
 main(void)
 {
@@ -417,6 +650,7 @@ main(void)
 		cmocka_unit_test(test_tiny_is_zero),
 		cmocka_unit_test(test_bad_args),
 		cmocka_unit_test(test_dihedral_synthetic),
+		cmocka_unit_test(test_fast_equals_straightforward),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -99,6 +99,9 @@ def main():
     im.save(out("lossy.jp2"), quality_mode="rates", quality_layers=[8], irreversible=True)
     grey.save(out("grey.jp2"))
 
+    im.save(out("base.ppm"))
+    grey.save(out("grey.pgm"))
+
 
 if __name__ == "__main__":
     main()
