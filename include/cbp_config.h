@@ -44,6 +44,7 @@ struct cbp_config {
 	/* Parser workers (limits.object_timeout, member_timeout, worker_memory). */
 	uint64_t object_timeout_ms, member_timeout_ms;
 	size_t worker_memory;
+	uint64_t split_min;		/* limits.split_min (CBP_SPLIT_MIN) */
 	struct cbp_authz *authz;
 	size_t nauthz;
 	/* Known-image lists (known:); --known adds to them. */

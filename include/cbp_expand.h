@@ -57,6 +57,24 @@ struct cbp_expand_budget {
 	uint64_t problems;		/* problems reported about it so far */
 	uint64_t problems_dropped;	/* ... and left out past the cap */
 	unsigned active;		/* levels of cbp_expand_object running */
+	/*
+	 * Set by the caller before the top-level call, 0 otherwise.  shares
+	 * > 1: this expansion is one of that many phases of one archive,
+	 * each reading its own members (ops->want): the bytes budgets
+	 * (total_max, and max_ratio times the archive's size) and the
+	 * problem cap are divided by it (rounded up), so that the phases
+	 * together spend what one expansion would.  members_only: problems
+	 * about the top-level archive itself (member_name NULL: damage
+	 * between members, more than max_members) are not reported; the
+	 * phase that owns the archive reports them.  Problems about members
+	 * are, by the phase that read the member.  In a damaged archive the
+	 * phases may stop at different places: a member whose data one
+	 * phase cannot read may be passed by (a seek) in another, which goes
+	 * on after it, and a skip that fails is reported on that member by
+	 * the phase that made it.
+	 */
+	unsigned shares;
+	int members_only;
 };
 
 struct cbp_expand_ops {
@@ -69,6 +87,22 @@ struct cbp_expand_ops {
 	/* Something could not be fully expanded; member chain as in cbp_problem. */
 	void (*problem)(void *arg, const struct cbp_object *where,
 	    const char *member_name, enum cbp_reason reason, const char *detail);
+	/*
+	 * Optional (NULL: every member is wanted).  Called for each entry of
+	 * a top-level archive (o->depth 0) right after its header was read
+	 * and counted against max_members, before its data: index counts the
+	 * entries of that archive from 0 (every header, whatever its type,
+	 * in archive order, the same for every caller that reads the same
+	 * archive with the same limits), name is the entry's name.  Return 0
+	 * to pass it by: its data is skipped with archive_read_data_skip
+	 * (a seek for zip, tar, cpio, iso9660; decompression for a
+	 * compressed stream or a solid archive), nothing about it is
+	 * reported and member is not called.  The bytes after a gzip stream
+	 * are an entry of their own, after the last.  Scanning an archive
+	 * in phases, and resuming one after a member that failed, both use
+	 * it.
+	 */
+	int (*want)(void *arg, uint64_t index, const char *name);
 };
 
 /*

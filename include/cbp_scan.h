@@ -80,6 +80,14 @@ struct cbp_scan_opts {
 	uint64_t member_timeout_ms;
 	size_t worker_memory;
 	/*
+	 * With more than one thread, a top-level archive of at least this
+	 * many bytes where passing a member by is a seek (zip and its kin,
+	 * uncompressed tar, cpio, iso9660) is read in nthreads parts, each
+	 * by another worker taking every n-th member.  0: never
+	 * (CBP_SPLIT_MIN).
+	 */
+	uint64_t split_min;
+	/*
 	 * Known-image lists (cbp_known.h), or NULL: then no object is hashed
 	 * by PDQ or decoded for it.  Built before cbp_scan_new, so that every
 	 * worker (forked after) shares the index copy-on-write; borrowed,

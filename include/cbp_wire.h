@@ -30,7 +30,8 @@ enum cbp_wire_type {
 	CBP_WIRE_FINDING = 16,
 	CBP_WIRE_PROBLEM = 17,
 	CBP_WIRE_STATS = 18,	/* end of a batch: its totals */
-	CBP_WIRE_MARK = 19	/* payload of a cbp_sv_mark: progress */
+	CBP_WIRE_MARK = 19,	/* payload of a cbp_sv_mark: progress */
+	CBP_WIRE_SPLIT = 20	/* an object is read in parts (scan.c) */
 };
 
 /* Member names in one record: deeper nesting is refused by the depth
@@ -77,6 +78,10 @@ int cbp_wire_put_stats(unsigned char *buf, size_t cap, size_t *len,
     const struct cbp_wire_stats *st);
 int cbp_wire_put_mark(unsigned char *buf, size_t cap, size_t *len,
     const struct cbp_wire_mark *m);
+/* Object index of the batch is read in stride parts; this worker has
+ * taken part 0, the parent hands out the others. */
+int cbp_wire_put_split(unsigned char *buf, size_t cap, size_t *len,
+    uint32_t index, uint32_t stride);
 
 /*
  * Decoders.  scratch (scap bytes) receives the strings; it must be at least
@@ -90,5 +95,7 @@ int cbp_wire_get_stats(const unsigned char *p, size_t n,
     struct cbp_wire_stats *st);
 int cbp_wire_get_mark(const unsigned char *p, size_t n, char *scratch,
     size_t scap, struct cbp_wire_mark *m);
+int cbp_wire_get_split(const unsigned char *p, size_t n, uint32_t *index,
+    uint32_t *stride);
 
 #endif

@@ -9,7 +9,7 @@
  *   threads: N                       one_file_system: bool
  *   strict: bool                     max_depth: N
  *   limits: {load_max, carve_max, hash_max, member_max, archive_total,
- *            object_timeout, member_timeout, worker_memory,
+ *            object_timeout, member_timeout, worker_memory, split_min,
  *            archive_members, archive_ratio}
  *   authorized: [{path: GLOB, retention: DURATION}...]
  *   known: PATH | [PATH | {path: PATH, name: NAME, threshold: N}...]
@@ -47,6 +47,7 @@ cbp_config_defaults(struct cbp_config *c)
 	c->object_timeout_ms = (uint64_t)CBP_OBJECT_TIMEOUT * 1000;
 	c->member_timeout_ms = (uint64_t)CBP_MEMBER_TIMEOUT * 1000;
 	c->worker_memory = CBP_WORKER_MEMORY;
+	c->split_min = CBP_SPLIT_MIN;
 	c->known_cache = 1;
 	cbp_deliver_config_defaults(&c->delivery);
 }
@@ -349,11 +350,15 @@ get_limits(struct cfg_ctx *x, const struct cbp_ynode *map)
 			if ((r = get_uint(x, val, key, 64 << 20, 1ULL << 44, 1, &v)))
 				return r;
 			x->c->worker_memory = (size_t)v;
+		} else if (strcmp(key, "split_min") == 0) {
+			if ((r = get_uint(x, val, key, 0, 1ULL << 50, 1, &v)))
+				return r;
+			x->c->split_min = v;
 		} else {
 			return cfg_error(x, k, "limits: unknown key '%s' (known: "
 			    "load_max, carve_max, hash_max, member_max, archive_total, "
 			    "archive_members, archive_ratio, object_timeout, "
-			    "member_timeout, worker_memory)",
+			    "member_timeout, worker_memory, split_min)",
 			    cbp_yaml_shown(key, k->len, sb, sizeof(sb)));
 		}
 	}

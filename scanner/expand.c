@@ -85,6 +85,17 @@
  * process-wide UTF-8 LC_CTYPE made fnmatch() convert every name to wide
  * characters: 9% more instructions on a tree of jars).
  *
+ * Entries of a top-level archive can be passed by (ops->want, asked right
+ * after the header and the max_members count, before any data is read):
+ * their data is skipped with archive_read_data_skip, which for zip, tar,
+ * cpio and iso9660 is a seek.  So one archive can be read in phases by
+ * several workers, each taking its own members (scan.c), and a worker that
+ * resumes an archive after a member that killed its predecessor passes the
+ * members before it without decompressing them again.  Every phase reads
+ * every header and counts it, so all of them stop at the same member when
+ * max_members is reached, and each gets its share of the byte budgets and
+ * of the problem cap (budget->shares).
+ *
  * No static or global mutable state: the member callback calls us again
  * for archives inside archives, and scan workers run in parallel.  (The
  * one exception, that locale, is created once and never changes.)
@@ -196,6 +207,7 @@ struct xctx {
 	unsigned char *mbuf;		/* the current member (owned, reused) */
 	size_t mbuf_alloc;
 	char *last;			/* name of the last member read (owned) */
+	uint64_t entries;		/* entries of a top-level archive so far */
 	size_t last_alloc;
 	locale_t names;			/* C.UTF-8 for libarchive, or 0 */
 	locale_t caller;		/* the thread's locale when we were called */
@@ -217,6 +229,8 @@ struct mread {
 };
 
 static const unsigned char empty_member[1];
+
+static int entry_wanted(struct xctx *x, const char *name);
 
 /* ---- libarchive source callbacks (fd path) -------------------------- */
 
@@ -398,12 +412,21 @@ callback_locale(const struct xctx *x, int enter)
 		(void)uselocale(enter ? x->caller : x->names);
 }
 
+/* One phase's part of a budget (cbp_expand.h: shares), rounded up. */
+static uint64_t
+share_of(uint64_t v, unsigned shares)
+{
+	if (shares <= 1)
+		return v;
+	return v / shares + (v % shares != 0);
+}
+
 int
 cbp_expand_budget_problem(struct cbp_expand_budget *b)
 {
 	if (b == NULL)
 		return 1;
-	if (b->problems >= CBP_ARCHIVE_PROBLEMS) {
+	if (b->problems >= share_of(CBP_ARCHIVE_PROBLEMS, b->shares)) {
 		b->problems_dropped++;
 		return 0;
 	}
@@ -418,6 +441,9 @@ problem(struct xctx *x, const char *member, enum cbp_reason reason,
 	char trimmed[512];
 	size_t n = strlen(detail);
 
+	/* The archive itself is another phase's to report (cbp_expand.h). */
+	if (x->budget->members_only && member == NULL && x->o->depth == 0)
+		return;
 	if (!cbp_expand_budget_problem(x->budget))
 		return;
 	/* Some of libarchive's messages end in a newline. */
@@ -442,7 +468,13 @@ ratio_cap(const struct xctx *x)
 		base = EXPAND_RATIO_FLOOR;
 	if (x->lim->max_ratio != 0 && base > UINT64_MAX / x->lim->max_ratio)
 		return UINT64_MAX;
-	return base * x->lim->max_ratio;
+	return share_of(base * x->lim->max_ratio, x->budget->shares);
+}
+
+static uint64_t
+total_cap(const struct xctx *x)
+{
+	return share_of(x->lim->total_max, x->budget->shares);
 }
 
 /* 1 if a shared budget is spent (and was reported where it ran out). */
@@ -451,7 +483,7 @@ budget_spent(const struct xctx *x)
 {
 	const struct cbp_expand_budget *b = x->budget;
 
-	return b->members > x->lim->max_members || b->bytes > x->lim->total_max ||
+	return b->members > x->lim->max_members || b->bytes > total_cap(x) ||
 	    b->bytes > ratio_cap(x);
 }
 
@@ -460,7 +492,12 @@ report_bytes_spent(struct xctx *x, const char *member)
 {
 	char msg[160];
 
-	if (x->budget->bytes > x->lim->total_max)
+	if (x->budget->bytes > total_cap(x) && x->budget->shares > 1)
+		snprintf(msg, sizeof msg, "more than %llu bytes expanded from "
+		    "one archive (read in %u parts, %llu bytes each): the rest "
+		    "is not scanned", (unsigned long long)x->lim->total_max,
+		    x->budget->shares, (unsigned long long)total_cap(x));
+	else if (x->budget->bytes > total_cap(x))
 		snprintf(msg, sizeof msg, "more than %llu bytes expanded from "
 		    "one archive: the rest is not scanned",
 		    (unsigned long long)x->lim->total_max);
@@ -1184,13 +1221,13 @@ scan_after_gzip(struct xctx *x)
 		    "after the gzip stream: the rest is not scanned");
 		r = CBP_ELIMIT;
 	} else if (i < len) {
+		snprintf(name, sizeof name, "@%llu:after-gzip",
+		    (unsigned long long)end);
 		if (x->budget->members++ >= x->lim->max_members) {
 			problem(x, NULL, CBP_REASON_LIMIT, "too many members: the "
 			    "bytes after the gzip stream are not scanned");
 			r = CBP_ELIMIT;
-		} else {
-			snprintf(name, sizeof name, "@%llu:after-gzip",
-			    (unsigned long long)end);
+		} else if (entry_wanted(x, name)) {
 			r = deliver_mem(x, name, p, len, have - end,
 			    len < have - end, x->o->mtime, &stop);
 			if (r == CBP_OK && len < have - end)
@@ -1265,6 +1302,52 @@ remember_name(struct xctx *x, const char *name)
 }
 
 /*
+ * Does the caller want the entry of a top-level archive it is about to
+ * get (cbp_expand_ops.want)?  Entries of nested archives always are.
+ */
+static int
+entry_wanted(struct xctx *x, const char *name)
+{
+	uint64_t index;
+	int r;
+
+	if (x->o->depth != 0)
+		return 1;
+	index = x->entries++;
+	if (x->ops->want == NULL)
+		return 1;
+	callback_locale(x, 1);
+	r = x->ops->want(x->arg, index, name);
+	callback_locale(x, 0);
+	return r != 0;
+}
+
+/*
+ * An entry the caller passed by: its data skipped, not read (for zip, tar,
+ * cpio and iso9660 a seek).  Its name is kept all the same, so that damage
+ * after it is reported the same way by every phase.  What is wrong with the
+ * entry is reported by the caller that reads it; only a skip that ends the
+ * archive is said here (the rest is lost to this caller too).
+ */
+static int
+pass_entry(struct xctx *x, const char *name, int hdr, int *stop)
+{
+	int r;
+
+	if (hdr == ARCHIVE_FAILED)
+		return CBP_OK;
+	if ((r = remember_name(x, name)) != CBP_OK) {
+		*stop = 1;
+		return r;
+	}
+	if (archive_read_data_skip(x->a) == ARCHIVE_FATAL) {
+		*stop = 1;
+		return report_fatal(x, name);
+	}
+	return CBP_OK;
+}
+
+/*
  * Process the current entry.  *stop is set when this archive must not go
  * on; the return is the code for that (or CBP_OK).
  */
@@ -1287,6 +1370,8 @@ do_entry(struct xctx *x, struct archive_entry *e, int hdr, int *stop)
 		return CBP_ELIMIT;
 	}
 	x->budget->members++;
+	if (!entry_wanted(x, name))
+		return pass_entry(x, name, hdr, stop);
 
 	if (hdr == ARCHIVE_FAILED) {
 		/* This entry is unusable; the next may be fine. */

@@ -1659,6 +1659,7 @@ run_scan(struct scan_args *a, char **roots, size_t nroots)
 	so.object_timeout_ms = a->cfg.object_timeout_ms;
 	so.member_timeout_ms = a->cfg.member_timeout_ms;
 	so.worker_memory = a->cfg.worker_memory;
+	so.split_min = a->cfg.split_min;
 	so.known = known;
 	if (cbp_scan_new(&so, rs, &out, &scan, &err) != CBP_OK) {
 		fprintf(stderr, "%s: %s\n", progname, err.message);
@@ -2478,6 +2479,7 @@ hash_run(struct hash_sink *hs, const struct cbp_config *cfg, char **roots,
 	so.object_timeout_ms = cfg->object_timeout_ms;
 	so.member_timeout_ms = cfg->member_timeout_ms;
 	so.worker_memory = cfg->worker_memory;
+	so.split_min = cfg->split_min;
 	so.hash_mode = 1;
 	raise_nofile();
 	if (cbp_scan_new(&so, rs, &out, &scan, &err) != CBP_OK) {

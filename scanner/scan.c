@@ -74,7 +74,10 @@ struct cbp_worker {
 	unsigned char *frame;		/* CBP_SV_FRAME_MAX: one record encoded */
 	uint32_t index;			/* object of the batch being scanned */
 	uint64_t ordinal;		/* its top-level members delivered so far */
-	uint64_t skip;			/* top-level members still to skip (resume) */
+	uint64_t from;			/* top-level members passed by (resume) */
+	uint32_t phase, stride;		/* the object's part of a split archive:
+					 * members index % stride == phase */
+	int may_split;			/* the object may be read in parts */
 	const char *mname;		/* the top-level member being scanned */
 	struct cbp_wire_stats st;	/* counters of this batch so far */
 };
@@ -88,6 +91,8 @@ struct batch_obj {
 	mode_t type;
 	unsigned char root, follow, direct;
 	unsigned char dir;		/* index in batch.fds, or BATCH_DIR_CWD */
+	/* Read in parts (split_parts): this job's part, of stride; 0 0: whole. */
+	uint16_t phase, stride;
 };
 
 struct batch {
@@ -157,6 +162,8 @@ struct obj_ctx {
 
 static void scan_object(struct cbp_worker *w, struct cbp_object *o,
     struct cbp_expand_budget *budget);
+static void expand_archive(struct obj_ctx *c);
+static int is_part(const struct cbp_worker *w, const struct cbp_object *o);
 static void send_finding(struct cbp_worker *w, const struct cbp_finding *f);
 static void send_mark(struct cbp_worker *w, int major);
 #ifdef CBP_FAULT_HOOKS
@@ -534,20 +541,35 @@ on_member(void *arg, struct cbp_object *m)
 	if (m->name != NULL && (slash = strrchr(m->name, '/')) != NULL &&
 	    slash[1] != '\0')
 		m->name = slash + 1;
-	if (m->depth == 1) {
-		/* Resumed after a member that killed a worker: the members
-		 * up to it were scanned by the worker that died. */
-		if (c->w->skip > 0) {
-			c->w->skip--;
-			return 0;
-		}
-		c->w->ordinal++;
+	if (m->depth == 1)
 		c->w->mname = m->nmember > 0 ? m->member[m->nmember - 1] : "";
-	}
 	c->w->st.members++;
 	send_mark(c->w, 0);
 	scan_object(c->w, m, c->budget);
 	return 0;
+}
+
+/*
+ * Which entries of the top-level archive this job scans (cbp_expand.h:
+ * want): those from w->from on (a job resumed after a member that killed
+ * its predecessor passes by the ones before, which that one scanned, and
+ * the member itself, already reported), and of those, in a split archive,
+ * the ones whose index is this phase's modulo the stride.  Passing by
+ * costs a seek.  A member begins here, before its data is read: the mark
+ * names it, so a parser that dies in the data is blamed on this member.
+ */
+static int
+on_want(void *arg, uint64_t index, const char *name)
+{
+	struct obj_ctx *c = arg;
+	struct cbp_worker *w = c->w;
+
+	if (index < w->from || index % w->stride != w->phase)
+		return 0;
+	w->ordinal = index + 1;
+	w->mname = name;
+	send_mark(w, 0);
+	return 1;
 }
 
 static void
@@ -697,6 +719,82 @@ scan_carved_images(struct obj_ctx *c)
 	}
 }
 
+/* Is o one part of a file read in parts (offer_split)? */
+static int
+is_part(const struct cbp_worker *w, const struct cbp_object *o)
+{
+	return o->depth == 0 && w->stride > 1;
+}
+
+/*
+ * Archives worth reading in parts: those where passing a member by is a
+ * seek (cbp_expand.h: want): zip and its kin (jar, apk, docx ...),
+ * uncompressed tar, cpio, iso9660.  Anything compressed as a whole (tar.gz,
+ * tar.xz) or solid (7z, rar) costs the same decompression to pass a member
+ * by as to read it: each part would decompress all of it.
+ */
+static int
+splittable(const struct cbp_ident *id)
+{
+	if (id->kind != CBP_KIND_ARCHIVE)
+		return 0;
+	switch (id->format) {
+	case CBP_FMT_ZIP:
+	case CBP_FMT_TAR:
+	case CBP_FMT_CPIO:
+	case CBP_FMT_ISO9660:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void
+expand_archive(struct obj_ctx *c)
+{
+	static const struct cbp_expand_ops ops = {
+		on_member, on_expand_problem, on_want
+	};
+	struct cbp_scan *s = c->w->scan;
+	struct cbp_expand_budget top = { 0 };
+	int r;
+
+	if (c->budget == NULL) {
+		top.top_size = c->o->size;
+		/*
+		 * A phase of a split archive gets its share of the bytes
+		 * budgets and of the problem cap (cbp_expand.h: shares), so
+		 * the phases together spend what one reading would: with
+		 * members spread evenly by index, a bomb or an oversized
+		 * archive still stops at about the same point.  The archive
+		 * itself (damage between members, too many members) is
+		 * reported by phase 0 only.
+		 */
+		if (is_part(c->w, c->o)) {
+			top.shares = c->w->stride;
+			top.members_only = c->w->phase > 0;
+		}
+		c->budget = &top;
+	}
+	/*
+	 * One archive, counted once: by phase 0 of a split one, and not
+	 * again by a job resumed after a member that killed a worker (the
+	 * parent took that one's counters from its last mark).
+	 */
+	if (c->o->depth > 0 || (c->w->from == 0 && (!is_part(c->w, c->o) ||
+	    c->w->phase == 0)))
+		c->w->st.archives++;
+	/* expand.c reports every cause but its own lack of memory. */
+	r = cbp_expand_object(c->o, &c->f->ident, &s->opts.expand, c->budget,
+	    &ops, c);
+	if (r == CBP_ENOMEM)
+		emit_problem(s, c->o, NULL, CBP_REASON_NOMEM, "out of memory "
+		    "expanding the archive: the rest of its members not "
+		    "scanned");
+	if (c->budget == &top)
+		c->budget = NULL;
+}
+
 /*
  * Pixel images a PDF stores FlateDecode (RGB or grey, 8 bits): inflated
  * and scanned as a binary PNM child "pdf-image@OFFSET" (OFFSET: the stream
@@ -777,33 +875,16 @@ scan_pdf_images(struct obj_ctx *c)
 static void
 scan_children(struct obj_ctx *c)
 {
-	static const struct cbp_expand_ops ops = { on_member, on_expand_problem };
 	struct cbp_scan *s = c->w->scan;
 	struct cbp_facts *f = c->f;
-	struct cbp_expand_budget top = { 0 };
 	const struct cbp_record *rec;
 	const struct cbp_record_list *carved;
 	const struct cbp_meta *meta;
 	size_t i;
-	int r;
 
 	if (f->ident.kind == CBP_KIND_ARCHIVE ||
-	    f->ident.kind == CBP_KIND_COMPRESSED) {
-		if (c->budget == NULL) {
-			top.top_size = c->o->size;
-			c->budget = &top;
-		}
-		c->w->st.archives++;
-		/* expand.c reports every cause but its own lack of memory. */
-		r = cbp_expand_object(c->o, &f->ident, &s->opts.expand,
-		    c->budget, &ops, c);
-		if (r == CBP_ENOMEM)
-			emit_problem(s, c->o, NULL, CBP_REASON_NOMEM, "out of "
-			    "memory expanding the archive: the rest of its "
-			    "members not scanned");
-		if (c->budget == &top)
-			c->budget = NULL;
-	}
+	    f->ident.kind == CBP_KIND_COMPRESSED)
+		expand_archive(c);
 	/* Without rules nothing parsed a record: hash mode asks for it, so
 	 * the pictures inside biometric records are hashed too. */
 	if (s->opts.hash_mode && f->ident.kind == CBP_KIND_RECORD)
@@ -863,6 +944,74 @@ fail:
 	return NULL;
 }
 
+/*
+ * Issue 8 section 4: one huge archive must not leave the other cores idle.
+ * A top-level archive worth it (splittable) of at least split_min bytes,
+ * when there are several workers, is read in as many parts: this worker
+ * says so to the parent (a SPLIT frame) and goes on as part 0, scanning
+ * the members whose index is 0 modulo the stride and everything about the
+ * file itself; the parent hands parts 1 .. n-1 to the other workers at
+ * once (split_parts), each its own job.  Decided here, after identification, rather than in the
+ * parent from the size alone: the parent would need a stat per file (on
+ * the bench tree, 145k files, that was about 0.25 s of system time in
+ * 8.5 s of CPU), and only archives worth it cost extra jobs.  Not for
+ * streams (the parent read them into one memfd: nothing to gain) nor for
+ * a job that resumes an object after a failure (a part keeps its part).
+ */
+static void
+offer_split(struct cbp_worker *w, const struct cbp_object *o,
+    const struct cbp_facts *f)
+{
+	struct cbp_scan *s = w->scan;
+	size_t len;
+
+	if (o->depth != 0 || !w->may_split || w->stride != 1 || w->from != 0 ||
+	    s->nworkers < 2 || s->opts.split_min == 0 ||
+	    o->size < s->opts.split_min || !splittable(&f->ident) ||
+	    o->depth >= s->opts.expand.max_depth)
+		return;
+	if (cbp_wire_put_split(w->frame, CBP_SV_FRAME_MAX, &len, w->index,
+	    s->nworkers) != CBP_OK ||
+	    cbp_sv_send(w->chan, CBP_WIRE_SPLIT, w->frame, len) != CBP_OK)
+		return;		/* then it is read whole, here */
+	w->phase = 0;
+	w->stride = s->nworkers;
+}
+
+/*
+ * This job is one part (phase) of a file read in parts (offer_split).
+ * Phase 0 is the file's owner: everything about the file itself (its
+ * rules, findings, hashes, counters and records about it) is its; phases
+ * > 0 only expand the archive and scan their members.  Should the file not
+ * be an archive worth reading in parts after all (a resumed part sees
+ * what the first reading saw, so this is defensive), phase 0 scans all of
+ * it and the others stop here.  Returns 1 when the object is done with, 0
+ * when scan_object goes on as usual.
+ */
+static int
+scan_part(struct cbp_worker *w, struct cbp_object *o, struct cbp_facts *f,
+    struct cbp_expand_budget *budget)
+{
+	struct obj_ctx c = { 0 };
+
+	if (!splittable(&f->ident) || o->depth >= w->scan->opts.expand.max_depth) {
+		if (w->phase > 0)
+			return 1;
+		w->stride = 1;		/* phase 0 takes all of it */
+		return 0;
+	}
+	if (w->phase == 0)
+		return 0;
+	f->no_carve = 1;
+	f->scratch = &w->window_buf;
+	c.w = w;
+	c.o = o;
+	c.f = f;
+	c.budget = budget;
+	expand_archive(&c);
+	return 1;
+}
+
 static void
 scan_object(struct cbp_worker *w, struct cbp_object *o,
     struct cbp_expand_budget *budget)
@@ -875,7 +1024,9 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 	int r;
 
 	if ((r = cbp_read_head(o, CBP_HEAD_BYTES, &e)) != CBP_OK) {
-		emit_problem(s, o, NULL, cbp_reason_from_err(r), e.message);
+		/* The file's own record: phase 0's (scan_part). */
+		if (!is_part(w, o) || w->phase == 0)
+			emit_problem(s, o, NULL, cbp_reason_from_err(r), e.message);
 		return;
 	}
 #ifdef CBP_FAULT_HOOKS
@@ -892,6 +1043,9 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 		return;
 	}
 	cbp_facts_init(&facts, o, w->id, &s->opts.caps, dpath ? dpath : o->path);
+	offer_split(w, o, &facts);
+	if (is_part(w, o) && scan_part(w, o, &facts, budget))
+		goto out;
 	/*
 	 * An archive we are about to open is searched member by member;
 	 * carving its raw bytes too would report every record in an
@@ -939,6 +1093,7 @@ scan_object(struct cbp_worker *w, struct cbp_object *o,
 	if (facts.nomem && facts.problem.code != CBP_ENOMEM)
 		emit_problem(s, o, NULL, CBP_REASON_NOMEM, "out of memory: "
 		    "not all of it could be examined");
+out:
 	cbp_facts_free(&facts);
 	free(dpath);
 }
@@ -1085,9 +1240,10 @@ fault_hook(const struct cbp_object *o)
  */
 struct job_hdr {
 	uint32_t kind, count;
-	uint64_t resume;	/* members of object 0 to skip */
+	uint64_t resume;	/* object 0: entries before this one passed by */
 	uint64_t stream_len;
 	uint32_t stream_more, pad;
+	uint32_t phase, stride;	/* object 0: one part of a split file */
 };
 
 struct job_obj {
@@ -1119,11 +1275,15 @@ worker_file(struct cbp_worker *w, int dirfd, const struct job_obj *jo,
 	    &e);
 	if (r == CBP_ENOTFOUND && !jo->root) {
 		/* Deleted since it was listed: normal on a live host. */
-		w->st.vanished++;
+		if (w->phase == 0)
+			w->st.vanished++;
 		return;
 	}
-	if (resume == 0)
+	/* The file's counters and its own records: phase 0's. */
+	if (resume == 0 && w->phase == 0)
 		w->st.files++;
+	if (r != CBP_OK && w->phase > 0)
+		return;
 	if (r != CBP_OK) {
 		p.path = path;
 		p.reason = cbp_reason_from_err(r);
@@ -1138,11 +1298,13 @@ worker_file(struct cbp_worker *w, int dirfd, const struct job_obj *jo,
 	o.size = (uint64_t)st.st_size;
 	o.mtime = (int64_t)st.st_mtime;
 	o.head_store = w->head_buf;	/* borrowed: taken back before release */
-	if (resume == 0)
+	if (resume == 0 && w->phase == 0)
 		w->st.bytes += o.size;
-	w->skip = resume;
+	w->from = resume;
+	w->may_split = 1;
 	scan_object(w, &o, NULL);
-	w->skip = 0;
+	w->may_split = 0;
+	w->from = 0;
 	o.head_store = NULL;
 	cbp_object_release(&o);
 	close(fd);
@@ -1170,9 +1332,9 @@ worker_stream(struct cbp_worker *w, int mfd, const struct job_hdr *jh,
 	 * (set with futimens): a FIFO's last write, when the data was made. */
 	o.mtime = fstat(mfd, &st) == 0 ? (int64_t)st.st_mtime : CBP_MTIME_UNKNOWN;
 	o.head_store = w->head_buf;
-	w->skip = resume;
+	w->from = resume;
 	scan_object(w, &o, NULL);
-	w->skip = 0;
+	w->from = 0;
 	o.head_store = NULL;
 	if (jh->stream_more) {
 		snprintf(detail, sizeof(detail), "a stream longer than member_max "
@@ -1246,6 +1408,8 @@ worker_job(struct cbp_sv_worker *chan, const unsigned char *job, size_t len,
 	if (len < sizeof(jh))
 		return CBP_EINVAL;
 	memcpy(&jh, job, sizeof(jh));
+	if (jh.stride == 0 || jh.phase >= jh.stride)
+		return CBP_EINVAL;	/* not what the parent writes */
 	for (i = 0; i < jh.count && !*s->walk.cancel; i++) {
 		if (len - off < sizeof(jo))
 			return CBP_EINVAL;
@@ -1261,6 +1425,8 @@ worker_job(struct cbp_sv_worker *chan, const unsigned char *job, size_t len,
 		w->index = i;
 		w->ordinal = 0;
 		w->mname = NULL;
+		w->phase = i == 0 ? jh.phase : 0;
+		w->stride = i == 0 ? jh.stride : 1;
 		send_mark(w, 1);
 		r = CBP_OK;
 		if (jh.kind == JOB_STREAM)
@@ -1275,6 +1441,8 @@ worker_job(struct cbp_sv_worker *chan, const unsigned char *job, size_t len,
 			r = worker_one(w, fd, &jh, &jo, path,
 			    i == 0 ? jh.resume : 0);
 		free(path);
+		w->phase = 0;
+		w->stride = 1;
 		if (r != CBP_OK)
 			return r;
 	}
@@ -1720,6 +1888,9 @@ batch_submit(struct cbp_scan *s, struct batch *b)
 	jh.resume = b->resume;
 	jh.stream_len = b->stream_len;
 	jh.stream_more = (uint32_t)b->stream_more;
+	/* A resumed object read in parts stays its part (split_parts). */
+	jh.phase = b->obj[b->first].phase;
+	jh.stride = b->obj[b->first].stride > 1 ? b->obj[b->first].stride : 1;
 	memcpy(job, &jh, sizeof(jh));
 	for (i = b->first; i < b->n; i++) {
 		const struct batch_obj *bo = &b->obj[i];
@@ -1802,6 +1973,89 @@ add_stats(struct cbp_scan *s, const struct cbp_wire_stats *st)
 	atomic_fetch_add(&s->stats.skip_vanished, st->vanished);
 }
 
+/*
+ * Part k of object idx of b (offer_split), as a job of its own: a copy of
+ * the object and of its directory's descriptor.
+ */
+static int
+submit_part(struct cbp_scan *s, const struct batch *b, unsigned idx,
+    unsigned k, unsigned stride)
+{
+	const struct batch_obj *bo = &b->obj[idx];
+	struct batch *p;
+	unsigned dir = BATCH_DIR_CWD;
+	int fd, r;
+
+	if ((p = batch_new(JOB_FILES, -1)) == NULL)
+		return CBP_ENOMEM;
+	if (bo->dir != BATCH_DIR_CWD) {
+		if ((fd = fcntl(b->fds[bo->dir], F_DUPFD_CLOEXEC, 0)) < 0) {
+			batch_free(p);
+			return CBP_EIO;
+		}
+		p->fds[p->nfds++] = fd;
+		dir = 0;
+	}
+	r = batch_add(p, bo->path, bo->path_len, bo->name_len, bo->type,
+	    bo->dev, bo->ino, bo->root, bo->follow, bo->direct, dir);
+	if (r == CBP_OK) {
+		p->obj[0].phase = (uint16_t)k;
+		p->obj[0].stride = (uint16_t)stride;
+		r = batch_submit(s, p);
+	}
+	if (r != CBP_OK)
+		batch_free(p);
+	return r;
+}
+
+/*
+ * A worker reads object idx of b in stride parts and has taken part 0
+ * (offer_split): parts 1 .. stride-1 go out now, straight to the
+ * supervisor (not through the walk's queue, whose consumer is this
+ * thread), which writes each job to the worker holding the fewest.  The
+ * object remembers it is part 0, so that a job resumed after a failure in
+ * it stays part 0.  A part that cannot be handed out leaves its members
+ * unscanned: one record says which.  The frame is a worker's word, so it
+ * is held to what offer_split sends: once per object, for exactly as many
+ * parts as there are workers (a hostile worker cannot make the parent
+ * multiply jobs), and only for a file of a batch of files.
+ */
+static int
+split_parts(struct cbp_scan *s, struct batch *b, const struct cbp_sv_event *ev)
+{
+	uint32_t index, stride;
+	struct batch_obj *bo;
+	unsigned k;
+
+	if (cbp_wire_get_split(ev->data, ev->len, &index, &stride) != CBP_OK ||
+	    index >= b->n - b->first || b->kind != JOB_FILES ||
+	    stride != s->nworkers || stride < 2 ||
+	    b->obj[b->first + index].stride > 1)
+		return CBP_ECORRUPT;
+	bo = &b->obj[b->first + index];
+	bo->phase = 0;
+	bo->stride = (uint16_t)stride;
+	/* Stopping: the summary says the scan did not finish. */
+	for (k = 1; k < stride && !cancelled(s); k++) {
+		struct cbp_problem p = { 0 };
+		char detail[192];
+		int r = submit_part(s, b, b->first + index, k, stride);
+
+		if (r == CBP_OK)
+			continue;
+		snprintf(detail, sizeof(detail), "%s: the members whose index "
+		    "is %u modulo %u could not be handed to a worker and were "
+		    "not scanned", r == CBP_ENOMEM ? "out of memory" :
+		    "too many open files", k, stride);
+		p.path = bo->path;
+		p.reason = r == CBP_ENOMEM ? CBP_REASON_NOMEM : CBP_REASON_IO;
+		p.detail = detail;
+		atomic_fetch_add(&s->stats.unscannable, 1);
+		cbp_output_problem(s->out, &p);
+	}
+	return CBP_OK;
+}
+
 /* A record from a worker: checked, completed with the path, written.
  * CBP_ECORRUPT when the worker sent something it could not have meant. */
 static int
@@ -1818,6 +2072,8 @@ on_frame(struct cbp_scan *s, struct batch *b, const struct cbp_sv_event *ev)
 		add_stats(s, &st);
 		return CBP_OK;
 	}
+	if (ev->type == CBP_WIRE_SPLIT)
+		return split_parts(s, b, ev);
 	if (cbp_wire_get_record((int)ev->type, ev->data, ev->len, s->scratch,
 	    CBP_SV_FRAME_MAX + CBP_WIRE_MEMBERS_MAX + 8, &rec) != CBP_OK)
 		return CBP_ECORRUPT;
@@ -1893,8 +2149,18 @@ on_failure(struct cbp_scan *s, struct batch *b, const struct cbp_sv_event *ev)
 	}
 	/* What the job counted before it died. */
 	add_stats(s, &b->mark_st);
-	if (b->cur_member == 0 && b->resume == 0)
+	if (b->cur_member == 0 && b->resume == 0 && b->obj[cur].phase == 0)
 		atomic_fetch_add(&s->stats.files, 1);
+	/*
+	 * A phase > 0 of a split file that failed before any member of its
+	 * own: the file's record is phase 0's, which reads the same bytes
+	 * the same way up to there and fails the same.
+	 */
+	if (b->obj[cur].phase > 0 && b->cur_member == 0 && !again) {
+		b->resume = 0;
+		b->first = cur + 1;
+		return;
+	}
 	if (b->cur_member > 0 && !again) {
 		resume = 1;
 		snprintf(detail, sizeof(detail), "%s (%s): this member not "
@@ -1915,8 +2181,9 @@ on_failure(struct cbp_scan *s, struct batch *b, const struct cbp_sv_event *ev)
 	atomic_fetch_add(&s->stats.unscannable, 1);
 	cbp_output_problem(s->out, &p);
 	if (resume) {
-		b->resume = b->cur_member + (b->cur == (int)b->first ?
-		    b->resume : 0);
+		/* The member's index in the archive (marks carry index + 1):
+		 * the replacement passes by every entry up to it. */
+		b->resume = b->cur_member;
 		b->resumed = cur + 1;
 		b->first = cur;
 	} else {

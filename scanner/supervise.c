@@ -1136,11 +1136,41 @@ bury(struct cbp_sv *s, struct sv_slot *sl)
 	sl->respawn_at = now_ms() + t;
 }
 
-/* Write queued jobs to workers with room; a full channel just waits. */
+/*
+ * The live slot with room that holds the fewest jobs (the lowest index
+ * among equals), skipping those whose channel was full this round; NULL
+ * when none has room.
+ */
+static struct sv_slot *
+least_loaded(struct cbp_sv *s, const unsigned char *full)
+{
+	struct sv_slot *best = NULL;
+	unsigned i;
+
+	for (i = 0; i < s->o.nworkers; i++) {
+		struct sv_slot *sl = &s->slots[i];
+
+		if (full[i] || (sl->state != SLOT_UP &&
+		    sl->state != SLOT_STARTING) || sl->kill_reason != KILL_NONE ||
+		    sl->njobs >= s->o.depth)
+			continue;
+		if (best == NULL || sl->njobs < best->njobs)
+			best = sl;
+	}
+	return best;
+}
+
+/*
+ * Write queued jobs to workers with room; a full channel just waits.  Each
+ * job goes to the worker holding the fewest: filling one worker's queue
+ * before the next put consecutive jobs on one worker, and the phases of a
+ * split archive (scan.c), submitted together, must go to different ones.
+ */
 static void
 dispatch(struct cbp_sv *s)
 {
-	unsigned i, depth = s->o.depth;
+	unsigned char full[CBP_SV_WORKERS_MAX] = { 0 };
+	struct sv_slot *sl;
 	struct sv_job *j;
 	struct frame_hdr h;
 	struct iovec iov[3];
@@ -1151,51 +1181,48 @@ dispatch(struct cbp_sv *s)
 	} cm;
 	ssize_t n;
 
-	for (i = 0; i < s->o.nworkers && s->pending != NULL; i++) {
-		struct sv_slot *sl = &s->slots[i];
-
-		while (s->pending != NULL && (sl->state == SLOT_UP ||
-		    sl->state == SLOT_STARTING) && sl->kill_reason == KILL_NONE &&
-		    sl->njobs < depth) {
-			j = s->pending;
-			h.len = (uint32_t)(sizeof(j->id) + j->len);
-			h.type = FR_JOB;
-			h.flags = 0;
-			iov[0].iov_base = &h;
-			iov[0].iov_len = sizeof(h);
-			iov[1].iov_base = &j->id;
-			iov[1].iov_len = sizeof(j->id);
-			iov[2].iov_base = j->data;
-			iov[2].iov_len = j->len;
-			memset(&m, 0, sizeof(m));
-			m.msg_iov = iov;
-			m.msg_iovlen = 3;
-			if (j->nfds > 0) {
-				memset(&cm, 0, sizeof(cm));
-				m.msg_control = cm.b;
-				m.msg_controllen = CMSG_SPACE(sizeof(int) *
-				    j->nfds);
-				cm.c.cmsg_level = SOL_SOCKET;
-				cm.c.cmsg_type = SCM_RIGHTS;
-				cm.c.cmsg_len = CMSG_LEN(sizeof(int) * j->nfds);
-				memcpy(CMSG_DATA(&cm.c), j->fds,
-				    sizeof(int) * j->nfds);
-			}
-			n = sendmsg(sl->chan, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (n < 0)
-				break;	/* full (or dying: its death is seen) */
-			s->pending = j->next;
-			if (s->pending == NULL)
-				s->pending_tail = NULL;
-			j->next = NULL;
-			if (sl->tail != NULL)
-				sl->tail->next = j;
-			else
-				sl->head = j;
-			sl->tail = j;
-			sl->njobs++;
-			start_head(s, sl);
+	while (s->pending != NULL && (sl = least_loaded(s, full)) != NULL) {
+		j = s->pending;
+		h.len = (uint32_t)(sizeof(j->id) + j->len);
+		h.type = FR_JOB;
+		h.flags = 0;
+		iov[0].iov_base = &h;
+		iov[0].iov_len = sizeof(h);
+		iov[1].iov_base = &j->id;
+		iov[1].iov_len = sizeof(j->id);
+		iov[2].iov_base = j->data;
+		iov[2].iov_len = j->len;
+		memset(&m, 0, sizeof(m));
+		m.msg_iov = iov;
+		m.msg_iovlen = 3;
+		if (j->nfds > 0) {
+			memset(&cm, 0, sizeof(cm));
+			m.msg_control = cm.b;
+			m.msg_controllen = CMSG_SPACE(sizeof(int) *
+			    j->nfds);
+			cm.c.cmsg_level = SOL_SOCKET;
+			cm.c.cmsg_type = SCM_RIGHTS;
+			cm.c.cmsg_len = CMSG_LEN(sizeof(int) * j->nfds);
+			memcpy(CMSG_DATA(&cm.c), j->fds,
+			    sizeof(int) * j->nfds);
 		}
+		n = sendmsg(sl->chan, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			/* Full (or dying: its death is seen). */
+			full[sl - s->slots] = 1;
+			continue;
+		}
+		s->pending = j->next;
+		if (s->pending == NULL)
+			s->pending_tail = NULL;
+		j->next = NULL;
+		if (sl->tail != NULL)
+			sl->tail->next = j;
+		else
+			sl->head = j;
+		sl->tail = j;
+		sl->njobs++;
+		start_head(s, sl);
 	}
 }
 

@@ -185,6 +185,17 @@ cbp_wire_put_mark(unsigned char *buf, size_t cap, size_t *len,
 	return done(&b, len);
 }
 
+int
+cbp_wire_put_split(unsigned char *buf, size_t cap, size_t *len,
+    uint32_t index, uint32_t stride)
+{
+	struct wbuf b = { buf, cap, 0, 0 };
+
+	put_u32(&b, index);
+	put_u32(&b, stride);
+	return done(&b, len);
+}
+
 /* ---- decoding ---------------------------------------------------------- */
 
 struct rbuf {
@@ -430,6 +441,17 @@ cbp_wire_get_stats(const unsigned char *p, size_t n, struct cbp_wire_stats *st)
 	struct rbuf r = { p, n, 0, NULL, 0, 0, 0 };
 
 	get_stats(&r, st);
+	return finish(&r);
+}
+
+int
+cbp_wire_get_split(const unsigned char *p, size_t n, uint32_t *index,
+    uint32_t *stride)
+{
+	struct rbuf r = { p, n, 0, NULL, 0, 0, 0 };
+
+	*index = get_u32(&r);
+	*stride = get_u32(&r);
 	return finish(&r);
 }
 

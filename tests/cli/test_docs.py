@@ -39,7 +39,7 @@ MAN_TO_C = {
     "rules": "CBP_RULES_MAX", "regex_steps": "CBP_PCRE2_MATCH_LIMIT",
     "yaml_file": "CBP_YAML_FILE_MAX", "yaml_depth": "CBP_YAML_DEPTH", "yaml_nodes": "CBP_YAML_NODES",
     "object_timeout": "CBP_OBJECT_TIMEOUT", "member_timeout": "CBP_MEMBER_TIMEOUT",
-    "worker_memory": "CBP_WORKER_MEMORY",
+    "worker_memory": "CBP_WORKER_MEMORY", "split_min": "CBP_SPLIT_MIN",
 }
 
 

@@ -59,6 +59,16 @@ struct rec {
 	struct cbp_expand_budget *budget;
 	int stop_after;		/* stop the archive after this many members (0: never) */
 	int last_inner_ret;
+	/* ops.want: members index % stride == phase from `from` on (stride
+	 * 0: no want callback); what it was asked, in order. */
+	unsigned stride, phase;
+	uint64_t from;
+	uint64_t asked[MAXREC];
+	char *asked_name[MAXREC];
+	size_t nasked;
+	/* The budget's shares and members_only for the top level. */
+	unsigned shares;
+	int members_only;
 };
 
 struct fix {
@@ -107,7 +117,9 @@ rec_free(struct rec *r)
 		free(r->p[i].chain);
 		free(r->p[i].detail);
 	}
-	r->nm = r->np = 0;
+	for (i = 0; i < r->nasked; i++)
+		free(r->asked_name[i]);
+	r->nm = r->np = r->nasked = 0;
 }
 
 static int
@@ -176,8 +188,24 @@ is_container(const struct cbp_ident *id)
 	return id->kind == CBP_KIND_ARCHIVE || id->kind == CBP_KIND_COMPRESSED;
 }
 
-static const struct cbp_expand_ops plain_ops = { on_member, on_problem };
-static const struct cbp_expand_ops recursive_ops = { on_member_recursive, on_problem };
+static const struct cbp_expand_ops plain_ops = { on_member, on_problem, NULL };
+
+/* ops.want as a phase of a split archive, or a resumed job, takes it. */
+static int
+on_want(void *arg, uint64_t index, const char *name)
+{
+	struct rec *r = arg;
+
+	assert_true(r->nasked < MAXREC);
+	r->asked[r->nasked] = index;
+	r->asked_name[r->nasked] = strdup(name);
+	assert_non_null(r->asked_name[r->nasked]);
+	r->nasked++;
+	return index >= r->from && index % r->stride == r->phase;
+}
+
+static const struct cbp_expand_ops want_ops = { on_member, on_problem, on_want };
+static const struct cbp_expand_ops recursive_ops = { on_member_recursive, on_problem, NULL };
 
 /* The scan's way: record the member, then expand it if it is an archive. */
 static int
@@ -276,8 +304,11 @@ expand_file_ex(const char *path, int use_fd, const struct cbp_expand_limits *lim
 		o.size = size_override;
 	r->lim = lim;
 	r->budget = &budget;
+	budget.shares = r->shares;
+	budget.members_only = r->members_only;
 	ret = cbp_expand_object(&o, identify(&o, &ident), lim, &budget,
-	    r->recurse ? &recursive_ops : &plain_ops, r);
+	    r->stride > 0 ? &want_ops : r->recurse ? &recursive_ops : &plain_ops,
+	    r);
 	if (use_fd) {
 		assert_int_equal(lseek(fd, 0, SEEK_CUR), 5);
 		close(fd);
@@ -1394,7 +1425,7 @@ count_problem(void *arg, const struct cbp_object *where, const char *member_name
 static void
 test_problem_cap(void **state)
 {
-	static const struct cbp_expand_ops ops = { count_member, count_problem };
+	static const struct cbp_expand_ops ops = { count_member, count_problem, NULL };
 	struct fix *f = *state;
 	struct cbp_expand_limits lim = default_limits();
 	struct cbp_expand_budget b = { 0 };
@@ -1525,7 +1556,7 @@ static void
 test_names_in_utf8_whatever_the_locale(void **state)
 {
 	static const struct cbp_expand_ops ops = { member_sees_caller_locale,
-	    on_problem };
+	    on_problem, NULL };
 	struct cbp_expand_limits lim = default_limits();
 	struct cbp_expand_budget b = { 0 };
 	unsigned char lzh[256];
@@ -1581,7 +1612,7 @@ test_bad_arguments(void **state)
 static void
 test_invalid_name_with_stale_enomem(void **state)
 {
-	static const struct cbp_expand_ops ops = { on_member, on_problem };
+	static const struct cbp_expand_ops ops = { on_member, on_problem, NULL };
 	static const unsigned char ar[] =
 	    "!<arch>\n"
 	    "a\xea" "txt/" "          " "0           " "0     " "0     " "644     " "6         " "`\n"
@@ -1602,6 +1633,203 @@ test_invalid_name_with_stale_enomem(void **state)
 	errno = ENOMEM;
 	assert_int_equal(cbp_expand_object(&o, identify(&o, &oid), &lim, &b, &ops, &r), CBP_OK);
 	assert_int_equal(r.nm, 1);
+	rec_free(&r);
+}
+
+/* ---- ops.want: passing members by (split archives, resume) ----------- */
+
+/* Ten members f0.txt .. f9.txt of i + 1 hundred bytes each, in archive
+ * `name` made by `cmd` (run in the fixture's directory). */
+static void
+make_ten(struct fix *f, const char *cmd)
+{
+	char name[32], data[1000];
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof name, "f%d.txt", i);
+		memset(data, 'a' + i, sizeof data);
+		write_file(f, name, data, (size_t)(i + 1) * 100);
+	}
+	sh(f, "%s", cmd);
+}
+
+/* Phases 0 .. stride-1 of path: each member once, in the phase whose
+ * index it is modulo stride; every phase asked about every entry. */
+static void
+check_phases(const char *path, unsigned stride)
+{
+	struct cbp_expand_limits lim = default_limits();
+	unsigned phase, seen[10] = { 0 };
+	int mode;
+	size_t i;
+
+	for (mode = 0; mode < 2; mode++) {
+		memset(seen, 0, sizeof seen);
+		for (phase = 0; phase < stride; phase++) {
+			struct rec r;
+
+			memset(&r, 0, sizeof r);
+			r.stride = stride;
+			r.phase = phase;
+			r.shares = stride;
+			r.members_only = phase > 0;
+			assert_int_equal(expand_file(path, mode, &lim, &r), CBP_OK);
+			assert_int_equal(r.np, 0);
+			assert_int_equal(r.nasked, 10);
+			for (i = 0; i < r.nasked; i++) {
+				char want[32];
+
+				snprintf(want, sizeof want, "f%zu.txt", i);
+				assert_int_equal(r.asked[i], i);
+				assert_string_equal(r.asked_name[i], want);
+			}
+			for (i = 0; i < r.nm; i++) {
+				unsigned k = (unsigned)(r.m[i].chain[1] - '0');
+
+				assert_int_equal(k % stride, phase);
+				assert_int_equal(r.m[i].len, (k + 1) * 100);
+				assert_int_equal(r.m[i].data[0], 'a' + k);
+				seen[k]++;
+			}
+			rec_free(&r);
+		}
+		for (i = 0; i < 10; i++)
+			assert_int_equal(seen[i], 1);
+	}
+}
+
+static void
+test_want_phases(void **state)
+{
+	struct fix *f = *state;
+	char p[256];
+
+	NEED("zip");
+	make_ten(f, "zip -q ten.zip f0.txt f1.txt f2.txt f3.txt f4.txt f5.txt "
+	    "f6.txt f7.txt f8.txt f9.txt && tar -cf ten.tar f?.txt && "
+	    "tar -czf ten.tgz f?.txt");
+	pth(f, "ten.zip", p, sizeof p);
+	check_phases(p, 1);
+	check_phases(p, 2);
+	check_phases(p, 3);
+	pth(f, "ten.tar", p, sizeof p);
+	check_phases(p, 2);
+	/* Works for a compressed tar too, where passing by decompresses. */
+	pth(f, "ten.tgz", p, sizeof p);
+	check_phases(p, 4);
+}
+
+/* A resumed job passes by the entries before `from`: not delivered, not
+ * read (the bytes budget sees only the rest), nothing reported. */
+static void
+test_want_resume(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	struct cbp_expand_budget budget = { 0 };
+	struct cbp_object o;
+	struct cbp_ident id;
+	struct rec r;
+	struct stat st;
+	char p[256];
+	unsigned char head[CBP_HEAD_BYTES];
+	int fd;
+	size_t i;
+
+	NEED("zip");
+	make_ten(f, "zip -q -0 ten.zip f0.txt f1.txt f2.txt f3.txt f4.txt "
+	    "f5.txt f6.txt f7.txt f8.txt f9.txt");
+	pth(f, "ten.zip", p, sizeof p);
+	fd = open(p, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	memset(&o, 0, sizeof o);
+	o.fd = fd;
+	o.path = p;
+	o.name = "ten.zip";
+	o.size = (uint64_t)st.st_size;
+	o.mtime = CBP_MTIME_UNKNOWN;
+	o.head = head;
+	o.head_len = (size_t)pread(fd, head, sizeof head, 0);
+	memset(&r, 0, sizeof r);
+	r.stride = 1;
+	r.from = 7;
+	assert_int_equal(cbp_expand_object(&o, identify(&o, &id), &lim, &budget,
+	    &want_ops, &r), CBP_OK);
+	close(fd);
+	assert_int_equal(r.nm, 3);
+	for (i = 0; i < 3; i++) {
+		char want[32];
+
+		snprintf(want, sizeof want, "f%zu.txt", i + 7);
+		assert_string_equal(r.m[i].chain, want);
+	}
+	assert_int_equal(r.np, 0);
+	assert_int_equal(budget.members, 10);		/* every entry counted */
+	assert_int_equal(budget.bytes, 800 + 900 + 1000);	/* only those read */
+	rec_free(&r);
+}
+
+/*
+ * Every phase counts every entry against max_members, so all stop at the
+ * same entry; the archive-level record about it is the owner's only
+ * (members_only), and each phase gets its share of the bytes budget.
+ */
+static void
+test_want_limits_in_phases(void **state)
+{
+	struct fix *f = *state;
+	struct cbp_expand_limits lim = default_limits();
+	char p[256];
+	struct rec r;
+	size_t i;
+
+	NEED("zip");
+	make_ten(f, "zip -q -0 ten.zip f0.txt f1.txt f2.txt f3.txt f4.txt "
+	    "f5.txt f6.txt f7.txt f8.txt f9.txt");
+	pth(f, "ten.zip", p, sizeof p);
+	lim.max_members = 5;
+	memset(&r, 0, sizeof r);
+	r.stride = 2;
+	r.shares = 2;
+	assert_int_equal(expand_file(p, 1, &lim, &r), CBP_ELIMIT);
+	assert_int_equal(r.nm, 3);			/* f0 f2 f4 */
+	assert_int_equal(r.np, 1);
+	assert_int_equal(r.p[0].has_member, 0);
+	rec_free(&r);
+	r.phase = 1;
+	r.members_only = 1;
+	assert_int_equal(expand_file(p, 1, &lim, &r), CBP_ELIMIT);
+	assert_int_equal(r.nm, 2);			/* f1 f3 */
+	assert_int_equal(r.np, 0);			/* phase 0 said it */
+	rec_free(&r);
+
+	/*
+	 * Bytes: phase 1 of 2 reads f1 f3 f5 f7 f9, 3000 bytes.  Half of a
+	 * total_max of 6400 holds them; half of 4400 stops at f9 (the
+	 * phase's bytes reach 2000 before it, 3000 with it: past 2200),
+	 * reported on that member.
+	 */
+	lim = default_limits();
+	lim.total_max = 6400;
+	memset(&r, 0, sizeof r);
+	r.stride = 2;
+	r.phase = 1;
+	r.shares = 2;
+	r.members_only = 1;
+	assert_int_equal(expand_file(p, 1, &lim, &r), CBP_OK);
+	assert_int_equal(r.nm, 5);
+	assert_int_equal(r.np, 0);
+	rec_free(&r);
+	lim.total_max = 4400;
+	assert_int_equal(expand_file(p, 1, &lim, &r), CBP_ELIMIT);
+	assert_int_equal(r.np, 1);
+	assert_int_equal(r.p[0].reason, CBP_REASON_LIMIT);
+	assert_string_equal(r.p[0].chain, "f9.txt");
+	assert_non_null(strstr(r.p[0].detail, "2 parts, 2200 bytes each"));
+	for (i = 0; i < r.nm; i++)
+		assert_int_equal((r.m[i].chain[1] - '0') % 2, 1);
 	rec_free(&r);
 }
 
@@ -1632,6 +1860,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zip_warnings_are_member_problems, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_problem_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_want_phases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_want_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_want_limits_in_phases, setup, teardown),
 		cmocka_unit_test(test_names_in_utf8_whatever_the_locale),
 		cmocka_unit_test(test_invalid_name_with_stale_enomem),
 		cmocka_unit_test(test_bad_arguments),

@@ -742,6 +742,47 @@ test_malformed_frames_kill_the_worker(void **state)
 	cbp_sv_free(s);
 }
 
+/*
+ * Jobs submitted together go to different workers, each to the one that
+ * holds the fewest (a split archive's parts must run side by side), not
+ * all written ahead to the first until its queue is full.
+ */
+static void
+test_jobs_go_to_the_least_loaded_worker(void **state)
+{
+	struct cbp_sv *s = start(2, 8, 10000, 0, 0);
+	struct cbp_sv_event ev;
+	struct cbp_error e = { 0 };
+	struct cbp_sv_stats st;
+	int worker[4] = { -1, -1, -1, -1 };
+	unsigned i, ndone = 0;
+	double end = now_s() + 30;
+
+	/* Both workers up first: a worker still starting takes jobs too,
+	 * but one not yet forked does not. */
+	do {
+		assert_int_equal(cbp_sv_poll(s, 100, &ev, &e), CBP_OK);
+		cbp_sv_get_stats(s, &st);
+	} while (st.ready < 2 && now_s() < end);
+	assert_int_equal(st.ready, 2);
+	for (i = 0; i < 4; i++)
+		submit(s, i, "echo:x");
+	while (ndone < 4 && now_s() < end) {
+		assert_int_equal(cbp_sv_poll(s, 1000, &ev, &e), CBP_OK);
+		if (ev.kind != CBP_SV_DONE)
+			continue;
+		assert_true(ev.job < 4);
+		assert_int_equal(ev.outcome, CBP_SV_OK);
+		worker[ev.job] = (int)ev.worker;
+		ndone++;
+	}
+	assert_int_equal(ndone, 4);
+	/* 0 and 1 to the two idle workers, then 2 and 3 likewise. */
+	assert_int_not_equal(worker[0], worker[1]);
+	assert_int_not_equal(worker[2], worker[3]);
+	cbp_sv_free(s);
+}
+
 static void
 test_thousand_jobs_two_workers(void **state)
 {
@@ -1020,6 +1061,7 @@ main(void)
 		cmocka_unit_test(test_memory_hog_hits_the_cap),
 		cmocka_unit_test(test_crashes_are_reported_with_their_signal),
 		cmocka_unit_test(test_malformed_frames_kill_the_worker),
+		cmocka_unit_test(test_jobs_go_to_the_least_loaded_worker),
 		cmocka_unit_test(test_thousand_jobs_two_workers),
 		cmocka_unit_test(test_flood_of_frames_arrives_whole),
 		cmocka_unit_test(test_round_trip_depth_one),

@@ -112,6 +112,26 @@ test_problem_and_mark_round_trip(void **state)
 	assert_int_equal(strlen(g.name), CBP_WIRE_MARK_NAME_MAX);
 }
 
+/* A split: two numbers, exactly; anything shorter or longer is refused. */
+static void
+test_split_round_trip(void **state)
+{
+	uint32_t index = 0, stride = 0;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(cbp_wire_put_split(buf, sizeof(buf), &len, 7, 2), CBP_OK);
+	assert_int_equal(len, 8);
+	assert_int_equal(cbp_wire_get_split(buf, len, &index, &stride), CBP_OK);
+	assert_int_equal(index, 7);
+	assert_int_equal(stride, 2);
+	assert_int_equal(cbp_wire_get_split(buf, len - 1, &index, &stride),
+	    CBP_ECORRUPT);
+	assert_int_equal(cbp_wire_get_split(buf, len + 1, &index, &stride),
+	    CBP_ECORRUPT);
+	assert_int_equal(cbp_wire_put_split(buf, 7, &len, 7, 2), CBP_ELIMIT);
+}
+
 static void
 test_malformed_frames_refused(void **state)
 {
@@ -240,6 +260,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_finding_round_trip),
 		cmocka_unit_test(test_problem_and_mark_round_trip),
+		cmocka_unit_test(test_split_round_trip),
 		cmocka_unit_test(test_malformed_frames_refused),
 		cmocka_unit_test(test_known_fields),
 	};
