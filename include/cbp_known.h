@@ -192,6 +192,23 @@ int cbp_known_builder_set_chunks(struct cbp_known_builder *b, unsigned m);
 int cbp_known_add_path(struct cbp_known_builder *b, const char *path,
     const struct cbp_known_list_opts *opts, struct cbp_error *err);
 
+/*
+ * The files of a list directory, as cbp_known_add_path takes them: every
+ * entry whose name does not start with '.', in byte order of name, at most
+ * CBP_KNOWN_DIR_FILES_MAX (more is CBP_ELIMIT), each opened read-only with
+ * O_NOFOLLOW | O_NONBLOCK and handed to fn with its name and its path
+ * (dir path + "/" + name); fd is -1 when the open failed, open_errno says
+ * why (ELOOP: a symbolic link, ENXIO: a FIFO or socket).  fd is closed
+ * after fn returns; a non-zero return stops the walk with that code.  The
+ * one place that decides which files of a directory are lists, so that
+ * the index cache's key (cbp_known_cache.h) covers exactly the files the
+ * builder reads.
+ */
+typedef int (*cbp_known_dir_fn)(void *arg, int fd, int open_errno,
+    const char *name, const char *path, struct cbp_error *err);
+int cbp_known_dir_each(int dfd, const char *path, cbp_known_dir_fn fn,
+    void *arg, struct cbp_error *err);
+
 /* The same for one file already open on fd (not closed; read from its
  * current offset); path names it in problems and the default list name. */
 int cbp_known_add_fd(struct cbp_known_builder *b, int fd, const char *path,

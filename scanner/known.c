@@ -1087,16 +1087,15 @@ file_problem(struct cbp_known_builder *b, const char *path, const char *what)
 	return CBP_OK;
 }
 
-static int
-add_dir(struct cbp_known_builder *b, int dfd, const char *path,
-    const struct cbp_known_list_opts *o, struct cbp_error *err)
+int
+cbp_known_dir_each(int dfd, const char *path, cbp_known_dir_fn fn, void *arg,
+    struct cbp_error *err)
 {
 	char **names = NULL, *full = NULL;
 	size_t n = 0, cap = 0, i;
 	struct dirent *de;
-	struct stat st;
 	DIR *d = NULL;
-	int fd = -1, nfd, r = CBP_OK;
+	int fd, nfd, r = CBP_OK;
 
 	if ((nfd = dup(dfd)) < 0 || (d = fdopendir(nfd)) == NULL) {
 		if (nfd >= 0)
@@ -1128,6 +1127,8 @@ add_dir(struct cbp_known_builder *b, int dfd, const char *path,
 	if (n > 0)
 		qsort(names, n, sizeof(*names), cmp_str);
 	for (i = 0; i < n && r == CBP_OK; i++) {
+		int open_errno = 0;
+
 		free(full);
 		if (asprintf(&full, "%s%s%s", path,
 		    path[strlen(path) - 1] == '/' ? "" : "/", names[i]) < 0) {
@@ -1137,35 +1138,61 @@ add_dir(struct cbp_known_builder *b, int dfd, const char *path,
 		}
 		fd = openat(dirfd(d), names[i], O_RDONLY | O_NOFOLLOW |
 		    O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-		if (fd < 0 && (errno == ELOOP || errno == ENXIO)) {
-			r = file_problem(b, full, errno == ELOOP ?
-			    "symbolic link" : "not a regular file");
-			continue;
-		}
-		if (fd < 0) {
-			r = cbp_error_set(err, errno == EACCES ? CBP_EPERM :
-			    CBP_EIO, errno, "%s: %s", full, strerror(errno));
-			break;
-		}
-		if (fstat(fd, &st) != 0) {
-			r = cbp_error_set(err, CBP_EIO, errno, "%s: %s", full,
-			    strerror(errno));
-		} else if (!S_ISREG(st.st_mode)) {
-			r = file_problem(b, full, "not a regular file");
-		} else if ((r = check(o, fd, full, err)) == CBP_OK) {
-			r = cbp_known_add_fd(b, fd, full, o, err);
-		}
-		close(fd);
-		fd = -1;
+		if (fd < 0)
+			open_errno = errno;
+		r = fn(arg, fd, open_errno, names[i], full, err);
+		if (fd >= 0)
+			close(fd);
 	}
-	if (r == CBP_ENOMEM && err != NULL && err->code == 0)
-		cbp_error_set(err, CBP_ENOMEM, ENOMEM, "out of memory");
 out:
 	free(full);
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 	closedir(d);
+	return r;
+}
+
+struct add_dir_ctx {
+	struct cbp_known_builder *b;
+	const struct cbp_known_list_opts *o;
+};
+
+static int
+add_dir_entry(void *arg, int fd, int open_errno, const char *name,
+    const char *full, struct cbp_error *err)
+{
+	struct add_dir_ctx *ctx = arg;
+	struct stat st;
+	int r;
+
+	(void)name;
+	if (fd < 0 && (open_errno == ELOOP || open_errno == ENXIO))
+		return file_problem(ctx->b, full, open_errno == ELOOP ?
+		    "symbolic link" : "not a regular file");
+	if (fd < 0)
+		return cbp_error_set(err, open_errno == EACCES ? CBP_EPERM :
+		    CBP_EIO, open_errno, "%s: %s", full, strerror(open_errno));
+	if (fstat(fd, &st) != 0)
+		return cbp_error_set(err, CBP_EIO, errno, "%s: %s", full,
+		    strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return file_problem(ctx->b, full, "not a regular file");
+	if ((r = check(ctx->o, fd, full, err)) != CBP_OK)
+		return r;
+	return cbp_known_add_fd(ctx->b, fd, full, ctx->o, err);
+}
+
+static int
+add_dir(struct cbp_known_builder *b, int dfd, const char *path,
+    const struct cbp_known_list_opts *o, struct cbp_error *err)
+{
+	struct add_dir_ctx ctx = { b, o };
+	int r;
+
+	r = cbp_known_dir_each(dfd, path, add_dir_entry, &ctx, err);
+	if (r == CBP_ENOMEM && err != NULL && err->code == 0)
+		cbp_error_set(err, CBP_ENOMEM, ENOMEM, "out of memory");
 	return r;
 }
 

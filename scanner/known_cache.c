@@ -28,7 +28,6 @@
  * that is used in place by mmap, which no Debian library gives for these
  * arrays, and the format is a header and a table of (offset, length).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -142,93 +141,46 @@ check(struct keyctx *kc, int fd, const char *path, struct cbp_error *err)
 	    CBP_OK;
 }
 
+/* One directory entry into the key, as known.c's add_dir takes it. */
 static int
-cmp_str(const void *a, const void *b)
+key_dir_entry(void *arg, int fd, int open_errno, const char *name,
+    const char *path, struct cbp_error *err)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	struct keyctx *kc = arg;
+	struct stat st;
+	char mark;
+	int r;
+
+	upd(kc, name, strlen(name) + 1);
+	if (fd < 0 && (open_errno == ELOOP || open_errno == ENXIO)) {
+		mark = open_errno == ELOOP ? 'L' : 'X';	/* skipped */
+		upd(kc, &mark, 1);
+		return CBP_OK;
+	}
+	if (fd < 0)
+		return cbp_error_set(err, CBP_EIO, open_errno, "%s: %s", path,
+		    strerror(open_errno));
+	if (fstat(fd, &st) != 0)
+		return cbp_error_set(err, CBP_EIO, errno, "%s: %s", path,
+		    strerror(errno));
+	if (!S_ISREG(st.st_mode)) {
+		mark = 'N';				/* skipped */
+		upd(kc, &mark, 1);
+		return CBP_OK;
+	}
+	if ((r = check(kc, fd, path, err)) != CBP_OK)
+		return r;
+	mark = 'F';
+	upd(kc, &mark, 1);
+	stamp(kc, &st);
+	return CBP_OK;
 }
 
-/* A directory's entries as cbp_known_add_path takes them (known.c add_dir). */
+/* A directory's entries, through the walk cbp_known_add_path uses. */
 static int
 key_dir(struct keyctx *kc, int dfd, const char *path, struct cbp_error *err)
 {
-	char **names = NULL, *full = NULL;
-	size_t n = 0, i;
-	struct dirent *de;
-	struct stat st;
-	DIR *d = NULL;
-	int fd, nfd, r = CBP_OK;
-	char mark;
-
-	if ((nfd = dup(dfd)) < 0 || (d = fdopendir(nfd)) == NULL) {
-		if (nfd >= 0)
-			close(nfd);
-		return cbp_error_set(err, CBP_EIO, errno, "%s: %s", path,
-		    strerror(errno));
-	}
-	while ((errno = 0, de = readdir(d)) != NULL) {
-		char **nn;
-
-		if (de->d_name[0] == '.')
-			continue;
-		if (n >= CBP_KNOWN_DIR_FILES_MAX ||
-		    (nn = realloc(names, (n + 1) * sizeof(*names))) == NULL) {
-			r = cbp_error_set(err, CBP_ELIMIT, 0, "%s: too many "
-			    "files", path);
-			goto out;
-		}
-		names = nn;
-		if ((names[n] = strdup(de->d_name)) == NULL) {
-			r = cbp_error_set(err, CBP_ENOMEM, ENOMEM, "out of memory");
-			goto out;
-		}
-		n++;
-	}
-	if (errno != 0) {
-		r = cbp_error_set(err, CBP_EIO, errno, "%s: %s", path,
-		    strerror(errno));
-		goto out;
-	}
-	if (n > 0)
-		qsort(names, n, sizeof(*names), cmp_str);
-	for (i = 0; i < n && r == CBP_OK; i++) {
-		upd(kc, names[i], strlen(names[i]) + 1);
-		fd = openat(dirfd(d), names[i], O_RDONLY | O_NOFOLLOW |
-		    O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-		if (fd < 0 && (errno == ELOOP || errno == ENXIO)) {
-			mark = errno == ELOOP ? 'L' : 'X';	/* skipped */
-			upd(kc, &mark, 1);
-			continue;
-		}
-		if (fd < 0 || fstat(fd, &st) != 0) {
-			r = cbp_error_set(err, CBP_EIO, errno, "%s/%s: %s", path,
-			    names[i], strerror(errno));
-		} else if (!S_ISREG(st.st_mode)) {
-			mark = 'N';				/* skipped */
-			upd(kc, &mark, 1);
-		} else {
-			free(full);
-			full = NULL;
-			if (asprintf(&full, "%s/%s", path, names[i]) < 0) {
-				full = NULL;
-				r = cbp_error_set(err, CBP_ENOMEM, ENOMEM,
-				    "out of memory");
-			} else if ((r = check(kc, fd, full, err)) == CBP_OK) {
-				mark = 'F';
-				upd(kc, &mark, 1);
-				stamp(kc, &st);
-			}
-		}
-		if (fd >= 0)
-			close(fd);
-	}
-out:
-	free(full);
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	closedir(d);
-	return r;
+	return cbp_known_dir_each(dfd, path, key_dir_entry, kc, err);
 }
 
 static int

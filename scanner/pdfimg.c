@@ -32,6 +32,7 @@
 #include "cbp_decode.h"
 #include "cbp_err.h"
 #include "cbp_pdfimg.h"
+#include "cbp_text.h"
 
 /* ---- tokens ----------------------------------------------------------- */
 
@@ -72,18 +73,6 @@ static int
 is_regular(uint8_t c)
 {
 	return !is_ws(c) && !is_delim(c);
-}
-
-static int
-hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static void
@@ -136,8 +125,8 @@ lex_name(struct lex *lx, struct tok *t)
 		int c = lx->p[lx->i++];
 
 		if (c == '#' && lx->i + 2 <= lx->n &&
-		    hexval(lx->p[lx->i]) >= 0 && hexval(lx->p[lx->i + 1]) >= 0) {
-			c = hexval(lx->p[lx->i]) << 4 | hexval(lx->p[lx->i + 1]);
+		    cbp_hexval(lx->p[lx->i]) >= 0 && cbp_hexval(lx->p[lx->i + 1]) >= 0) {
+			c = cbp_hexval(lx->p[lx->i]) << 4 | cbp_hexval(lx->p[lx->i + 1]);
 			lx->i += 2;
 		}
 		if (k + 1 < TOK_S)
