@@ -48,7 +48,7 @@ SUNITS    := $(UNIT_SRCS:tests/unit/%.c=$(BS)/tests/%)
 FUZZERS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BF)/%)
 
 FUZZ_SECONDS ?= 600
-FUZZ_CHECK_SECONDS ?= 20
+FUZZ_CHECK_SECONDS ?= 15
 
 .PHONY: all deps demo check test unit unit-asan e2e e2e-asan fuzz fuzz-check fuzz-build \
 	mancheck lint bench install uninstall clean

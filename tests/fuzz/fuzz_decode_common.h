@@ -4,7 +4,8 @@
  * decoder entry point, each defining FUZZ_DECODE_FMT before including this.
  *
  * Each input is decoded three ways, as the scanner and `hash` call it: full
- * size, with PDQ's decode-time sample (and, for JPEG, DCT scaling), and
+ * size, with PDQ's decode-time sample (and, for JPEG, DCT scaling and the
+ * Y plane alone, as `scan` asks), and
  * under a pixel cap just below what the first decode found, and every
  * image that comes out is hashed.  The pixel cap is 1 Mpx so a header
  * declaring a large but legal image cannot make a run OOM or time out; the
@@ -47,7 +48,7 @@ check(int r, const struct cbp_image *img, const struct cbp_decode_opts *o)
 int
 LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
-	struct cbp_decode_opts o = { FUZZ_MAX_PIXELS, 0, 0 };
+	struct cbp_decode_opts o = { .max_pixels = FUZZ_MAX_PIXELS };
 	struct cbp_image img;
 	uint64_t got = 0;
 	int r;
@@ -60,6 +61,7 @@ LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 
 	o.sample_side = 16;
 	o.min_side = 8;
+	o.luma_only = 1;
 	r = cbp_decode(d, n, FUZZ_DECODE_FMT, &o, &img);
 	check(r, &img, &o);
 	cbp_image_free(&img);
@@ -69,6 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		o.max_pixels = got - 1;
 		o.sample_side = 0;
 		o.min_side = 0;
+		o.luma_only = 0;
 		r = cbp_decode(d, n, FUZZ_DECODE_FMT, &o, &img);
 		if (r == CBP_OK)
 			abort();
