@@ -103,6 +103,13 @@ struct cbp_decode_opts {
 	 * decoded.  For `scan`; `hash` decodes R, G, B for reference values.
 	 */
 	int luma_only;
+	/*
+	 * PNG: decode every image through libspng, also those the fast path
+	 * (8-bit grey, grey-alpha, RGB, RGBA, not interlaced: inflated by
+	 * ISA-L, see png_fast in decode.c) would take.  For the tests and
+	 * the fuzz target that check the two give the same pixels.
+	 */
+	int png_reference;
 };
 
 struct cbp_image {

@@ -55,6 +55,88 @@ def png_adam7(im, path):
                 chunk(b"IDAT", zlib.compress(bytes(raw), 9)) + chunk(b"IEND", b""))
 
 
+def png_filtered(im, path, wbits=15, idat=8192, first=None, filt=None, bad_row=None,
+                 strategy=zlib.Z_DEFAULT_STRATEGY, block_at=None):
+    """PNG written by hand with every filter type in turn, for the PNG fast
+    path (decode.c, png_fast) against libspng: rows cycle through None,
+    Sub, Up, Average and Paeth (or use filt), the zlib window is 2**wbits,
+    and the stream is cut into IDAT chunks of idat bytes (the first of
+    `first` bytes when given); row bad_row gets the undefined filter 5;
+    a new deflate block starts at row block_at."""
+    mode = im.mode
+    bpp = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}[mode]
+    ctype = {"L": 0, "LA": 4, "RGB": 2, "RGBA": 6}[mode]
+    w, h = im.size
+    data = im.tobytes()
+    n = w * bpp
+
+    def paeth(a, b, c):
+        p = a + b - c
+        pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+        return a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+    raw = bytearray()
+    prev = bytes(n)
+    for y in range(h):
+        cur = data[y * n:(y + 1) * n]
+        f = (y % 5) if filt is None else filt
+        out = bytearray(n)
+        for i in range(n):
+            a = cur[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            pred = (0, a, b, (a + b) >> 1, paeth(a, b, c))[f]
+            out[i] = (cur[i] - pred) & 0xff
+        raw.append(5 if y == bad_row else f)
+        raw.extend(out)
+        prev = cur
+    co = zlib.compressobj(9, zlib.DEFLATED, wbits, 9, strategy)
+    cut = len(raw) if block_at is None else block_at * (n + 1)
+    z = co.compress(bytes(raw[:cut])) + co.flush(zlib.Z_FULL_FLUSH)
+    z += co.compress(bytes(raw[cut:])) + co.flush()
+
+    def chunk(t, d):
+        c = struct.pack(">I", len(d)) + t + d
+        return c + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    parts = []
+    pos = 0
+    if first is not None:
+        parts.append(z[:first])
+        pos = first
+    while pos < len(z):
+        parts.append(z[pos:pos + idat])
+        pos += idat
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, ctype, 0, 0, 0)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) +
+                b"".join(chunk(b"IDAT", p) for p in parts) + chunk(b"IEND", b""))
+
+
+def png_fast_cases(im, out):
+    """The fast path's fixtures: every colour type it takes, every filter,
+    rows wider than its 256 KiB window, many small IDATs, and the cases it
+    leaves to libspng (a small zlib window, a zlib header split between
+    IDATs)."""
+    noisy = im.convert("L").point(lambda v: v * 7919 % 256)  # busy alpha, deterministic
+    rgba = Image.merge("RGBA", im.split() + (noisy,))
+    png_filtered(im.convert("L"), out("fast-grey.png"))
+    png_filtered(Image.merge("LA", (im.convert("L"), noisy)), out("fast-la.png"))
+    png_filtered(im, out("fast-rgb.png"), idat=97)
+    png_filtered(rgba, out("fast-rgba.png"))
+    for f in range(5):
+        png_filtered(rgba, out("fast-filter%d.png" % f), filt=f)
+    wide = im.resize((30000, 12), Image.NEAREST)	# 90 kB rows: a row a window
+    png_filtered(wide, out("fast-wide.png"), idat=65536)
+    png_filtered(im, out("fast-window9.png"), wbits=9)
+    png_filtered(im, out("fast-split-header.png"), first=1)
+    png_filtered(im, out("fast-badfilter.png"), bad_row=30)
+    # Mostly flat, like an icon: the stream ends long before the rows do,
+    # and the last ones come out of ISA-L's state after the last IDAT is
+    # used up (a bug of the first version).
+    big = Image.new("RGBA", (512, 128))
+    big.paste(rgba, (200, 0))
+    png_filtered(big, out("fast-big.png"), filt=0, strategy=zlib.Z_RLE, block_at=60)
+
+
 def main():
     im = picture()
     grey = im.convert("L")
@@ -64,6 +146,7 @@ def main():
     out = lambda n: os.path.join(here, n)
 
     im.save(out("base.png"))
+    png_fast_cases(im, out)
     png_adam7(im, out("interlaced.png"))
     grey.save(out("grey.png"))
     grey.convert("I").point(lambda v: v * 257).convert("I;16").save(out("grey16.png"))
