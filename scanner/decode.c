@@ -439,7 +439,11 @@ png_row(const uint8_t *in, unsigned bpp, int depth8, uint8_t *out, uint32_t w)
  * known exception: a stream that refers back before its own start, which
  * zlib refuses and ISA-L (2.30) answers from its zeroed history buffer
  * unless it also meets another error.  The unit tests and fuzz_decode_png
- * decode both ways (png_reference) and compare.
+ * decode both ways (png_reference) and compare.  Two decoders of one
+ * hostile format are a risk when they can disagree on what a file holds
+ * (why `expand` has no zip parser of its own); here they cannot on any
+ * PNG a viewer shows: the chunks before IDAT are spng's, and a deflate
+ * stream that inflates cleanly has one meaning, whichever library reads it.
  */
 #define PNG_DECLINED 1
 #define PNG_WINDOW_BYTES ((size_t)256 * 1024)	/* inflated per batch */
