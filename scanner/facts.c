@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cbp_decode.h"
 #include "cbp_facts.h"
@@ -386,6 +387,32 @@ pdq_memo_put(const char *sha, int full_scale, const struct cbp_pdq *pdq)
 }
 
 /*
+ * Image types that are never a photograph (vector drawings, icons and
+ * cursors, 1-bit and text bitmaps): not decoding them loses nothing.
+ * Every other image type without a decoder here (HEIC, AVIF, JPEG XL,
+ * Photoshop, camera raw ...) is a photograph that a PDQ list cannot see,
+ * and says so (pdq_compute), instead of passing as clean.
+ */
+static int
+never_a_photo(const char *mime)
+{
+	static const char *const types[] = {
+		"image/svg+xml", "image/svg", "image/x-xpmi", "image/x-xpixmap",
+		"image/x-xbitmap", "image/x-xbm", "image/vnd.microsoft.icon",
+		"image/x-icon", "image/x-ico", "image/x-win-bitmap",
+		"image/x-portable-bitmap", "image/x-award-bioslogo",
+		"image/x-award-bmp", "image/x-cursor", "image/wmf", "image/emf",
+		"image/x-wmf", "image/x-emf",
+	};
+	size_t i, n = strcspn(mime, "; \t");
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strlen(types[i]) == n && strncasecmp(mime, types[i], n) == 0)
+			return 1;
+	return 0;
+}
+
+/*
  * Decode and hash.  The scan decodes JPEG and JPEG 2000 at the smallest DCT
  * scale with 512 pixels on the short side, a YCbCr JPEG's Y plane only
  * (luma_only), and keeps only PDQ's own 512 x 512 sample (cbp_decode.h), so
@@ -405,9 +432,16 @@ pdq_compute(struct cbp_facts *f)
 	size_t n;
 	int complete, full_scale, r;
 
-	if (f->ident.kind != CBP_KIND_IMAGE ||
-	    (fmt = cbp_decode_fmt_from_mime(f->mime)) == CBP_FMT_UNKNOWN)
+	if (f->ident.kind != CBP_KIND_IMAGE)
 		return CBP_ENOTFOUND;
+	if ((fmt = cbp_decode_fmt_from_mime(f->mime)) == CBP_FMT_UNKNOWN) {
+		if (f->mime == NULL || never_a_photo(f->mime))
+			return CBP_ENOTFOUND;
+		return cbp_error_set(&f->problem, CBP_ELIMIT, 0, "%.*s image: "
+		    "a format not decoded here, so not hashed (PDQ) for "
+		    "known-image lists; only an exact copy (SHA-256) is found",
+		    (int)strcspn(f->mime, "; \t"), f->mime);
+	}
 	full_scale = f->caps->pdq_full_scale != 0;
 	if ((key = pdq_memo_key(f)) != NULL &&
 	    pdq_memo_get(key, full_scale, &f->pdq))

@@ -478,6 +478,36 @@ def test_no_decoding_without_lists(tmp_path):
     assert p["reason"] == "corrupt" and "known-image lists" in p["detail"], p
 
 
+def test_undecoded_photo_formats_are_said(tmp_path):
+    """HEIC, AVIF and JPEG XL (no decoder here): with lists each is
+    `unscannable` `limit` (a near copy in them cannot be seen), and an
+    exact copy is still found by SHA-256; an SVG drawing is no photograph
+    and says nothing; without lists nothing is said at all."""
+    junk = bytes(range(256)) * 12
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "a.heic").write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + junk)
+    (t / "b.avif").write_bytes(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf" + junk)
+    (t / "c.jxl").write_bytes(b"\0\0\0\x0cJXL \r\n\x87\n" + junk)
+    (t / "d.svg").write_text('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
+                             'width="10" height="10"><rect width="10" height="10"/></svg>\n')
+    res = scan(t)
+    assert res.problems == [], res
+    lst, _ = one_listed(tmp_path)
+    res = scan(t, args=("--known", lst))
+    got = sorted((Path(p["path"]).name, p["reason"]) for p in res.problems)
+    assert got == [("a.heic", "limit"), ("b.avif", "limit"), ("c.jxl", "limit")], res
+    for p in res.problems:
+        assert "not decoded here" in p["detail"], p
+    assert known_findings(res) == [], res
+    # Listed by SHA-256 (the hash line has no PDQ): the exact copy is found.
+    heic = hash_lines(t / "a.heic")
+    assert heic[0][1] == "-", heic
+    res = scan(t, args=("--known", write_list(tmp_path / "heic.tsv", heic)))
+    (f,) = known_findings(res)
+    assert f["severity"] == "critical" and f["path"].endswith("a.heic"), f
+
+
 def test_untrusted_list_refused_as_root(tmp_path):
     """As root a list others can write is refused, as rules are: it decides
     what is reported."""
