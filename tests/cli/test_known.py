@@ -479,7 +479,7 @@ def test_no_decoding_without_lists(tmp_path):
 
 
 def test_undecoded_photo_formats_are_said(tmp_path):
-    """HEIC, AVIF and JPEG XL (no decoder here): with lists each is
+    """HEIC, AVIF, JPEG XL and Photoshop (no decoder here): with lists each is
     `unscannable` `limit` (a near copy in them cannot be seen), and an
     exact copy is still found by SHA-256; an SVG drawing is no photograph
     and says nothing; without lists nothing is said at all."""
@@ -489,6 +489,7 @@ def test_undecoded_photo_formats_are_said(tmp_path):
     (t / "a.heic").write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + junk)
     (t / "b.avif").write_bytes(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf" + junk)
     (t / "c.jxl").write_bytes(b"\0\0\0\x0cJXL \r\n\x87\n" + junk)
+    (t / "e.psd").write_bytes(b"8BPS\0\x01" + bytes(6) + b"\0\x03" + junk)
     (t / "d.svg").write_text('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
                              'width="10" height="10"><rect width="10" height="10"/></svg>\n')
     res = scan(t)
@@ -496,7 +497,8 @@ def test_undecoded_photo_formats_are_said(tmp_path):
     lst, _ = one_listed(tmp_path)
     res = scan(t, args=("--known", lst))
     got = sorted((Path(p["path"]).name, p["reason"]) for p in res.problems)
-    assert got == [("a.heic", "limit"), ("b.avif", "limit"), ("c.jxl", "limit")], res
+    assert got == [("a.heic", "limit"), ("b.avif", "limit"), ("c.jxl", "limit"),
+                   ("e.psd", "limit")], res
     for p in res.problems:
         assert "not decoded here" in p["detail"], p
     assert known_findings(res) == [], res
