@@ -153,4 +153,13 @@ enum cbp_decode_fmt cbp_decode_fmt_from_mime(const char *mime);
 /* "jpeg", "png", ... ; "unknown" out of range. */
 const char *cbp_decode_fmt_name(enum cbp_decode_fmt fmt);
 
+/*
+ * Undo PNG filter type f (0 None, 1 Sub, 2 Up, 3 Average, 4 Paeth: ISO/IEC
+ * 15948 section 9) on one row of n bytes in place, bpp bytes a pixel, given
+ * the unfiltered row above (NULL for the first row: zeros).  The one
+ * unfilter of the PNG decoder and of PDF's PNG predictors (pdfimg.c).
+ * CBP_ECORRUPT for another type; CBP_EINVAL for bpp 0.
+ */
+int cbp_png_unfilter(uint8_t *row, const uint8_t *above, size_t n, unsigned bpp, unsigned f);
+
 #endif

@@ -507,12 +507,15 @@ paeth(uint8_t a, uint8_t b, uint8_t c)
 	return pb <= pc ? b : c;
 }
 
-/* Undo filter f on cur (n bytes, bpp a pixel) given the row above. */
-static int
-png_unfilter(uint8_t *cur, const uint8_t *prev, size_t n, unsigned bpp, unsigned f)
+int
+cbp_png_unfilter(uint8_t *cur, const uint8_t *prev, size_t n, unsigned bpp, unsigned f)
 {
 	size_t i;
 
+	if (bpp == 0)
+		return CBP_EINVAL;
+	if (prev == NULL && (f == 2 || f == 4))
+		f = f == 2 ? 0 : 1;	/* above is 0: Up is None, Paeth is Sub */
 	switch (f) {
 	case 0:
 		break;
@@ -525,13 +528,18 @@ png_unfilter(uint8_t *cur, const uint8_t *prev, size_t n, unsigned bpp, unsigned
 			cur[i] = (uint8_t)(cur[i] + prev[i]);
 		break;
 	case 3:		/* Average */
-		for (i = 0; i < bpp; i++)
+		if (prev == NULL) {
+			for (i = bpp; i < n; i++)
+				cur[i] = (uint8_t)(cur[i] + (cur[i - bpp] >> 1));
+			break;
+		}
+		for (i = 0; i < bpp && i < n; i++)
 			cur[i] = (uint8_t)(cur[i] + (prev[i] >> 1));
 		for (; i < n; i++)
 			cur[i] = (uint8_t)(cur[i] + ((cur[i - bpp] + prev[i]) >> 1));
 		break;
 	case 4:		/* Paeth: left and upper-left are 0 in the first pixel */
-		for (i = 0; i < bpp; i++)
+		for (i = 0; i < bpp && i < n; i++)
 			cur[i] = (uint8_t)(cur[i] + prev[i]);
 		for (; i < n; i++)
 			cur[i] = (uint8_t)(cur[i] + paeth(cur[i - bpp], prev[i], prev[i - bpp]));
@@ -659,7 +667,7 @@ png_fast(const uint8_t *buf, size_t len, const struct spng_ihdr *ih,
 		for (k = 0; k < full; k++, y++) {
 			row = win + k * stride;
 			above = k == 0 ? prev : row - stride + 1;
-			if (png_unfilter(row + 1, above, rowlen, bpp, row[0]) != CBP_OK)
+			if (cbp_png_unfilter(row + 1, above, rowlen, bpp, row[0]) != CBP_OK)
 				goto out;
 			png_fast_row(&s, y, row + 1, bpp, conv, ih->width);
 		}

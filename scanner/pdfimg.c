@@ -19,8 +19,9 @@
  *    model buys us nothing here.  Encrypted PDFs are out of reach either
  *    way without a password (their streams are ciphertext: zlib rejects
  *    them, and they are reported corrupt, not silently lost).
- * Inflating is zlib's (already linked); the PNG and TIFF predictors are a
- * few lines each, done here in place.
+ * Inflating is zlib's (already linked); the TIFF predictor is a few lines
+ * done here in place, the PNG ones are the PNG decoder's unfilter
+ * (cbp_png_unfilter).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -783,47 +784,6 @@ cbp_pdfimg_find(const uint8_t *p, size_t n, struct cbp_pdfimg_hit *out,
 
 /* ---- pixels --------------------------------------------------------- */
 
-static int
-png_row(uint8_t *o, const uint8_t *r, const uint8_t *u, size_t rb, unsigned bpp)
-{
-	size_t x;
-	uint8_t tag = r[-1];
-
-	/* Row by row in place: o[x] is written only after r[x] (which lies
-	 * after it) is read; o's earlier bytes and u are already final. */
-	for (x = 0; x < rb; x++) {
-		unsigned a = x >= bpp ? o[x - bpp] : 0;
-		unsigned b = u != NULL ? u[x] : 0;
-		unsigned c = u != NULL && x >= bpp ? u[x - bpp] : 0;
-		unsigned v = r[x];
-		int pa, pb, pc;
-
-		switch (tag) {
-		case 0:
-			break;
-		case 1:
-			v += a;
-			break;
-		case 2:
-			v += b;
-			break;
-		case 3:
-			v += (a + b) >> 1;
-			break;
-		case 4:
-			pa = abs((int)b - (int)c);
-			pb = abs((int)a - (int)c);
-			pc = abs((int)a + (int)b - 2 * (int)c);
-			v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-			break;
-		default:
-			return CBP_ECORRUPT;
-		}
-		o[x] = (uint8_t)v;
-	}
-	return CBP_OK;
-}
-
 /* Undo the predictor over h rows of rb bytes at px (PNG rows carry a tag
  * byte first and are packed down to rb bytes). */
 static int
@@ -846,8 +806,12 @@ unpredict(uint8_t *px, uint32_t h, size_t rb, unsigned ch, unsigned pred)
 	for (y = 0; y < h; y++) {
 		uint8_t *o = px + (size_t)y * rb;
 		const uint8_t *r = px + (size_t)y * (rb + 1) + 1;
+		unsigned tag = r[-1];
 
-		if (png_row(o, r, y > 0 ? o - rb : NULL, rb, ch) != CBP_OK)
+		/* Packed down in place (o is at or before r), then unfiltered
+		 * against the row above, already final. */
+		memmove(o, r, rb);
+		if (cbp_png_unfilter(o, y > 0 ? o - rb : NULL, rb, ch, tag) != CBP_OK)
 			return CBP_ECORRUPT;
 	}
 	return CBP_OK;
