@@ -983,6 +983,83 @@ pdq_vs_bruteforce(unsigned chunks)
 	free(t.p);
 }
 
+/*
+ * Neighbours at exactly the threshold whose differences sit where only one
+ * substring can find them: every substring differs by one bit more than
+ * its probe radius (known.c, set_radii: the generalised pigeonhole), but
+ * substring j, which differs by its radius exactly.  Each must be found,
+ * for every j, layout and threshold; a radius one too small anywhere, or
+ * a substring skipped that should not be, loses one.  A neighbour one bit
+ * farther (every substring one over its radius) is beyond the threshold.
+ */
+static void
+test_known_pdq_pigeonhole_edges(void **state)
+{
+	static const unsigned layouts[] = { 11, 12, 13, 16, 20, 32 };
+	static const int thresholds[] = { 31, 48, 20, 5, 0 };
+	struct cbp_known_match m[64];
+	struct cbp_known_query q;
+	unsigned li, ti, mm, c, j, start[32], bits[32], r, surplus, at, want;
+	int t[32], d, thr, x;
+	uint8_t base[32], h[32];
+	char id[32];
+
+	(void)state;
+	rng_state = 0x5eed;
+	for (li = 0; li < sizeof(layouts) / sizeof(layouts[0]); li++)
+		for (ti = 0; ti < sizeof(thresholds) / sizeof(thresholds[0]); ti++) {
+			struct cbp_known_builder *b = builder();
+			struct text tx = { 0 };
+			struct cbp_known *k;
+
+			mm = layouts[li];
+			thr = thresholds[ti];
+			for (c = 0, at = 0; c < mm; c++) {
+				start[c] = at;
+				bits[c] = 256 / mm + (c < 256 % mm);
+				at += bits[c];
+			}
+			r = (unsigned)thr / mm;
+			surplus = mm - 1 - (unsigned)thr % mm;
+			for (c = 0; c < mm; c++)
+				t[c] = (int)r - (c < surplus);
+			rnd32(base);
+			put_entry(&tx, NULL, base, "plate", "base");
+			want = 1;
+			for (j = 0; j <= mm; j++) {	/* j == mm: the far one */
+				if (j < mm && t[j] < 0)
+					continue;	/* not probed: cannot be the one */
+				memcpy(h, base, 32);
+				for (c = 0; c < mm; c++) {
+					d = t[c] + (c != j);
+					for (x = 0; x < d; x++) {
+						unsigned p = start[c] + (unsigned)x;
+
+						h[p / 8] ^= (uint8_t)(0x80 >> (p % 8));
+					}
+				}
+				snprintf(id, sizeof(id), j < mm ? "edge%u" : "far", j);
+				put_entry(&tx, NULL, h, "plate", id);
+				want += j < mm;
+			}
+			assert_int_equal(cbp_known_builder_set_chunks(b, mm), CBP_OK);
+			add_text(b, "edges", tx.p, thr);
+			k = build(b);
+			memset(&q, 0, sizeof(q));
+			q.quality = 100;
+			q.npdq = 1;
+			q.pdq = (const uint8_t (*)[32])base;
+			if (check_query(k, &q, m, 64) != want)
+				fail_msg("m=%u threshold %d: %zu matches, want %u", mm,
+				    thr, check_query(k, &q, m, 64), want);
+			for (j = 1; j < want; j++)
+				assert_int_equal(m[j].distance, thr);
+			cbp_known_free(k);
+			cbp_known_builder_free(b);
+			free(tx.p);
+		}
+}
+
 /* The layout the index picks itself (16-bit substrings, radius 1). */
 static void
 test_known_pdq_auto(void **state)
@@ -1096,6 +1173,7 @@ main(void)
 		cmocka_unit_test(test_known_digest),
 		cmocka_unit_test(test_known_pdq_auto),
 		cmocka_unit_test(test_known_pdq_layouts),
+		cmocka_unit_test(test_known_pdq_pigeonhole_edges),
 		cmocka_unit_test(test_known_pdq_per_list_threshold),
 		cmocka_unit_test(test_known_helpers),
 	};
