@@ -31,6 +31,7 @@
 #include <tiffio.h>
 #include <webp/decode.h>
 
+#include "cbp_buf.h"
 #include "cbp_decode.h"
 #include "cbp_err.h"
 
@@ -162,14 +163,28 @@ check_size(uint64_t w, uint64_t h, uint64_t cap)
 	return CBP_OK;
 }
 
-/* Drop every other channel after the first ch of each n-channel pixel. */
+/*
+ * Drop every other channel after the first ch of each n-channel pixel.
+ * Grey-alpha and RGBA by hand: a memcpy call of a variable count per
+ * pixel was as slow as in sink_row.
+ */
 static void
 keep_channels(const uint8_t *in, unsigned n, uint8_t *out, unsigned ch, uint32_t w)
 {
 	uint32_t x;
 
-	for (x = 0; x < w; x++)
-		memcpy(out + (size_t)x * ch, in + (size_t)x * n, ch);
+	if (n == 2 && ch == 1)
+		for (x = 0; x < w; x++)
+			out[x] = in[2 * (size_t)x];
+	else if (n == 4 && ch == 3)
+		for (x = 0; x < w; x++) {
+			out[3 * (size_t)x] = in[4 * (size_t)x];
+			out[3 * (size_t)x + 1] = in[4 * (size_t)x + 1];
+			out[3 * (size_t)x + 2] = in[4 * (size_t)x + 2];
+		}
+	else
+		for (x = 0; x < w; x++)
+			memcpy(out + (size_t)x * ch, in + (size_t)x * n, ch);
 }
 
 /* ---- JPEG (libjpeg-turbo) ---------------------------------------------- */
@@ -449,51 +464,51 @@ png_row(const uint8_t *in, unsigned bpp, int depth8, uint8_t *out, uint32_t w)
 #define PNG_WINDOW_BYTES ((size_t)256 * 1024)	/* inflated per batch */
 
 struct png_idat {
-	const uint8_t *buf;
-	size_t len, pos;	/* pos: the next chunk's length field */
+	struct cbp_cursor c;	/* at the next chunk's length field */
 	int ended;		/* no IDAT follows */
 	int broken;		/* inflate failed: nothing more comes */
 };
 
-static uint32_t
-png_be32(const uint8_t *p)
+/* Whether the chunk at c (length, then type) is an IDAT. */
+static int
+at_idat(struct cbp_cursor c)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	return cbp_cur_skip(&c, 4) == CBP_OK && cbp_cur_peek_eq(&c, "IDAT", 4);
 }
 
-/* Move to the first IDAT chunk; CBP_ECORRUPT if there is none. */
+/* Move to the first IDAT chunk; 0 if there is none. */
 static int
 idat_first(struct png_idat *it)
 {
+	struct cbp_cursor c = it->c;
 	uint32_t l;
 
-	it->pos = 8;		/* the signature */
-	while (it->len - it->pos >= 8) {
-		if (memcmp(it->buf + it->pos + 4, "IDAT", 4) == 0)
-			return CBP_OK;
-		l = png_be32(it->buf + it->pos);
-		if (l > it->len - it->pos - 8 || it->len - it->pos - 8 - l < 4)
-			break;
-		it->pos += 12 + (size_t)l;
-	}
-	return CBP_ECORRUPT;
+	if (cbp_cur_skip(&c, 8) != CBP_OK)	/* the signature */
+		return 0;
+	while (!at_idat(c))
+		if (cbp_cur_be32(&c, &l) != CBP_OK ||
+		    cbp_cur_skip(&c, 4 + (size_t)l + 4) != CBP_OK)
+			return 0;
+	it->c = c;
+	return 1;
 }
 
 /* The next IDAT chunk's data: 1, or 0 when the IDATs have ended. */
 static int
 idat_next(struct png_idat *it, const uint8_t **data, uint32_t *n)
 {
+	struct cbp_cursor c = it->c;
+	const unsigned char *d;
 	uint32_t l;
 
-	if (it->len - it->pos < 8 || memcmp(it->buf + it->pos + 4, "IDAT", 4) != 0)
+	/* A truncated chunk ends the IDATs: rows will be missing. */
+	if (!at_idat(c) || cbp_cur_be32(&c, &l) != CBP_OK || l > INT32_MAX ||
+	    cbp_cur_skip(&c, 4) != CBP_OK || cbp_cur_bytes(&c, l, &d) != CBP_OK)
 		return 0;
-	l = png_be32(it->buf + it->pos);
-	if (l > INT32_MAX || l > it->len - it->pos - 8)
-		return 0;	/* truncated: rows will be missing */
-	*data = it->buf + it->pos + 8;
+	(void)cbp_cur_skip(&c, c.left < 4 ? c.left : 4);	/* the CRC */
+	it->c = c;
+	*data = d;
 	*n = l;
-	it->pos += 8 + (size_t)l;
-	it->pos += it->len - it->pos < 4 ? it->len - it->pos : 4;	/* CRC */
 	return 1;
 }
 
@@ -555,24 +570,13 @@ static void
 png_fast_row(struct sink *s, uint32_t y, const uint8_t *in, unsigned bpp,
     uint8_t *conv, uint32_t w)
 {
-	uint32_t x;
-
 	if (bpp == 1 || bpp == 3) {
 		sink_row(s, y, in);
-		return;
+	} else if (sink_wants(s, y)) {
+		/* grey-alpha: the grey; RGBA: R, G, B */
+		keep_channels(in, bpp, conv, bpp - 1, w);
+		sink_row(s, y, conv);
 	}
-	if (!sink_wants(s, y))
-		return;
-	if (bpp == 2)		/* grey-alpha: the grey */
-		for (x = 0; x < w; x++)
-			conv[x] = in[2 * (size_t)x];
-	else			/* RGBA: R, G, B */
-		for (x = 0; x < w; x++) {
-			conv[3 * (size_t)x] = in[4 * (size_t)x];
-			conv[3 * (size_t)x + 1] = in[4 * (size_t)x + 1];
-			conv[3 * (size_t)x + 2] = in[4 * (size_t)x + 2];
-		}
-	sink_row(s, y, conv);
 }
 
 /*
@@ -617,7 +621,7 @@ static int
 png_fast(const uint8_t *buf, size_t len, const struct spng_ihdr *ih,
     const struct cbp_decode_opts *o, struct cbp_image *img)
 {
-	struct png_idat it = { buf, len, 0, 0, 0 };
+	struct png_idat it = { cbp_cursor_make(buf, len), 0, 0 };
 	struct inflate_state *st = NULL;
 	struct sink s;
 	uint8_t *win = NULL, *prev = NULL, *conv = NULL, *row, *above;
@@ -631,9 +635,7 @@ png_fast(const uint8_t *buf, size_t len, const struct spng_ihdr *ih,
 	int r;
 
 	memset(&s, 0, sizeof(s));
-	if ((r = idat_first(&it)) != CBP_OK)
-		return r;
-	if (!idat_next(&it, &data, &n) || n < 2 ||
+	if (!idat_first(&it) || !idat_next(&it, &data, &n) || n < 2 ||
 	    (data[0] & 0x0f) != 8 || (data[0] >> 4) != 7 || (data[1] & 0x20) != 0 ||
 	    ((unsigned)data[0] << 8 | data[1]) % 31 != 0)
 		return PNG_DECLINED;

@@ -1545,6 +1545,16 @@ ball(unsigned b, unsigned r)
  * 10 M entries); at 48, where the radius grows, a smaller b wins.  Only
  * speed depends on this, never results.
  */
+/*
+ * How many substrings may be probed one bit narrower than floor(maxthr /
+ * m) (set_radii): m x floor(maxthr / m) - (maxthr - m + 1), in [0, m).
+ */
+static unsigned
+radii_surplus(unsigned m, unsigned maxthr)
+{
+	return m - 1 - maxthr % m;
+}
+
 static unsigned
 choose_chunks(size_t npdq, unsigned maxthr)
 {
@@ -1558,7 +1568,7 @@ choose_chunks(size_t npdq, unsigned maxthr)
 		b = 256 / m;
 		/* set_radii: m - s substrings within r bits, s within r - 1 */
 		r = maxthr / m;
-		s = m - 1 - maxthr % m;
+		s = radii_surplus(m, maxthr);
 		probes = (m - s) * ball(b, r) + (r > 0 ? s * ball(b, r - 1) : 0);
 		cost = probes + probes * (double)npdq / (double)((size_t)1 << b);
 		if (best == 0 || cost < best_cost) {
@@ -1584,9 +1594,8 @@ choose_chunks(size_t npdq, unsigned maxthr)
 static void
 set_radii(struct cbp_known *k)
 {
-	unsigned c, r = k->maxthr / k->m, surplus;
+	unsigned c, r = k->maxthr / k->m, surplus = radii_surplus(k->m, k->maxthr);
 
-	surplus = r * k->m + k->m - 1 - k->maxthr;	/* >= 0, < m */
 	for (c = 0; c < k->m; c++)
 		k->radius[c] = (int)r;
 	/* Widest first: the leading 256 % m substrings have one bit more. */
